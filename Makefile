@@ -1,0 +1,44 @@
+# The two commands: `make run` (a working portal with demo data) and `make test` (the whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv services lint bench clean
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 is required, found " + sys.version.split()[0]) if sys.version_info[:2] != (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Debian packages for the real servers the tests start privately (installs only as root).
+services:
+	bash scripts/install-services.sh
+
+run: venv
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py import_plannings data/catalog --verbosity 0
+	$(PY) manage.py ensure_demo_admin --url http://$(HOST):$(PORT)/admin/
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: venv services lint
+	DJANGO_SETTINGS_MODULE=tests.settings TEST_DATABASE=sqlite $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+	TEST_DATABASE=sqlite $(PY) -m pytest -m "not postgres_only"
+
+bench: venv services
+	$(PY) -m bench.import_catalog
+	$(PY) -m bench.health_endpoint
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

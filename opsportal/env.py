@@ -1,0 +1,70 @@
+"""Typed readers for environment variables: the only place that parses them.
+
+Two policies live side by side, on purpose:
+
+* Portal settings (``DJANGO_*``, ``DATABASE_URL`` ...) are strict: a value that
+  cannot be parsed stops start-up with a message naming the variable.
+* The plannings variables keep upstream PlanningSup's documented leniency: an
+  unset, non-numeric or negative number silently falls back to its default, so
+  an existing PlanningSup ``.env`` behaves the same here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def strict_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use one of {sorted(_TRUE | _FALSE)}.")
+
+
+def strict_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is below the minimum of {minimum}.")
+    return value
+
+
+def upstream_int(name: str, default: int) -> int:
+    """An upstream number: unset, non-numeric or negative falls back to the default."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        return default
+    return default if value < 0 else value
+
+
+def upstream_flag(name: str, default: bool) -> bool:
+    """Upstream's boolean: true/yes/1 (any case) is true, any other value false."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"true", "yes", "1"}
+
+
+def upstream_str(name: str, default: str) -> str:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip()

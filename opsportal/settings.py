@@ -1,0 +1,198 @@
+"""Settings for opsportal: the one place that reads the environment.
+
+Every variable has a typed default so ``make run`` works with no configuration;
+every variable is documented in README.md and ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from opsportal.env import env, strict_bool, strict_int, upstream_flag, upstream_int, upstream_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.str("OPSPORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- Environment ---------------------------------------------------------------
+DJANGO_ENV = env.str("DJANGO_ENV", default="development").strip().lower()
+if DJANGO_ENV not in {"development", "production", "test"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV={DJANGO_ENV!r} is not one of development, production, test.")
+IS_PRODUCTION = DJANGO_ENV == "production"
+
+_INSECURE_KEY = "django-insecure-opsportal-development-key-do-not-use-in-production"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_INSECURE_KEY)
+DEBUG = strict_bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def _refuse_unsafe_production() -> None:
+    problems = []
+    if DEBUG:
+        problems.append("DJANGO_DEBUG is on")
+    if SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32:
+        problems.append("DJANGO_SECRET_KEY is the development default or shorter than 32 characters")
+    if not ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS is empty")
+    if problems:
+        raise ImproperlyConfigured(
+            "Refusing to start with DJANGO_ENV=production: " + "; ".join(problems) + "."
+        )
+
+
+if IS_PRODUCTION:
+    _refuse_unsafe_production()
+
+# --- Applications --------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "plannings",
+    "walletops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "opsportal.urls"
+WSGI_APPLICATION = "opsportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------
+# SQLite by default (make run); DATABASE_URL=postgres://... in production.
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsportal.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", strict_int("DATABASE_CONN_MAX_AGE", 60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Mirrored tables keep upstream's index names, some over Django's 30-character
+# limit. The limit exists for Oracle only; PostgreSQL allows 63, SQLite any.
+SILENCED_SYSTEM_CHECKS = ["models.E034"]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security (production) -----------------------------------------------------
+SESSION_COOKIE_SECURE = IS_PRODUCTION
+CSRF_COOKIE_SECURE = IS_PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- REST framework ------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Each API declares its own auth; nothing is open by accident.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Celery --------------------------------------------------------------------
+# The default broker is a folder on disk: it needs no server, so make run works
+# anywhere. CELERY_BROKER_URL=redis://... in production.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 270
+CELERY_TIMEZONE = "UTC"
+
+# --- Plannings (upstream PlanningSup names and defaults) -----------------------
+RUN_JOBS = upstream_flag("RUN_JOBS", default=True)
+ALLOWED_JOBS = [
+    job.strip()
+    for job in upstream_str("ALLOWED_JOBS", "plannings-refresh-worker,plannings-backfill").split(",")
+    if job.strip()
+]
+JOBS_QUIET_HOURS = upstream_str("JOBS_QUIET_HOURS", "21:00–06:00")
+JOBS_QUIET_HOURS_TIMEZONE = upstream_str("JOBS_QUIET_HOURS_TIMEZONE", "Europe/Paris")
+PLANNINGS_BACKFILL_INTERVAL_MS = upstream_int("PLANNINGS_BACKFILL_INTERVAL_MS", 600_000)
+PLANNINGS_BACKFILL_STALE_AFTER_HOURS = upstream_int("PLANNINGS_BACKFILL_STALE_AFTER_HOURS", 6)
+PLANNINGS_BACKFILL_MISSING_LIMIT = upstream_int("PLANNINGS_BACKFILL_MISSING_LIMIT", 500)
+PLANNINGS_BACKFILL_STALE_LIMIT = upstream_int("PLANNINGS_BACKFILL_STALE_LIMIT", 500)
+PLANNINGS_REFRESH_WORKER_MIN_POLL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_MIN_POLL_MS", 1_000)
+PLANNINGS_REFRESH_WORKER_MAX_POLL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_MAX_POLL_MS", 30_000)
+PLANNINGS_REFRESH_WORKER_BATCH_SIZE = upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50)
+PLANNINGS_REFRESH_WORKER_CONCURRENCY = upstream_int("PLANNINGS_REFRESH_WORKER_CONCURRENCY", 2)
+PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY = upstream_int(
+    "PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY", 2
+)
+PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS = upstream_int("PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS", 20_000)
+PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS = upstream_int("PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS", 10)
+PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS = upstream_int(
+    "PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS", 600_000
+)
+PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT", 250)
+CURL_TIMEOUT = upstream_int("CURL_TIMEOUT", 5_000)
+# Empty means "not set": upstream treats an empty token like a missing one.
+OPS_TOKEN = upstream_str("OPS_TOKEN", "")
+
+# --- Logging -------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+}

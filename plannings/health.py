@@ -1,0 +1,151 @@
+"""The plannings health report (spec §7): figures from the selectors, issues and status from rules.
+
+``health_issues`` and ``health_status`` are pure so every rule can be tested at
+its boundary; ``plannings_health`` gathers the figures and builds the payload
+that both ``GET /api/ops/plannings`` and ``manage.py ops_health`` return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from opsportal.timewindows import in_quiet_hours
+from plannings import selectors
+from plannings.models import JobRuntime
+
+CRITICAL_MARKERS = ("not started", "stale", "stuck")
+TOP_N = 5
+QUEUE_STUCK_READY = 100
+HIGH_DISABLED_RATIO = 0.10
+
+
+def _round_half_up(value: float) -> int:
+    # JavaScript's Math.round, which upstream's messages use (Python rounds half to even).
+    return math.floor(value + 0.5)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds and ``Z``, as upstream's JSON dates are."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class HealthInputs:
+    now: datetime
+    run_jobs: bool
+    paused: bool
+    backfill: JobRuntime | None
+    refresh_worker: JobRuntime | None
+    ready: int
+    locked: int
+    total: int
+    disabled: int
+    backfill_interval_ms: int
+    refresh_max_poll_ms: int
+
+
+def health_issues(inputs: HealthInputs) -> list[str]:
+    issues: list[str] = []
+    ever_reported = inputs.backfill is not None or inputs.refresh_worker is not None
+    if not inputs.run_jobs or not ever_reported:
+        issues.append("Jobs not started")
+    elif inputs.paused:
+        issues.append("Jobs paused")
+
+    if inputs.backfill is not None and inputs.backfill.last_loop_at is not None:
+        age_ms = (inputs.now - inputs.backfill.last_loop_at).total_seconds() * 1000
+        if age_ms > inputs.backfill_interval_ms * 2.5:
+            issues.append(f"Backfill stale ({_round_half_up(age_ms / 60_000)}m ago)")
+
+    if inputs.refresh_worker is not None and inputs.refresh_worker.last_loop_at is not None:
+        age_ms = (inputs.now - inputs.refresh_worker.last_loop_at).total_seconds() * 1000
+        if age_ms > inputs.refresh_max_poll_ms * 3:
+            issues.append(f"Refresh worker stale ({_round_half_up(age_ms / 1000)}s ago)")
+
+    worker_idle = inputs.refresh_worker is not None and inputs.refresh_worker.state == JobRuntime.State.IDLE
+    if inputs.ready > QUEUE_STUCK_READY and inputs.locked == 0 and worker_idle:
+        issues.append(f"Queue stuck: {inputs.ready} ready but worker idle")
+
+    if inputs.total > 0 and inputs.disabled / inputs.total > HIGH_DISABLED_RATIO:
+        percent = _round_half_up(inputs.disabled / inputs.total * 100)
+        issues.append(f"High disabled: {inputs.disabled}/{inputs.total} ({percent}%)")
+    return issues
+
+
+def health_status(issues: list[str]) -> str:
+    if not issues:
+        return "healthy"
+    if any(marker in issue.lower() for issue in issues for marker in CRITICAL_MARKERS):
+        return "unhealthy"
+    return "degraded"
+
+
+def plannings_health(*, now: datetime | None = None) -> dict:
+    """The health payload of spec §7, built from five SQL statements."""
+    now = now or timezone.now()
+    max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
+    coverage = selectors.coverage_figures(now=now, max_attempts=max_attempts)
+    hosts = selectors.disabled_hosts(now=now)
+    failures = selectors.recent_failures(now=now, limit=TOP_N)
+    runtimes = selectors.job_runtimes()
+    shared = selectors.jobs_shared_state()
+
+    backfill = runtimes.get(selectors.JOB_BACKFILL)
+    refresh_worker = runtimes.get(selectors.JOB_REFRESH_WORKER)
+    disabled = sum(host.count for host in hosts)
+    issues = health_issues(
+        HealthInputs(
+            now=now,
+            run_jobs=settings.RUN_JOBS,
+            paused=shared.paused,
+            backfill=backfill,
+            refresh_worker=refresh_worker,
+            ready=coverage.ready,
+            locked=coverage.locked,
+            total=coverage.total,
+            disabled=disabled,
+            backfill_interval_ms=settings.PLANNINGS_BACKFILL_INTERVAL_MS,
+            refresh_max_poll_ms=settings.PLANNINGS_REFRESH_WORKER_MAX_POLL_MS,
+        )
+    )
+    last_write = None
+    if shared.last_write_at is not None:
+        last_write = {
+            "planningFullId": shared.last_write_planning_full_id,
+            "changed": shared.last_write_changed,
+            "nbEvents": shared.last_write_nb_events,
+            "at": iso(shared.last_write_at),
+        }
+    return {
+        "status": health_status(issues),
+        "issues": issues,
+        "workers": {
+            "backfill": backfill.state if backfill else "unknown",
+            "refreshWorker": refresh_worker.state if refresh_worker else "unknown",
+        },
+        "inQuietHours": in_quiet_hours(settings.JOBS_QUIET_HOURS, settings.JOBS_QUIET_HOURS_TIMEZONE, now),
+        "queue": {"depth": coverage.depth, "ready": coverage.ready, "locked": coverage.locked},
+        "backups": {"total": coverage.total, "covered": coverage.covered, "disabled": disabled},
+        "lastBackupWrite": last_write,
+        "failedHosts": [
+            {"host": h.host, "count": h.count, "lastFailure": h.last_failure} for h in hosts[:TOP_N]
+        ]
+        or None,
+        "recentFailures": [
+            {
+                "planningFullId": state.planning_id,
+                "failureKind": state.last_failure_kind,
+                "failures": state.consecutive_failures,
+                "disabledUntil": iso(state.disabled_until),
+            }
+            for state in failures
+        ]
+        or None,
+    }

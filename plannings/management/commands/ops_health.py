@@ -1,0 +1,18 @@
+import json
+import sys
+
+from django.core.management.base import BaseCommand
+
+from plannings.health import plannings_health
+
+EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+
+class Command(BaseCommand):
+    help = "Print the plannings health JSON; exit 0 healthy, 1 degraded, 2 unhealthy."
+
+    def handle(self, *args, **options):
+        report = plannings_health()
+        self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+        # Exit directly: a status is an answer, not an error for CommandError to decorate.
+        sys.exit(EXIT_CODES[report["status"]])

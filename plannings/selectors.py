@@ -1,0 +1,137 @@
+"""Reads for the plannings health figures. Every function takes ``now`` so time can be moved in tests.
+
+The health endpoint is polled by monitors, so these reads are budgeted: five
+statements per request whatever the table sizes (see ``bench/health_endpoint.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count, Func, Max, TextField
+
+from plannings.models import (
+    LOCK_TTL_SECONDS,
+    JobRuntime,
+    JobsSharedState,
+    PlanningRefreshState,
+)
+
+JOB_BACKFILL = "plannings-backfill"
+JOB_REFRESH_WORKER = "plannings-refresh-worker"
+JOB_IDS = (JOB_BACKFILL, JOB_REFRESH_WORKER)
+
+
+@dataclass(frozen=True)
+class CoverageFigures:
+    total: int
+    covered: int
+    depth: int
+    ready: int
+    locked: int
+
+
+@dataclass(frozen=True)
+class FailedHost:
+    host: str
+    count: int
+    last_failure: str | None
+
+
+class FirstSegment(Func):
+    """The part of a dotted full id before the first dot (upstream's ``split_part(x, '.', 1)``)."""
+
+    output_field = TextField()
+    arity = 1
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="split_part(%(expressions)s, '.', 1)")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = (
+            "CASE WHEN instr(%(expressions)s, '.') > 0 "
+            "THEN substr(%(expressions)s, 1, instr(%(expressions)s, '.') - 1) "
+            "ELSE %(expressions)s END"
+        )
+        return self.as_sql(compiler, connection, template=template)
+
+
+# One statement for every count. Plain SQL that PostgreSQL and SQLite both run.
+# ``covered`` counts the backup table alone: its foreign key already guarantees
+# that every backup belongs to a planning, so upstream's LEFT JOIN (the dominant
+# cost of its health query at scale) is not needed.
+_COVERAGE_SQL = """
+SELECT p.total, b.covered, q.depth, q.ready, q.locked
+FROM (SELECT count(*) AS total FROM plannings) AS p
+CROSS JOIN (SELECT count(*) AS covered FROM plannings_backup) AS b
+CROSS JOIN (
+    SELECT
+        count(*) AS depth,
+        count(CASE WHEN next_attempt_at <= %(now)s
+                    AND (locked_at IS NULL OR locked_at < %(lock_cutoff)s) THEN 1 END) AS ready,
+        count(CASE WHEN locked_at >= %(lock_cutoff)s THEN 1 END) AS locked
+    FROM plannings_refresh_queue
+    WHERE attempts < %(max_attempts)s
+) AS q
+"""
+
+
+def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
+    """Queue depth/ready/locked and backup total/covered, in one statement.
+
+    A lock younger than the TTL is live (so a lock exactly 5 minutes old still
+    counts as locked); rows at ``max_attempts`` are dead and counted nowhere.
+    """
+    adapt = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
+    params = {
+        "now": adapt(now),
+        "lock_cutoff": adapt(now - timedelta(seconds=LOCK_TTL_SECONDS)),
+        "max_attempts": max_attempts,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_COVERAGE_SQL, params)
+        total, covered, depth, ready, locked = cursor.fetchone()
+    return CoverageFigures(total=total, covered=covered, depth=depth, ready=ready, locked=locked)
+
+
+def disabled_hosts(*, now: datetime) -> list[FailedHost]:
+    """Every host with disabled plannings, most disabled first.
+
+    All groups are returned (there is one per school, a few dozen), so the
+    caller gets both the disabled total (their sum) and the top hosts from one
+    statement.
+    """
+    rows = (
+        PlanningRefreshState.objects.filter(disabled_until__gt=now)
+        .annotate(host=FirstSegment("planning_id"))
+        .values("host")
+        .annotate(count=Count("*"), last_failure=Max("last_failure_kind"))
+        .order_by("-count", "host")
+    )
+    return [FailedHost(host=r["host"], count=r["count"], last_failure=r["last_failure"]) for r in rows]
+
+
+def recent_failures(*, now: datetime, limit: int = 5) -> list[PlanningRefreshState]:
+    return list(
+        PlanningRefreshState.objects.filter(disabled_until__gt=now)
+        .only(
+            "planning_id",
+            "last_failure_kind",
+            "consecutive_failures",
+            "disabled_until",
+            "updated_at",
+        )
+        .order_by("-updated_at", "planning_id")[:limit]
+    )
+
+
+def job_runtimes() -> dict[str, JobRuntime]:
+    return {runtime.job_id: runtime for runtime in JobRuntime.objects.filter(job_id__in=JOB_IDS)}
+
+
+def jobs_shared_state() -> JobsSharedState:
+    """The shared state row, or an unsaved default when no job or operator has written it yet."""
+    state = JobsSharedState.objects.filter(pk=JobsSharedState.SINGLETON_ID).first()
+    return state or JobsSharedState(pk=JobsSharedState.SINGLETON_ID)

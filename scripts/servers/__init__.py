@@ -1,0 +1,1 @@
+"""Private servers on loopback for tests, benchmarks and demos (never the machine's own)."""

@@ -1,0 +1,1 @@
+# Wallet ops models (API tokens, restart audit) arrive with the containers work.
