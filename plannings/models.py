@@ -16,6 +16,13 @@ from django.utils import timezone
 LOCK_TTL_SECONDS = 5 * 60
 
 
+class TransactionNow(Now):
+    """Upstream's ``DEFAULT now()`` on PostgreSQL (Django's Now is statement_timestamp())."""
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "now()", []
+
+
 def planning_host(full_id: str) -> str:
     """The "host" of ops payloads: the catalog slug, i.e. the first segment of the full id."""
     return full_id.split(".", 1)[0]
@@ -26,8 +33,8 @@ class Planning(models.Model):
     planning_id = models.CharField(max_length=255)
     url = models.TextField(null=True, blank=True)
     title = models.TextField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_default=Now())
-    updated_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    created_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
+    updated_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
 
     class Meta:
         db_table = "plannings"
@@ -53,7 +60,7 @@ class PlanningBackup(models.Model):
     )
     events = models.JSONField()
     signature = models.TextField()
-    updated_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    updated_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
 
     class Meta:
         db_table = "plannings_backup"
@@ -74,8 +81,8 @@ class PlanningRefreshQueue(models.Model):
     )
     priority = models.IntegerField(default=0, db_default=0)
     attempts = models.IntegerField(default=0, db_default=0)
-    requested_at = models.DateTimeField(default=timezone.now, db_default=Now())
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    requested_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
     locked_at = models.DateTimeField(null=True, blank=True)
     lock_owner = models.TextField(null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)
@@ -111,7 +118,7 @@ class PlanningRefreshState(models.Model):
     last_error = models.TextField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    updated_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
 
     class Meta:
         db_table = "plannings_refresh_state"

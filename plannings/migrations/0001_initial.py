@@ -1,42 +1,14 @@
-"""Upstream PlanningSup's four tables, exactly as its schema creates them.
+"""Upstream PlanningSup's four tables, with its column names, defaults and indexes.
 
 This migration holds only the mirrored tables, so that ``migrate --fake-initial``
 recognises an existing PlanningSup database (every table present) and adopts it.
-On PostgreSQL it then shapes the schema like upstream's: foreign keys with
-upstream's names and ON DELETE CASCADE, and none of the ``*_like`` pattern
-indexes Django adds to character primary keys.
+0002 then gives a fresh PostgreSQL database upstream's constraints.
 """
 
 import django.db.models.deletion
-import django.db.models.functions.datetime
+import plannings.models
 import django.utils.timezone
 from django.db import migrations, models
-
-MIRRORED_TABLES = (
-    "plannings",
-    "plannings_backup",
-    "plannings_refresh_queue",
-    "plannings_refresh_state",
-)
-CHILD_TABLES = MIRRORED_TABLES[1:]
-
-
-def shape_like_upstream(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) AND indexname LIKE %s",
-            [list(MIRRORED_TABLES), "%\\_like"],
-        )
-        for (index_name,) in cursor.fetchall():
-            schema_editor.execute(f'DROP INDEX "{index_name}"')
-        for table in CHILD_TABLES:
-            schema_editor.execute(
-                f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_planning_full_id_plannings_full_id_fk" '
-                'FOREIGN KEY ("planning_full_id") REFERENCES "plannings"("full_id") '
-                "ON DELETE CASCADE ON UPDATE NO ACTION"
-            )
 
 
 class Migration(migrations.Migration):
@@ -58,14 +30,14 @@ class Migration(migrations.Migration):
                 (
                     "created_at",
                     models.DateTimeField(
-                        db_default=django.db.models.functions.datetime.Now(),
+                        db_default=plannings.models.TransactionNow(),
                         default=django.utils.timezone.now,
                     ),
                 ),
                 (
                     "updated_at",
                     models.DateTimeField(
-                        db_default=django.db.models.functions.datetime.Now(),
+                        db_default=plannings.models.TransactionNow(),
                         default=django.utils.timezone.now,
                     ),
                 ),
@@ -95,7 +67,7 @@ class Migration(migrations.Migration):
                 (
                     "updated_at",
                     models.DateTimeField(
-                        db_default=django.db.models.functions.datetime.Now(),
+                        db_default=plannings.models.TransactionNow(),
                         default=django.utils.timezone.now,
                     ),
                 ),
@@ -124,14 +96,14 @@ class Migration(migrations.Migration):
                 (
                     "requested_at",
                     models.DateTimeField(
-                        db_default=django.db.models.functions.datetime.Now(),
+                        db_default=plannings.models.TransactionNow(),
                         default=django.utils.timezone.now,
                     ),
                 ),
                 (
                     "next_attempt_at",
                     models.DateTimeField(
-                        db_default=django.db.models.functions.datetime.Now(),
+                        db_default=plannings.models.TransactionNow(),
                         default=django.utils.timezone.now,
                     ),
                 ),
@@ -168,7 +140,7 @@ class Migration(migrations.Migration):
                 (
                     "updated_at",
                     models.DateTimeField(
-                        db_default=django.db.models.functions.datetime.Now(),
+                        db_default=plannings.models.TransactionNow(),
                         default=django.utils.timezone.now,
                     ),
                 ),
@@ -184,9 +156,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="planningbackup",
-            index=models.Index(
-                fields=["updated_at"], name="plannings_backup_latest_updated_at_idx"
-            ),
+            index=models.Index(fields=["updated_at"], name="plannings_backup_latest_updated_at_idx"),
         ),
         migrations.AddIndex(
             model_name="planningrefreshqueue",
@@ -204,9 +174,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="planningrefreshqueue",
-            index=models.Index(
-                fields=["priority"], name="plannings_refresh_queue_priority_idx"
-            ),
+            index=models.Index(fields=["priority"], name="plannings_refresh_queue_priority_idx"),
         ),
         migrations.AddIndex(
             model_name="planningrefreshstate",
@@ -215,5 +183,4 @@ class Migration(migrations.Migration):
                 name="plannings_refresh_state_disabled_until_idx",
             ),
         ),
-        migrations.RunPython(shape_like_upstream, migrations.RunPython.noop),
     ]

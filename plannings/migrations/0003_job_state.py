@@ -5,7 +5,7 @@ import django.utils.timezone
 class Migration(migrations.Migration):
     """The portal's own job tables: runtime state and shared switches (not upstream's)."""
 
-    dependencies = [("plannings", "0001_initial")]
+    dependencies = [("plannings", "0002_upstream_constraints")]
 
     operations = [
         migrations.CreateModel(
@@ -49,9 +49,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.PositiveSmallIntegerField(
-                        default=1, primary_key=True, serialize=False
-                    ),
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
                 ),
                 ("paused", models.BooleanField(default=False)),
                 ("paused_at", models.DateTimeField(blank=True, null=True)),

@@ -1,0 +1,80 @@
+"""Start-up settings: production refuses unsafe values, and bad values name their variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAFE_PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "x" * 50,
+    "DJANGO_ALLOWED_HOSTS": "ops.example.com",
+    "DATABASE_URL": "sqlite:///:memory:",
+}
+
+
+def _check(**env_vars) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_"))}
+    env.update(DJANGO_SETTINGS_MODULE="opsportal.settings", **env_vars)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_safe_production_settings_start():
+    result = _check(**SAFE_PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG is on"),
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is the development default"),
+        ({"DJANGO_SECRET_KEY": "short"}, "shorter than 32 characters"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is empty"),
+    ],
+)
+def test_production_refuses_each_unsafe_setting_by_name(override, message):
+    result = _check(**{**SAFE_PRODUCTION, **override})
+    assert result.returncode != 0
+    assert "Refusing to start with DJANGO_ENV=production" in result.stderr
+    assert message in result.stderr
+
+
+def test_production_lists_every_problem_at_once():
+    result = _check(DJANGO_ENV="production", DJANGO_DEBUG="1", DATABASE_URL="sqlite:///:memory:")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    for message in ("DJANGO_DEBUG is on", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS is empty"):
+        assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "message"),
+    [
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe' is not a boolean"),
+        ({"DJANGO_ENV": "staging"}, "DJANGO_ENV='staging' is not one of development, production, test"),
+        ({"DATABASE_CONN_MAX_AGE": "soon"}, "DATABASE_CONN_MAX_AGE='soon' is not a whole number"),
+    ],
+)
+def test_a_bad_portal_setting_stops_start_up_naming_the_variable(env_vars, message):
+    result = _check(DATABASE_URL="sqlite:///:memory:", **env_vars)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_upstream_numbers_fall_back_to_their_defaults(monkeypatch):
+    from opsportal.env import upstream_int
+
+    for raw in ("", "abc", "-5", "1.5"):
+        monkeypatch.setenv("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", raw)
+        assert upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50) == 50
+    monkeypatch.setenv("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", "7")
+    assert upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50) == 7
+    monkeypatch.delenv("PLANNINGS_REFRESH_WORKER_BATCH_SIZE")
+    assert upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50) == 50
