@@ -7,7 +7,7 @@ PORT ?= 8000
 
 .PHONY: run test venv services lint bench clean
 
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+$(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 is required, found " + sys.version.split()[0]) if sys.version_info[:2] != (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -22,6 +22,27 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def portal_str(name: str, default: str) -> str:
+    """A string setting; an empty value counts as unset (as in a copied .env.example)."""
+    raw = os.environ.get(name, "").strip()
+    return raw or default
+
+
+def portal_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database_config(name: str, default_url: str) -> dict:
+    url = portal_str(name, default_url)
+    try:
+        return env.db_url_config(url)
+    except Exception as exc:  # django-environ raises several types for a malformed URL
+        raise ImproperlyConfigured(f"{name} is not a usable database URL: {exc}") from None
+
+
 def strict_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

@@ -10,24 +10,33 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from opsportal.env import env, strict_bool, strict_int, upstream_flag, upstream_int, upstream_str
+from opsportal.env import (
+    database_config,
+    portal_list,
+    portal_str,
+    strict_bool,
+    strict_int,
+    upstream_flag,
+    upstream_int,
+    upstream_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env.str("OPSPORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = Path(portal_str("OPSPORTAL_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 # --- Environment ---------------------------------------------------------------
-DJANGO_ENV = env.str("DJANGO_ENV", default="development").strip().lower()
+DJANGO_ENV = portal_str("DJANGO_ENV", "development").lower()
 if DJANGO_ENV not in {"development", "production", "test"}:
     raise ImproperlyConfigured(f"DJANGO_ENV={DJANGO_ENV!r} is not one of development, production, test.")
 IS_PRODUCTION = DJANGO_ENV == "production"
 
 _INSECURE_KEY = "django-insecure-opsportal-development-key-do-not-use-in-production"
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_INSECURE_KEY)
+SECRET_KEY = portal_str("DJANGO_SECRET_KEY", _INSECURE_KEY)
 DEBUG = strict_bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
-ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = portal_list(
+    "DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
 )
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = portal_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 
 def _refuse_unsafe_production() -> None:
@@ -91,11 +100,13 @@ TEMPLATES = [
 # --- Database ------------------------------------------------------------------
 # SQLite by default (make run); DATABASE_URL=postgres://... in production.
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsportal.sqlite3'}"),
+    "default": database_config("DATABASE_URL", f"sqlite:///{VAR_DIR / 'opsportal.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", strict_int("DATABASE_CONN_MAX_AGE", 60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] != ":memory:":
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Web, worker and beat share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
@@ -141,7 +152,7 @@ REST_FRAMEWORK = {
 # --- Celery --------------------------------------------------------------------
 # The default broker is a folder on disk: it needs no server, so make run works
 # anywhere. CELERY_BROKER_URL=redis://... in production.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = portal_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -194,5 +205,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": portal_str("DJANGO_LOG_LEVEL", "INFO").upper()},
 }

@@ -1,0 +1,175 @@
+"""``GET /api/ops/plannings`` at scale, against upstream PlanningSup's own health SQL.
+
+    python -m bench.health_endpoint [--sizes 100000,1000000] [--repeat 30]
+
+For each size, fills a private PostgreSQL with plannings (80 % backed up, 30 %
+queued, 8 % disabled), then measures in the same run:
+  * the portal's endpoint over HTTP (gunicorn, one sync worker), p50;
+  * upstream's five health statements (the "Baseline" of spec §7), p50;
+  * SQL statements per request.
+The ratio endpoint / baseline is what the README reports: both sides share the
+machine's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from bench.common import ROOT, p50_ms, private_postgres_django
+from scripts.servers.postgres import free_port
+
+FILL_SQL = """
+TRUNCATE plannings CASCADE;
+INSERT INTO plannings (full_id, planning_id, url, title, created_at, updated_at)
+SELECT 'school' || (i % 25) || '.year' || (i % 7) || '.p' || i, 'school' || (i % 25),
+       'https://feeds.test/' || i || '.ics', 'Planning ' || i, now(), now()
+FROM generate_series(1, __N__) AS i;
+INSERT INTO plannings_backup (planning_full_id, events, signature, updated_at)
+SELECT 'school' || (i % 25) || '.year' || (i % 7) || '.p' || i,
+       '[{"uid": "u1", "summary": "Cours", "startDate": "2026-03-10T08:00:00.000Z"}]'::jsonb,
+       md5(i::text), now() - (i % 720) * interval '1 minute'
+FROM generate_series(1, __N__) AS i WHERE i % 10 < 8;
+INSERT INTO plannings_refresh_state (planning_full_id, disabled_until, consecutive_failures,
+                                     last_failure_kind, last_attempt_at, updated_at)
+SELECT 'school' || (i % 25) || '.year' || (i % 7) || '.p' || i,
+       CASE WHEN i % 100 < 8 THEN now() + interval '1 day' END,
+       CASE WHEN i % 100 < 8 THEN 10 ELSE 0 END,
+       CASE WHEN i % 100 < 8 THEN (ARRAY['timeout', 'http_404', 'parse_error'])[1 + i % 3] END,
+       now(), now() - (i % 1000) * interval '1 second'
+FROM generate_series(1, __N__) AS i WHERE i % 10 < 8;
+INSERT INTO plannings_refresh_queue (planning_full_id, priority, attempts, requested_at,
+                                     next_attempt_at, locked_at, lock_owner, last_error)
+SELECT 'school' || (i % 25) || '.year' || (i % 7) || '.p' || i, 1 + (i % 2) * 9, i % 11, now(),
+       now() + ((i % 3) - 1) * interval '1 minute',
+       CASE WHEN i % 97 = 0 THEN now() - interval '1 minute' END,
+       CASE WHEN i % 97 = 0 THEN 'bench-worker' END,
+       CASE WHEN i % 11 > 0 THEN 'timeout' END
+FROM generate_series(1, __N__) AS i WHERE i % 10 >= 7;
+"""
+
+# Upstream PlanningSup's health statements (apps/api/src/routes/ops.ts), verbatim in substance.
+BASELINE_SQL = [
+    """SELECT count(*) FILTER (WHERE attempts < 10)::int,
+              count(*) FILTER (WHERE next_attempt_at <= now() AND attempts < 10
+                               AND (locked_at IS NULL OR locked_at < now() - 5 * interval '1 minute'))::int,
+              count(*) FILTER (WHERE locked_at IS NOT NULL
+                               AND locked_at >= now() - 5 * interval '1 minute' AND attempts < 10)::int
+       FROM plannings_refresh_queue""",
+    """SELECT count(*)::int, count(b.planning_full_id)::int
+       FROM plannings p LEFT JOIN plannings_backup b ON b.planning_full_id = p.full_id""",
+    "SELECT count(*) FILTER (WHERE disabled_until > now())::int FROM plannings_refresh_state",
+    """SELECT split_part(planning_full_id, '.', 1), count(*)::int, max(last_failure_kind)
+       FROM plannings_refresh_state WHERE disabled_until > now()
+       GROUP BY split_part(planning_full_id, '.', 1) ORDER BY count(*) DESC LIMIT 5""",
+    """SELECT planning_full_id, last_failure_kind, consecutive_failures, disabled_until
+       FROM plannings_refresh_state WHERE disabled_until > now() ORDER BY updated_at DESC LIMIT 5""",
+]
+
+
+def fill(url: str, n: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(FILL_SQL.replace("__N__", str(int(n))))
+        conn.execute("VACUUM ANALYZE")
+
+
+def baseline_p50(url: str, repeat: int) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+
+        def run():
+            for statement in BASELINE_SQL:
+                conn.execute(statement).fetchall()
+
+        return p50_ms(run, repeat=repeat)
+
+
+def start_gunicorn(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_ENV": "test", "OPS_TOKEN": "bench-token"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsportal.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def endpoint_p50(port: int, repeat: int) -> float:
+    def run():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/ops/plannings", headers={"x-ops-token": "bench-token"})
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"endpoint answered {response.status}: {body[:200]!r}")
+
+    return p50_ms(run, repeat=repeat)
+
+
+def statements_per_request() -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from plannings.health import plannings_health
+
+    with CaptureQueriesContext(connection) as queries:
+        plannings_health()
+    return len(queries.captured_queries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    with private_postgres_django() as url:
+        port = free_port()
+        server = start_gunicorn(url, port)
+        try:
+            print(
+                f"{'plannings':>10} {'endpoint p50':>13} {'baseline p50':>13} {'ratio':>6} {'statements':>10}"
+            )
+            for n in sizes:
+                fill(url, n)
+                endpoint = endpoint_p50(port, args.repeat)
+                baseline = baseline_p50(url, args.repeat)
+                print(
+                    f"{n:>10,} {endpoint:>10.1f} ms {baseline:>10.1f} ms {endpoint / baseline:>6.2f} "
+                    f"{statements_per_request():>10}"
+                )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
