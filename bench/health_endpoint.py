@@ -144,9 +144,7 @@ def statements_per_request() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
@@ -155,9 +153,7 @@ def main() -> None:
         port = free_port()
         server = start_gunicorn(url, port)
         try:
-            print(
-                f"{'plannings':>10} {'endpoint p50':>13} {'baseline p50':>13} {'ratio':>6} {'statements':>10}"
-            )
+            print(f"{'plannings':>10} {'endpoint p50':>13} {'baseline p50':>13} {'ratio':>6} {'statements':>10}")
             for n in sizes:
                 fill(url, n)
                 endpoint = endpoint_p50(port, args.repeat)

@@ -33,9 +33,7 @@ IS_PRODUCTION = DJANGO_ENV == "production"
 _INSECURE_KEY = "django-insecure-opsportal-development-key-do-not-use-in-production"
 SECRET_KEY = portal_str("DJANGO_SECRET_KEY", _INSECURE_KEY)
 DEBUG = strict_bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
-ALLOWED_HOSTS = portal_list(
-    "DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
-)
+ALLOWED_HOSTS = portal_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = portal_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 
@@ -48,9 +46,7 @@ def _refuse_unsafe_production() -> None:
     if not ALLOWED_HOSTS:
         problems.append("DJANGO_ALLOWED_HOSTS is empty")
     if problems:
-        raise ImproperlyConfigured(
-            "Refusing to start with DJANGO_ENV=production: " + "; ".join(problems) + "."
-        )
+        raise ImproperlyConfigured("Refusing to start with DJANGO_ENV=production: " + "; ".join(problems) + ".")
 
 
 if IS_PRODUCTION:
@@ -168,6 +164,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 270
 CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = False
 
 # --- Plannings (upstream PlanningSup names and defaults) -----------------------
 RUN_JOBS = upstream_flag("RUN_JOBS", default=True)
@@ -186,16 +184,18 @@ PLANNINGS_REFRESH_WORKER_MIN_POLL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_MI
 PLANNINGS_REFRESH_WORKER_MAX_POLL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_MAX_POLL_MS", 30_000)
 PLANNINGS_REFRESH_WORKER_BATCH_SIZE = upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50)
 PLANNINGS_REFRESH_WORKER_CONCURRENCY = upstream_int("PLANNINGS_REFRESH_WORKER_CONCURRENCY", 2)
-PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY = upstream_int(
-    "PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY", 2
-)
+PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY = upstream_int("PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY", 2)
 PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS = upstream_int("PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS", 20_000)
 PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS = upstream_int("PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS", 10)
-PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS = upstream_int(
-    "PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS", 600_000
-)
+PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS", 600_000)
 PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT", 250)
 CURL_TIMEOUT = upstream_int("CURL_TIMEOUT", 5_000)
+# Ours, beyond upstream: feed limits and the backoff jitter (tests turn jitter off).
+PLANNINGS_FEED_MAX_BYTES = strict_int("PLANNINGS_FEED_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+PLANNINGS_FEED_VERIFY_TLS = strict_bool("PLANNINGS_FEED_VERIFY_TLS", default=True)
+# Floating times and all-day dates in feeds are read on this wall clock.
+PLANNINGS_FEED_TIMEZONE = portal_str("PLANNINGS_FEED_TIMEZONE", "Europe/Paris")
+PLANNINGS_REFRESH_BACKOFF_JITTER = strict_bool("PLANNINGS_REFRESH_BACKOFF_JITTER", default=True)
 # Empty means "not set": upstream treats an empty token like a missing one.
 OPS_TOKEN = upstream_str("OPS_TOKEN", "")
 
@@ -206,4 +206,23 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": portal_str("DJANGO_LOG_LEVEL", "INFO").upper()},
+}
+
+# --- Job schedule -------------------------------------------------------------------
+# Beat ticks the refresh worker every min-poll; the worker itself decides whether a
+# tick is due (adaptive idle polling). Ticks that wait longer than one period in the
+# broker expire, so a busy or stopped worker never finds a backlog of them.
+_POLL_SECONDS = max(PLANNINGS_REFRESH_WORKER_MIN_POLL_MS, 1000) / 1000
+_BACKFILL_SECONDS = max(PLANNINGS_BACKFILL_INTERVAL_MS, 1000) / 1000
+CELERY_BEAT_SCHEDULE = {
+    "plannings-backfill": {
+        "task": "plannings.backfill",
+        "schedule": _BACKFILL_SECONDS,
+        "options": {"expires": _BACKFILL_SECONDS},
+    },
+    "plannings-refresh-poll": {
+        "task": "plannings.refresh_poll",
+        "schedule": _POLL_SECONDS,
+        "options": {"expires": _POLL_SECONDS},
+    },
 }

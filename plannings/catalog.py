@@ -131,18 +131,14 @@ def _read_file(path: Path, contents: CatalogContents, seen: dict[str, str], prob
     elif "group" in tree and not isinstance(tree["group"], str):
         file_problems.append("$.group: not a string")
     else:
-        for ids, url, title, json_path in _children(
-            tree.get("children"), "$.children", [slug], file_problems
-        ):
+        for ids, url, title, json_path in _children(tree.get("children"), "$.children", [slug], file_problems):
             full_id = ".".join(ids)
             if len(full_id) > FULL_ID_MAX_LENGTH:
                 file_problems.append(f"{json_path}: full id is over {FULL_ID_MAX_LENGTH} characters")
                 continue
             where = f"{path.name} {json_path}"
             if full_id in seen:
-                contents.warnings.append(
-                    f"duplicate full id {full_id} at {where} skipped (first at {seen[full_id]})"
-                )
+                contents.warnings.append(f"duplicate full id {full_id} at {where} skipped (first at {seen[full_id]})")
                 contents.skipped += 1
                 continue
             seen[full_id] = where
@@ -178,9 +174,7 @@ def catalog_apply(*, contents: CatalogContents, dry_run: bool = False) -> Import
         existing_rows = Planning.objects.all()
         if not contents.whole_catalog:
             existing_rows = existing_rows.filter(planning_id__in=contents.slugs)
-        existing = {
-            row["full_id"]: row for row in existing_rows.values("full_id", "planning_id", "url", "title")
-        }
+        existing = {row["full_id"]: row for row in existing_rows.values("full_id", "planning_id", "url", "title")}
         to_add, to_update, unchanged = [], [], 0
         for leaf in contents.leaves:
             row = existing.pop(leaf.full_id, None)
@@ -211,9 +205,7 @@ def catalog_apply(*, contents: CatalogContents, dry_run: bool = False) -> Import
         if to_add:
             Planning.objects.bulk_create(to_add, batch_size=1000)
         if to_update:
-            Planning.objects.bulk_update(
-                to_update, ["planning_id", "url", "title", "updated_at"], batch_size=1000
-            )
+            Planning.objects.bulk_update(to_update, ["planning_id", "url", "title", "updated_at"], batch_size=1000)
         for start in range(0, len(removed_ids), 1000):
             # Deleting a planning cascades to its backup, queue row and state.
             Planning.objects.filter(full_id__in=removed_ids[start : start + 1000]).delete()

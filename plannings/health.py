@@ -134,9 +134,7 @@ def plannings_health(*, now: datetime | None = None) -> dict:
         "queue": {"depth": coverage.depth, "ready": coverage.ready, "locked": coverage.locked},
         "backups": {"total": coverage.total, "covered": coverage.covered, "disabled": disabled},
         "lastBackupWrite": last_write,
-        "failedHosts": [
-            {"host": h.host, "count": h.count, "lastFailure": h.last_failure} for h in hosts[:TOP_N]
-        ]
+        "failedHosts": [{"host": h.host, "count": h.count, "lastFailure": h.last_failure} for h in hosts[:TOP_N]]
         or None,
         "recentFailures": [
             {

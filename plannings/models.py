@@ -14,6 +14,9 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 LOCK_TTL_SECONDS = 5 * 60
+# Job ids, upstream's names (also the values of ALLOWED_JOBS).
+JOB_BACKFILL = "plannings-backfill"
+JOB_REFRESH_WORKER = "plannings-refresh-worker"
 
 
 class TransactionNow(Now):
@@ -157,6 +160,10 @@ class JobRuntime(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The refresh worker's adaptive idle polling and its dead-row sweep.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_delay_ms = models.PositiveIntegerField(default=0)
+    last_sweep_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "opsportal_job_runtime"

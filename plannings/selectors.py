@@ -13,14 +13,14 @@ from django.db import connection
 from django.db.models import Count, Func, Max, TextField
 
 from plannings.models import (
+    JOB_BACKFILL,
+    JOB_REFRESH_WORKER,
     LOCK_TTL_SECONDS,
     JobRuntime,
     JobsSharedState,
     PlanningRefreshState,
 )
 
-JOB_BACKFILL = "plannings-backfill"
-JOB_REFRESH_WORKER = "plannings-refresh-worker"
 JOB_IDS = (JOB_BACKFILL, JOB_REFRESH_WORKER)
 
 

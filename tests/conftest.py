@@ -24,3 +24,20 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture(scope="session")
+def feed_server():
+    """A real HTTP server on loopback that serves good feeds and misbehaves on purpose."""
+    from scripts.servers.feeds import FeedServer
+
+    server = FeedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def feed_host(feed_server):
+    """The feed server with its request counters cleared for this test."""
+    feed_server.reset()
+    return feed_server

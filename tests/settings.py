@@ -41,3 +41,10 @@ if TEST_DATABASE == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tasks sent by the code under test (the worker wake-up) go to an in-memory broker;
+# the tests that need a real broker start a private Redis.
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+PLANNINGS_REFRESH_BACKOFF_JITTER = False
+CURL_TIMEOUT = 1000

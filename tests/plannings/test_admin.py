@@ -49,9 +49,7 @@ def test_plannings_filter_by_host_backup_and_disabled(admin_client, world, query
 
 
 def test_queue_filters_by_state(admin_client, world):
-    assert _rows(admin_client, "/admin/plannings/planningrefreshqueue/?queue_state=locked") == [
-        "istic.m1.info"
-    ]
+    assert _rows(admin_client, "/admin/plannings/planningrefreshqueue/?queue_state=locked") == ["istic.m1.info"]
     assert _rows(admin_client, "/admin/plannings/planningrefreshqueue/?queue_state=ready") == []
 
 
@@ -66,9 +64,7 @@ def test_backups_are_listed_and_searchable(admin_client, world):
     assert _rows(admin_client, "/admin/plannings/planningbackup/?q=groupe-a") == ["enscr.cycle.groupe-a"]
 
 
-@pytest.mark.parametrize(
-    "model", ["planning", "planningbackup", "planningrefreshqueue", "planningrefreshstate"]
-)
+@pytest.mark.parametrize("model", ["planning", "planningbackup", "planningrefreshqueue", "planningrefreshstate"])
 def test_mirrored_tables_are_read_only(admin_client, world, model):
     assert admin_client.get(f"/admin/plannings/{model}/add/").status_code == HTTPStatus.FORBIDDEN
     page = admin_client.get(f"/admin/plannings/{model}/")

@@ -34,9 +34,7 @@ def test_it_exits_1_when_degraded():
 
 
 def test_it_exits_2_when_unhealthy():
-    factories.runtime_make(
-        "plannings-refresh-worker", "idle", last_loop_at=timezone.now() - timedelta(minutes=10)
-    )
+    factories.runtime_make("plannings-refresh-worker", "idle", last_loop_at=timezone.now() - timedelta(minutes=10))
     code, report = _ops_health()
     assert code == 2
     assert report["issues"][0].startswith("Refresh worker stale")

@@ -27,9 +27,7 @@ class Command(BaseCommand):
         except CatalogError as exc:
             for problem in exc.problems:
                 self.stderr.write(self.style.ERROR(problem))
-            raise CommandError(
-                f"catalog rejected: {len(exc.problems)} problem(s); nothing was written"
-            ) from None
+            raise CommandError(f"catalog rejected: {len(exc.problems)} problem(s); nothing was written") from None
         for warning in contents.warnings:
             self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         summary = catalog_apply(contents=contents, dry_run=dry_run)

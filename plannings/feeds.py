@@ -1,0 +1,194 @@
+"""The one client for timetable feed servers: fetch an ICS feed over HTTP, parse it into events.
+
+Every way a feed can fail is turned into a ``FeedFailure`` whose ``kind`` is one
+of upstream's failure kinds (``plannings.policy``), so the worker's retry policy
+never sees a library exception.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import icalendar
+from dateutil.relativedelta import relativedelta
+
+from plannings import policy
+
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+HTML_MARKERS = ("500 Internal Server Error", "<!DOCTYPE ")
+
+
+@dataclass
+class FeedFailure(Exception):
+    kind: str
+    detail: str = ""
+    status: int | None = None
+    retry_after: timedelta | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}" if self.detail else self.kind
+
+    @property
+    def last_error(self) -> str:
+        """The queue/state ``last_error`` text: ``http_<status>`` for client errors, else the kind."""
+        if self.kind == policy.HTTP_4XX and self.status:
+            return f"http_{self.status}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    timeout: timedelta
+    max_bytes: int
+    verify_tls: bool
+    zone: ZoneInfo
+
+    @classmethod
+    def from_settings(cls) -> FeedSettings:
+        from django.conf import settings
+
+        return cls(
+            timeout=timedelta(milliseconds=settings.CURL_TIMEOUT),
+            max_bytes=settings.PLANNINGS_FEED_MAX_BYTES,
+            verify_tls=settings.PLANNINGS_FEED_VERIFY_TLS,
+            zone=ZoneInfo(settings.PLANNINGS_FEED_TIMEZONE),
+        )
+
+
+def feed_url(url: str, *, today: date) -> str:
+    """Fill upstream's date templates: today − 1 month and today + 2 years, ``YYYY-MM-DD``."""
+    start = today - relativedelta(months=1)
+    end = today + relativedelta(years=2)
+    return url.replace("{date-start}", start.isoformat()).replace("{date-end}", end.isoformat())
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> timedelta | None:
+    """Retry-After in seconds or as an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+def _refused(exc: BaseException) -> bool:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def feed_client(config: FeedSettings) -> httpx.Client:
+    seconds = config.timeout.total_seconds()
+    return httpx.Client(
+        timeout=httpx.Timeout(seconds),
+        verify=config.verify_tls,
+        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT, "Accept": "text/calendar, */*"},
+    )
+
+
+def feed_fetch(client: httpx.Client, url: str, *, config: FeedSettings) -> bytes:
+    """GET the feed; the whole exchange must end within the timeout and the size limit."""
+    seconds = config.timeout.total_seconds()
+    deadline = time.monotonic() + seconds
+    try:
+        with client.stream("GET", url) as response:
+            status = response.status_code
+            if status == 429:
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
+                raise FeedFailure(policy.HTTP_429, "HTTP 429", status=status, retry_after=retry_after)
+            if 400 <= status < 500:
+                raise FeedFailure(policy.HTTP_4XX, f"HTTP {status}", status=status)
+            if status >= 500:
+                raise FeedFailure(policy.HTTP_5XX, f"HTTP {status}", status=status)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > config.max_bytes:
+                raise FeedFailure(policy.INVALID_BODY, f"body of {declared} bytes is over the limit")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > config.max_bytes:
+                    raise FeedFailure(policy.INVALID_BODY, f"body over {config.max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise FeedFailure(policy.TIMEOUT, f"body not received within {seconds:g} s")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.TimeoutException:
+        raise FeedFailure(policy.TIMEOUT, f"no answer within {seconds:g} s") from None
+    except httpx.ConnectError as exc:
+        kind = policy.CONNECTION_REFUSED if _refused(exc) else policy.NETWORK_ERROR
+        raise FeedFailure(kind, str(exc)) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise FeedFailure(policy.NETWORK_ERROR, f"{type(exc).__name__}: {exc}") from None
+
+
+def _utc_iso(value, *, zone: ZoneInfo) -> str:
+    """A DTSTART/DTEND value as upstream stores it: UTC, milliseconds, ``Z``."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # floating time: the feed's local wall clock
+            value = value.replace(tzinfo=zone)
+    else:  # an all-day date: midnight, local
+        value = datetime(value.year, value.month, value.day, tzinfo=zone)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _text(component, name: str) -> str:
+    value = component.get(name)
+    return "" if value is None else str(value)
+
+
+def feed_parse(body: bytes, *, zone: ZoneInfo) -> list[dict]:
+    """Every VEVENT as ``{uid, summary, startDate, endDate, location, description}``."""
+    text = body.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise FeedFailure(policy.INVALID_BODY, "empty body")
+    if any(marker in text for marker in HTML_MARKERS):
+        raise FeedFailure(policy.INVALID_BODY, "an HTML page, not a calendar")
+    if "BEGIN:VCALENDAR" not in text:
+        raise FeedFailure(policy.PARSE_ERROR, "not iCalendar (no BEGIN:VCALENDAR)")
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+        events = []
+        for event in calendar.walk("VEVENT"):
+            start = event.get("DTSTART")
+            if start is None:
+                continue  # an event without a start cannot be placed; skip it, as ical.js yields nothing
+            start_value = start.dt
+            end = event.get("DTEND")
+            if end is not None:
+                end_value = end.dt
+            elif event.get("DURATION") is not None:
+                end_value = start_value + event["DURATION"].dt
+            else:
+                end_value = start_value + (timedelta(days=1) if not isinstance(start_value, datetime) else timedelta(0))
+            events.append(
+                {
+                    "uid": _text(event, "UID") or str(uuid.uuid4()),
+                    "summary": _text(event, "SUMMARY"),
+                    "startDate": _utc_iso(start_value, zone=zone),
+                    "endDate": _utc_iso(end_value, zone=zone),
+                    "location": _text(event, "LOCATION"),
+                    "description": _text(event, "DESCRIPTION"),
+                }
+            )
+    except FeedFailure:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FeedFailure(policy.PARSE_ERROR, f"{type(exc).__name__}: {exc}") from None
+    return events

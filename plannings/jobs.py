@@ -1,0 +1,284 @@
+"""The two background jobs as plain functions: one backfill pass, one refresh poll, one drain.
+
+Celery tasks (``tasks.py``) and management commands call these; tests call them
+directly with time moved. Each returns what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from opsportal.timewindows import in_quiet_hours
+from plannings import feeds, services
+from plannings.feeds import FeedFailure
+from plannings.models import (
+    JOB_BACKFILL,
+    JOB_REFRESH_WORKER,
+    JobRuntime,
+    Planning,
+    PlanningRefreshQueue,
+    PlanningRefreshState,
+)
+from plannings.runtime import job_enabled, job_report, jobs_paused
+
+logger = logging.getLogger(__name__)
+State = JobRuntime.State
+
+
+def worker_id() -> str:
+    """A lock owner unique to this process on this machine."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# --- Backfill ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    state: str
+    missing: int = 0
+    stale: int = 0
+
+
+def _not_disabled(now: datetime) -> Q:
+    disabled = PlanningRefreshState.objects.filter(planning_id=OuterRef("full_id"), disabled_until__gt=now)
+    return ~Q(Exists(disabled))
+
+
+def _not_queued() -> Q:
+    return ~Q(Exists(PlanningRefreshQueue.objects.filter(planning_id=OuterRef("full_id"))))
+
+
+def backfill_select(*, now: datetime) -> tuple[list[str], list[str]]:
+    """Plannings to enqueue: without a backup, and with a stale one (oldest first); none disabled.
+
+    Plannings already queued are left out (ours), so each pass's limits make
+    progress through the catalog instead of re-picking rows the worker holds.
+    """
+    missing = list(
+        Planning.objects.filter(_not_disabled(now), _not_queued(), backup__isnull=True)
+        .order_by("full_id")
+        .values_list("full_id", flat=True)[: settings.PLANNINGS_BACKFILL_MISSING_LIMIT]
+    )
+    stale_before = now - timedelta(hours=settings.PLANNINGS_BACKFILL_STALE_AFTER_HOURS)
+    stale = list(
+        Planning.objects.filter(_not_disabled(now), _not_queued(), backup__updated_at__lt=stale_before)
+        .order_by("backup__updated_at")
+        .values_list("full_id", flat=True)[: settings.PLANNINGS_BACKFILL_STALE_LIMIT]
+    )
+    return missing, stale
+
+
+def backfill_pass(*, now: datetime | None = None) -> BackfillResult:
+    now = now or timezone.now()
+    if not job_enabled(JOB_BACKFILL):
+        return BackfillResult(state="disabled")
+    if jobs_paused():
+        job_report(JOB_BACKFILL, State.PAUSED, now=now, loop=True)
+        return BackfillResult(state=State.PAUSED)
+    if in_quiet_hours(settings.JOBS_QUIET_HOURS, settings.JOBS_QUIET_HOURS_TIMEZONE, now):
+        job_report(JOB_BACKFILL, State.QUIET_HOURS, now=now, loop=True)
+        return BackfillResult(state=State.QUIET_HOURS)
+    job_report(JOB_BACKFILL, State.WORKING, now=now, loop=True)
+    try:
+        missing, stale = backfill_select(now=now)
+        services.refresh_enqueue_batch(planning_full_ids=missing + stale, now=now)
+    except DatabaseError as exc:
+        job_report(JOB_BACKFILL, State.IDLE, now=timezone.now(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    job_report(JOB_BACKFILL, State.IDLE, now=timezone.now(), work=bool(missing or stale))
+    logger.info("backfill enqueued %d missing and %d stale plannings", len(missing), len(stale))
+    return BackfillResult(state=State.IDLE, missing=len(missing), stale=len(stale))
+
+
+# --- Refresh worker -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrainLimits:
+    batch_size: int
+    concurrency: int
+    per_host: int
+    budget: timedelta
+    max_attempts: int
+
+    @classmethod
+    def from_settings(cls) -> DrainLimits:
+        return cls(
+            batch_size=max(1, settings.PLANNINGS_REFRESH_WORKER_BATCH_SIZE),
+            concurrency=max(1, settings.PLANNINGS_REFRESH_WORKER_CONCURRENCY),
+            per_host=max(1, settings.PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY),
+            budget=timedelta(milliseconds=settings.PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS),
+            max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS,
+        )
+
+
+@dataclass
+class DrainResult:
+    claimed: int = 0
+    succeeded: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+
+    @property
+    def processed(self) -> int:
+        return sum(self.outcomes.values())
+
+
+def _fetch_events(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> list[dict]:
+    today = now.astimezone(config.zone).date()
+    body = feeds.feed_fetch(client, feeds.feed_url(item.url, today=today), config=config)
+    return feeds.feed_parse(body, zone=config.zone)
+
+
+def _host(url: str | None) -> str:
+    return (urlsplit(url).hostname or "") if url else ""
+
+
+def _finish(item: services.ClaimedItem, future: Future, owner: str, result: DrainResult) -> None:
+    """Apply one item's outcome (main thread: all database writes happen here)."""
+    now = timezone.now()
+    try:
+        events = future.result()
+    except FeedFailure as failure:
+        outcome = services.refresh_item_failed(
+            item=item,
+            owner=owner,
+            kind=failure.kind,
+            last_error=failure.last_error,
+            now=now,
+            status=failure.status,
+            retry_after=failure.retry_after,
+            jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
+        )
+        result.outcomes[f"{failure.last_error}:{outcome}"] += 1
+        return
+    except Exception as exc:  # an unexpected error is the spec's own outcome row, not a crash
+        logger.exception("refresh %s raised unexpectedly", item.planning_full_id)
+        outcome = services.refresh_item_failed(
+            item=item,
+            owner=owner,
+            kind="network_error",
+            last_error=f"{type(exc).__name__}: {exc}"[:500],
+            now=now,
+            unexpected=True,
+            jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
+        )
+        result.outcomes[f"unexpected:{outcome}"] += 1
+        return
+    services.refresh_item_succeeded(item=item, owner=owner, events=events, now=now)
+    result.succeeded += 1
+    result.outcomes["success"] += 1
+
+
+def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResult:
+    """Claim and refresh batches until the queue has nothing ready or the budget is spent.
+
+    Feeds are fetched on a thread pool, at most ``concurrency`` at once and
+    ``per_host`` per URL host; outcomes are written on the calling thread.
+    """
+    limits = limits or DrainLimits.from_settings()
+    config = feeds.FeedSettings.from_settings()
+    result = DrainResult()
+    deadline = time.monotonic() + limits.budget.total_seconds()
+    with feeds.feed_client(config) as client, ThreadPoolExecutor(limits.concurrency) as pool:
+        while time.monotonic() < deadline:
+            items = services.refresh_queue_claim(
+                owner=owner, limit=limits.batch_size, now=timezone.now(), max_attempts=limits.max_attempts
+            )
+            if not items:
+                break
+            result.claimed += len(items)
+            pending = list(items)
+            running: dict[Future, services.ClaimedItem] = {}
+            per_host: Counter = Counter()
+            while pending or running:
+                for item in list(pending):
+                    if len(running) >= limits.concurrency:
+                        break
+                    if not item.url:
+                        services.refresh_item_forget(item=item, owner=owner)
+                        result.outcomes["forgotten"] += 1
+                        pending.remove(item)
+                        continue
+                    host = _host(item.url)
+                    if per_host[host] >= limits.per_host:
+                        continue
+                    per_host[host] += 1
+                    pending.remove(item)
+                    running[pool.submit(_fetch_events, client, item, config, timezone.now())] = item
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = running.pop(future)
+                    per_host[_host(item.url)] -= 1
+                    _finish(item, future, owner, result)
+    return result
+
+
+@dataclass(frozen=True)
+class PollResult:
+    state: str
+    drained: DrainResult | None = None
+    swept: int = 0
+    next_poll_in: timedelta | None = None
+
+
+def _next_delay(previous_ms: int, worked: bool) -> int:
+    """1 s, 2 s, 4 s … up to the max poll while idle; straight back to the minimum after work."""
+    minimum = settings.PLANNINGS_REFRESH_WORKER_MIN_POLL_MS
+    if worked:
+        return 0
+    return min(max(previous_ms * 2, minimum), max(settings.PLANNINGS_REFRESH_WORKER_MAX_POLL_MS, minimum))
+
+
+def refresh_poll(*, owner: str, wake: bool = False) -> PollResult:
+    """One tick of the refresh worker: drain when due (or woken), sweep when due, then schedule the next."""
+    now = timezone.now()
+    if not job_enabled(JOB_REFRESH_WORKER):
+        return PollResult(state="disabled")
+    runtime = JobRuntime.objects.filter(job_id=JOB_REFRESH_WORKER).first()
+    if jobs_paused():
+        job_report(JOB_REFRESH_WORKER, State.PAUSED, now=now, loop=True)
+        return PollResult(state=State.PAUSED)
+    if runtime and runtime.next_poll_at and now < runtime.next_poll_at and not wake:
+        return PollResult(state="not_due", next_poll_in=runtime.next_poll_at - now)
+
+    job_report(JOB_REFRESH_WORKER, State.WORKING, now=now, loop=True)
+    limits = DrainLimits.from_settings()
+    try:
+        drained = refresh_drain(owner=owner, limits=limits)
+        swept = 0
+        sweep_every = timedelta(milliseconds=settings.PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS)
+        last_sweep = runtime.last_sweep_at if runtime else None
+        sweep_due = last_sweep is None or timezone.now() - last_sweep >= sweep_every
+        if sweep_due:
+            swept = services.refresh_dead_rows_sweep(
+                now=timezone.now(),
+                limit=settings.PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT,
+                max_attempts=limits.max_attempts,
+            )
+    except DatabaseError as exc:
+        job_report(JOB_REFRESH_WORKER, State.IDLE, now=timezone.now(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    done_at = timezone.now()
+    delay_ms = _next_delay(runtime.poll_delay_ms if runtime else 0, worked=drained.claimed > 0)
+    extra = {"next_poll_at": done_at + timedelta(milliseconds=delay_ms), "poll_delay_ms": delay_ms}
+    if sweep_due:
+        extra["last_sweep_at"] = done_at
+    job_report(JOB_REFRESH_WORKER, State.IDLE, now=done_at, loop=True, work=drained.claimed > 0 or swept > 0, **extra)
+    return PollResult(state=State.IDLE, drained=drained, swept=swept, next_poll_in=timedelta(milliseconds=delay_ms))

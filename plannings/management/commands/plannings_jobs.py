@@ -1,0 +1,25 @@
+import getpass
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from plannings import selectors
+from plannings.runtime import jobs_pause, jobs_resume
+
+
+class Command(BaseCommand):
+    help = "Pause or resume both plannings jobs (a durable switch every worker reads), or show their state."
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["pause", "resume", "status"])
+
+    def handle(self, *args, action: str, **options):
+        who = f"{getpass.getuser()} (manage.py)"
+        if action == "pause":
+            jobs_pause(by=who, now=timezone.now())
+        elif action == "resume":
+            jobs_resume(by=who, now=timezone.now())
+        shared = selectors.jobs_shared_state()
+        self.stdout.write(f"jobs {'paused' if shared.paused else 'running'}")
+        for job_id, runtime in sorted(selectors.job_runtimes().items()):
+            self.stdout.write(f"  {job_id}: {runtime.state}, last loop {runtime.last_loop_at or 'never'}")

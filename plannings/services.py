@@ -1,0 +1,291 @@
+"""Writes to the refresh queue and refresh state (plannings spec §3-4).
+
+Every function takes ``now`` so tests move time instead of sleeping. Queue rows
+are only ever touched by their lock owner once claimed, so a worker whose lock
+expired (and whose rows another worker took over) cannot undo the other's work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from plannings import policy
+from plannings.backups import BackupWrite, backup_write
+from plannings.models import (
+    LOCK_TTL_SECONDS,
+    Planning,
+    PlanningRefreshQueue,
+    PlanningRefreshState,
+)
+
+logger = logging.getLogger(__name__)
+
+PRIORITY_BACKFILL = 1
+PRIORITY_USER = 10
+PRIORITY_CAP = 100
+USER_REQUEST_THROTTLE = timedelta(seconds=30)
+QUEUE = PlanningRefreshQueue._meta.db_table
+
+
+def _dt(value: datetime):
+    # SQLite keeps datetimes as text: raw SQL must pass them in Django's stored form.
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _higher(left: str, right: str) -> str:
+    return f"CASE WHEN {left} > {right} THEN {left} ELSE {right} END"
+
+
+def _lower(left: str, right: str) -> str:
+    return f"CASE WHEN {left} < {right} THEN {left} ELSE {right} END"
+
+
+# The conflict rules of a batch enqueue: a row parked by a permanent failure keeps
+# its schedule; any other row gets the higher priority (capped) and the earlier time.
+_PARKED = f"({QUEUE}.last_error LIKE 'http_4%%' OR {QUEUE}.last_error = 'max_attempts')"
+_BUMPED_PRIORITY = f"CASE WHEN {_higher(f'{QUEUE}.priority', 'excluded.priority')} > {PRIORITY_CAP} THEN {PRIORITY_CAP} ELSE {_higher(f'{QUEUE}.priority', 'excluded.priority')} END"  # noqa: E501
+_BATCH_UPSERT = f"""
+INSERT INTO {QUEUE} (planning_full_id, priority, attempts, requested_at, next_attempt_at)
+VALUES {{values}}
+ON CONFLICT (planning_full_id) DO UPDATE SET
+    priority = CASE WHEN {_PARKED} THEN {QUEUE}.priority ELSE {_BUMPED_PRIORITY} END,
+    requested_at = CASE WHEN {_PARKED} THEN {QUEUE}.requested_at ELSE excluded.requested_at END,
+    next_attempt_at = CASE WHEN {_PARKED} THEN {QUEUE}.next_attempt_at
+                      ELSE {_lower(f"{QUEUE}.next_attempt_at", "excluded.next_attempt_at")} END
+"""
+
+_USER_UPSERT = f"""
+INSERT INTO {QUEUE} (planning_full_id, priority, attempts, requested_at, next_attempt_at)
+VALUES (%s, %s, 0, %s, %s)
+ON CONFLICT (planning_full_id) DO UPDATE SET
+    priority = {_BUMPED_PRIORITY},
+    requested_at = excluded.requested_at,
+    last_error = NULL,
+    next_attempt_at = {_lower(f"{QUEUE}.next_attempt_at", "excluded.next_attempt_at")}
+WHERE {QUEUE}.requested_at < %s OR {QUEUE}.priority < excluded.priority
+RETURNING planning_full_id
+"""
+
+
+def _wake_refresh_worker() -> None:
+    # Imported here: tasks import services, and the worker is woken only after commit.
+    from plannings.tasks import refresh_poll
+
+    transaction.on_commit(lambda: refresh_poll.delay(wake=True), robust=True)
+
+
+def refresh_enqueue_batch(*, planning_full_ids: list[str], now: datetime, priority: int = PRIORITY_BACKFILL) -> int:
+    """Queue plannings for a refresh (the backfill's enqueue); returns how many were sent."""
+    if not planning_full_ids:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(planning_full_ids), 500):
+            chunk = planning_full_ids[start : start + 500]
+            values = ", ".join(["(%s, %s, 0, %s, %s)"] * len(chunk))
+            params = []
+            for full_id in chunk:
+                params += [full_id, priority, _dt(now), _dt(now)]
+            cursor.execute(_BATCH_UPSERT.format(values=values), params)
+        _wake_refresh_worker()
+    return len(planning_full_ids)
+
+
+def refresh_request(*, planning_full_id: str, now: datetime) -> bool:
+    """A user's "refresh now": re-enable the planning and queue it first (throttled to one per 30 s).
+
+    Returns False when throttled (requested less than 30 s ago at an equal or higher priority).
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _USER_UPSERT,
+            [planning_full_id, PRIORITY_USER, _dt(now), _dt(now), _dt(now - USER_REQUEST_THROTTLE)],
+        )
+        if cursor.fetchone() is None:
+            return False
+        PlanningRefreshState.objects.update_or_create(
+            planning_id=planning_full_id,
+            defaults={
+                "disabled_until": None,
+                "consecutive_failures": 0,
+                "last_failure_kind": None,
+                "last_error": None,
+                "updated_at": now,
+            },
+        )
+        _wake_refresh_worker()
+    return True
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    planning_full_id: str
+    attempt: int
+    url: str | None
+
+
+_CLAIM_POSTGRES = f"""
+WITH picked AS (
+    SELECT planning_full_id FROM {QUEUE}
+    WHERE next_attempt_at <= %(now)s AND attempts < %(max_attempts)s
+      AND (locked_at IS NULL OR locked_at < %(lock_cutoff)s)
+    ORDER BY priority DESC, requested_at ASC
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {QUEUE} AS q SET locked_at = %(now)s, lock_owner = %(owner)s, attempts = q.attempts + 1
+FROM picked WHERE q.planning_full_id = picked.planning_full_id
+RETURNING q.planning_full_id, q.attempts, q.priority, q.requested_at
+"""
+
+# SQLite has one writer at a time, so one UPDATE over a sub-select is already exclusive.
+_CLAIM_SQLITE = f"""
+UPDATE {QUEUE} SET locked_at = %(now)s, lock_owner = %(owner)s, attempts = attempts + 1
+WHERE planning_full_id IN (
+    SELECT planning_full_id FROM {QUEUE}
+    WHERE next_attempt_at <= %(now)s AND attempts < %(max_attempts)s
+      AND (locked_at IS NULL OR locked_at < %(lock_cutoff)s)
+    ORDER BY priority DESC, requested_at ASC
+    LIMIT %(limit)s
+)
+RETURNING planning_full_id, attempts, priority, requested_at
+"""
+
+
+def refresh_queue_claim(*, owner: str, limit: int, now: datetime, max_attempts: int) -> list[ClaimedItem]:
+    """Lock up to ``limit`` ready rows for ``owner`` in one statement, highest priority first.
+
+    Rows locked by another worker are skipped, not waited for; a lock older than
+    5 minutes is dead and its row is claimed again. Claiming counts the attempt.
+    """
+    sql = _CLAIM_POSTGRES if connection.vendor == "postgresql" else _CLAIM_SQLITE
+    params = {
+        "now": _dt(now),
+        "lock_cutoff": _dt(now - timedelta(seconds=LOCK_TTL_SECONDS)),
+        "max_attempts": max_attempts,
+        "limit": limit,
+        "owner": owner,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    rows.sort(key=lambda row: (-row[2], str(row[3])))
+    urls = dict(Planning.objects.filter(full_id__in=[row[0] for row in rows]).values_list("full_id", "url"))
+    return [ClaimedItem(planning_full_id=row[0], attempt=row[1], url=urls.get(row[0])) for row in rows]
+
+
+def _owned(planning_full_id: str, owner: str):
+    return PlanningRefreshQueue.objects.filter(planning_id=planning_full_id, lock_owner=owner)
+
+
+def _state_locked(planning_full_id: str, now: datetime) -> PlanningRefreshState:
+    state, _ = PlanningRefreshState.objects.select_for_update().get_or_create(
+        planning_id=planning_full_id, defaults={"updated_at": now}
+    )
+    return state
+
+
+def refresh_item_forget(*, item: ClaimedItem, owner: str) -> None:
+    """The planning is gone or has no URL: nothing to refresh, drop the row."""
+    _owned(item.planning_full_id, owner).delete()
+
+
+def refresh_item_succeeded(*, item: ClaimedItem, owner: str, events: list[dict], now: datetime) -> BackupWrite:
+    with transaction.atomic():
+        written = backup_write(planning_full_id=item.planning_full_id, events=events, now=now)
+        _owned(item.planning_full_id, owner).delete()
+        PlanningRefreshState.objects.update_or_create(
+            planning_id=item.planning_full_id,
+            defaults={
+                "disabled_until": None,
+                "consecutive_failures": 0,
+                "last_failure_kind": None,
+                "last_error": None,
+                "last_attempt_at": now,
+                "last_success_at": now,
+                "updated_at": now,
+            },
+        )
+    return written
+
+
+def refresh_item_failed(
+    *,
+    item: ClaimedItem,
+    owner: str,
+    kind: str,
+    last_error: str,
+    now: datetime,
+    status: int | None = None,
+    retry_after: timedelta | None = None,
+    unexpected: bool = False,
+    jitter: bool = True,
+) -> str:
+    """Apply the outcome table to a failed attempt; returns ``disabled`` or ``retry``."""
+    max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
+    with transaction.atomic():
+        state = _state_locked(item.planning_full_id, now)
+        state.last_attempt_at = now
+        state.updated_at = now
+        if kind == policy.HTTP_4XX and not unexpected:
+            state.disabled_until = now + policy.disable_for(kind, status)
+            state.consecutive_failures += 1
+            state.last_failure_kind = kind
+            state.last_error = last_error
+            outcome = "disabled"
+        elif item.attempt >= max_attempts:
+            state.disabled_until = now + (
+                policy.disable_for(policy.MAX_ATTEMPTS) if unexpected else policy.disable_for(kind, status)
+            )
+            state.consecutive_failures = max(item.attempt, state.consecutive_failures + 1)
+            state.last_failure_kind = policy.MAX_ATTEMPTS if unexpected else kind
+            state.last_error = policy.MAX_ATTEMPTS
+            outcome = "disabled"
+        else:
+            base = policy.UNEXPECTED_BACKOFF_BASE if unexpected else policy.backoff_base(kind)
+            delay = policy.backoff(attempt=item.attempt, base=base, retry_after=retry_after, jitter=jitter)
+            _owned(item.planning_full_id, owner).update(
+                locked_at=None, lock_owner=None, last_error=last_error, next_attempt_at=now + delay
+            )
+            state.consecutive_failures += 1
+            state.last_failure_kind = kind
+            state.last_error = last_error
+            outcome = "retry"
+        if outcome == "disabled":
+            _owned(item.planning_full_id, owner).delete()
+        try:
+            with transaction.atomic():
+                state.save()
+        except IntegrityError:
+            # The planning was deleted (catalog import) while its feed was being fetched.
+            _owned(item.planning_full_id, owner).delete()
+            return "forgotten"
+    logger.info("refresh %s failed: %s (attempt %d, %s)", item.planning_full_id, kind, item.attempt, outcome)
+    return outcome
+
+
+def refresh_dead_rows_sweep(*, now: datetime, limit: int, max_attempts: int) -> int:
+    """Disable (6 h, ``max_attempts``) rows that used every attempt but were never finished."""
+    cutoff = now - timedelta(seconds=LOCK_TTL_SECONDS)
+    with transaction.atomic():
+        dead = list(
+            PlanningRefreshQueue.objects.select_for_update(skip_locked=True)
+            .filter(attempts__gte=max_attempts)
+            .exclude(locked_at__gte=cutoff)
+            .values_list("planning_id", "attempts")[:limit]
+        )
+        for planning_full_id, attempts in dead:
+            state = _state_locked(planning_full_id, now)
+            state.disabled_until = now + policy.disable_for(policy.MAX_ATTEMPTS)
+            state.consecutive_failures = max(attempts, state.consecutive_failures + 1)
+            state.last_failure_kind = policy.MAX_ATTEMPTS
+            state.last_error = policy.MAX_ATTEMPTS
+            state.last_attempt_at = state.last_attempt_at or now
+            state.updated_at = now
+            state.save()
+        PlanningRefreshQueue.objects.filter(planning_id__in=[pk for pk, _ in dead]).delete()
+    return len(dead)

@@ -1,0 +1,55 @@
+"""Celery tasks: thin wrappers that run one step of a job (``plannings.jobs``)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import shared_task
+from celery.signals import beat_init
+from django.conf import settings
+
+from plannings import jobs
+
+_OWNERS: dict[int, str] = {}
+
+
+def _owner() -> str:
+    # One lock owner per process: prefork children must not share their parent's id.
+    pid = os.getpid()
+    if pid not in _OWNERS:
+        _OWNERS[pid] = jobs.worker_id()
+    return _OWNERS[pid]
+
+
+def _drain_time_limit() -> int:
+    budget = settings.PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS / 1000
+    return int(budget + 2 * settings.CURL_TIMEOUT / 1000 + 60)
+
+
+@shared_task(name="plannings.backfill", ignore_result=True, time_limit=300, soft_time_limit=240)
+def backfill() -> dict:
+    result = jobs.backfill_pass()
+    return {"state": result.state, "missing": result.missing, "stale": result.stale}
+
+
+@shared_task(
+    name="plannings.refresh_poll",
+    ignore_result=True,
+    time_limit=_drain_time_limit(),
+    soft_time_limit=_drain_time_limit() - 10,
+)
+def refresh_poll(wake: bool = False) -> dict:
+    result = jobs.refresh_poll(owner=_owner(), wake=wake)
+    drained = result.drained
+    return {
+        "state": result.state,
+        "claimed": drained.claimed if drained else 0,
+        "outcomes": dict(drained.outcomes) if drained else {},
+        "swept": result.swept,
+    }
+
+
+@beat_init.connect
+def _backfill_at_start(sender=None, **kwargs) -> None:
+    """Upstream runs the backfill when the jobs start, not one interval later."""
+    backfill.delay()
