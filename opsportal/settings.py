@@ -206,6 +206,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": portal_str("DJANGO_LOG_LEVEL", "INFO").upper()},
+    # httpx logs every request with its full URL at INFO; feed URLs can carry access keys.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 # --- Job schedule -------------------------------------------------------------------

@@ -108,7 +108,10 @@ class FeedServer(ThreadingHTTPServer):
         self.in_flight: Counter = Counter()
         self.max_in_flight_per_path: Counter = Counter()
         self.max_in_flight = 0
-        self._total_in_flight = 0
+        # Requests are counted per generation, so requests still hanging from before a
+        # reset (a timeout test's slow feed) do not count in the next test's figures.
+        self.generation = 0
+        self._in_flight_by_generation: Counter = Counter()
         self.cache: dict[tuple[str, int], bytes] = {}
 
     def handle_error(self, request, client_address):
@@ -133,6 +136,7 @@ class FeedServer(ThreadingHTTPServer):
 
     def reset(self) -> None:
         with self.lock:
+            self.generation += 1
             self.requests.clear()
             self.max_in_flight_per_path.clear()
             self.max_in_flight = 0
@@ -151,7 +155,16 @@ class FeedHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # quiet: tests and demos read the counters instead
         pass
 
+    def _release(self) -> None:
+        """The request stops counting as in flight once the answer starts (clients may finish first)."""
+        if getattr(self, "_counted", False):
+            self._counted = False
+            with self.server.lock:
+                self.server.in_flight[self._path] -= 1
+                self.server._in_flight_by_generation[self._generation] -= 1
+
     def _send(self, status: int, body: bytes = b"", content_type="text/calendar; charset=utf-8", **headers):
+        self._release()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -165,20 +178,21 @@ class FeedHandler(BaseHTTPRequestHandler):
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with self.server.lock:
             self.server.requests[path] += 1
+            self._path, self._generation, self._counted = path, self.server.generation, True
             self.server.in_flight[path] += 1
-            self.server._total_in_flight += 1
+            self.server._in_flight_by_generation[self._generation] += 1
             self.server.max_in_flight_per_path[path] = max(
                 self.server.max_in_flight_per_path[path], self.server.in_flight[path]
             )
-            self.server.max_in_flight = max(self.server.max_in_flight, self.server._total_in_flight)
+            self.server.max_in_flight = max(
+                self.server.max_in_flight, self.server._in_flight_by_generation[self._generation]
+            )
         try:
             self._route(path, query)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
         finally:
-            with self.server.lock:
-                self.server.in_flight[path] -= 1
-                self.server._total_in_flight -= 1
+            self._release()
 
     def _route(self, path: str, query: dict) -> None:
         segments = path.strip("/").split("/")
