@@ -41,3 +41,51 @@ def feed_host(feed_server):
     """The feed server with its request counters cleared for this test."""
     feed_server.reset()
     return feed_server
+
+
+def _server_or_skip(factory):
+    """Start a private server; without its binary, skip (or fail under CI=true)."""
+    from scripts.servers.postgres import ServerUnavailable
+
+    try:
+        return factory()
+    except ServerUnavailable as exc:
+        if settings.IN_CI:
+            pytest.fail(f"CI=true and a required server is unavailable: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    from scripts.servers.redis import PrivateRedis
+
+    server = _server_or_skip(lambda: PrivateRedis(tmp_path_factory.mktemp("redis")))
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def live_database_url(transactional_db) -> str:
+    """A URL of the test database for other processes (workers, commands) to share."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("other processes need a server database (PostgreSQL)")
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(live_database_url):
+    """Environment for a portal process (command or Celery worker) on the test database."""
+    import os
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "opsportal.settings",
+        "DJANGO_ENV": "test",
+        "DATABASE_URL": live_database_url,
+        "PLANNINGS_REFRESH_BACKOFF_JITTER": "false",
+        "JOBS_QUIET_HOURS": "off",
+    }

@@ -103,7 +103,7 @@ def test_a_user_request_creates_the_row_and_state_when_missing():
 
 
 def test_user_requests_are_throttled_to_one_per_30_seconds(frozen_now):
-    planning = factories.planning_make("s.a")
+    factories.planning_make("s.a")
     assert services.refresh_request(planning_full_id="s.a", now=NOW) is True
     PlanningRefreshState.objects.update(disabled_until=LATER)
     assert services.refresh_request(planning_full_id="s.a", now=NOW + timedelta(seconds=29)) is False
