@@ -20,12 +20,15 @@ venv: $(VENV)/.installed
 services:
 	bash scripts/install-services.sh
 
+FEEDS_PORT ?= 8001
+
 run: venv
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py import_plannings data/catalog --verbosity 0
+	$(PY) -m scripts.demo_catalog var/demo-catalog --feeds http://127.0.0.1:$(FEEDS_PORT)
+	$(PY) manage.py import_plannings var/demo-catalog --verbosity 0
 	$(PY) manage.py ensure_demo_admin --url http://$(HOST):$(PORT)/admin/
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) -m scripts.run_portal --host $(HOST) --port $(PORT) --feeds-port $(FEEDS_PORT)
 
 lint: venv
 	$(PY) -m ruff check .

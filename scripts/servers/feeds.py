@@ -201,7 +201,8 @@ class FeedHandler(BaseHTTPRequestHandler):
             behaviour = demo_behaviour(name.removesuffix(".ics"))
             kind = behaviour.split("/")[0]
             segments = [*behaviour.split("/"), name]
-            query.setdefault("delay", "30")
+            if kind == "slow":
+                query.setdefault("delay", "30")  # well past any sane feed timeout
         delay = float(query.get("delay", "0"))
         if kind == "ok":
             if delay:
