@@ -8,17 +8,15 @@ never sees a library exception.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
 import httpx
-import icalendar
 from dateutil.relativedelta import relativedelta
 
-from plannings import policy
+from plannings import ics, policy
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 HTML_MARKERS = ("500 Internal Server Error", "<!DOCTYPE ")
@@ -138,21 +136,6 @@ def feed_fetch(client: httpx.Client, url: str, *, config: FeedSettings) -> bytes
         raise FeedFailure(policy.NETWORK_ERROR, f"{type(exc).__name__}: {exc}") from None
 
 
-def _utc_iso(value, *, zone: ZoneInfo) -> str:
-    """A DTSTART/DTEND value as upstream stores it: UTC, milliseconds, ``Z``."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:  # floating time: the feed's local wall clock
-            value = value.replace(tzinfo=zone)
-    else:  # an all-day date: midnight, local
-        value = datetime(value.year, value.month, value.day, tzinfo=zone)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _text(component, name: str) -> str:
-    value = component.get(name)
-    return "" if value is None else str(value)
-
-
 def feed_parse(body: bytes, *, zone: ZoneInfo) -> list[dict]:
     """Every VEVENT as ``{uid, summary, startDate, endDate, location, description}``."""
     text = body.decode("utf-8", errors="replace")
@@ -163,32 +146,7 @@ def feed_parse(body: bytes, *, zone: ZoneInfo) -> list[dict]:
     if "BEGIN:VCALENDAR" not in text:
         raise FeedFailure(policy.PARSE_ERROR, "not iCalendar (no BEGIN:VCALENDAR)")
     try:
-        calendar = icalendar.Calendar.from_ical(text)
-        events = []
-        for event in calendar.walk("VEVENT"):
-            start = event.get("DTSTART")
-            if start is None:
-                continue  # an event without a start cannot be placed; skip it, as ical.js yields nothing
-            start_value = start.dt
-            end = event.get("DTEND")
-            if end is not None:
-                end_value = end.dt
-            elif event.get("DURATION") is not None:
-                end_value = start_value + event["DURATION"].dt
-            else:
-                end_value = start_value + (timedelta(days=1) if not isinstance(start_value, datetime) else timedelta(0))
-            events.append(
-                {
-                    "uid": _text(event, "UID") or str(uuid.uuid4()),
-                    "summary": _text(event, "SUMMARY"),
-                    "startDate": _utc_iso(start_value, zone=zone),
-                    "endDate": _utc_iso(end_value, zone=zone),
-                    "location": _text(event, "LOCATION"),
-                    "description": _text(event, "DESCRIPTION"),
-                }
-            )
-    except FeedFailure:
-        raise
+        return ics.parse_events(text, zone)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # The reference parser's ways of saying "this is not valid iCalendar".
         raise FeedFailure(policy.PARSE_ERROR, f"{type(exc).__name__}: {exc}") from None
-    return events

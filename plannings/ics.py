@@ -31,11 +31,21 @@ class NeedsReference(Exception):
 def _unescape(value: str) -> str:
     if "\\" not in value:
         return value
+    if "\\\\" not in value:
+        # Without an escaped backslash every backslash opens a pair, so plain
+        # replacements equal the single left-to-right pass below, and cost less.
+        return (
+            value.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\:", ":")
+        )
     return _ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    m = moment  # formatted by hand: strftime is the slowest part of a naive version
+    day = f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
+    return f"{day}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}Z"
 
 
 _zones: dict[str, ZoneInfo] = {}
@@ -89,42 +99,53 @@ def _event(props: dict[str, tuple[str, str]], zone: ZoneInfo) -> dict | None:
     return {k: event[k] for k in ("uid", "summary", "startDate", "endDate", "location", "description")}
 
 
-def parse_events_lean(text: str, zone: ZoneInfo) -> list[dict]:
-    events: list[dict] = []
-    props: dict[str, tuple[str, str]] | None = None
-    depth = 0  # components nested inside the current VEVENT (VALARM ...)
-    for line in _UNFOLD.sub("", text).splitlines():
-        colon = line.find(":")
-        if colon < 0:
-            continue
-        head = line[:colon]
-        if '"' in head:  # a quoted parameter may hold ':'; not worth handling here
-            raise NeedsReference("quoted parameter")
-        semicolon = head.find(";")
-        name = (head if semicolon < 0 else head[:semicolon]).upper()
-        if props is None:
-            if name == "BEGIN" and line[colon + 1 :].strip().upper() == "VEVENT":
-                props, depth = {}, 0
-            continue
+_PROPERTY = re.compile(
+    r"^(UID|SUMMARY|LOCATION|DESCRIPTION|DTSTART|DTEND|DURATION|BEGIN|END)([;:])(.*)$", re.MULTILINE | re.IGNORECASE
+)
+
+
+def _event_properties(block: str) -> dict[str, tuple[str, str]]:
+    """The wanted properties of one VEVENT's text, skipping nested components (VALARM ...)."""
+    props: dict[str, tuple[str, str]] = {}
+    depth = 0
+    for name, separator, rest in _PROPERTY.findall(block):
+        name = name.upper()
         if name == "BEGIN":
             depth += 1
-        elif name == "END":
-            if depth:
-                depth -= 1
-            elif line[colon + 1 :].strip().upper() == "VEVENT":
-                event = _event(props, zone)
-                if event is not None:
-                    events.append(event)
-                props = None
-        elif depth == 0:
-            if name == "DURATION":
-                raise NeedsReference("DURATION")
-            if name in WANTED:
-                if name in props:
-                    raise NeedsReference(f"repeated {name}")
-                props[name] = (head[semicolon + 1 :] if semicolon >= 0 else "", line[colon + 1 :])
-    if props is not None:
-        raise NeedsReference("unterminated VEVENT")
+            continue
+        if name == "END":
+            depth -= 1
+            continue
+        if depth:
+            continue
+        if separator == ";":
+            params, colon, value = rest.partition(":")
+            if not colon or '"' in params:  # a quoted parameter may hold ':'
+                raise NeedsReference(f"parameters of {name}")
+        else:
+            params, value = "", rest
+        if name == "DURATION":
+            raise NeedsReference("DURATION")
+        if name in props:
+            raise NeedsReference(f"repeated {name}")
+        props[name] = (params, value.rstrip("\r"))
+    return props
+
+
+def parse_events_lean(text: str, zone: ZoneInfo) -> list[dict]:
+    text = _UNFOLD.sub("", text)
+    if text.count("BEGIN:VEVENT") != len(re.findall(r"^BEGIN:VEVENT", text, re.MULTILINE | re.IGNORECASE)):
+        raise NeedsReference("VEVENT markers not in capitals or not at line start")
+    events: list[dict] = []
+    position = text.find("BEGIN:VEVENT")
+    while position >= 0:
+        end = text.find("END:VEVENT", position)
+        if end < 0:
+            raise NeedsReference("unterminated VEVENT")
+        event = _event(_event_properties(text[position + 12 : end]), zone)
+        if event is not None:
+            events.append(event)
+        position = text.find("BEGIN:VEVENT", end)
     return events
 
 
@@ -152,7 +173,8 @@ def parse_events_reference(text: str, zone: ZoneInfo) -> list[dict]:
         elif component.get("DURATION") is not None:
             finish = begin + component["DURATION"].dt
         else:
-            finish = begin + (timedelta(days=1) if isinstance(begin, date) and not isinstance(begin, datetime) else timedelta(0))
+            all_day = isinstance(begin, date) and not isinstance(begin, datetime)
+            finish = begin + (timedelta(days=1) if all_day else timedelta(0))
         events.append(
             {
                 "uid": _reference_text(component, "UID") or str(uuid.uuid4()),
