@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from opsportal.timewindows import in_quiet_hours
 from plannings import feeds, services
+from plannings.backups import PreparedBackup, backup_prepare
 from plannings.feeds import FeedFailure
 from plannings.models import (
     JOB_BACKFILL,
@@ -138,21 +139,37 @@ class DrainResult:
         return sum(self.outcomes.values())
 
 
-def _fetch_events(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> list[dict]:
+def _fetch_backup(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> PreparedBackup:
+    """Runs on a pool thread: download, parse and prepare the backup; no database access."""
     today = now.astimezone(config.zone).date()
     body = feeds.feed_fetch(client, feeds.feed_url(item.url, today=today), config=config)
-    return feeds.feed_parse(body, zone=config.zone)
+    return backup_prepare(feeds.feed_parse(body, zone=config.zone))
 
 
 def _host(url: str | None) -> str:
     return (urlsplit(url).hostname or "") if url else ""
 
 
-def _finish(item: services.ClaimedItem, future: Future, owner: str, result: DrainResult) -> None:
-    """Apply one item's outcome (main thread: all database writes happen here)."""
+SUCCESS_FLUSH_SIZE = 50
+
+
+def _flush(successes: list, owner: str, result: DrainResult) -> None:
+    if not successes:
+        return
+    services.refresh_items_succeeded(successes=successes, owner=owner, now=timezone.now())
+    result.succeeded += len(successes)
+    result.outcomes["success"] += len(successes)
+    successes.clear()
+
+
+def _finish(item: services.ClaimedItem, future: Future, owner: str, result: DrainResult, successes: list) -> None:
+    """Apply one item's outcome (main thread: all database writes happen here).
+
+    Failures are written at once; successes are collected and written in groups.
+    """
     now = timezone.now()
     try:
-        events = future.result()
+        backup = future.result()
     except FeedFailure as failure:
         outcome = services.refresh_item_failed(
             item=item,
@@ -179,9 +196,9 @@ def _finish(item: services.ClaimedItem, future: Future, owner: str, result: Drai
         )
         result.outcomes[f"unexpected:{outcome}"] += 1
         return
-    services.refresh_item_succeeded(item=item, owner=owner, events=events, now=now)
-    result.succeeded += 1
-    result.outcomes["success"] += 1
+    successes.append((item, backup))
+    if len(successes) >= SUCCESS_FLUSH_SIZE:
+        _flush(successes, owner, result)
 
 
 def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResult:
@@ -203,6 +220,7 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResu
                 break
             result.claimed += len(items)
             pending = list(items)
+            successes: list = []
             running: dict[Future, services.ClaimedItem] = {}
             per_host: Counter = Counter()
             while pending or running:
@@ -219,14 +237,15 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResu
                         continue
                     per_host[host] += 1
                     pending.remove(item)
-                    running[pool.submit(_fetch_events, client, item, config, timezone.now())] = item
+                    running[pool.submit(_fetch_backup, client, item, config, timezone.now())] = item
                 if not running:
                     continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     item = running.pop(future)
                     per_host[_host(item.url)] -= 1
-                    _finish(item, future, owner, result)
+                    _finish(item, future, owner, result, successes)
+            _flush(successes, owner, result)
     return result
 
 
