@@ -42,6 +42,9 @@ test: venv services lint
 bench: venv services
 	$(PY) -m bench.import_catalog
 	$(PY) -m bench.health_endpoint
+	$(PY) -m bench.parse_cost
+	$(PY) -m bench.refresh_throughput
+	$(PY) -m bench.worker_memory
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

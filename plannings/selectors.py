@@ -58,14 +58,23 @@ class FirstSegment(Func):
         return self.as_sql(compiler, connection, template=template)
 
 
-# One statement for every count. Plain SQL that PostgreSQL and SQLite both run.
+# One statement for every count, in plain SQL that PostgreSQL and SQLite both run.
 # ``covered`` counts the backup table alone: its foreign key already guarantees
 # that every backup belongs to a planning, so upstream's LEFT JOIN (the dominant
-# cost of its health query at scale) is not needed.
+# cost of its health query at scale) is not needed. On PostgreSQL both totals are
+# read from counters that triggers keep exact (migration 0005); the COALESCE falls
+# back to counting should a counter row be missing.
+_TOTALS_COUNTED = """
+(SELECT count(*) AS total FROM plannings) AS p
+CROSS JOIN (SELECT count(*) AS covered FROM plannings_backup) AS b"""
+_TOTALS_MAINTAINED = """
+(SELECT COALESCE((SELECT row_count FROM opsportal_row_counts WHERE table_name = 'plannings'),
+                 (SELECT count(*) FROM plannings)) AS total) AS p
+CROSS JOIN (SELECT COALESCE((SELECT row_count FROM opsportal_row_counts WHERE table_name = 'plannings_backup'),
+                            (SELECT count(*) FROM plannings_backup)) AS covered) AS b"""
 _COVERAGE_SQL = """
 SELECT p.total, b.covered, q.depth, q.ready, q.locked
-FROM (SELECT count(*) AS total FROM plannings) AS p
-CROSS JOIN (SELECT count(*) AS covered FROM plannings_backup) AS b
+FROM {totals}
 CROSS JOIN (
     SELECT
         count(*) AS depth,
@@ -90,8 +99,9 @@ def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
         "lock_cutoff": adapt(now - timedelta(seconds=LOCK_TTL_SECONDS)),
         "max_attempts": max_attempts,
     }
+    totals = _TOTALS_MAINTAINED if connection.vendor == "postgresql" else _TOTALS_COUNTED
     with connection.cursor() as cursor:
-        cursor.execute(_COVERAGE_SQL, params)
+        cursor.execute(_COVERAGE_SQL.format(totals=totals), params)
         total, covered, depth, ready, locked = cursor.fetchone()
     return CoverageFigures(total=total, covered=covered, depth=depth, ready=ready, locked=locked)
 

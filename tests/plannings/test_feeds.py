@@ -156,3 +156,54 @@ def test_the_parser_reads_tzid_floating_all_day_folded_and_escaped_values():
 
 def test_a_calendar_with_no_events_parses_to_an_empty_list():
     assert feeds.feed_parse(ics_calendar("none", 0).encode(), zone=PARIS) == []
+
+
+@pytest.fixture(scope="module")
+def tls_feed_server(tmp_path_factory):
+    """The feed server behind TLS with a self-signed certificate (made by openssl for this run)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from scripts.servers.feeds import FeedServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = FeedServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.start()
+    yield server.url.replace("http://", "https://")
+    server.stop()
+
+
+def test_tls_certificates_are_verified_by_default(tls_feed_server):
+    failure = _failure(f"{tls_feed_server}/ok/tls.ics")
+    assert failure.kind == policy.NETWORK_ERROR
+    assert "CERTIFICATE_VERIFY_FAILED" in failure.detail
+
+
+def test_tls_verification_can_be_turned_off(tls_feed_server):
+    config = FeedSettings(timeout=timedelta(seconds=2), max_bytes=1024 * 1024, verify_tls=False, zone=PARIS)
+    body = _fetch(f"{tls_feed_server}/ok/tls.ics?events=2", config)
+    assert len(feeds.feed_parse(body, zone=PARIS)) == 2
+
+
+def test_feed_settings_come_from_the_environment_settings(settings):
+    settings.CURL_TIMEOUT, settings.PLANNINGS_FEED_VERIFY_TLS = 2500, False
+    settings.PLANNINGS_FEED_MAX_BYTES, settings.PLANNINGS_FEED_TIMEZONE = 1000, "UTC"
+    config = FeedSettings.from_settings()
+    assert (config.timeout, config.verify_tls, config.max_bytes, str(config.zone)) == (
+        timedelta(milliseconds=2500),
+        False,
+        1000,
+        "UTC",
+    )
