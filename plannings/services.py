@@ -74,10 +74,14 @@ RETURNING planning_full_id
 
 
 def _wake_refresh_worker() -> None:
-    # Imported here: tasks import services, and the worker is woken only after commit.
-    from plannings.tasks import refresh_poll
+    """After commit, ask a worker to drain now. Best effort: the worker polls anyway.
 
-    transaction.on_commit(lambda: refresh_poll.delay(wake=True), robust=True)
+    ``robust`` keeps a broker outage from failing the enqueue (it is logged), and
+    no publish retries keep it from stalling the caller.
+    """
+    from plannings.tasks import refresh_poll  # tasks import services
+
+    transaction.on_commit(lambda: refresh_poll.apply_async(kwargs={"wake": True}, retry=False), robust=True)
 
 
 def refresh_enqueue_batch(*, planning_full_ids: list[str], now: datetime, priority: int = PRIORITY_BACKFILL) -> int:

@@ -72,11 +72,11 @@ def test_a_batch_enqueue_reschedules_a_row_parked_by_a_transient_error():
 
 def test_a_batch_enqueue_wakes_the_refresh_worker_after_commit(django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("plannings.tasks.refresh_poll.delay", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr("plannings.tasks.refresh_poll.apply_async", lambda **kwargs: sent.append(kwargs))
     factories.planning_make("s.a")
     with django_capture_on_commit_callbacks(execute=True):
         services.refresh_enqueue_batch(planning_full_ids=["s.a"], now=NOW)
-    assert sent == [{"wake": True}]
+    assert sent == [{"kwargs": {"wake": True}, "retry": False}]
 
 
 def test_a_user_request_re_enables_the_planning_and_queues_it_first():

@@ -164,3 +164,26 @@ def test_celery_worker_and_beat_on_redis_keep_the_backups_fresh(feed_host, celer
     assert (health["status"], health["issues"]) == ("healthy", [])  # 1 of 21 disabled is under 10 %
     assert health["lastBackupWrite"] is not None
     assert os.path.exists(celery_processes / "beat-schedule") or any(celery_processes.glob("beat-schedule*"))
+
+
+def test_an_enqueue_commits_even_when_the_broker_is_down(subprocess_env):
+    from scripts.servers.postgres import free_port
+
+    factories.planning_make("b.down")
+    env = {**subprocess_env, "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens there
+    code = (
+        "from django.utils import timezone; from plannings import services; "
+        "print(services.refresh_request(planning_full_id='b.down', now=timezone.now()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+    assert "Error calling" in result.stderr  # the failed wake-up is logged, not raised
+    assert PlanningRefreshQueue.objects.get(planning_id="b.down").priority == 10
