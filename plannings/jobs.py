@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -38,6 +37,15 @@ from plannings.runtime import job_enabled, job_report, jobs_paused
 
 logger = logging.getLogger(__name__)
 State = JobRuntime.State
+
+
+def jobs_starting() -> list[str]:
+    """Report every enabled job as ``starting`` (when the scheduler starts); returns their ids."""
+    now = timezone.now()
+    started = [job_id for job_id in (JOB_BACKFILL, JOB_REFRESH_WORKER) if job_enabled(job_id)]
+    for job_id in started:
+        job_report(job_id, State.STARTING, now=now)
+    return started
 
 
 def worker_id() -> str:
@@ -98,7 +106,7 @@ def backfill_pass(*, now: datetime | None = None) -> BackfillResult:
     try:
         missing, stale = backfill_select(now=now)
         services.refresh_enqueue_batch(planning_full_ids=missing + stale, now=now)
-    except DatabaseError as exc:
+    except Exception as exc:  # recorded for the health endpoint, then raised for Celery to log
         job_report(JOB_BACKFILL, State.IDLE, now=timezone.now(), error=f"{type(exc).__name__}: {exc}")
         raise
     job_report(JOB_BACKFILL, State.IDLE, now=timezone.now(), work=bool(missing or stale))
@@ -291,7 +299,7 @@ def refresh_poll(*, owner: str, wake: bool = False) -> PollResult:
                 limit=settings.PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT,
                 max_attempts=limits.max_attempts,
             )
-    except DatabaseError as exc:
+    except Exception as exc:  # recorded for the health endpoint, then raised for Celery to log
         job_report(JOB_REFRESH_WORKER, State.IDLE, now=timezone.now(), error=f"{type(exc).__name__}: {exc}")
         raise
     done_at = timezone.now()

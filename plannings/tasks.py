@@ -50,6 +50,7 @@ def refresh_poll(wake: bool = False) -> dict:
 
 
 @beat_init.connect
-def _backfill_at_start(sender=None, **kwargs) -> None:
-    """Upstream runs the backfill when the jobs start, not one interval later."""
+def _jobs_start(sender=None, **kwargs) -> None:
+    """Beat is the one scheduler: its start is the jobs' start. Upstream backfills at once."""
+    jobs.jobs_starting()
     backfill.delay()

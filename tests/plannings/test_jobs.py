@@ -181,3 +181,24 @@ def test_health_moves_from_not_started_to_healthy_to_a_stale_worker(feed_host, f
     health = plannings_health()
     assert health["issues"] == ["Refresh worker stale (91s ago)"]
     assert health["status"] == "unhealthy"
+
+
+def test_the_scheduler_start_reports_enabled_jobs_as_starting(settings):
+    settings.ALLOWED_JOBS = ["plannings-backfill"]
+    assert jobs.jobs_starting() == ["plannings-backfill"]
+    assert _runtime("plannings-backfill").state == "starting"
+    assert not JobRuntime.objects.filter(job_id="plannings-refresh-worker").exists()
+    health = plannings_health()
+    assert health["workers"] == {"backfill": "starting", "refreshWorker": "unknown"}
+    assert "Jobs not started" not in health["issues"]
+
+
+def test_an_unexpected_error_in_a_drain_is_recorded_then_raised(monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("claim exploded")
+
+    monkeypatch.setattr("plannings.services.refresh_queue_claim", broken)
+    with pytest.raises(RuntimeError):
+        jobs.refresh_poll(owner="w", wake=True)
+    runtime = _runtime("plannings-refresh-worker")
+    assert (runtime.state, runtime.last_error) == ("idle", "RuntimeError: claim exploded")
