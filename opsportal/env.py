@@ -89,3 +89,26 @@ def upstream_flag(name: str, default: bool) -> bool:
 def upstream_str(name: str, default: str) -> str:
     raw = os.environ.get(name)
     return default if raw is None or raw.strip() == "" else raw.strip()
+
+
+def docker_hosts(name: str, envs: list[str]) -> dict[str, list[str]]:
+    """``staging=unix:///a|ssh://b;production=tcp://c`` -> {env: [engine URL, ...]}."""
+    raw = os.environ.get(name, "").strip()
+    engines: dict[str, list[str]] = {}
+    if not raw:
+        return engines
+    for part in raw.split(";"):
+        if not part.strip():
+            continue
+        env_name, separator, urls = part.partition("=")
+        env_name = env_name.strip()
+        if not separator or env_name not in envs:
+            raise ImproperlyConfigured(f"{name}: {part.strip()!r} must be ENV=URL|URL with ENV one of {envs}")
+        hosts = [url.strip() for url in urls.split("|") if url.strip()]
+        for url in hosts:
+            if not url.startswith(("unix://", "tcp://", "ssh://", "http://", "https://")):
+                raise ImproperlyConfigured(f"{name}: {url!r} is not a unix://, tcp:// or ssh:// engine URL")
+        if not hosts:
+            raise ImproperlyConfigured(f"{name}: no engine URL for {env_name}")
+        engines[env_name] = hosts
+    return engines

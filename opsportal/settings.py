@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from opsportal.env import (
     database_config,
+    docker_hosts,
     portal_list,
     portal_str,
     strict_bool,
@@ -202,6 +203,16 @@ PLANNINGS_FEED_TIMEZONE = portal_str("PLANNINGS_FEED_TIMEZONE", "Europe/Paris")
 PLANNINGS_REFRESH_BACKOFF_JITTER = strict_bool("PLANNINGS_REFRESH_BACKOFF_JITTER", default=True)
 # Empty means "not set": upstream treats an empty token like a missing one.
 OPS_TOKEN = upstream_str("OPS_TOKEN", "")
+
+# --- Wallet ops ------------------------------------------------------------------
+WALLETOPS_SERVICE = portal_str("WALLETOPS_SERVICE", "wallet-core")
+WALLETOPS_ENVS = portal_list("WALLETOPS_ENVS", ["staging", "production"])
+WALLETOPS_ACCESSORIES = portal_list("WALLETOPS_ACCESSORIES", ["redis", "prometheus", "grafana", "rabbitmq", "outpost"])
+# Engines per env: "staging=unix:///var/run/docker.sock|ssh://deploy@10.0.0.2;production=tcp://10.0.0.3:2375".
+# An env without an entry uses the local engine (DOCKER_HOST, else the standard socket).
+WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
+WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
+WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", ["opsportal-*"])
 
 # --- Logging -------------------------------------------------------------------
 LOGGING = {

@@ -2,9 +2,23 @@ from django.contrib import admin
 from django.urls import path
 
 from plannings.api import PlanningsHealthApi
+from walletops import api as walletops_api
+
+OPS = "api/v1/admin/ops/"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Upstream's path, kept exactly (no trailing slash) so existing monitors work.
     path("api/ops/plannings", PlanningsHealthApi.as_view(), name="ops-plannings-health"),
+    path(f"{OPS}containers", walletops_api.ContainersApi.as_view(), name="ops-containers"),
+    path(f"{OPS}containers/<str:name>", walletops_api.ContainerDetailApi.as_view(), name="ops-container"),
+    path(f"{OPS}containers/<str:name>/logs", walletops_api.ContainerLogsApi.as_view(), name="ops-container-logs"),
+    path(
+        f"{OPS}containers/<str:name>/health-check",
+        walletops_api.ContainerHealthCheckApi.as_view(),
+        name="ops-container-health-check",
+    ),
+    path(
+        f"{OPS}containers/<str:name>/restart", walletops_api.ContainerRestartApi.as_view(), name="ops-container-restart"
+    ),
 ]

@@ -1,1 +1,66 @@
-# Wallet ops models (API tokens, restart audit) arrive with the containers work.
+"""API tokens for the wallet ops endpoints, and the audit trail of container restarts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only a SHA-256 of the secret is stored; the secret is shown once."""
+
+    SCOPE_READ = "read"
+    SCOPE_RESTART = "restart"
+    SCOPES = (SCOPE_READ, SCOPE_RESTART)
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # The secret's public prefix finds the row; the hash is then compared in constant time.
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.CharField(max_length=100, help_text="comma-separated: read, restart")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "walletops_api_token"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope for scope in self.scopes.split(",") if scope]
+
+    def is_active(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class RestartAudit(models.Model):
+    """One row per restart attempt, allowed or not: who, which token, which container, what happened."""
+
+    class Outcome(models.TextChoices):
+        RESTARTED = "restarted"
+        REFUSED = "refused"
+        FAILED = "failed"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=150, help_text="the token's owner or the admin user")
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL)
+    token_name = models.CharField(max_length=100, blank=True, default="")
+    env = models.CharField(max_length=50)
+    container = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    detail = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "walletops_restart_audit"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.container} {self.outcome} by {self.actor}"

@@ -1,0 +1,167 @@
+"""``/api/v1/admin/ops/containers`` against two real private Docker engines running a Kamal-shaped fleet."""
+
+import time
+from http import HTTPStatus
+
+import pytest
+
+from tests.walletops.conftest import STAGING_SHA
+
+URL = "/api/v1/admin/ops/containers"
+pytestmark = pytest.mark.django_db
+
+
+def _names(response) -> list[str]:
+    return [c["name"] for c in response.json()]
+
+
+def test_it_lists_only_the_services_app_containers_of_every_env(reader, fleet_settings):
+    response = reader.get(URL)
+    assert response.status_code == HTTPStatus.OK, response.content
+    assert sorted(_names(response)) == [
+        "wallet-core-production-web-def5678", "wallet-core-production-worker-def5678",
+        "wallet-core-staging-job-abc1234", "wallet-core-staging-runner-abc1234",
+        "wallet-core-staging-web-abc1234", "wallet-core-staging-worker-abc1234",
+    ]  # fmt: skip
+    assert "X-Docker-Unavailable" not in response.headers
+
+
+def test_env_and_accessories_filter_the_list(reader, fleet_settings):
+    staging = _names(reader.get(URL, {"env": "staging"}))
+    assert all(name.startswith("wallet-core-staging-") for name in staging)
+    assert "wallet-core-staging-redis" not in staging
+    with_accessories = reader.get(URL, {"env": "staging", "include_accessories": "yes"}).json()
+    redis = next(c for c in with_accessories if c["name"] == "wallet-core-staging-redis")
+    assert (redis["role"], redis["accessory"]) == ("redis", True)
+    assert _names(reader.get(URL, {"env": "production"})) == [
+        "wallet-core-production-web-def5678", "wallet-core-production-worker-def5678",
+    ]  # fmt: skip
+
+
+def _wait_health(reader, name, status, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container = next(c for c in reader.get(URL, {"env": "staging"}).json() if c["name"] == name)
+        if container["health"] == status:
+            return container
+        time.sleep(0.5)
+    raise AssertionError(f"{name} never became {status}: {container}")
+
+
+def test_every_field_is_derived_as_the_spec_says(reader, fleet_settings):
+    web = _wait_health(reader, "wallet-core-staging-web-abc1234", "healthy")
+    assert len(web["id"]) == 12 and all(ch in "0123456789abcdef" for ch in web["id"])
+    assert (web["role"], web["status"], web["version"], web["commit_sha"]) == ("web", "running", "abc1234", STAGING_SHA)
+    assert (web["restarts"], web["host"], web["image"], web["ports"]) == (
+        0, "10.0.0.1-0a1b2c3d4e5f", "opsportal/busybox:test", [],
+    )  # fmt: skip
+    assert web["created_at"].endswith("Z") and web["started_at"].endswith("Z")
+    assert "cpu_pct" not in web
+    worker = _wait_health(reader, "wallet-core-staging-worker-abc1234", "unhealthy")
+    assert (worker["version"], worker["commit_sha"]) == ("abc1234", "feedbeef")  # env fallbacks
+    runner = next(c for c in reader.get(URL).json() if c["name"] == "wallet-core-staging-runner-abc1234")
+    assert (runner["health"], runner["commit_sha"]) == ("none", STAGING_SHA)
+    job = next(c for c in reader.get(URL).json() if c["name"] == "wallet-core-staging-job-abc1234")
+    assert job["status"] == "exited"
+
+
+def test_stats_are_gathered_for_running_containers_only(reader, fleet_settings):
+    containers = reader.get(URL, {"include_stats": "true"}).json()
+    for container in containers:
+        if container["status"] == "running":
+            assert 0 <= container["cpu_pct"] <= 100 * 64, container
+            assert container["mem_pct"] is None or 0 <= container["mem_pct"] <= 100, container
+        else:
+            assert (container["cpu_pct"], container["mem_pct"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"env": "qa"}, "env"),
+        ({"include_stats": "maybe"}, "include_stats"),
+        ({"include_accessories": "2"}, "include_accessories"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_parameter(reader, fleet_settings, query, param):
+    response = reader.get(URL, query)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    body = response.json()
+    assert body["code"] == "invalid_param" and body["detail"].startswith(f"{param}:")
+
+
+def test_a_container_page_adds_labels_policy_mounts_and_health_log(reader, fleet_settings):
+    _wait_health(reader, "wallet-core-staging-web-abc1234", "healthy")
+    response = reader.get(f"{URL}/wallet-core-staging-web-abc1234")
+    assert response.status_code == HTTPStatus.OK
+    detail = response.json()
+    assert detail["labels"]["role"] == "web"
+    assert detail["restart_policy"] == "no"
+    assert detail["mounts"] == []
+    assert detail["health_log"] and detail["health_log"][-1]["exit_code"] == 0
+
+
+@pytest.mark.parametrize("name", ["unrelated-database", "other-app-staging-web-1", "nope", "wallet-core-staging-redis"])
+def test_anything_not_managed_is_404(reader, fleet_settings, name):
+    response = reader.get(f"{URL}/{name}")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "container_not_found"
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a%2Fb", "wallet core", "x" * 300])
+def test_names_with_path_tricks_are_400(reader, fleet_settings, name):
+    response = reader.get(f"{URL}/{name}")
+    assert response.status_code in {HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND}
+    if response.status_code == HTTPStatus.BAD_REQUEST:
+        assert response.json()["code"] == "invalid_param"
+
+
+def test_logs_strip_ansi_cut_nothing_short_and_honour_tail(reader, fleet_settings):
+    name = "wallet-core-staging-runner-abc1234"
+    time.sleep(1.5)
+    body = reader.get(f"{URL}/{name}/logs", {"tail": "5000"}).json()
+    texts = [line["text"] for line in body["lines"]]
+    assert texts[0] == "red started"  # the ANSI colour codes are gone
+    assert texts[1] == "x" * 2000
+    assert all(line["ts"].endswith("Z") for line in body["lines"])
+    two = reader.get(f"{URL}/{name}/logs", {"tail": "2"}).json()
+    assert len(two["lines"]) == 2 and two["lines"][-1]["text"].startswith("tick")
+
+
+def test_logs_filter_by_substring_regex_and_time(reader, fleet_settings):
+    name = "wallet-core-staging-runner-abc1234"
+    time.sleep(1.5)
+    ticks = reader.get(f"{URL}/{name}/logs", {"grep": "tick", "tail": "5000"}).json()["lines"]
+    assert ticks and all("tick" in line["text"] for line in ticks)
+    regex = reader.get(f"{URL}/{name}/logs", {"grep": "/^tick [02468]$/"}).json()["lines"]
+    assert regex and all(line["text"][-1] in "02468" for line in regex)
+    assert reader.get(f"{URL}/{name}/logs", {"since": "1d"}).json()["lines"]
+    assert reader.get(f"{URL}/{name}/logs", {"until": "2020-01-01T00:00:00Z"}).json()["lines"] == []
+    plain = reader.get(f"{URL}/{name}/logs", {"tail": "1"}, HTTP_ACCEPT="text/plain")
+    assert plain["Content-Type"].startswith("text/plain") and "tick" in plain.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"tail": "ten"}, "tail"), ({"tail": "-1"}, "tail"), ({"tail": "5001"}, "tail"),
+        ({"since": "yesterday"}, "since"), ({"until": "15x"}, "until"), ({"grep": "/([/"}, "grep"),
+        ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since"),
+    ],
+)  # fmt: skip
+def test_bad_log_parameters_are_400_naming_the_parameter(reader, fleet_settings, query, param):
+    response = reader.get(f"{URL}/wallet-core-staging-runner-abc1234/logs", query)
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
+    assert response.json()["detail"].startswith(f"{param}:")
+
+
+def test_health_check_runs_the_configured_command_now(reader, fleet_settings):
+    healthy = reader.get(f"{URL}/wallet-core-staging-web-abc1234/health-check").json()
+    assert (healthy["status"], healthy["exit_code"]) == ("healthy", 0)
+    assert "wallet-core ok" in healthy["output"]
+    assert healthy["duration_ms"] >= 0 and healthy["checked_at"].endswith("Z")
+    failing = reader.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
+    assert (failing["status"], failing["exit_code"]) == ("unhealthy", 3)
+    assert "failing on purpose" in failing["output"]
+    none = reader.get(f"{URL}/wallet-core-staging-runner-abc1234/health-check").json()
+    assert (none["status"], none["exit_code"]) == ("none", None)

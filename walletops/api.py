@@ -1,0 +1,108 @@
+"""``/api/v1/admin/ops/containers``: thin views over ``walletops.containers`` and ``walletops.services``."""
+
+from __future__ import annotations
+
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from walletops import containers, params, services
+from walletops.auth import BearerTokenAuthentication, HasScope
+from walletops.errors import ops_exception_handler
+from walletops.models import ApiToken
+
+MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
+
+
+class OpsApi(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [HasScope]
+    required_scope = ApiToken.SCOPE_READ
+
+    def get_exception_handler(self):
+        return ops_exception_handler
+
+
+class ContainersApi(OpsApi):
+    def get(self, request):
+        query = params.validated(params.ContainersQuery, request.query_params)
+        views, missing = containers.containers_list(
+            envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
+            include_stats=query.validated_data["include_stats"],
+        )  # fmt: skip
+        response = Response(views)
+        if missing:  # some engines are down: the others still answer, and the header says which
+            response[MISSING_HOSTS_HEADER] = ", ".join(missing)
+        return response
+
+
+def _found(request, name: str):
+    query = params.validated(params.ContainersQuery, request.query_params)
+    found = containers.container_find(
+        name=params.container_name(name), envs=query.envs(),
+        include_accessories=query.validated_data["include_accessories"],
+    )  # fmt: skip
+    return found
+
+
+class ContainerDetailApi(OpsApi):
+    def get(self, request, name: str):
+        return Response(containers.container_detail(_found(request, name)))
+
+
+class LogsTextRenderer(BaseRenderer):
+    """``Accept: text/plain``: the log lines as raw text (errors as ``code: detail``)."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, dict) and "lines" in data:
+            text = "\n".join(f"{line['ts']} {line['text']}" if line["ts"] else line["text"] for line in data["lines"])
+            return (text + "\n" if text else "").encode("utf-8")
+        if isinstance(data, dict) and "code" in data:
+            return f"{data['code']}: {data['detail']}\n".encode()
+        return str(data).encode("utf-8")
+
+
+class ContainerLogsApi(OpsApi):
+    renderer_classes = [JSONRenderer, LogsTextRenderer]
+
+    def get(self, request, name: str):
+        query = params.validated(params.LogsQuery, request.query_params).validated_data
+        found = _found(request, name)
+        logs = containers.container_logs(
+            found, tail=query["tail"], since=query.get("since"), until=query.get("until"), grep=query.get("grep")
+        )
+        if not query["timestamps"]:
+            logs["lines"] = [{"ts": None, "text": line["text"]} for line in logs["lines"]]
+        return Response(logs)
+
+
+class ContainerHealthCheckApi(OpsApi):
+    def get(self, request, name: str):
+        return Response(containers.container_health_check(_found(request, name)))
+
+
+class ContainerRestartApi(OpsApi):
+    required_scope = ApiToken.SCOPE_READ  # any valid token reaches the view; restart scope is checked and audited
+
+    def post(self, request, name: str):
+        name = params.container_name(name)
+        query = params.validated(params.ContainersQuery, request.query_params)
+        body = params.validated(params.RestartBody, request.data if isinstance(request.data, dict) else {})
+        token = request.auth
+        allowed = ApiToken.SCOPE_RESTART in token.scope_list
+        return Response(
+            services.container_restart(
+                name=name,
+                envs=query.envs(),
+                include_accessories=query.validated_data["include_accessories"],
+                timeout=body.validated_data["timeout"],
+                actor=token.owner.get_username() if token.owner else token.name,
+                token=token,
+                allowed=allowed,
+                refusal="" if allowed else "this token lacks the 'restart' scope",
+            )  # fmt: skip
+        )

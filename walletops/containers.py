@@ -1,0 +1,286 @@
+"""Reads about the service's containers: list, one container, its logs, its health check.
+
+Engines are asked in parallel, and per-container calls (inspect, stats) in
+parallel too: an inspect costs a round trip and a stats sample about a second.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from walletops import fleet
+from walletops.clients import docker as engine
+from walletops.errors import ContainerNotFound, DockerUnavailable
+
+POOL_SIZE = 32
+HEX = re.compile(r"^[0-9a-f]{7,40}$")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+MAX_LINE = 16 * 1024
+NEVER = "0001-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Found:
+    url: str
+    id: str
+    name: str
+    membership: fleet.Membership
+
+
+@dataclass
+class Scan:
+    found: list[Found]
+    missing_hosts: list[str]
+
+
+def _parallel(func, items, workers: int = POOL_SIZE):
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        return list(pool.map(func, items))
+
+
+def fleet_scan(*, envs: list[str], include_accessories: bool) -> Scan:
+    """The service's containers on every engine of ``envs``; engines that fail are listed, not fatal."""
+    engines = fleet.engines_for(envs)
+
+    def scan(url: str):
+        try:
+            return url, engine.containers_with_label(url, "service"), None
+        except engine.EngineDown as down:
+            return url, [], down.host
+
+    found, missing = [], []
+    for url, summaries, down in _parallel(scan, engines):
+        if down:
+            missing.append(down)
+            continue
+        for summary in summaries:
+            membership = fleet.classify(
+                summary.get("Labels") or {}, service=settings.WALLETOPS_SERVICE, envs=engines[url],
+                accessories=settings.WALLETOPS_ACCESSORIES,
+            )  # fmt: skip
+            if membership is None or (membership.accessory and not include_accessories):
+                continue
+            name = (summary.get("Names") or ["/"])[0].lstrip("/")
+            found.append(Found(url=url, id=summary["Id"], name=name, membership=membership))
+    found.sort(key=lambda f: (f.membership.env, f.membership.accessory, f.name))
+    if missing and not found and len(missing) == len(engines):
+        raise DockerUnavailable(f"no Docker engine answered: {', '.join(missing)}")
+    return Scan(found=found, missing_hosts=missing)
+
+
+def _iso(value: str | None) -> str | None:
+    if not value or value.startswith("0001-01-01"):
+        return None
+    moment = datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00" if "." in value else value.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _env(inspect: dict) -> dict[str, str]:
+    pairs = (item.partition("=") for item in (inspect.get("Config") or {}).get("Env") or [])
+    return {key: value for key, _, value in pairs}
+
+
+def _version(labels: dict, env: dict, image: str) -> str:
+    if labels.get("version"):
+        return labels["version"]
+    if env.get("KAMAL_VERSION"):
+        return env["KAMAL_VERSION"]
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag else ""
+
+
+def _commit(labels: dict, env: dict, version: str) -> str:
+    for value in (labels.get("org.opencontainers.image.revision"), env.get("GIT_SHA"), env.get("COMMIT_SHA")):
+        if value:
+            return value
+    return version if HEX.match(version or "") else ""
+
+
+def _ports(inspect: dict) -> list[str]:
+    bindings = ((inspect.get("NetworkSettings") or {}).get("Ports")) or {}
+    return sorted(
+        f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}"  # noqa: S104 (display only)
+        for published in bindings.values() if published for binding in published
+    )  # fmt: skip
+
+
+def cpu_mem_percent(stats: dict) -> tuple[float | None, float | None]:
+    """``docker stats``'s formulas: CPU share of the host's CPUs, memory without inactive file cache."""
+    cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
+    system_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    cpu_pct = round(cpu_delta / system_delta * online * 100, 2) if system_delta > 0 and cpu_delta >= 0 else 0.0
+    memory = stats.get("memory_stats") or {}
+    limit = memory.get("limit") or 0
+    if not limit or "usage" not in memory:
+        return cpu_pct, None
+    details = memory.get("stats") or {}
+    inactive = details.get("inactive_file", details.get("total_inactive_file", 0))
+    return cpu_pct, round(max(memory["usage"] - inactive, 0) / limit * 100, 2)
+
+
+def container_view(found: Found, inspect: dict, stats: dict | None = None, *, with_stats: bool = False) -> dict:
+    state = inspect.get("State") or {}
+    config = inspect.get("Config") or {}
+    labels = config.get("Labels") or {}
+    env = _env(inspect)
+    image = config.get("Image") or ""
+    version = _version(labels, env, image)
+    view = {
+        "id": inspect["Id"][:12],
+        "name": found.name,
+        "env": found.membership.env,
+        "role": found.membership.role,
+        "accessory": found.membership.accessory,
+        "status": state.get("Status") or "unknown",
+        "health": ((state.get("Health") or {}).get("Status")) or "none",
+        "version": version,
+        "commit_sha": _commit(labels, env, version),
+        "restarts": inspect.get("RestartCount", 0),
+        "host": config.get("Hostname") or "",
+        "created_at": _iso(inspect.get("Created")),
+        "started_at": _iso(state.get("StartedAt")),
+        "image": image,
+        "ports": _ports(inspect),
+    }
+    if with_stats:
+        cpu, mem = cpu_mem_percent(stats) if stats and state.get("Running") else (None, None)
+        view["cpu_pct"], view["mem_pct"] = cpu, mem
+    return view
+
+
+def _inspect(found: Found) -> dict | None:
+    try:
+        return engine.container_inspect(found.url, found.id)
+    except engine.ContainerGone:
+        return None  # removed between the list and the inspect
+
+
+def _stats(pair: tuple[Found, dict]) -> dict | None:
+    found, inspect = pair
+    if not (inspect.get("State") or {}).get("Running"):
+        return None
+    try:
+        return engine.container_stats(found.url, found.id)
+    except (engine.ContainerGone, engine.EngineDown):
+        return None  # a container that stops or an engine that stalls mid-sample: no figures
+
+
+def containers_list(*, envs: list[str], include_accessories: bool, include_stats: bool) -> tuple[list[dict], list[str]]:
+    scan = fleet_scan(envs=envs, include_accessories=include_accessories)
+    inspected = [(f, i) for f, i in zip(scan.found, _parallel(_inspect, scan.found), strict=True) if i is not None]
+    stats = _parallel(_stats, inspected) if include_stats else [None] * len(inspected)
+    views = [container_view(f, i, s, with_stats=include_stats) for (f, i), s in zip(inspected, stats, strict=True)]
+    return views, scan.missing_hosts
+
+
+def container_find(*, name: str, envs: list[str], include_accessories: bool) -> Found:
+    scan = fleet_scan(envs=envs, include_accessories=include_accessories)
+    for found in scan.found:
+        if found.name == name:
+            return found
+    if scan.missing_hosts:
+        raise DockerUnavailable(f"{name} not found, and these engines did not answer: {', '.join(scan.missing_hosts)}")
+    raise ContainerNotFound(f"no managed container named {name} in {', '.join(envs)}")
+
+
+def container_detail(found: Found) -> dict:
+    inspect = _inspect(found)
+    if inspect is None:
+        raise ContainerNotFound(f"{found.name} disappeared")
+    config, host_config = inspect.get("Config") or {}, inspect.get("HostConfig") or {}
+    health = (inspect.get("State") or {}).get("Health") or {}
+    return {
+        **container_view(found, inspect),
+        "labels": config.get("Labels") or {},
+        "restart_policy": (host_config.get("RestartPolicy") or {}).get("Name") or "no",
+        "mounts": [
+            {"type": m.get("Type"), "source": m.get("Source"), "destination": m.get("Destination"), "rw": m.get("RW")}
+            for m in inspect.get("Mounts") or []
+        ],
+        "health_log": [
+            {
+                "start": _iso(p.get("Start")),
+                "end": _iso(p.get("End")),
+                "exit_code": p.get("ExitCode"),
+                "output": (p.get("Output") or "")[:4096],
+            }
+            for p in health.get("Log") or []
+        ],  # fmt: skip
+    }
+
+
+def container_logs(
+    found: Found, *, tail: int, since: datetime | None, until: datetime | None, grep: re.Pattern | str | None
+) -> dict:
+    """The last ``tail`` lines (after ``grep``), ANSI escapes stripped, long lines cut at 16 KiB."""
+    # With a filter, read further back so ``tail`` matching lines can be found.
+    fetch = tail if grep is None else max(tail, 5000)
+    raw = engine.container_logs(found.url, found.id, tail=fetch, since=since, until=until)
+    lines, cut = [], False
+    for line in raw.splitlines():
+        ts, _, text = line.partition(" ")
+        text = ANSI_ESCAPE.sub("", text)
+        if grep is not None and not (grep.search(text) if isinstance(grep, re.Pattern) else grep in text):
+            continue
+        if len(text) > MAX_LINE:
+            text, cut = text[:MAX_LINE], True
+        lines.append({"ts": _iso(ts) if ts[:4].isdigit() else None, "text": text})
+    truncated = cut or len(lines) > tail
+    return {"name": found.name, "lines": lines[-tail:] if tail else [], "truncated": truncated}
+
+
+def container_health_check(found: Found) -> dict:
+    """Run the container's own HEALTHCHECK command now, with its own timeout."""
+    inspect = _inspect(found)
+    if inspect is None:
+        raise ContainerNotFound(f"{found.name} disappeared")
+    check = (inspect.get("Config") or {}).get("Healthcheck") or {}
+    test = check.get("Test") or []
+    docker_health = (inspect.get("State") or {}).get("Health") or {}
+    result = {
+        "name": found.name,
+        "docker_health": {
+            "status": docker_health.get("Status") or "none",
+            "failing_streak": docker_health.get("FailingStreak", 0),
+            "log": [
+                {"exit_code": p.get("ExitCode"), "output": (p.get("Output") or "")[:4096]}
+                for p in docker_health.get("Log") or []
+            ],
+        },  # fmt: skip
+    }
+    if not test or test[0] == "NONE":
+        return {**result, "status": "none", "exit_code": None, "output": "", "duration_ms": 0,
+                "checked_at": _now_iso()}  # fmt: skip
+    command = ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
+    timeout_s = (check.get("Timeout") or 30_000_000_000) / 1e9
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(engine.container_exec, found.url, found.id, command)
+        try:
+            exit_code, output = future.result(timeout=timeout_s)
+        except TimeoutError:
+            exit_code, output = None, f"timed out after {timeout_s:g} s"
+    return {
+        **result,
+        "status": "healthy" if exit_code == 0 else "unhealthy",
+        "exit_code": exit_code,
+        "output": output[:4096],
+        "duration_ms": round((time.monotonic() - started) * 1000),
+        "checked_at": _now_iso(),
+    }
+
+
+def _now_iso() -> str:
+    return timezone.now().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,102 @@
+"""Validation of every query and body parameter of the wallet ops API (400 ``invalid_param`` naming it)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from walletops.errors import InvalidParam
+
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+RELATIVE = re.compile(r"^(\d{1,6})([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+MAX_TAIL = 5000
+
+
+class FlagField(serializers.Field):
+    def to_internal_value(self, data):
+        value = str(data).strip().lower()
+        if value in TRUE:
+            return True
+        if value in FALSE:
+            return False
+        raise serializers.ValidationError("expected true/false/1/0/yes/no")
+
+
+class EnvField(serializers.Field):
+    def to_internal_value(self, data):
+        if data not in settings.WALLETOPS_ENVS:
+            raise serializers.ValidationError(f"unknown env {data!r}; one of {settings.WALLETOPS_ENVS}")
+        return data
+
+
+class MomentField(serializers.Field):
+    """ISO-8601 (a naive time is UTC) or a relative age: ``30s``, ``15m``, ``2h``, ``1d``."""
+
+    def to_internal_value(self, data):
+        text = str(data).strip()
+        relative = RELATIVE.match(text)
+        if relative:
+            return timezone.now() - timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise serializers.ValidationError("expected ISO-8601 or a relative age like 30s, 15m, 2h, 1d") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class ContainersQuery(serializers.Serializer):
+    env = EnvField(required=False)
+    include_accessories = FlagField(required=False, default=False)
+    include_stats = FlagField(required=False, default=False)
+
+    def envs(self) -> list[str]:
+        env = self.validated_data.get("env")
+        return [env] if env else list(settings.WALLETOPS_ENVS)
+
+
+class LogsQuery(ContainersQuery):
+    tail = serializers.IntegerField(required=False, default=100, min_value=0, max_value=MAX_TAIL)
+    since = MomentField(required=False)
+    until = MomentField(required=False)
+    grep = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    timestamps = FlagField(required=False, default=True)
+
+    def validate_grep(self, value: str):
+        if len(value) >= 2 and value.startswith("/") and value.endswith("/"):
+            try:
+                return re.compile(value[1:-1])
+            except re.error as exc:
+                raise serializers.ValidationError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    def validate(self, attrs):
+        since, until = attrs.get("since"), attrs.get("until")
+        if since and until and since > until:
+            raise serializers.ValidationError({"since": "is after until"})
+        return attrs
+
+
+class RestartBody(serializers.Serializer):
+    timeout = serializers.IntegerField(required=False, default=10, min_value=0, max_value=300)
+
+
+def validated(serializer_class, data, **kwargs):
+    """Validate or raise ``invalid_param`` naming the first bad parameter."""
+    known = set(serializer_class().fields)
+    serializer = serializer_class(data={k: v for k, v in data.items() if k in known}, **kwargs)
+    if not serializer.is_valid():
+        param, problems = next(iter(serializer.errors.items()))
+        raise InvalidParam(param, str(problems[0]) if isinstance(problems, list) else str(problems))
+    return serializer
+
+
+def container_name(name: str) -> str:
+    if not NAME.match(name):
+        raise InvalidParam("name", "a container name is letters, digits, '_', '.', '-' (no paths)")
+    return name

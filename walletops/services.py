@@ -1,0 +1,56 @@
+"""Writes for wallet ops: container restarts, each attempt audited."""
+
+from __future__ import annotations
+
+import time
+
+from walletops import containers, fleet
+from walletops.clients import docker as engine
+from walletops.errors import ContainerNotFound, DockerUnavailable, Forbidden
+from walletops.models import ApiToken, RestartAudit
+
+
+def _audit(*, actor: str, token: ApiToken | None, env: str, name: str, outcome: str, detail: str, started: float):
+    RestartAudit.objects.create(
+        actor=actor[:150], token=token, token_name=token.name if token else "", env=env, container=name[:255],
+        outcome=outcome, detail=detail[:2000], duration_ms=round((time.monotonic() - started) * 1000),
+    )  # fmt: skip
+
+
+def container_restart(
+    *,
+    name: str,
+    envs: list[str],
+    include_accessories: bool,
+    timeout: int,
+    actor: str,
+    token: ApiToken | None,
+    allowed: bool,
+    refusal: str = "",
+) -> dict:
+    """Restart a managed container in place and return its fresh view; audit every attempt.
+
+    ``allowed`` is the caller's permission decision (scope or Django permission),
+    audited here with the outcome so refused attempts leave a trace too.
+    """
+    started = time.monotonic()
+    env_label = ",".join(envs)
+    if not allowed:
+        _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=refusal, started=started)
+        raise Forbidden(refusal)
+    if fleet.is_protected(name):
+        detail = f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)"
+        _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)
+        raise Forbidden(detail)
+    found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
+    try:
+        engine.container_restart(found.url, found.id, timeout=timeout)
+    except (engine.EngineDown, engine.ContainerGone) as exc:
+        _audit(actor=actor, token=token, env=found.membership.env, name=name, outcome="failed", detail=str(exc),
+               started=started)  # fmt: skip
+        if isinstance(exc, engine.EngineDown):
+            raise DockerUnavailable(str(exc)) from None
+        raise ContainerNotFound(f"{name} disappeared") from None
+    _audit(actor=actor, token=token, env=found.membership.env, name=name, outcome="restarted",
+           detail=f"timeout {timeout}s", started=started)  # fmt: skip
+    return containers.container_detail(found)
