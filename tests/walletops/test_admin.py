@@ -1,0 +1,45 @@
+"""Tokens in the admin (secret shown once, revocable) and the read-only restart audit."""
+
+from http import HTTPStatus
+
+import pytest
+
+from walletops.models import ApiToken, RestartAudit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_staff_create_a_token_and_see_its_secret_once(admin_client, admin_user):
+    response = admin_client.post(
+        "/admin/walletops/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}, follow=True
+    )
+    assert response.status_code == HTTPStatus.OK
+    token = ApiToken.objects.get(name="grafana")
+    assert (token.scope_list, token.owner) == (["read"], admin_user)
+    shown = [str(m) for m in response.context["messages"]]
+    secret = next(word for message in shown for word in message.split() if word.startswith(f"wo_{token.prefix}_"))
+    assert len(secret) > 40
+    page = admin_client.get(f"/admin/walletops/apitoken/{token.pk}/change/")
+    assert page.status_code == HTTPStatus.OK
+    assert secret.encode() not in page.content  # shown once: never again
+    assert secret not in (token.secret_hash, token.prefix)
+
+
+def test_a_token_needs_a_scope(admin_client):
+    response = admin_client.post("/admin/walletops/apitoken/add/", {"name": "none"})
+    assert response.status_code == HTTPStatus.OK  # the form again, with the error
+    assert not ApiToken.objects.exists()
+
+
+def test_staff_revoke_tokens(admin_client, token_for):
+    token_for("read", name="old")
+    token = ApiToken.objects.get(name="old")
+    admin_client.post("/admin/walletops/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_the_restart_audit_is_read_only(admin_client):
+    RestartAudit.objects.create(actor="ops", env="staging", container="c", outcome="refused")
+    assert admin_client.get("/admin/walletops/restartaudit/").status_code == HTTPStatus.OK
+    assert admin_client.get("/admin/walletops/restartaudit/add/").status_code == HTTPStatus.FORBIDDEN
