@@ -84,7 +84,7 @@ def container_inspect(url: str, container_id: str) -> dict:
 
 
 def container_stats(url: str, container_id: str) -> dict:
-    """One ``docker stats --no-stream`` sample (the engine takes about a second)."""
+    """One ``docker stats --no-stream`` sample (the engine takes one to two seconds)."""
     return _call(url, "stats", container_id, stream=False)
 
 
