@@ -119,12 +119,23 @@ def main() -> None:
             counter = CallCounter()
             for name in ("containers_with_label", "container_inspect", "container_stats"):
                 counter.wrap(engine_module, name)
+            from walletops import containers
+
+            default_pool = containers.POOL_SIZE
             p50 = p50_ms(lambda: _ok(client.get("/api/v1/admin/ops/containers")), repeat=10)
             counter.reset()
             body = _ok(client.get("/api/v1/admin/ops/containers"))
+            calls, peak = dict(counter.calls), counter.peak
+            by_pool = {}
+            for size in (1, 4, 8, 16, 32):  # the same request with each engine's inspects n at a time
+                containers.POOL_SIZE = size
+                by_pool[size] = p50_ms(lambda: _ok(client.get("/api/v1/admin/ops/containers")), repeat=5)
+            containers.POOL_SIZE = default_pool
             print(f"{len(body)} containers on two engines, no stats")
-            print(f"  p50 latency {p50:.0f} ms; Docker API calls per request {sum(counter.calls.values())} "
-                  f"({dict(counter.calls)}); at most {counter.peak} in flight at once")  # fmt: skip
+            print(f"  p50 latency {p50:.0f} ms; Docker API calls per request {sum(calls.values())} ({calls}); "
+                  f"at most {peak} in flight at once")  # fmt: skip
+            print("  p50 with each engine's inspects n at a time: "
+                  + ", ".join(f"{n}: {ms:.0f} ms" for n, ms in by_pool.items()))  # fmt: skip
     finally:
         for engine in (staging, production):
             engine.destroy()

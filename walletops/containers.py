@@ -19,7 +19,7 @@ from walletops import fleet
 from walletops.clients import docker as engine
 from walletops.errors import ContainerNotFound, DockerUnavailable
 
-POOL_SIZE = 32  # inspects in flight at once, per request
+POOL_SIZE = 8  # inspects in flight at once per engine
 STATS_POOL_SIZE = 64  # stats samples in flight at once: each mostly waits on the engine
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -192,22 +192,33 @@ def stats_samples(found: list[Found]) -> dict[str, dict]:
         return {container.id: sample for container, sample in zip(running, samples, strict=True) if sample}
 
 
+def _inspect_engine(found: list[Found]) -> list[dict | None]:
+    """Inspect one engine's containers, ``POOL_SIZE`` at a time: a remote engine (tcp, ssh)
+    costs a round trip per call. (On a local socket it makes no measurable difference.)"""
+    return _parallel(_inspect, found, workers=POOL_SIZE)
+
+
 def containers_list(*, envs: list[str], include_accessories: bool, include_stats: bool) -> tuple[list[dict], list[str]]:
-    """Every managed container's view; with stats, the sampling window runs beside the inspects."""
+    """Every managed container's view: engines side by side, stats sampled beside the inspects."""
     scan = fleet_scan(envs=envs, include_accessories=include_accessories)
     if not scan.found:
         return [], scan.missing_hosts
-    with ThreadPoolExecutor(1) as sampler, ThreadPoolExecutor(POOL_SIZE) as inspects:
+    by_engine: dict[str, list[Found]] = {}
+    for found in scan.found:
+        by_engine.setdefault(found.url, []).append(found)
+    with ThreadPoolExecutor(1) as sampler:
         sampling = sampler.submit(stats_samples, scan.found) if include_stats else None
-        details = [inspects.submit(_inspect, f) for f in scan.found]
-        inspected = [(found, detail.result()) for found, detail in zip(scan.found, details, strict=True)]
+        inspected = {
+            found.id: inspect
+            for group, inspects in zip(by_engine.values(), _parallel(_inspect_engine, by_engine.values()), strict=True)
+            for found, inspect in zip(group, inspects, strict=True)
+        }
         samples = sampling.result() if sampling else {}
-    views = [
-        container_view(found, inspect, samples.get(found.id), with_stats=include_stats)
-        for found, inspect in inspected
-        if inspect is not None
-    ]
-    return views, scan.missing_hosts
+    return [
+        container_view(found, inspected[found.id], samples.get(found.id), with_stats=include_stats)
+        for found in scan.found
+        if inspected[found.id] is not None
+    ], scan.missing_hosts
 
 
 def container_find(*, name: str, envs: list[str], include_accessories: bool) -> Found:

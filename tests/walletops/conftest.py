@@ -13,7 +13,7 @@ IMAGE = "opsportal/busybox:test"
 STAGING_SHA = "abc1234def5678abc1234def5678abc1234def56"
 RUNNER_SCRIPT = (
     "printf '\\033[31mred\\033[0m started\\n'; "
-    "i=0; while [ $i -lt 2000 ]; do printf 'x'; i=$((i+1)); done; printf '\\n'; "  # a 2,000-character line
+    "i=0; while [ $i -lt 20000 ]; do printf 'x'; i=$((i+1)); done; printf '\\n'; "  # a 20,000-character line
     'n=0; while true; do echo "tick $n"; n=$((n+1)); sleep 1; done'
 )
 

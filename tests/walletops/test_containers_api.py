@@ -123,16 +123,18 @@ def test_a_slash_in_a_name_never_reaches_a_container(reader, fleet_settings):
     assert response.status_code == HTTPStatus.NOT_FOUND  # no route: the name cannot carry a path
 
 
-def test_logs_strip_ansi_cut_nothing_short_and_honour_tail(reader, fleet_settings):
+def test_logs_strip_ansi_cut_long_lines_and_honour_tail(reader, fleet_settings):
     name = "wallet-core-staging-runner-abc1234"
     time.sleep(1.5)
     body = reader.get(f"{URL}/{name}/logs", {"tail": "5000"}).json()
     texts = [line["text"] for line in body["lines"]]
     assert texts[0] == "red started"  # the ANSI colour codes are gone
-    assert texts[1] == "x" * 2000
+    assert texts[1] == "x" * 16 * 1024  # a 20,000-character line, cut at 16 KiB
+    assert body["truncated"] is True
     assert all(line["ts"].endswith("Z") for line in body["lines"])
     two = reader.get(f"{URL}/{name}/logs", {"tail": "2"}).json()
     assert len(two["lines"]) == 2 and two["lines"][-1]["text"].startswith("tick")
+    assert two["truncated"] is False
 
 
 def test_logs_filter_by_substring_regex_and_time(reader, fleet_settings):
