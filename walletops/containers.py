@@ -24,7 +24,6 @@ STATS_POOL_SIZE = 64  # stats samples in flight at once: each mostly waits on th
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 MAX_LINE = 16 * 1024
-NEVER = "0001-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -81,10 +80,16 @@ def fleet_scan(*, envs: list[str], include_accessories: bool) -> Scan:
     return Scan(found=found, missing_hosts=missing)
 
 
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
 def _iso(value: str | None) -> str | None:
-    if not value or value.startswith("0001-01-01"):
+    """Docker's RFC 3339 time (nanoseconds) as ISO-8601 UTC with milliseconds; None for "never"."""
+    match = _RFC3339.match(value or "")
+    if not match or value.startswith("0001-01-01"):
         return None
-    moment = datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00" if "." in value else value.replace("Z", "+00:00"))
+    seconds, fraction, zone = match.groups()
+    moment = datetime.fromisoformat(f"{seconds}.{(fraction or '0')[:6]:0<6}{'+00:00' if zone == 'Z' else zone}")
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
