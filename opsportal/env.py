@@ -68,6 +68,20 @@ def strict_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def strict_fraction(name: str, default: float) -> float:
+    """A number between 0 and 1 (a threshold)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not 0 <= value <= 1:
+        raise ImproperlyConfigured(f"{name}={value} must be between 0 and 1.")
+    return value
+
+
 def upstream_int(name: str, default: int) -> int:
     """An upstream number: unset, non-numeric or negative falls back to the default."""
     raw = os.environ.get(name, "").strip()

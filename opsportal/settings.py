@@ -16,6 +16,7 @@ from opsportal.env import (
     portal_list,
     portal_str,
     strict_bool,
+    strict_fraction,
     strict_int,
     upstream_flag,
     upstream_int,
@@ -213,6 +214,12 @@ WALLETOPS_ACCESSORIES = portal_list("WALLETOPS_ACCESSORIES", ["redis", "promethe
 WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
 WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
 WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", ["opsportal-*"])
+WALLET_CORE_OPS_PROMETHEUS_URL = portal_str("WALLET_CORE_OPS_PROMETHEUS_URL", "http://prometheus:9090").rstrip("/")
+WALLETOPS_PROMETHEUS_TIMEOUT = strict_int("WALLETOPS_PROMETHEUS_TIMEOUT", 5, minimum=1)
+WALLETOPS_CPU_THRESHOLD = strict_fraction("WALLETOPS_CPU_THRESHOLD", 0.85)
+WALLETOPS_MEM_THRESHOLD = strict_fraction("WALLETOPS_MEM_THRESHOLD", 0.85)
+# Relative paths are relative to the checkout.
+WALLETOPS_DEPLOY_INFO_PATH = BASE_DIR / portal_str("WALLETOPS_DEPLOY_INFO_PATH", "deploy_info.json")
 
 # --- Logging -------------------------------------------------------------------
 LOGGING = {

@@ -18,6 +18,8 @@ urlpatterns = [
         walletops_api.ContainerHealthCheckApi.as_view(),
         name="ops-container-health-check",
     ),
+    path(f"{OPS}hosts", walletops_api.HostsApi.as_view(), name="ops-hosts"),
+    path(f"{OPS}deploy-info", walletops_api.DeployInfoApi.as_view(), name="ops-deploy-info"),
     path(
         f"{OPS}containers/<str:name>/restart", walletops_api.ContainerRestartApi.as_view(), name="ops-container-restart"
     ),

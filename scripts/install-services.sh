@@ -10,6 +10,8 @@ command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || missing+=(docker.io
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -6,7 +6,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from walletops import containers, params, services
+from walletops import containers, deploy_info, hosts, params, services
 from walletops.auth import BearerTokenAuthentication, HasScope
 from walletops.errors import ops_exception_handler
 from walletops.models import ApiToken
@@ -106,3 +106,13 @@ class ContainerRestartApi(OpsApi):
                 refusal="" if allowed else "this token lacks the 'restart' scope",
             )  # fmt: skip
         )
+
+
+class HostsApi(OpsApi):
+    def get(self, request):
+        return Response(hosts.hosts_report())
+
+
+class DeployInfoApi(OpsApi):
+    def get(self, request):
+        return Response(deploy_info.deploy_info_read())

@@ -38,6 +38,18 @@ class DockerUnavailable(OpsError):
     status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "docker_unavailable"
 
 
+class PrometheusUnavailable(OpsError):
+    status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "prometheus_unavailable"
+
+
+class DeployInfoMissing(OpsError):
+    status_code, code = status.HTTP_404_NOT_FOUND, "deploy_info_missing"
+
+
+class DeployInfoInvalid(OpsError):
+    status_code, code = status.HTTP_500_INTERNAL_SERVER_ERROR, "deploy_info_invalid"
+
+
 _DRF_CODES = {
     exceptions.NotAuthenticated: ("unauthorized", status.HTTP_401_UNAUTHORIZED),
     exceptions.AuthenticationFailed: ("unauthorized", status.HTTP_401_UNAUTHORIZED),
