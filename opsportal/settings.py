@@ -161,6 +161,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+# Job accounting (/queues): a Redis, by default the broker's when it is Redis; empty turns it off.
+OPSPORTAL_ACCOUNTING_REDIS_URL = portal_str(
+    "OPSPORTAL_ACCOUNTING_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -214,6 +218,9 @@ WALLETOPS_ACCESSORIES = portal_list("WALLETOPS_ACCESSORIES", ["redis", "promethe
 WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
 WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
 WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", ["opsportal-*"])
+WALLETOPS_WORKER_QUEUES = portal_list(
+    "WALLETOPS_WORKER_QUEUES", ["payouts", "virtual_account_issue", "webhook_notifications", "pos_settlement"]
+)
 WALLET_CORE_OPS_PROMETHEUS_URL = portal_str("WALLET_CORE_OPS_PROMETHEUS_URL", "http://prometheus:9090").rstrip("/")
 WALLETOPS_PROMETHEUS_TIMEOUT = strict_int("WALLETOPS_PROMETHEUS_TIMEOUT", 5, minimum=1)
 WALLETOPS_CPU_THRESHOLD = strict_fraction("WALLETOPS_CPU_THRESHOLD", 0.85)

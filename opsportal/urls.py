@@ -19,6 +19,7 @@ urlpatterns = [
         name="ops-container-health-check",
     ),
     path(f"{OPS}hosts", walletops_api.HostsApi.as_view(), name="ops-hosts"),
+    path(f"{OPS}queues", walletops_api.QueuesApi.as_view(), name="ops-queues"),
     path(f"{OPS}deploy-info", walletops_api.DeployInfoApi.as_view(), name="ops-deploy-info"),
     path(
         f"{OPS}containers/<str:name>/restart", walletops_api.ContainerRestartApi.as_view(), name="ops-container-restart"

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from opsportal import accounting
 from opsportal.timewindows import in_quiet_hours
 from plannings import feeds, services
 from plannings.backups import PreparedBackup, backup_prepare
@@ -161,10 +162,14 @@ def _host(url: str | None) -> str:
 SUCCESS_FLUSH_SIZE = 50
 
 
+ACCOUNTING_QUEUE = "plannings_refresh"
+
+
 def _flush(successes: list, owner: str, result: DrainResult) -> None:
     if not successes:
         return
     services.refresh_items_succeeded(successes=successes, owner=owner, now=timezone.now())
+    accounting.jobs_record(queue=ACCOUNTING_QUEUE, succeeded=len(successes))
     result.succeeded += len(successes)
     result.outcomes["success"] += len(successes)
     successes.clear()
@@ -190,6 +195,7 @@ def _finish(item: services.ClaimedItem, future: Future, owner: str, result: Drai
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
         )
         result.outcomes[f"{failure.last_error}:{outcome}"] += 1
+        accounting.jobs_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
         return
     except Exception as exc:  # an unexpected error is the spec's own outcome row, not a crash
         logger.exception("refresh %s raised unexpectedly", item.planning_full_id)
@@ -203,6 +209,7 @@ def _finish(item: services.ClaimedItem, future: Future, owner: str, result: Drai
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
         )
         result.outcomes[f"unexpected:{outcome}"] += 1
+        accounting.jobs_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, type(exc).__name__)])
         return
     successes.append((item, backup))
     if len(successes) >= SUCCESS_FLUSH_SIZE:

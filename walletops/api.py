@@ -6,7 +6,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from walletops import containers, deploy_info, hosts, params, services
+from walletops import containers, deploy_info, hosts, params, queues, services
 from walletops.auth import BearerTokenAuthentication, HasScope
 from walletops.errors import ops_exception_handler
 from walletops.models import ApiToken
@@ -116,3 +116,9 @@ class HostsApi(OpsApi):
 class DeployInfoApi(OpsApi):
     def get(self, request):
         return Response(deploy_info.deploy_info_read())
+
+
+class QueuesApi(OpsApi):
+    def get(self, request):
+        query = params.validated(params.QueuesQuery, request.query_params)
+        return Response(queues.queues_report(partial=query.validated_data["partial"]))

@@ -38,6 +38,10 @@ class DockerUnavailable(OpsError):
     status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "docker_unavailable"
 
 
+class BrokerUnavailable(OpsError):
+    status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "broker_unavailable"
+
+
 class PrometheusUnavailable(OpsError):
     status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "prometheus_unavailable"
 

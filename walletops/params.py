@@ -82,6 +82,10 @@ class LogsQuery(ContainersQuery):
         return attrs
 
 
+class QueuesQuery(serializers.Serializer):
+    partial = FlagField(required=False, default=False)
+
+
 class RestartBody(serializers.Serializer):
     timeout = serializers.IntegerField(required=False, default=10, min_value=0, max_value=300)
 
