@@ -60,7 +60,10 @@ def jobs_record(
     counts = f"{PREFIX}:{queue}:{bucket}"
     pipe = client.pipeline(transaction=False)
     pipe.hincrby(counts, "processed", succeeded + len(failures))
+    # Lifetime totals (never expire) feed the Prometheus counters of /metrics.
+    pipe.hincrby(f"{PREFIX}:{queue}:total", "processed", succeeded + len(failures))
     if failures:
+        pipe.hincrby(f"{PREFIX}:{queue}:total", "failed", len(failures))
         errors, latest = f"{PREFIX}:{queue}:{bucket}:errors", f"{PREFIX}:{queue}:{bucket}:latest"
         pipe.hincrby(counts, "failed", len(failures))
         for job_id, error in failures:
@@ -139,3 +142,18 @@ def queue_figures(queues: list[str], *, now: float | None = None) -> tuple[dict[
         reverse=True,
     )[:20]
     return figures, errors
+
+
+def queue_totals(queues: list[str]) -> dict[str, tuple[int, int]]:
+    """Lifetime (processed, failed) per queue, for monotonic counters."""
+    client = _redis()
+    if client is None:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        pipe.hmget(f"{PREFIX}:{queue}:total", "processed", "failed")
+    try:
+        replies = pipe.execute()
+    except redis.RedisError as exc:
+        raise AccountingUnavailable(str(exc)) from None
+    return {queue: (int(p or 0), int(f or 0)) for queue, (p, f) in zip(queues, replies, strict=True)}

@@ -165,6 +165,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 OPSPORTAL_ACCOUNTING_REDIS_URL = portal_str(
     "OPSPORTAL_ACCOUNTING_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 )
+# Who may scrape /metrics without a token: comma-separated client addresses.
+OPSPORTAL_METRICS_ALLOWED_IPS = portal_list("OPSPORTAL_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

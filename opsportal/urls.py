@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Upstream's path, kept exactly (no trailing slash) so existing monitors work.
     path("api/ops/plannings", PlanningsHealthApi.as_view(), name="ops-plannings-health"),
+    path("metrics", walletops_api.MetricsView.as_view(), name="metrics"),
     path(f"{OPS}containers", walletops_api.ContainersApi.as_view(), name="ops-containers"),
     path(f"{OPS}containers/<str:name>", walletops_api.ContainerDetailApi.as_view(), name="ops-container"),
     path(f"{OPS}containers/<str:name>/logs", walletops_api.ContainerLogsApi.as_view(), name="ops-container-logs"),

@@ -122,3 +122,26 @@ class QueuesApi(OpsApi):
     def get(self, request):
         query = params.validated(params.QueuesQuery, request.query_params)
         return Response(queues.queues_report(partial=query.validated_data["partial"]))
+
+
+class MetricsView(APIView):
+    """``/metrics`` for Prometheus: a Bearer token with ``read``, or a scrape from an allowed address."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = []
+
+    def get_exception_handler(self):
+        return ops_exception_handler
+
+    def get(self, request):
+        from django.conf import settings
+        from django.http import HttpResponse
+
+        from walletops.errors import Forbidden
+        from walletops.metrics import metrics_text
+
+        token = request.auth
+        allowed_ip = request.META.get("REMOTE_ADDR") in settings.OPSPORTAL_METRICS_ALLOWED_IPS
+        if not (allowed_ip or (isinstance(token, ApiToken) and ApiToken.SCOPE_READ in token.scope_list)):
+            raise Forbidden("scrape from an allowed address or with a read token")
+        return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
