@@ -1,10 +1,12 @@
-"""Job accounting: counts of finished jobs per queue in one-minute buckets, in Redis.
+"""Job accounting: counts of finished jobs per queue in time buckets, in Redis.
 
 Every finished Celery task (any worker, any machine) and every refresh-queue item
 the plannings runner finishes is recorded with one pipelined round trip: a counter
-increment in the current minute's bucket and, for a failure, its error text's
-count and latest job id. Buckets expire by themselves after two hours, so reading
-``/queues`` costs the same whatever the history: at most 60 buckets per queue.
+in the current minute's bucket and, for a failure, a counter in the current
+ten-minute bucket, its error text's count there, the text's newest time (a sorted
+set) and latest job id. Buckets expire by themselves after two hours, and reading
+``/queues`` touches a fixed number of keys per queue, so it costs the same however
+many jobs were counted.
 
 Recording never raises: accounting must not fail the job it counts.
 """
@@ -22,7 +24,6 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-BUCKET_SECONDS = 60
 KEEP_SECONDS = 2 * 60 * 60
 ERROR_TEXT_MAX = 300
 PREFIX = "opsportal:jobs"
@@ -41,8 +42,12 @@ def _redis() -> redis.Redis | None:
         return _clients[url]
 
 
-def _bucket(at: float) -> int:
-    return int(at // BUCKET_SECONDS)
+def _minute(at: float) -> int:
+    return int(at // 60)
+
+
+def _ten_minutes(at: float) -> int:
+    return int(at // 600)
 
 
 def jobs_record(
@@ -56,23 +61,26 @@ def jobs_record(
     if client is None or (not succeeded and not failures):
         return False
     at = time.time() if at is None else at
-    bucket = _bucket(at)
-    counts = f"{PREFIX}:{queue}:{bucket}"
+    finished = succeeded + len(failures)
+    base = f"{PREFIX}:{queue}"
+    minute, tens = f"{base}:m:{_minute(at)}", f"{base}:t:{_ten_minutes(at)}"
     pipe = client.pipeline(transaction=False)
-    pipe.hincrby(counts, "processed", succeeded + len(failures))
+    pipe.hincrby(minute, "processed", finished)
+    pipe.expire(minute, KEEP_SECONDS)
     # Lifetime totals (never expire) feed the Prometheus counters of /metrics.
-    pipe.hincrby(f"{PREFIX}:{queue}:total", "processed", succeeded + len(failures))
+    pipe.hincrby(f"{base}:total", "processed", finished)
     if failures:
-        pipe.hincrby(f"{PREFIX}:{queue}:total", "failed", len(failures))
-        errors, latest = f"{PREFIX}:{queue}:{bucket}:errors", f"{PREFIX}:{queue}:{bucket}:latest"
-        pipe.hincrby(counts, "failed", len(failures))
+        errors = f"{base}:e:{_ten_minutes(at)}"
+        pipe.hincrby(tens, "failed", len(failures))
+        pipe.hincrby(f"{base}:total", "failed", len(failures))
         for job_id, error in failures:
             text = (error or "unknown error").strip()[:ERROR_TEXT_MAX]
             pipe.hincrby(errors, text, 1)
-            pipe.hset(latest, text, f"{at:.3f}|{job_id}")
-        pipe.expire(errors, KEEP_SECONDS)
-        pipe.expire(latest, KEEP_SECONDS)
-    pipe.expire(counts, KEEP_SECONDS)
+            pipe.zadd(f"{base}:recent", {text: at})  # newest time per error text
+            pipe.hset(f"{base}:latest", text, job_id)
+        pipe.zremrangebyscore(f"{base}:recent", "-inf", at - KEEP_SECONDS)
+        for key in (tens, errors, f"{base}:recent", f"{base}:latest"):
+            pipe.expire(key, KEEP_SECONDS)
     try:
         pipe.execute()
     except redis.RedisError as exc:
@@ -102,46 +110,70 @@ class AccountingUnavailable(Exception):
     pass
 
 
+MAX_ERRORS = 20
+
+
 def queue_figures(queues: list[str], *, now: float | None = None) -> tuple[dict[str, QueueFigures], list[dict]]:
-    """Per-queue figures and the error groups of the last hour (newest first, 20 at most)."""
+    """Per-queue figures and the error groups of the last hour (newest first, 20 at most).
+
+    Two round trips, a fixed number of keys per queue, whatever the history: the
+    last five minute buckets, the last six ten-minute buckets (plus the current
+    one: failures count over 60 to 70 minutes), and the 20 newest error texts.
+    """
     client = _redis()
     if client is None:
         return {q: QueueFigures(0, 0) for q in queues}, []
     now = time.time() if now is None else now
-    current = _bucket(now)
-    buckets = range(current - 59, current + 1)
+    minutes = range(_minute(now) - 4, _minute(now) + 1)
+    tens = range(_ten_minutes(now) - 6, _ten_minutes(now) + 1)
     pipe = client.pipeline(transaction=False)
     for queue in queues:
-        for bucket in buckets:
-            pipe.hmget(f"{PREFIX}:{queue}:{bucket}", "processed", "failed")
-            pipe.hgetall(f"{PREFIX}:{queue}:{bucket}:errors")
-            pipe.hgetall(f"{PREFIX}:{queue}:{bucket}:latest")
+        base = f"{PREFIX}:{queue}"
+        for minute in minutes:
+            pipe.hget(f"{base}:m:{minute}", "processed")
+        for ten in tens:
+            pipe.hget(f"{base}:t:{ten}", "failed")
+        pipe.zrevrangebyscore(f"{base}:recent", "+inf", now - 3600, start=0, num=MAX_ERRORS, withscores=True)
     try:
+        replies = iter(pipe.execute())
+        figures, recent = {}, {}
+        for queue in queues:
+            processed = sum(int(next(replies) or 0) for _ in minutes)
+            failed = sum(int(next(replies) or 0) for _ in tens)
+            figures[queue] = QueueFigures(processed, failed)
+            recent[queue] = [(text.decode("utf-8", "replace"), score) for text, score in next(replies)]
+        # The 20 newest error texts over all queues; only those are counted.
+        newest = sorted(
+            ((queue, text, latest) for queue in queues for text, latest in recent[queue]),
+            key=lambda entry: entry[2],
+            reverse=True,
+        )[:MAX_ERRORS]
+        if not newest:
+            return figures, []
+        chosen: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for queue, text, latest in newest:
+            chosen[queue].append((text, latest))
+        pipe = client.pipeline(transaction=False)
+        for queue, entries in chosen.items():
+            texts = [text for text, _ in entries]
+            pipe.hmget(f"{PREFIX}:{queue}:latest", texts)
+            for ten in tens:
+                pipe.hmget(f"{PREFIX}:{queue}:e:{ten}", texts)
         replies = iter(pipe.execute())
     except redis.RedisError as exc:
         raise AccountingUnavailable(str(exc)) from None
-    figures, groups = {}, defaultdict(lambda: {"count": 0, "timestamp": 0.0, "job_id": ""})
-    for queue in queues:
-        processed_5, failed_60 = 0, 0
-        for bucket in buckets:
-            processed, failed = next(replies)
-            errors, latest = next(replies), next(replies)
-            if bucket > current - 5:
-                processed_5 += int(processed or 0)
-            failed_60 += int(failed or 0)
-            for text, count in errors.items():
-                group = groups[(queue, text.decode("utf-8", "replace"))]
-                group["count"] += int(count)
-                stamp, _, job_id = latest.get(text, b"0|").decode().partition("|")
-                if float(stamp) >= group["timestamp"]:
-                    group["timestamp"], group["job_id"] = float(stamp), job_id
-        figures[queue] = QueueFigures(processed_5, failed_60)
-    errors = sorted(
-        ({"queue": q, "error": text, **values} for (q, text), values in groups.items()),
-        key=lambda e: e["timestamp"],
-        reverse=True,
-    )[:20]
-    return figures, errors
+    errors = []
+    for queue, entries in chosen.items():
+        job_ids = next(replies)
+        counts = [0] * len(entries)
+        for _ in tens:
+            for index, count in enumerate(next(replies)):
+                counts[index] += int(count or 0)
+        for (text, latest), job_id, count in zip(entries, job_ids, counts, strict=True):
+            errors.append({"queue": queue, "error": text, "timestamp": latest, "count": count,
+                           "job_id": (job_id or b"").decode()})  # fmt: skip
+    errors.sort(key=lambda e: e["timestamp"], reverse=True)
+    return figures, errors[:MAX_ERRORS]
 
 
 def queue_totals(queues: list[str]) -> dict[str, tuple[int, int]]:

