@@ -1,14 +1,17 @@
-"""``/api/v1/admin/ops/containers``: thin views over ``walletops.containers`` and ``walletops.services``."""
+"""Wallet ops REST: containers, queues, hosts, deploy info and /metrics, as thin views over their modules."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import HttpResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from walletops import containers, deploy_info, hosts, params, queues, services
 from walletops.auth import BearerTokenAuthentication, HasScope
-from walletops.errors import ops_exception_handler
+from walletops.errors import Forbidden, ops_exception_handler
+from walletops.metrics import metrics_text
 from walletops.models import ApiToken
 
 MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
@@ -134,12 +137,6 @@ class MetricsView(APIView):
         return ops_exception_handler
 
     def get(self, request):
-        from django.conf import settings
-        from django.http import HttpResponse
-
-        from walletops.errors import Forbidden
-        from walletops.metrics import metrics_text
-
         token = request.auth
         allowed_ip = request.META.get("REMOTE_ADDR") in settings.OPSPORTAL_METRICS_ALLOWED_IPS
         if not (allowed_ip or (isinstance(token, ApiToken) and ApiToken.SCOPE_READ in token.scope_list)):
