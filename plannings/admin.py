@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
+from opsportal.admin import ReadOnlyAdmin
 from plannings.models import (
     LOCK_TTL_SECONDS,
     JobRuntime,
@@ -16,21 +17,6 @@ from plannings.models import (
     PlanningRefreshQueue,
     PlanningRefreshState,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Mirrored tables change only through the jobs and the portal's own actions."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class HostFilter(admin.SimpleListFilter):

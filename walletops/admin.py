@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from opsportal.admin import ReadOnlyAdmin
 from walletops.models import ApiToken, RestartAudit
 from walletops.tokens import api_token_create, api_token_revoke
 
@@ -61,17 +62,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(RestartAudit)
-class RestartAuditAdmin(admin.ModelAdmin):
+class RestartAuditAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "container", "env", "outcome", "actor", "token_name", "duration_ms", "detail"]
     list_filter = ["outcome", "env"]
     search_fields = ["container", "actor", "token_name"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
