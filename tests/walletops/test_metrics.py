@@ -63,3 +63,9 @@ def test_other_addresses_need_a_read_token(api_client, settings, broker_down):
     assert api_client.get("/metrics").status_code == HTTPStatus.OK
     api_client.credentials(HTTP_AUTHORIZATION="Bearer wo_bad_token")
     assert api_client.get("/metrics").status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_accounting_switched_off_is_not_reported_up(client, settings, broker_down):
+    settings.OPSPORTAL_ACCOUNTING_REDIS_URL = ""
+    samples = _samples(client.get("/metrics"))
+    assert samples[("opsportal_source_up", (("source", "accounting"),))] == 0
