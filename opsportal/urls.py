@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from plannings.api import PlanningsHealthApi
 from walletops import api as walletops_api
@@ -11,6 +12,8 @@ urlpatterns = [
     # Upstream's path, kept exactly (no trailing slash) so existing monitors work.
     path("api/ops/plannings", PlanningsHealthApi.as_view(), name="ops-plannings-health"),
     path("metrics", walletops_api.MetricsView.as_view(), name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(f"{OPS}containers", walletops_api.ContainersApi.as_view(), name="ops-containers"),
     path(f"{OPS}containers/<str:name>", walletops_api.ContainerDetailApi.as_view(), name="ops-container"),
     path(f"{OPS}containers/<str:name>/logs", walletops_api.ContainerLogsApi.as_view(), name="ops-container-logs"),

@@ -89,3 +89,13 @@ def subprocess_env(live_database_url):
         "PLANNINGS_REFRESH_BACKOFF_JITTER": "false",
         "JOBS_QUIET_HOURS": "off",
     }
+
+
+@pytest.fixture
+def token_for(db):
+    from walletops.tokens import api_token_create
+
+    def make(*scopes: str, **fields) -> str:
+        return api_token_create(name=fields.pop("name", "ci"), scopes=list(scopes), **fields).secret
+
+    return make

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from walletops import containers, deploy_info, hosts, params, queues, services
+from walletops import serializers as shapes
 from walletops.auth import BearerTokenAuthentication, HasScope
 from walletops.errors import Forbidden, ops_exception_handler
 from walletops.metrics import metrics_text
 from walletops.models import ApiToken
 
 MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
+ERROR = OpenApiResponse(shapes.ErrorSerializer, description="the wallet ops error shape")
+
+
+def _errors(*statuses: int) -> dict:
+    return {status: ERROR for status in (401, 403, *statuses)}
 
 
 class OpsApi(APIView):
@@ -27,6 +34,10 @@ class OpsApi(APIView):
 
 
 class ContainersApi(OpsApi):
+    @extend_schema(
+        operation_id="containers_list", parameters=[params.ContainersQuery],
+        responses={200: shapes.ContainerSerializer(many=True), **_errors(400, 503)},
+    )  # fmt: skip
     def get(self, request):
         query = params.validated(params.ContainersQuery, request.query_params)
         views, missing = containers.containers_list(
@@ -49,6 +60,10 @@ def _found(request, name: str):
 
 
 class ContainerDetailApi(OpsApi):
+    @extend_schema(
+        operation_id="container_detail", parameters=[params.ContainersQuery],
+        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 503)},
+    )  # fmt: skip
     def get(self, request, name: str):
         return Response(containers.container_detail(_found(request, name)))
 
@@ -72,6 +87,10 @@ class LogsTextRenderer(BaseRenderer):
 class ContainerLogsApi(OpsApi):
     renderer_classes = [JSONRenderer, LogsTextRenderer]
 
+    @extend_schema(
+        operation_id="container_logs", parameters=[params.LogsQuery],
+        responses={200: shapes.LogsSerializer, **_errors(400, 404, 503)},
+    )  # fmt: skip
     def get(self, request, name: str):
         query = params.validated(params.LogsQuery, request.query_params).validated_data
         found = _found(request, name)
@@ -84,6 +103,10 @@ class ContainerLogsApi(OpsApi):
 
 
 class ContainerHealthCheckApi(OpsApi):
+    @extend_schema(
+        operation_id="container_health_check", parameters=[params.ContainersQuery],
+        responses={200: shapes.HealthCheckSerializer, **_errors(400, 404, 503)},
+    )  # fmt: skip
     def get(self, request, name: str):
         return Response(containers.container_health_check(_found(request, name)))
 
@@ -91,6 +114,10 @@ class ContainerHealthCheckApi(OpsApi):
 class ContainerRestartApi(OpsApi):
     required_scope = ApiToken.SCOPE_READ  # any valid token reaches the view; restart scope is checked and audited
 
+    @extend_schema(
+        operation_id="container_restart", parameters=[params.ContainersQuery], request=params.RestartBody,
+        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 503)},
+    )  # fmt: skip
     def post(self, request, name: str):
         name = params.container_name(name)
         query = params.validated(params.ContainersQuery, request.query_params)
@@ -112,16 +139,22 @@ class ContainerRestartApi(OpsApi):
 
 
 class HostsApi(OpsApi):
+    @extend_schema(operation_id="hosts", responses={200: shapes.HostsSerializer, **_errors(503)})
     def get(self, request):
         return Response(hosts.hosts_report())
 
 
 class DeployInfoApi(OpsApi):
+    @extend_schema(operation_id="deploy_info", responses={200: shapes.DeployInfoSerializer, **_errors(404, 500)})
     def get(self, request):
         return Response(deploy_info.deploy_info_read())
 
 
 class QueuesApi(OpsApi):
+    @extend_schema(
+        operation_id="queues", parameters=[params.QueuesQuery],
+        responses={200: shapes.QueuesSerializer, **_errors(400, 503)},
+    )  # fmt: skip
     def get(self, request):
         query = params.validated(params.QueuesQuery, request.query_params)
         return Response(queues.queues_report(partial=query.validated_data["partial"]))
@@ -136,6 +169,10 @@ class MetricsView(APIView):
     def get_exception_handler(self):
         return ops_exception_handler
 
+    @extend_schema(
+        operation_id="metrics",
+        responses={200: OpenApiResponse(description="Prometheus text format 0.0.4"), 401: ERROR, 403: ERROR},
+    )
     def get(self, request):
         token = request.auth
         allowed_ip = request.META.get("REMOTE_ADDR") in settings.OPSPORTAL_METRICS_ALLOWED_IPS

@@ -95,16 +95,6 @@ def fleet_settings(settings, fleet):
 
 
 @pytest.fixture
-def token_for(db):
-    from walletops.tokens import api_token_create
-
-    def make(*scopes: str, **fields) -> str:
-        return api_token_create(name=fields.pop("name", "ci"), scopes=list(scopes), **fields).secret
-
-    return make
-
-
-@pytest.fixture
 def reader(api_client, token_for):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
     return api_client

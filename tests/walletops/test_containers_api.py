@@ -174,3 +174,18 @@ def test_health_check_runs_the_configured_command_now(reader, fleet_settings):
     assert "failing on purpose" in failing["output"]
     none = reader.get(f"{URL}/wallet-core-staging-runner-abc1234/health-check").json()
     assert (none["status"], none["exit_code"]) == ("none", None)
+
+
+def test_responses_match_the_openapi_schema(reader, fleet_settings):
+    from tests.opsportal.test_openapi import _schema, _validator
+
+    schema = _schema()
+    listed = reader.get(URL, {"include_stats": "true", "include_accessories": "true"}).json()
+    for container in listed:
+        _validator(schema, "Container").validate(container)
+    _validator(schema, "ContainerDetail").validate(reader.get(f"{URL}/wallet-core-staging-web-abc1234").json())
+    _validator(schema, "Logs").validate(reader.get(f"{URL}/wallet-core-staging-runner-abc1234/logs").json())
+    _validator(schema, "HealthCheck").validate(
+        reader.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
+    )
+    _validator(schema, "Error").validate(reader.get(URL, {"env": "qa"}).json())

@@ -1,0 +1,125 @@
+"""Response shapes of the wallet ops API, for its OpenAPI schema (``/api/schema/``)."""
+
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ContainerSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    env = serializers.CharField()
+    role = serializers.CharField()
+    accessory = serializers.BooleanField()
+    status = serializers.CharField()
+    health = serializers.CharField()
+    version = serializers.CharField()
+    commit_sha = serializers.CharField()
+    restarts = serializers.IntegerField()
+    host = serializers.CharField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    image = serializers.CharField()
+    ports = serializers.ListField(child=serializers.CharField())
+    cpu_pct = serializers.FloatField(allow_null=True, required=False, help_text="only with include_stats=true")
+    mem_pct = serializers.FloatField(allow_null=True, required=False, help_text="only with include_stats=true")
+
+
+class MountSerializer(serializers.Serializer):
+    type = serializers.CharField(allow_null=True)
+    source = serializers.CharField(allow_null=True)
+    destination = serializers.CharField(allow_null=True)
+    rw = serializers.BooleanField(allow_null=True)
+
+
+class HealthProbeSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    exit_code = serializers.IntegerField(allow_null=True)
+    output = serializers.CharField()
+
+
+class ContainerDetailSerializer(ContainerSerializer):
+    labels = serializers.DictField(child=serializers.CharField())
+    restart_policy = serializers.CharField()
+    mounts = MountSerializer(many=True)
+    health_log = HealthProbeSerializer(many=True)
+
+
+class LogLineSerializer(serializers.Serializer):
+    ts = serializers.DateTimeField(allow_null=True)
+    text = serializers.CharField()
+
+
+class LogsSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    lines = LogLineSerializer(many=True)
+    truncated = serializers.BooleanField()
+
+
+class DockerHealthSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    failing_streak = serializers.IntegerField()
+    log = serializers.ListField(child=serializers.DictField())
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["healthy", "unhealthy", "none"])
+    exit_code = serializers.IntegerField(allow_null=True)
+    output = serializers.CharField()
+    duration_ms = serializers.IntegerField()
+    checked_at = serializers.DateTimeField()
+    docker_health = DockerHealthSerializer()
+
+
+class QueueSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["worker", "runner"])
+    depth = serializers.IntegerField(allow_null=True)
+    processed_per_sec = serializers.FloatField(allow_null=True)
+    failures_last_hour = serializers.IntegerField(allow_null=True)
+
+
+class QueueErrorSerializer(serializers.Serializer):
+    queue = serializers.CharField()
+    job_id = serializers.CharField()
+    error = serializers.CharField()
+    count = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+
+
+class QueuesSerializer(serializers.Serializer):
+    queues = QueueSerializer(many=True)
+    errors = QueueErrorSerializer(many=True)
+    missing = serializers.ListField(child=serializers.CharField(), required=False, help_text="with partial=true")
+
+
+class ThresholdsSerializer(serializers.Serializer):
+    cpu = serializers.FloatField()
+    mem = serializers.FloatField()
+
+
+class HostSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    instance = serializers.CharField()
+    cpu_util = serializers.FloatField(allow_null=True)
+    mem_util = serializers.FloatField(allow_null=True)
+    alert = serializers.BooleanField()
+
+
+class HostsSerializer(serializers.Serializer):
+    thresholds = ThresholdsSerializer()
+    hosts = HostSerializer(many=True)
+    updated_at = serializers.DateTimeField()
+
+
+class DeployInfoSerializer(serializers.Serializer):
+    current_tag = serializers.CharField()
+    previous_tag = serializers.CharField(allow_null=True)
+    commit_sha = serializers.CharField()
+    deployed_by = serializers.CharField()
+    deployed_at = serializers.CharField()
