@@ -43,8 +43,8 @@ def _refuse_unsafe_production() -> None:
     problems = []
     if DEBUG:
         problems.append("DJANGO_DEBUG is on")
-    if SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32:
-        problems.append("DJANGO_SECRET_KEY is the development default or shorter than 32 characters")
+    if SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        problems.append("DJANGO_SECRET_KEY is the development default, shorter than 50 characters or not random")
     if not ALLOWED_HOSTS:
         problems.append("DJANGO_ALLOWED_HOSTS is empty")
     if problems:
@@ -136,6 +136,14 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Security (production) -----------------------------------------------------
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
+# Production is served over TLS (kamal-proxy terminates it and sets X-Forwarded-Proto).
+SECURE_SSL_REDIRECT = strict_bool("DJANGO_SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
+SECURE_HSTS_SECONDS = strict_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = strict_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=IS_PRODUCTION)
+SECURE_HSTS_PRELOAD = strict_bool("DJANGO_SECURE_HSTS_PRELOAD", default=IS_PRODUCTION)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PRODUCTION else None
+# Monitors and Prometheus reach the health and metrics endpoints over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/ops/plannings$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
