@@ -244,6 +244,7 @@ WALLETOPS_ACCESSORIES = portal_list("WALLETOPS_ACCESSORIES", ["redis", "promethe
 WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
 WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
 WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", ["opsportal-*"])
+WALLETOPS_RESTARTS_PER_MINUTE = strict_int("WALLETOPS_RESTARTS_PER_MINUTE", 5, minimum=1)
 WALLETOPS_WORKER_QUEUES = portal_list(
     "WALLETOPS_WORKER_QUEUES", ["payouts", "virtual_account_issue", "webhook_notifications", "pos_settlement"]
 )

@@ -116,7 +116,7 @@ class ContainerRestartApi(OpsApi):
 
     @extend_schema(
         operation_id="container_restart", parameters=[params.ContainersQuery], request=params.RestartBody,
-        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 503)},
+        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 429, 503)},
     )  # fmt: skip
     def post(self, request, name: str):
         name = params.container_name(name)

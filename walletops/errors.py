@@ -30,6 +30,10 @@ class Forbidden(OpsError):
     status_code, code = status.HTTP_403_FORBIDDEN, "forbidden"
 
 
+class RestartThrottled(OpsError):
+    status_code, code = status.HTTP_429_TOO_MANY_REQUESTS, "throttled"
+
+
 class ContainerNotFound(OpsError):
     status_code, code = status.HTTP_404_NOT_FOUND, "container_not_found"
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from walletops import containers, fleet
 from walletops.clients import docker as engine
-from walletops.errors import ContainerNotFound, DockerUnavailable, Forbidden
+from walletops.errors import ContainerNotFound, DockerUnavailable, Forbidden, RestartThrottled
 from walletops.models import ApiToken, RestartAudit
 
 
@@ -15,6 +19,12 @@ def _audit(*, actor: str, token: ApiToken | None, env: str, name: str, outcome: 
         actor=actor[:150], token=token, token_name=token.name if token else "", env=env, container=name[:255],
         outcome=outcome, detail=detail[:2000], duration_ms=round((time.monotonic() - started) * 1000),
     )  # fmt: skip
+
+
+def _recent_restarts(token: ApiToken) -> int:
+    # The audit trail is the shared record of restarts, so the limit holds across every web process.
+    since = timezone.now() - timedelta(minutes=1)
+    return RestartAudit.objects.filter(token=token, created_at__gte=since, outcome="restarted").count()
 
 
 def container_restart(
@@ -38,6 +48,10 @@ def container_restart(
     if not allowed:
         _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=refusal, started=started)
         raise Forbidden(refusal)
+    if token is not None and _recent_restarts(token) >= settings.WALLETOPS_RESTARTS_PER_MINUTE:
+        detail = f"more than {settings.WALLETOPS_RESTARTS_PER_MINUTE} restarts a minute with this token"
+        _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)
+        raise RestartThrottled(detail)
     if fleet.is_protected(name):
         detail = f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)"
         _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)

@@ -121,3 +121,22 @@ def test_one_engine_down_degrades_only_its_part_then_recovers(reader, fleet_sett
     recovered = reader.get(URL, {"env": "production"})
     assert recovered.status_code == HTTPStatus.OK
     assert len(recovered.json()) == 2
+
+
+def test_restarts_are_rate_limited_per_token_and_the_refusal_is_audited(
+    api_client, token_for, fleet_settings, settings
+):
+    from walletops.models import ApiToken
+
+    settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
+    secret = token_for("read", "restart", name="busy")
+    token = ApiToken.objects.get(name="busy")
+    for _ in range(2):  # two restarts this minute already, as the audit trail records them
+        RestartAudit.objects.create(actor="ci", token=token, env="production", container="x", outcome="restarted")
+    client = _client(api_client, secret)
+    response = client.post(f"{URL}/wallet-core-production-worker-def5678/restart")
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert response.json()["code"] == "throttled"
+    assert RestartAudit.objects.filter(token=token, outcome="refused").count() == 1
+    other = _client(api_client, token_for("read", "restart", name="calm"))
+    assert other.post(f"{URL}/wallet-core-production-worker-def5678/restart").status_code == HTTPStatus.OK
