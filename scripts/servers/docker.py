@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from scripts.servers.postgres import ServerUnavailable
+from scripts.servers.process import process_stop
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "httpd", "wget", "sleep", "echo", "cat", "printf", "true", "false", "ls")
@@ -63,13 +64,7 @@ class PrivateDocker:
         raise ServerUnavailable(f"dockerd did not start: {log}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        process_stop(self.process, timeout=30)
         self.process = None
 
     def destroy(self) -> None:

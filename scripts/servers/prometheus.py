@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from scripts.servers.postgres import ServerUnavailable, free_port
+from scripts.servers.process import process_stop
 
 
 def _binary(name: str) -> str:
@@ -59,9 +60,7 @@ class NodeExporter:
         return self.target
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        process_stop(self.process, timeout=10)
         self.process = None
 
 
@@ -94,12 +93,7 @@ class PrivatePrometheus:
         return self.url
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        process_stop(self.process, timeout=20)
         self.process = None
 
     def destroy(self) -> None:

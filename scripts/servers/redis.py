@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from scripts.servers.postgres import ServerUnavailable, free_port
+from scripts.servers.process import process_stop
 
 
 class PrivateRedis:
@@ -67,13 +68,8 @@ class PrivateRedis:
         raise ServerUnavailable(f"Redis did not start: {(self.root / 'server.log').read_text()[-500:]}")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
+        process_stop(self.process, timeout=10)
+        self.process = None
 
     def destroy(self) -> None:
         self.stop()
