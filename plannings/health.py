@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
+from opsportal.timefmt import iso_utc
 from opsportal.timewindows import in_quiet_hours
 from plannings import selectors
 from plannings.models import JobRuntime
@@ -27,13 +28,6 @@ HIGH_DISABLED_RATIO = 0.10
 def _round_half_up(value: float) -> int:
     # JavaScript's Math.round, which upstream's messages use (Python rounds half to even).
     return math.floor(value + 0.5)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO-8601 in UTC with milliseconds and ``Z``, as upstream's JSON dates are."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ def plannings_health(*, now: datetime | None = None) -> dict:
             "planningFullId": shared.last_write_planning_full_id,
             "changed": shared.last_write_changed,
             "nbEvents": shared.last_write_nb_events,
-            "at": iso(shared.last_write_at),
+            "at": iso_utc(shared.last_write_at),
         }
     return {
         "status": health_status(issues),
@@ -141,7 +135,7 @@ def plannings_health(*, now: datetime | None = None) -> dict:
                 "planningFullId": state.planning_id,
                 "failureKind": state.last_failure_kind,
                 "failures": state.consecutive_failures,
-                "disabledUntil": iso(state.disabled_until),
+                "disabledUntil": iso_utc(state.disabled_until),
             }
             for state in failures
         ]

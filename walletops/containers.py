@@ -10,11 +10,12 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
+from opsportal.timefmt import iso_utc
 from walletops import fleet
 from walletops.clients import docker as engine
 from walletops.errors import ContainerNotFound, DockerUnavailable
@@ -89,8 +90,7 @@ def _iso(value: str | None) -> str | None:
     if not match or value.startswith("0001-01-01"):
         return None
     seconds, fraction, zone = match.groups()
-    moment = datetime.fromisoformat(f"{seconds}.{(fraction or '0')[:6]:0<6}{'+00:00' if zone == 'Z' else zone}")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.fromisoformat(f"{seconds}.{(fraction or '0')[:6]:0<6}{'+00:00' if zone == 'Z' else zone}"))
 
 
 def _env(inspect: dict) -> dict[str, str]:
@@ -324,4 +324,4 @@ def container_health_check(found: Found) -> dict:
 
 
 def _now_iso() -> str:
-    return timezone.now().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(timezone.now())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.conf import settings
 
+from opsportal.timefmt import iso_from_timestamp
 from walletops.clients import prometheus
 from walletops.errors import PrometheusUnavailable
 
@@ -59,5 +58,4 @@ def hosts_report() -> dict:
                 ),
             }
         )
-    updated_at = datetime.fromtimestamp(latest, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"thresholds": thresholds, "hosts": hosts, "updated_at": updated_at}
+    return {"thresholds": thresholds, "hosts": hosts, "updated_at": iso_from_timestamp(latest)}

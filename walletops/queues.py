@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from opsportal import accounting
+from opsportal.timefmt import iso_from_timestamp
 from plannings.selectors import coverage_figures
 from walletops.clients import broker
 from walletops.errors import BrokerUnavailable
@@ -56,7 +57,7 @@ def queues_report(*, partial: bool) -> dict:
                 "job_id": e["job_id"],
                 "error": e["error"],
                 "count": e["count"],
-                "timestamp": _iso(e["timestamp"]),
+                "timestamp": iso_from_timestamp(e["timestamp"]),
             }
             for e in errors
         ],  # fmt: skip
@@ -64,9 +65,3 @@ def queues_report(*, partial: bool) -> dict:
     if partial:
         report["missing"] = missing
     return report
-
-
-def _iso(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
