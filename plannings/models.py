@@ -168,6 +168,11 @@ class JobRuntime(models.Model):
     class Meta:
         db_table = "opsportal_job_runtime"
         verbose_name = "job runtime"
+        # The portal's operator actions, granted per user or group in the admin.
+        permissions = [
+            ("operate_plannings", "Can refresh, re-enable, release and retry plannings"),
+            ("control_jobs", "Can pause, resume and start the plannings jobs"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id}: {self.state}"

@@ -61,6 +61,7 @@ class RestartAudit(models.Model):
     class Meta:
         db_table = "walletops_restart_audit"
         ordering = ["-created_at"]
+        permissions = [("restart_container", "Can restart containers from the portal")]
 
     def __str__(self) -> str:
         return f"{self.container} {self.outcome} by {self.actor}"
