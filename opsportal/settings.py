@@ -56,7 +56,7 @@ if IS_PRODUCTION:
 
 # --- Applications --------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "opsportal.apps.OpsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -99,3 +99,20 @@ def token_for(db):
         return api_token_create(name=fields.pop("name", "ci"), scopes=list(scopes), **fields).secret
 
     return make
+
+
+@pytest.fixture(scope="module")
+def prometheus_stack(tmp_path_factory):
+    """A private Prometheus scraping two node exporters (two "hosts"), per test module."""
+    from scripts.servers.prometheus import NodeExporter, PrivatePrometheus
+
+    root = tmp_path_factory.mktemp("prometheus")
+    exporters = [_server_or_skip(lambda: NodeExporter(root)) for _ in range(2)]  # two "hosts"
+    for exporter in exporters:
+        _server_or_skip(exporter.start)
+    server = _server_or_skip(lambda: PrivatePrometheus([e.target for e in exporters], root / "server"))
+    _server_or_skip(server.start)
+    yield server, exporters
+    server.destroy()
+    for exporter in exporters:
+        exporter.stop()

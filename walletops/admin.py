@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from opsportal.admin import ReadOnlyAdmin
@@ -48,7 +49,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
             owner=form.cleaned_data.get("owner") or request.user, expires_at=form.cleaned_data.get("expires_at"),
         )  # fmt: skip
         obj.pk = issued.token.pk
-        messages.warning(request, f"Copy this token now, it will not be shown again: {issued.secret}")
+        # Kept on this request only: shown by response_add, never stored (a flash message would
+        # put it in the session or a cookie).
+        request.issued_token_secret = issued.secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, "issued_token_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "title": f"Token {obj.name} created", "token": obj,
+                   "secret": secret, "opts": self.opts}  # fmt: skip
+        return TemplateResponse(request, "walletops/token_issued.html", context)
 
     def has_change_permission(self, request, obj=None):
         return False

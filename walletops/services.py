@@ -21,10 +21,12 @@ def _audit(*, actor: str, token: ApiToken | None, env: str, name: str, outcome: 
     )  # fmt: skip
 
 
-def _recent_restarts(token: ApiToken) -> int:
+def _recent_restarts(*, token: ApiToken | None, actor: str) -> int:
     # The audit trail is the shared record of restarts, so the limit holds across every web process.
+    # A token is limited on its own; a portal user (no token) by their user name.
     since = timezone.now() - timedelta(minutes=1)
-    return RestartAudit.objects.filter(token=token, created_at__gte=since, outcome="restarted").count()
+    mine = {"token": token} if token is not None else {"token__isnull": True, "actor": actor[:150]}
+    return RestartAudit.objects.filter(**mine, created_at__gte=since, outcome="restarted").count()
 
 
 def container_restart(
@@ -48,8 +50,9 @@ def container_restart(
     if not allowed:
         _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=refusal, started=started)
         raise Forbidden(refusal)
-    if token is not None and _recent_restarts(token) >= settings.WALLETOPS_RESTARTS_PER_MINUTE:
-        detail = f"more than {settings.WALLETOPS_RESTARTS_PER_MINUTE} restarts a minute with this token"
+    if _recent_restarts(token=token, actor=actor) >= settings.WALLETOPS_RESTARTS_PER_MINUTE:
+        who = "with this token" if token is not None else "by this user"
+        detail = f"more than {settings.WALLETOPS_RESTARTS_PER_MINUTE} restarts a minute {who}"
         _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)
         raise RestartThrottled(detail)
     if fleet.is_protected(name):

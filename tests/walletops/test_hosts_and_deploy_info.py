@@ -12,28 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _server_or_skip
-
 HOSTS = "/api/v1/admin/ops/hosts"
 DEPLOY = "/api/v1/admin/ops/deploy-info"
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def prometheus_stack(tmp_path_factory):
-    from scripts.servers.prometheus import NodeExporter, PrivatePrometheus
-
-    root = tmp_path_factory.mktemp("prometheus")
-    exporters = [_server_or_skip(lambda: NodeExporter(root)) for _ in range(2)]  # two "hosts"
-    for exporter in exporters:
-        _server_or_skip(exporter.start)
-    server = _server_or_skip(lambda: PrivatePrometheus([e.target for e in exporters], root / "server"))
-    _server_or_skip(server.start)
-    yield server, exporters
-    server.destroy()
-    for exporter in exporters:
-        exporter.stop()
 
 
 def _hosts_when_ready(client, count: int, timeout: float = 60):

@@ -1,0 +1,7 @@
+from django.contrib.admin.apps import AdminConfig
+
+
+class OpsAdminConfig(AdminConfig):
+    """The Django admin, with the portal's operations pages added to its site (``opsportal.sites``)."""
+
+    default_site = "opsportal.sites.OpsAdminSite"

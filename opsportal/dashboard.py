@@ -1,0 +1,126 @@
+"""The operations dashboard's panels: each built on its own, so one system being down costs one panel.
+
+Every panel is a function returning a ``Panel``; the page and the polling fragment
+both call ``panel_build``, which turns the documented outage errors (Docker,
+Prometheus, broker, deploy info, the database) into a message for that panel only.
+The figures come from the same modules the REST API serves: one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from plannings import health, selectors
+from walletops import containers, deploy_info, hosts, queues
+from walletops.errors import OpsError
+
+logger = logging.getLogger(__name__)
+
+PANELS = ("plannings", "history", "containers", "queues", "hosts", "deploy")
+
+
+@dataclass
+class Panel:
+    name: str
+    data: dict = field(default_factory=dict)
+    error: str = ""
+    # "down" for an outage of the system behind the panel, "missing" for absent data (no deploy yet).
+    error_kind: str = ""
+
+
+def _plannings() -> dict:
+    now = timezone.now()
+    report = health.plannings_health(now=now)
+    runtimes = selectors.job_runtimes()
+    return {
+        "report": report,
+        "jobs": [(job_id, runtimes.get(job_id)) for job_id in selectors.JOB_IDS],
+        "shared": selectors.jobs_shared_state(),
+        "coverage_pct": round(100 * report["backups"]["covered"] / report["backups"]["total"], 1)
+        if report["backups"]["total"]
+        else None,
+    }
+
+
+def _history() -> dict:
+    from opsportal import charts
+    from plannings import history
+
+    return {"history": charts.health_chart(history.snapshots_last_day(now=timezone.now()), now=timezone.now())}
+
+
+def _containers() -> dict:
+    views, missing = containers.containers_list(
+        envs=list(settings.WALLETOPS_ENVS), include_accessories=True, include_stats=False
+    )
+    envs = []
+    for env in settings.WALLETOPS_ENVS:
+        mine = [view for view in views if view["env"] == env]
+        statuses = Counter(view["status"] for view in mine)
+        envs.append(
+            {
+                "env": env,
+                "total": len(mine),
+                "running": statuses["running"],
+                "restarting": statuses["restarting"],
+                "stopped": len(mine) - statuses["running"] - statuses["restarting"],
+                "unhealthy": sum(1 for view in mine if view["health"] == "unhealthy"),
+            }
+        )
+    return {"envs": envs, "missing_hosts": missing}
+
+
+def _queues() -> dict:
+    return queues.queues_report(partial=True)
+
+
+def _hosts() -> dict:
+    report = hosts.hosts_report()
+    report["thresholds_pct"] = {key: round(value * 100) for key, value in report["thresholds"].items()}
+    for host in report["hosts"]:
+        # (percent used, alert threshold in percent) per bar: CPU, then memory.
+        host["bars"] = [
+            (None if host[util] is None else round(host[util] * 100, 1), report["thresholds_pct"][key])
+            for util, key in (("cpu_util", "cpu"), ("mem_util", "mem"))
+        ]
+    return report
+
+
+def _deploy() -> dict:
+    return {"info": deploy_info.deploy_info_read()}
+
+
+BUILDERS = {
+    "plannings": _plannings,
+    "history": _history,
+    "containers": _containers,
+    "queues": _queues,
+    "hosts": _hosts,
+    "deploy": _deploy,
+}
+
+
+def panel_build(name: str) -> Panel:
+    try:
+        return Panel(name, BUILDERS[name]())
+    except OpsError as exc:
+        kind = "missing" if exc.status_code == 404 else "down"
+        return Panel(name, error=f"{exc.code}: {exc.detail_text}", error_kind=kind)
+    except DatabaseError as exc:
+        logger.warning("dashboard panel %s: database error: %s", name, exc)
+        return Panel(name, error="database_unavailable: the portal's database did not answer", error_kind="down")
+    except Exception:  # one panel's bug must not take the page down; the traceback goes to the log only
+        logger.exception("dashboard panel %s failed", name)
+        return Panel(
+            name, error="internal_error: this panel failed; the error is in the portal's log", error_kind="down"
+        )
+
+
+def panels_build() -> dict[str, Panel]:
+    return {name: panel_build(name) for name in PANELS}

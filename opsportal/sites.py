@@ -1,0 +1,78 @@
+"""The admin site is the portal: the model admins plus the operations pages, listed first in its nav.
+
+Operations pages live in each app's ``views`` module; this site mounts them under
+``/admin/ops/`` through ``admin_view`` so they share the admin's login redirect
+(non-staff users get the login page), ``never_cache`` and CSRF protection.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+
+class OpsAdminSite(admin.AdminSite):
+    site_header = "opsportal"
+    site_title = "opsportal"
+    index_title = "Operations and data"
+
+    def get_urls(self):
+        from opsportal import views as dashboard_views
+        from plannings import views as jobs_views
+        from walletops import views as container_views
+
+        view = self.admin_view
+        ops = [
+            path("ops/", view(dashboard_views.dashboard_page), name="ops-dashboard"),
+            path("ops/panels/<slug:panel>/", view(dashboard_views.dashboard_panel), name="ops-dashboard-panel"),
+            path("ops/jobs/", view(jobs_views.jobs_page), name="ops-jobs"),
+            path("ops/jobs/<slug:action>/", view(jobs_views.jobs_action), name="ops-jobs-action"),
+            path("ops/containers/", view(container_views.containers_page), name="ops-containers"),
+            path("ops/containers/<str:name>/", view(container_views.container_page), name="ops-container"),
+            path(
+                "ops/containers/<str:name>/logs/", view(container_views.container_logs_page), name="ops-container-logs"
+            ),
+            path(
+                "ops/containers/<str:name>/health-check/",
+                view(container_views.container_health_check_page),
+                name="ops-container-health-check",
+            ),
+            path(
+                "ops/containers/<str:name>/restart/",
+                view(container_views.container_restart_page),
+                name="ops-container-restart",
+            ),
+        ]
+        return ops + super().get_urls()
+
+    def get_app_list(self, request, app_label=None):
+        app_list = super().get_app_list(request, app_label)
+        if app_label is not None:
+            return app_list
+        pages = [("Dashboard", "ops-dashboard"), ("Containers", "ops-containers"), ("Jobs", "ops-jobs")]
+        operations = {
+            "name": "Operations",
+            "app_label": "operations",
+            "app_url": reverse(f"{self.name}:ops-dashboard"),
+            "has_module_perms": True,
+            "models": [
+                {
+                    "name": name,
+                    "object_name": name.lower(),
+                    "admin_url": reverse(f"{self.name}:{url_name}"),
+                    "add_url": None,
+                    "view_only": True,
+                    "perms": {"view": True},
+                }
+                for name, url_name in pages
+            ],
+        }
+        return [operations, *app_list]
+
+
+def render_page(request, template: str, context: dict, *, title: str, status: int = 200) -> TemplateResponse:
+    """An operations page inside the admin's chrome (nav, breadcrumbs, user tools)."""
+    from django.contrib.admin import site
+
+    return TemplateResponse(request, template, {**site.each_context(request), "title": title, **context}, status=status)

@@ -1,0 +1,26 @@
+"""The operations dashboard: the whole page, and one panel at a time for its polling script."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.template.response import TemplateResponse
+
+from opsportal import dashboard
+from opsportal.sites import render_page
+
+REFRESH_SECONDS = 15
+
+
+def dashboard_page(request):
+    return render_page(
+        request,
+        "opsportal/dashboard.html",
+        {"panels": dashboard.panels_build(), "refresh_seconds": REFRESH_SECONDS},
+        title="Operations dashboard",
+    )
+
+
+def dashboard_panel(request, panel: str):
+    if panel not in dashboard.PANELS:
+        raise Http404(f"no panel {panel!r}")
+    return TemplateResponse(request, "opsportal/panel.html", {"panel": dashboard.panel_build(panel)})

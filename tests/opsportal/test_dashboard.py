@@ -1,0 +1,156 @@
+"""The operations dashboard: who may see it, what each panel shows, and panels failing one at a time."""
+
+import json
+import re
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from opsportal import dashboard
+from scripts.servers.postgres import free_port
+from tests import factories
+
+DASHBOARD = "/admin/ops/"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def outages(settings, monkeypatch, tmp_path):
+    """Every external system of the dashboard down at once: Docker, Prometheus, the broker, deploy info."""
+    from opsportal.celery import app
+
+    settings.WALLETOPS_DOCKER_HOSTS = {"staging": [f"unix://{tmp_path}/no-docker.sock"], "production": []}
+    settings.WALLET_CORE_OPS_PROMETHEUS_URL = f"http://127.0.0.1:{free_port()}"
+    settings.OPSPORTAL_ACCOUNTING_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "deploy_info.json"
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
+
+
+def _panel(body: str, name: str) -> str:
+    match = re.search(rf'<section class="ops-panel ops-panel-{name}".*?</section>', body, re.S)
+    assert match, f"no {name} panel"
+    return match.group(0)
+
+
+def test_anonymous_and_non_staff_users_get_the_login_page(client):
+    assert client.get(DASHBOARD)["Location"].startswith("/admin/login/")
+    User.objects.create_user("visitor", password="pw")
+    client.login(username="visitor", password="pw")
+    assert client.get(DASHBOARD)["Location"].startswith("/admin/login/")
+    assert client.get("/admin/ops/panels/plannings/")["Location"].startswith("/admin/login/")
+
+
+def test_the_dashboard_is_linked_from_the_admin_index_and_nav(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    for url in (DASHBOARD, "/admin/ops/containers/", "/admin/ops/jobs/"):
+        assert f'href="{url}"' in index
+    assert 'href="/admin/ops/"' in admin_client.get("/admin/plannings/planning/").content.decode()  # the nav sidebar
+
+
+def test_the_plannings_panel_shows_health_and_links_failures_to_their_rows(admin_client, outages):
+    now = timezone.now()
+    factories.both_jobs_running()
+    for planning in factories.plannings_make(4, school="iut"):
+        factories.backup_make(planning)
+    broken = factories.planning_make("enscr.g1.a")
+    factories.disabled_state_make(broken, until=now + timedelta(hours=1), kind="http_404", consecutive_failures=3,
+                                  last_attempt_at=now)  # fmt: skip
+    factories.queue_item_make(broken)
+    body = admin_client.get(DASHBOARD).content.decode()
+    plannings = _panel(body, "plannings")
+    # 1 of 5 disabled is 20 %: "High disabled" degrades the status.
+    assert 'data-status="degraded"' in plannings and "High disabled: 1/5 (20%)" in plannings
+    assert "<strong>4 / 5</strong>backed up (80.0 %)" in plannings
+    assert 'href="/admin/plannings/planningrefreshstate/enscr.g1.a/change/"' in plannings
+    assert 'href="/admin/plannings/planningrefreshstate/?host=enscr&amp;disabled=yes"' in plannings
+    assert "plannings-backfill" in plannings and "ops-badge-idle" in plannings
+
+
+def test_each_panel_fails_alone_with_a_clear_message(admin_client, outages):
+    factories.both_jobs_running()
+    response = admin_client.get(DASHBOARD)
+    assert response.status_code == HTTPStatus.OK
+    body = response.content.decode()
+    assert 'data-status="healthy"' in _panel(body, "plannings")
+    assert 'role="alert"' not in _panel(body, "plannings")
+    assert "docker_unavailable: no Docker engine answered" in _panel(body, "containers")
+    assert "prometheus_unavailable: Prometheus unreachable" in _panel(body, "hosts")
+    assert "Partial: broker, accounting could not be read" in _panel(body, "queues")
+    assert "plannings_refresh" in _panel(body, "queues")  # the database-backed depth is still there
+    assert "deploy_info_missing: deploy_info.json not found" in _panel(body, "deploy")
+
+
+def test_a_panel_that_breaks_shows_an_error_without_a_traceback(admin_client, outages, monkeypatch, caplog):
+    def broken():
+        raise KeyError("secret internals")
+
+    monkeypatch.setitem(dashboard.BUILDERS, "deploy", broken)  # stands in for a bug: no real server shows one
+    body = admin_client.get(DASHBOARD).content.decode()
+    assert "internal_error: this panel failed" in _panel(body, "deploy")
+    assert "secret internals" not in body and "Traceback" not in body
+    assert "secret internals" in caplog.text  # the operator's log has it
+    assert 'data-status="' in _panel(body, "plannings")
+
+
+def test_a_database_outage_costs_the_database_panels_only(admin_client, outages, monkeypatch):
+    from django.db import OperationalError
+
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    # A database that goes away mid-page cannot be arranged without losing the test's own session.
+    monkeypatch.setattr(dashboard.health, "plannings_health", database_down)
+    body = admin_client.get(DASHBOARD).content.decode()
+    assert "database_unavailable" in _panel(body, "plannings")
+    assert "connection refused" not in body
+    assert "deploy_info_missing" in _panel(body, "deploy")
+
+
+def test_deploy_info_is_shown(admin_client, outages, settings):
+    settings.WALLETOPS_DEPLOY_INFO_PATH.write_text(json.dumps({
+        "current_tag": "v42", "previous_tag": "v41", "commit_sha": "0123456789abcdef", "deployed_by": "ana",
+        "deployed_at": "2026-11-23T08:00:00Z",
+    }))  # fmt: skip
+    deploy = _panel(admin_client.get(DASHBOARD).content.decode(), "deploy")
+    assert "v42" in deploy and "v41" in deploy and "ana" in deploy and 'role="alert"' not in deploy
+
+
+@pytest.mark.parametrize("name", dashboard.PANELS)
+def test_each_panel_is_served_alone_for_the_polling_script(admin_client, outages, name):
+    response = admin_client.get(f"/admin/ops/panels/{name}/")
+    assert response.status_code == HTTPStatus.OK
+    assert b"<html" not in response.content  # a fragment, not a page
+    assert f"<h2>{name.capitalize()}".encode() in response.content or name in ("plannings", "history")
+
+
+def test_an_unknown_panel_is_404(admin_client):
+    assert admin_client.get("/admin/ops/panels/nope/").status_code == HTTPStatus.NOT_FOUND
+
+
+def test_the_page_polls_each_panel(admin_client, outages):
+    body = admin_client.get(DASHBOARD).content.decode()
+    for name in dashboard.PANELS:
+        assert f'data-url="/admin/ops/panels/{name}/"' in body
+    assert "setInterval" in body
+
+
+def test_the_dashboard_runs_a_fixed_number_of_queries(admin_client, outages):
+    factories.both_jobs_running()
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(DASHBOARD).status_code == HTTPStatus.OK
+        return len(captured)
+
+    few = queries()
+    now = timezone.now()
+    for index, planning in enumerate(factories.plannings_make(60, school=f"s{0}")):
+        if index % 3 == 0:
+            factories.disabled_state_make(planning, until=now + timedelta(hours=1), consecutive_failures=2)
+        factories.queue_item_make(planning)
+    assert queries() == few

@@ -1,0 +1,112 @@
+"""The Jobs page: states, pause / resume behind a confirmation, jobs started now, and who may do it."""
+
+from http import HTTPStatus
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from plannings import runtime, selectors
+from scripts.servers.postgres import free_port
+from tests import factories
+
+JOBS = "/admin/ops/jobs/"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    """A staff user with no permissions: may look, may not act."""
+    User.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    return client
+
+
+@pytest.fixture
+def operator_client(client):
+    user = User.objects.create_user("operator", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="control_jobs"))
+    client.login(username="operator", password="pw")
+    return client
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Tasks sent to the broker, recorded instead of queued (the in-memory broker has no worker)."""
+    from plannings import tasks
+
+    calls = []
+    for task in (tasks.backfill, tasks.refresh_poll):
+        original = task.apply_async
+
+        def record(*args, task=task, original=original, **kwargs):
+            calls.append((task.name, kwargs.get("kwargs")))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(task, "apply_async", record)
+    return calls
+
+
+def test_the_page_shows_each_job_state_and_last_loop(operator_client):
+    factories.runtime_make("plannings-backfill", "working")
+    body = operator_client.get(JOBS).content.decode()
+    assert "plannings-backfill" in body and "ops-badge-working" in body
+    assert "plannings-refresh-worker" in body and "never reported" in body
+    assert "Pause jobs…" in body and "Run backfill now" in body and "Run a drain now" in body
+
+
+def test_pause_asks_first_then_pauses_and_resume_undoes_it(operator_client):
+    confirm = operator_client.get(f"{JOBS}pause/")
+    assert confirm.status_code == HTTPStatus.OK and b"Pause the backfill and the refresh worker?" in confirm.content
+    assert not runtime.jobs_paused()  # asking changes nothing
+    response = operator_client.post(f"{JOBS}pause/", follow=True)
+    assert runtime.jobs_paused() and selectors.jobs_shared_state().paused_by == "operator"
+    assert b"Jobs paused" in response.content and b"Resume jobs" in response.content
+    operator_client.post(f"{JOBS}resume/")
+    assert not runtime.jobs_paused()
+
+
+def test_a_staff_user_without_the_permission_sees_no_buttons_and_is_refused(staff_client, sent):
+    body = staff_client.get(JOBS).content.decode()
+    assert "Pause jobs" not in body and "Run backfill now" not in body and "You can look but not act" in body
+    for action in ("pause", "resume", "run-backfill", "run-drain"):
+        assert staff_client.post(f"{JOBS}{action}/").status_code == HTTPStatus.FORBIDDEN
+    assert staff_client.get(f"{JOBS}pause/").status_code == HTTPStatus.FORBIDDEN
+    assert not runtime.jobs_paused() and sent == []
+
+
+def test_actions_need_the_csrf_token(operator_client):
+    operator_client.handler.enforce_csrf_checks = True
+    assert operator_client.post(f"{JOBS}pause/").status_code == HTTPStatus.FORBIDDEN
+    assert not runtime.jobs_paused()
+
+
+def test_run_now_sends_the_jobs_tasks(operator_client, sent):
+    response = operator_client.post(f"{JOBS}run-backfill/", follow=True)
+    assert b"A backfill pass sent to the workers." in response.content
+    operator_client.post(f"{JOBS}run-drain/")
+    assert sent == [("plannings.backfill", {}), ("plannings.refresh_poll", {"wake": True})]
+
+
+def test_run_now_with_the_broker_down_says_so(operator_client, monkeypatch):
+    from opsportal.celery import app
+
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    # The connection and producer pools were made for the in-memory broker: start them afresh.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    response = operator_client.post(f"{JOBS}run-drain/", follow=True)
+    assert response.status_code == HTTPStatus.OK
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == ["broker_unavailable: A refresh drain was not started (OperationalError); try again later."]
+
+
+def test_unknown_actions_and_wrong_methods(operator_client):
+    assert operator_client.post(f"{JOBS}explode/").status_code == HTTPStatus.NOT_FOUND
+    assert operator_client.get(f"{JOBS}run-backfill/").status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+def test_non_staff_users_get_the_login_page(client):
+    User.objects.create_user("visitor", password="pw")
+    client.login(username="visitor", password="pw")
+    assert client.post(f"{JOBS}pause/")["Location"].startswith("/admin/login/")
+    assert not runtime.jobs_paused()

@@ -1,0 +1,206 @@
+"""The Containers pages of the portal: list per env, one container, its logs, its health check, a restart.
+
+Thin views over the same modules as the REST API (``containers``, ``services``,
+``params``): the same validation, the same Docker calls, the same audit trail.
+Outages and bad input become a message on the page with the API's status code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from opsportal.sites import render_page
+from walletops import containers, params, services
+from walletops.errors import Forbidden, OpsError
+from walletops.models import RestartAudit
+
+RESTART_PERMISSION = "walletops.restart_container"
+AUDIT_ROWS = 20
+
+
+def _query(request) -> params.ContainersQuery:
+    return params.validated(params.ContainersQuery, request.GET)
+
+
+def _scope(query: params.ContainersQuery) -> dict:
+    """The list's toggles, carried from page to page so a container is looked up where it was listed."""
+    data = query.validated_data
+    scope = {"include_accessories": "1" if data["include_accessories"] else "0"}
+    if data.get("env"):
+        scope["env"] = data["env"]
+    return scope
+
+
+def _uptime(view: dict) -> str:
+    if view["status"] != "running" or not view.get("started_at"):
+        return ""
+    started = datetime.fromisoformat(view["started_at"].replace("Z", "+00:00"))
+    seconds = int((timezone.now() - started).total_seconds())
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
+
+
+def _failed(request, exc: OpsError, *, template: str, title: str, context: dict | None = None):
+    return render_page(request, template, {"error": f"{exc.code}: {exc.detail_text}", **(context or {})},
+                       title=title, status=exc.status_code)  # fmt: skip
+
+
+def containers_page(request):
+    title = "Containers"
+    try:
+        query = _query(request)
+        views, missing = containers.containers_list(
+            envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
+            include_stats=query.validated_data["include_stats"],
+        )  # fmt: skip
+    except OpsError as exc:
+        return _failed(request, exc, template="walletops/containers.html", title=title)
+    data = query.validated_data
+    for view in views:
+        view["uptime"] = _uptime(view)
+    return render_page(
+        request,
+        "walletops/containers.html",
+        {
+            "containers": views,
+            "missing_hosts": missing,
+            "envs": query.envs(),
+            "all_envs": settings.WALLETOPS_ENVS,
+            "env": data.get("env") or "",
+            "include_accessories": data["include_accessories"],
+            "include_stats": data["include_stats"],
+            "scope": urlencode(_scope(query)),
+        },  # fmt: skip
+        title=title,
+    )
+
+
+def _found(request, name: str):
+    query = _query(request)
+    found = containers.container_find(
+        name=params.container_name(name), envs=query.envs(),
+        include_accessories=query.validated_data["include_accessories"],
+    )  # fmt: skip
+    return found, query
+
+
+def container_page(request, name: str):
+    try:
+        found, query = _found(request, name)
+        detail = containers.container_detail(found)
+    except OpsError as exc:
+        return _failed(request, exc, template="walletops/container.html", title=name)
+    detail["uptime"] = _uptime(detail)
+    return render_page(
+        request,
+        "walletops/container.html",
+        {
+            "container": detail,
+            "scope": urlencode(_scope(query)),
+            "audit": RestartAudit.objects.filter(container=found.name)[:AUDIT_ROWS],
+            "can_restart": request.user.has_perm(RESTART_PERMISSION),
+        },  # fmt: skip
+        title=f"Container {found.name}",
+    )
+
+
+class LogsForm(forms.Form):
+    """The form's fields; their values are validated by ``params.LogsQuery``, as the API's are."""
+
+    tail = forms.IntegerField(required=False, min_value=0, max_value=params.MAX_TAIL, initial=100)
+    since = forms.CharField(required=False, help_text="ISO-8601 or an age: 30s, 15m, 2h, 1d")
+    grep = forms.CharField(required=False, help_text="text, or /regular expression/")
+
+
+def container_logs_page(request, name: str):
+    form = LogsForm(request.GET or None, initial={"tail": 100})
+    context = {"name": name, "form": form}
+    try:
+        found, query = _found(request, name)
+        logs_query = params.validated(
+            params.LogsQuery, {k: v for k, v in request.GET.items() if v != ""}
+        ).validated_data
+        logs = containers.container_logs(
+            found, tail=logs_query["tail"], since=logs_query.get("since"), until=logs_query.get("until"),
+            grep=logs_query.get("grep"),
+        )  # fmt: skip
+    except OpsError as exc:
+        return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
+    return render_page(request, "walletops/logs.html", {**context, "logs": logs, "scope": urlencode(_scope(query))},
+                       title=f"Logs of {found.name}")  # fmt: skip
+
+
+def container_health_check_page(request, name: str):
+    # POST: running the check executes a command in the container, so it is an action, not a link.
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        found, query = _found(request, name)
+        result = containers.container_health_check(found)
+    except OpsError as exc:
+        return _failed(request, exc, template="walletops/health_check.html", title=f"Health check of {name}",
+                       context={"name": name})  # fmt: skip
+    return render_page(request, "walletops/health_check.html",
+                       {"name": found.name, "result": result, "scope": urlencode(_scope(query))},
+                       title=f"Health check of {found.name}")  # fmt: skip
+
+
+class RestartForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the container's name to confirm", max_length=255)
+    timeout = forms.IntegerField(label="Seconds to wait before killing it", min_value=0, max_value=300, initial=10)
+
+    def __init__(self, *args, name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = name
+
+    def clean_confirm_name(self):
+        typed = self.cleaned_data["confirm_name"].strip()
+        if typed != self.name:
+            raise forms.ValidationError(f"That is not {self.name}; nothing was restarted.")
+        return typed
+
+
+def container_restart_page(request, name: str):
+    template, title = "walletops/restart.html", f"Restart {name}"
+    can_restart = request.user.has_perm(RESTART_PERMISSION)
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    try:
+        name = params.container_name(name)
+        query = _query(request)
+    except OpsError as exc:
+        return _failed(request, exc, template=template, title=title)
+    scope = urlencode(_scope(query))
+    if request.method == "GET":
+        if not can_restart:
+            raise PermissionDenied("restarting containers needs the permission walletops.restart_container")
+        form = RestartForm(name=name)
+        return render_page(request, template, {"name": name, "form": form, "scope": scope}, title=title)
+    form = RestartForm(request.POST, name=name)
+    if can_restart and not form.is_valid():
+        return render_page(request, template, {"name": name, "form": form, "scope": scope}, title=title, status=400)
+    try:
+        services.container_restart(
+            name=name, envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
+            timeout=form.cleaned_data["timeout"] if can_restart else 0, actor=request.user.get_username(), token=None,
+            allowed=can_restart, refusal="" if can_restart else "the user lacks walletops.restart_container",
+        )  # fmt: skip
+    except Forbidden as exc:
+        if not can_restart:
+            raise PermissionDenied(exc.detail_text) from None  # audited as refused by the service
+        return _failed(request, exc, template=template, title=title, context={"name": name, "form": form})
+    except OpsError as exc:
+        return _failed(request, exc, template=template, title=title, context={"name": name, "form": form})
+    messages.success(request, f"{name} restarted; the audit row is below.")
+    return redirect(f"{reverse('admin:ops-container', args=[name])}?{scope}")
