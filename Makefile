@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv services lint bench clean
+.PHONY: run test venv services lint bench clean screenshots
 
 $(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 is required, found " + sys.version.split()[0]) if sys.version_info[:2] != (3, 11) else None'
@@ -38,6 +38,10 @@ test: venv services lint
 	DJANGO_SETTINGS_MODULE=tests.settings TEST_DATABASE=sqlite $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 	TEST_DATABASE=sqlite $(PY) -m pytest -m "not postgres_only"
+
+# The README's screenshots: the browser tests' pages, written to docs/screenshots/.
+screenshots: venv services
+	OPSPORTAL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/browser -p no:cacheprovider -q
 
 bench: venv services
 	$(PY) -m bench.import_catalog

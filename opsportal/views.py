@@ -9,13 +9,21 @@ from opsportal import dashboard
 from opsportal.sites import render_page
 
 REFRESH_SECONDS = 15
+REFRESH_RANGE = (2, 3600)
+
+
+def _refresh_seconds(raw: str | None) -> int:
+    """``?every=N`` picks the panels' refresh period (2 to 3600 s); anything else keeps the default."""
+    if raw is not None and raw.isdigit() and REFRESH_RANGE[0] <= int(raw) <= REFRESH_RANGE[1]:
+        return int(raw)
+    return REFRESH_SECONDS
 
 
 def dashboard_page(request):
     return render_page(
         request,
         "opsportal/dashboard.html",
-        {"panels": dashboard.panels_build(), "refresh_seconds": REFRESH_SECONDS},
+        {"panels": dashboard.panels_build(), "refresh_seconds": _refresh_seconds(request.GET.get("every"))},
         title="Operations dashboard",
     )
 

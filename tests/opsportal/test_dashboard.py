@@ -136,7 +136,13 @@ def test_the_page_polls_each_panel(admin_client, outages):
     body = admin_client.get(DASHBOARD).content.decode()
     for name in dashboard.PANELS:
         assert f'data-url="/admin/ops/panels/{name}/"' in body
-    assert "setInterval" in body
+    assert "setInterval" in body and "const every = 15 * 1000;" in body
+
+
+@pytest.mark.parametrize(("every", "seconds"), [("5", 5), ("1", 15), ("abc", 15), ("-3", 15), ("99999", 15)])
+def test_the_refresh_period_can_be_chosen_within_bounds(admin_client, outages, every, seconds):
+    body = admin_client.get(DASHBOARD, {"every": every}).content.decode()
+    assert f"const every = {seconds} * 1000;" in body and f"refresh every {seconds} s" in body
 
 
 def test_the_dashboard_runs_a_fixed_number_of_queries(admin_client, outages):
