@@ -243,6 +243,8 @@ PLANNINGS_FEED_VERIFY_TLS = strict_bool("PLANNINGS_FEED_VERIFY_TLS", default=Tru
 # Floating times and all-day dates in feeds are read on this wall clock.
 PLANNINGS_FEED_TIMEZONE = portal_str("PLANNINGS_FEED_TIMEZONE", "Europe/Paris")
 PLANNINGS_REFRESH_BACKOFF_JITTER = strict_bool("PLANNINGS_REFRESH_BACKOFF_JITTER", default=True)
+# Health snapshots (one a minute) are kept this long; the dashboard draws 24 h, so less would starve it.
+PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS = strict_int("PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS", 168, minimum=24)
 # Empty means "not set": upstream treats an empty token like a missing one.
 OPS_TOKEN = upstream_str("OPS_TOKEN", "")
 
@@ -301,5 +303,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "plannings.refresh_poll",
         "schedule": _POLL_SECONDS,
         "options": {"expires": _POLL_SECONDS},
+    },
+    # The dashboard's health history: one snapshot a minute (the task ignores a minute's repeats).
+    "plannings-health-snapshot": {
+        "task": "plannings.health_snapshot",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
 }

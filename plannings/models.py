@@ -204,3 +204,34 @@ class JobsSharedState(models.Model):
 
     def __str__(self) -> str:
         return "jobs paused" if self.paused else "jobs running"
+
+
+class HealthSnapshot(models.Model):
+    """The plannings health report at one minute, for the dashboard's 24 h history.
+
+    ``taken_at`` is truncated to the minute and unique: every beat or worker that
+    records the same minute inserts the same key, so the minute keeps one row.
+    """
+
+    class Status(models.TextChoices):
+        HEALTHY = "healthy"
+        DEGRADED = "degraded"
+        UNHEALTHY = "unhealthy"
+
+    taken_at = models.DateTimeField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    issues = models.JSONField(default=list)
+    queue_depth = models.PositiveIntegerField(default=0)
+    queue_ready = models.PositiveIntegerField(default=0)
+    queue_locked = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    covered = models.PositiveIntegerField(default=0)
+    disabled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "opsportal_health_snapshot"
+        verbose_name = "health snapshot"
+        ordering = ["-taken_at"]
+
+    def __str__(self) -> str:
+        return f"{self.taken_at:%Y-%m-%d %H:%M} {self.status}"

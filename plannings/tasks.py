@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import beat_init
 from django.conf import settings
+from django.utils import timezone
 
-from plannings import jobs
+from plannings import history, jobs
 
 _OWNERS: dict[int, str] = {}
 
@@ -47,6 +49,16 @@ def refresh_poll(wake: bool = False) -> dict:
         "outcomes": dict(drained.outcomes) if drained else {},
         "swept": result.swept,
     }
+
+
+@shared_task(name="plannings.health_snapshot", ignore_result=True, time_limit=60, soft_time_limit=50)
+def health_snapshot() -> dict:
+    """Beat runs this every minute; each minute keeps one row however often it runs."""
+    now = timezone.now()
+    recorded = history.health_snapshot_record(now=now)
+    retention = timedelta(hours=settings.PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS)
+    pruned = history.health_snapshots_prune(now=now, retention=retention)
+    return {"recorded": recorded, "pruned": pruned}
 
 
 @beat_init.connect
