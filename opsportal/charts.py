@@ -130,7 +130,7 @@ class LegendEntry:
 
 @dataclass(frozen=True)
 class HistoryChart:
-    """The template's ``history``: everything ``panels/history.html`` draws, already placed."""
+    """The template's ``history``: everything ``opsportal/history_chart.html`` draws, already placed."""
 
     start: datetime
     end: datetime

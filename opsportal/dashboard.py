@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from plannings import health, selectors
+from opsportal import charts
+from plannings import health, history, selectors
 from walletops import containers, deploy_info, hosts, queues
 from walletops.errors import OpsError
 
@@ -49,10 +50,8 @@ def _plannings() -> dict:
 
 
 def _history() -> dict:
-    from opsportal import charts
-    from plannings import history
-
-    return {"history": charts.health_chart(history.snapshots_last_day(now=timezone.now()), now=timezone.now())}
+    now = timezone.now()
+    return {"history": charts.history_chart(history.health_history(now=now), now=now)}
 
 
 def _containers() -> dict:

@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from plannings import health, runtime
+from plannings.models import HealthSnapshot
 from scripts.servers.portal import PortalDevServer
 from tests import factories
 from tests.conftest import _server_or_skip
@@ -40,6 +41,17 @@ def _demo_data(now):
                                       consecutive_failures=4, last_attempt_at=now)  # fmt: skip
     for planning in plannings[35:]:
         factories.queue_item_make(planning)
+    # A day of history: covered climbing, a degraded morning and a short outage of the recorder (a gap).
+    start = now.replace(second=0, microsecond=0) - timedelta(hours=24)
+    HealthSnapshot.objects.bulk_create(
+        HealthSnapshot(
+            taken_at=start + timedelta(minutes=minute), status="degraded" if 300 <= minute < 420 else "healthy",
+            queue_depth=(minute * 7) % 40, queue_ready=0, queue_locked=0, total=40, covered=min(30, minute // 40),
+            disabled=5 if 300 <= minute < 420 else 1,
+        )
+        for minute in range(24 * 60)
+        if not 900 <= minute < 960
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -92,6 +104,7 @@ def test_an_operator_session(page, portal, screenshots):
     badge = page.locator("#panel-plannings [data-status]")
     assert badge.get_attribute("data-status") == expected_status == "degraded"
     assert "High disabled: 5/40 (13%)" in page.inner_text("#panel-plannings")
+    assert page.locator("#panel-history svg rect[data-status=degraded]").count() >= 1
     page.wait_for_selector("#panel-hosts .ops-bar")  # Prometheus may need a scrape or two first
     assert "v2026.11.23-1" in page.inner_text("#panel-deploy")
     assert re.search(r"staging\s+5\s+", page.inner_text("#panel-containers"))

@@ -186,7 +186,7 @@ def test_hour_ticks_follow_the_display_zone_across_a_dst_change():
 
 
 def _render(chart) -> str:
-    return render_to_string("opsportal/panels/history.html", {"history": chart})
+    return render_to_string("opsportal/history_chart.html", {"history": chart})
 
 
 def test_the_panel_draws_the_chart_as_svg_with_its_title_and_legend():

@@ -1,0 +1,97 @@
+"""The operations dashboard and the plannings change list at scale.
+
+    python -m bench.dashboard [--sizes 1000,100000] [--repeat 15]
+
+For each size, fills a private PostgreSQL like ``bench.health_endpoint`` (80 %
+backed up, 30 % queued, 8 % disabled, 25 schools), then measures in one run,
+in process through Django's test client as a logged-in superuser:
+  * the whole dashboard page and the plannings panel alone, p50 and SQL statements;
+  * the health payload alone (what ``GET /api/ops/plannings`` computes), p50, as the yardstick;
+  * the plannings change list, bare and with each of its filters, p50 and SQL statements.
+Docker, Prometheus and the broker point at closed ports so their panels fail fast
+and only the database work is timed; the goal is a fixed number of statements,
+whatever the table size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+from bench.common import p50_ms, private_postgres_django
+from bench.health_endpoint import fill
+from scripts.servers.postgres import free_port
+
+os.environ.update(
+    WALLETOPS_DOCKER_HOSTS=f"staging=unix://{tempfile.gettempdir()}/no-docker-here.sock",
+    WALLET_CORE_OPS_PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}",
+    WALLETOPS_DEPLOY_INFO_PATH=f"{tempfile.gettempdir()}/no-deploy-info.json",
+)
+
+
+def _measure(client, url: str, repeat: int) -> tuple[float, int]:
+    from django.db import connection
+
+    def get():
+        response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+
+    statements = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    # An execute wrapper, not CaptureQueriesContext: each request resets Django's query log.
+    with connection.execute_wrapper(count):
+        get()
+    return p50_ms(get, repeat=repeat), len(statements)
+
+
+def _filters() -> list[str]:
+    """One query string per filter of the plannings change list, with its first choice."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from plannings.models import Planning
+
+    model_admin = admin.site._registry[Planning]
+    request = RequestFactory().get("/")
+    urls = []
+    for list_filter in model_admin.list_filter:
+        if isinstance(list_filter, type) and hasattr(list_filter, "parameter_name"):
+            choices = list_filter(request, {}, Planning, model_admin).lookup_choices
+            if choices:
+                urls.append(f"?{list_filter.parameter_name}={choices[0][0]}")
+    return urls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    with private_postgres_django() as url:
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        from plannings.health import plannings_health
+
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(User.objects.create_superuser("bench", "bench@example.test", "bench"))
+        print(f"{'plannings':>10} {'page':<40} {'p50':>9} {'SQL':>4}")
+        for n in (int(size) for size in args.sizes.split(",")):
+            fill(url, n)
+            health = p50_ms(plannings_health, repeat=args.repeat)
+            print(f"{n:>10,} {'health payload (the API yardstick)':<40} {health:>6.1f} ms {'5':>4}")
+            pages = ["/admin/ops/", "/admin/ops/panels/plannings/", "/admin/plannings/planning/"]
+            pages += [f"/admin/plannings/planning/{query}" for query in _filters()]
+            for page in pages:
+                p50, statements = _measure(client, page, args.repeat)
+                print(f"{n:>10,} {page:<40} {p50:>6.1f} ms {statements:>4}   ({p50 / health:.2f}x health)")
+
+
+if __name__ == "__main__":
+    main()
