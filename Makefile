@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv services lint bench clean screenshots
+.PHONY: run test venv services lint bench clean screenshots fuzz
 
 $(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 is required, found " + sys.version.split()[0]) if sys.version_info[:2] != (3, 11) else None'
@@ -42,6 +42,11 @@ test: venv services lint
 # The README's screenshots: the browser tests' pages, written to docs/screenshots/.
 screenshots: venv services
 	OPSPORTAL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/browser -p no:cacheprovider -q
+
+# A long fuzz campaign (make test runs the same with 15 examples per operation).
+FUZZ_EXAMPLES ?= 500
+fuzz: venv services
+	OPSPORTAL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -p no:cacheprovider -q
 
 bench: venv services
 	$(PY) -m bench.import_catalog

@@ -43,7 +43,7 @@ def _plannings_lock(full_ids: list[str]) -> list[str]:
 def _wake() -> None:
     # The enqueues wake the worker themselves; rows made claimable here would
     # otherwise wait for its next idle poll (up to 30 s).
-    services._wake_refresh_worker()
+    services.refresh_worker_wake()
 
 
 def plannings_refresh(*, planning_full_ids: list[str], now: datetime) -> int:

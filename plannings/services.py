@@ -73,7 +73,7 @@ RETURNING planning_full_id
 """
 
 
-def _wake_refresh_worker() -> None:
+def refresh_worker_wake() -> None:
     """After commit, ask a worker to drain now. Best effort: the worker polls anyway.
 
     ``robust`` keeps a broker outage from failing the enqueue (it is logged), and
@@ -96,7 +96,7 @@ def refresh_enqueue_batch(*, planning_full_ids: list[str], now: datetime, priori
             for full_id in chunk:
                 params += [full_id, priority, _dt(now), _dt(now)]
             cursor.execute(_BATCH_UPSERT.format(values=values), params)
-        _wake_refresh_worker()
+        refresh_worker_wake()
     return len(planning_full_ids)
 
 
@@ -122,7 +122,7 @@ def refresh_request(*, planning_full_id: str, now: datetime) -> bool:
                 "updated_at": now,
             },
         )
-        _wake_refresh_worker()
+        refresh_worker_wake()
     return True
 
 

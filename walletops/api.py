@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -177,5 +178,7 @@ class MetricsView(APIView):
         token = request.auth
         allowed_ip = request.META.get("REMOTE_ADDR") in settings.OPSPORTAL_METRICS_ALLOWED_IPS
         if not (allowed_ip or (isinstance(token, ApiToken) and ApiToken.SCOPE_READ in token.scope_list)):
+            if token is None:  # no credentials at all: 401 with the Bearer challenge, as on every other endpoint
+                raise NotAuthenticated("scrape from an allowed address or with a read token")
             raise Forbidden("scrape from an allowed address or with a read token")
         return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")

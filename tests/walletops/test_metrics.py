@@ -56,8 +56,13 @@ def test_it_exposes_health_queue_backups_and_job_counters(client, settings, redi
 
 def test_other_addresses_need_a_read_token(api_client, settings, broker_down):
     settings.OPSPORTAL_METRICS_ALLOWED_IPS = ["10.9.9.9"]
-    assert api_client.get("/metrics").status_code == HTTPStatus.FORBIDDEN
+    anonymous = api_client.get("/metrics")
+    assert anonymous.status_code == HTTPStatus.UNAUTHORIZED and anonymous["WWW-Authenticate"].startswith("Bearer")
+    assert anonymous.json() == {"code": "unauthorized", "detail": "scrape from an allowed address or with a read token"}
     from walletops.tokens import api_token_create
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='w', scopes=['restart']).secret}")
+    assert api_client.get("/metrics").status_code == HTTPStatus.FORBIDDEN  # a token, but without read
 
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='prom', scopes=['read']).secret}")
     assert api_client.get("/metrics").status_code == HTTPStatus.OK
