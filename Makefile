@@ -54,6 +54,9 @@ bench: venv services
 	$(PY) -m bench.parse_cost
 	$(PY) -m bench.refresh_throughput
 	$(PY) -m bench.worker_memory
+	$(PY) -m bench.containers
+	$(PY) -m bench.job_accounting
+	$(PY) -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
