@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -175,15 +176,19 @@ def _inspect(found: Found) -> dict | None:
         return None  # removed between the list and the inspect
 
 
-def _stats(found: Found) -> dict | None:
+def _stats(found: Found) -> tuple[dict | None, str | None]:
+    """A sample; or None, with the engine's name when the engine went away or stalled mid-sample."""
     try:
-        return engine.container_stats(found.url, found.id)
-    except (engine.ContainerGone, engine.EngineDown):
-        return None  # a container that stops or an engine that stalls mid-sample: no figures
+        return engine.container_stats(found.url, found.id), None
+    except engine.ContainerGone:
+        return None, None  # a container that stops mid-sample: no figures
+    except engine.EngineDown as down:
+        return None, down.host  # no figures, and the answer names the engine (X-Docker-Unavailable)
 
 
-def stats_samples(found: list[Found]) -> dict[str, dict]:
-    """One ``docker stats --no-stream`` sample per running container, by id, all at once.
+def stats_samples(found: list[Found]) -> tuple[dict[str, dict], list[str]]:
+    """One ``docker stats --no-stream`` sample per running container, by id, all at once,
+    and the engines that went away mid-sample.
 
     The engine spends one to two seconds per sample (two counter readings a second
     apart); asked in parallel, the whole fleet costs about one sample. (Instant
@@ -191,16 +196,21 @@ def stats_samples(found: list[Found]) -> dict[str, dict]:
     """
     running = [f for f in found if f.running]
     if not running:
-        return {}
+        return {}, []
     with ThreadPoolExecutor(min(STATS_POOL_SIZE, len(running))) as pool:
-        samples = pool.map(_stats, running)
-        return {container.id: sample for container, sample in zip(running, samples, strict=True) if sample}
+        results = list(pool.map(_stats, running))
+    samples = {container.id: sample for container, (sample, _) in zip(running, results, strict=True) if sample}
+    return samples, list(dict.fromkeys(host for _, host in results if host))
 
 
-def _inspect_engine(found: list[Found]) -> list[dict | None]:
+def _inspect_engine(found: list[Found]) -> tuple[list[dict | None], str | None]:
     """Inspect one engine's containers, ``POOL_SIZE`` at a time: a remote engine (tcp, ssh)
-    costs a round trip per call. (On a local socket it makes no measurable difference.)"""
-    return _parallel(_inspect, found, workers=POOL_SIZE)
+    costs a round trip per call. (On a local socket it makes no measurable difference.)
+    An engine that goes away between the list and the inspects gives no views, and its name."""
+    try:
+        return _parallel(_inspect, found, workers=POOL_SIZE), None
+    except engine.EngineDown as down:
+        return [None] * len(found), down.host
 
 
 def containers_list(*, envs: list[str], include_accessories: bool, include_stats: bool) -> tuple[list[dict], list[str]]:
@@ -211,19 +221,34 @@ def containers_list(*, envs: list[str], include_accessories: bool, include_stats
     by_engine: dict[str, list[Found]] = {}
     for found in scan.found:
         by_engine.setdefault(found.url, []).append(found)
+    missing = list(scan.missing_hosts)
     with ThreadPoolExecutor(1) as sampler:
         sampling = sampler.submit(stats_samples, scan.found) if include_stats else None
-        inspected = {
-            found.id: inspect
-            for group, inspects in zip(by_engine.values(), _parallel(_inspect_engine, by_engine.values()), strict=True)
-            for found, inspect in zip(group, inspects, strict=True)
-        }
-        samples = sampling.result() if sampling else {}
-    return [
+        inspected = {}
+        for group, (inspects, down) in zip(
+            by_engine.values(), _parallel(_inspect_engine, by_engine.values()), strict=True
+        ):
+            inspected.update(zip((found.id for found in group), inspects, strict=True))
+            missing += [down] if down else []
+        samples, stats_down = sampling.result() if sampling else ({}, [])
+    missing = list(dict.fromkeys([*missing, *stats_down]))
+    views = [
         container_view(found, inspected[found.id], samples.get(found.id), with_stats=include_stats)
         for found in scan.found
         if inspected[found.id] is not None
-    ], scan.missing_hosts
+    ]
+    if not views and len(missing) == len(fleet.engines_for(envs)):
+        raise DockerUnavailable(f"no Docker engine answered: {', '.join(missing)}")
+    return views, missing
+
+
+@contextmanager
+def _engine_answers():
+    """An engine that goes away after its container was found is 503 ``docker_unavailable``, not a 500."""
+    try:
+        yield
+    except engine.EngineDown as down:
+        raise DockerUnavailable(str(down)) from None
 
 
 def container_find(*, name: str, envs: list[str], include_accessories: bool) -> Found:
@@ -237,7 +262,8 @@ def container_find(*, name: str, envs: list[str], include_accessories: bool) -> 
 
 
 def container_detail(found: Found) -> dict:
-    inspect = _inspect(found)
+    with _engine_answers():
+        inspect = _inspect(found)
     if inspect is None:
         raise ContainerNotFound(f"{found.name} disappeared")
     config, host_config = inspect.get("Config") or {}, inspect.get("HostConfig") or {}
@@ -268,7 +294,8 @@ def container_logs(
     """The last ``tail`` lines (after ``grep``), ANSI escapes stripped, long lines cut at 16 KiB."""
     # With a filter, read further back so ``tail`` matching lines can be found.
     fetch = tail if grep is None else max(tail, 5000)
-    raw = engine.container_logs(found.url, found.id, tail=fetch, since=since, until=until)
+    with _engine_answers():
+        raw = engine.container_logs(found.url, found.id, tail=fetch, since=since, until=until)
     lines, cut = [], False
     for line in raw.splitlines():
         ts, _, text = line.partition(" ")
@@ -284,7 +311,8 @@ def container_logs(
 
 def container_health_check(found: Found) -> dict:
     """Run the container's own HEALTHCHECK command now, with its own timeout."""
-    inspect = _inspect(found)
+    with _engine_answers():
+        inspect = _inspect(found)
     if inspect is None:
         raise ContainerNotFound(f"{found.name} disappeared")
     check = (inspect.get("Config") or {}).get("Healthcheck") or {}
@@ -310,7 +338,8 @@ def container_health_check(found: Found) -> dict:
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(engine.container_exec, found.url, found.id, command)
         try:
-            exit_code, output = future.result(timeout=timeout_s)
+            with _engine_answers():
+                exit_code, output = future.result(timeout=timeout_s)
         except TimeoutError:
             exit_code, output = None, f"timed out after {timeout_s:g} s"
     return {

@@ -59,7 +59,12 @@ def container_restart(
         detail = f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)"
         _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)
         raise Forbidden(detail)
-    found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
+    try:
+        found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
+    except DockerUnavailable as exc:  # the engine is down: the attempt is still audited, once
+        _audit(actor=actor, token=token, env=env_label, name=name, outcome="failed", detail=exc.detail_text,
+               started=started)  # fmt: skip
+        raise
     try:
         engine.container_restart(found.url, found.id, timeout=timeout)
     except (engine.EngineDown, engine.ContainerGone) as exc:

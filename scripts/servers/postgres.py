@@ -109,6 +109,11 @@ class PrivatePostgres:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
 
+    def restart(self, timeout: float = 30.0) -> str:
+        """Stop (fast: open sessions are cut, as in a real restart) and start again, same port and data."""
+        self.stop()
+        return self.start(timeout=timeout)
+
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
