@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv services lint bench clean screenshots fuzz
+.PHONY: run test venv services lint bench clean screenshots fuzz image-check
 
 $(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 is required, found " + sys.version.split()[0]) if sys.version_info[:2] != (3, 11) else None'
@@ -57,6 +57,10 @@ bench: venv services
 	$(PY) -m bench.containers
 	$(PY) -m bench.job_accounting
 	$(PY) -m bench.dashboard
+
+# The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
+image-check: venv
+	$(PY) -m scripts.image_check
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
