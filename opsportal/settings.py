@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: kamal-proxy's health check must get through the host check and the HTTPS redirect.
+    "opsportal.middleware.LivenessMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's) straight from gunicorn, compressed and cache-busted.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -188,12 +190,14 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = portal_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Kombu's default is ./control, the working directory: read-only in the image.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 # Job accounting (/queues): a Redis, by default the broker's when it is Redis; empty turns it off.

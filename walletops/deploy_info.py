@@ -1,4 +1,4 @@
-"""``deploy_info.json``, written by the Kamal post-deploy hook (``.kamal/hooks/post-deploy``)."""
+"""``deploy_info.json``, written by the Kamal post-deploy hook (``walletops/kamal_hooks/post-deploy``)."""
 
 from __future__ import annotations
 

@@ -69,6 +69,12 @@ class PrivateDocker:
 
     def destroy(self) -> None:
         self.stop()
+        # dockerd leaves its network namespace bind-mounted under the exec root; unmount what is left
+        # (deepest first) or the folder cannot be removed and /tmp fills up run after run.
+        root = str(self.root.resolve()) + "/"
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1]
+        for mount in sorted((m for m in mounts if m.startswith(root)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _write_like_the_hook(path: Path) -> None:
-    """What ``.kamal/hooks/post-deploy`` does: a temporary file beside the target, renamed into place."""
+    """What ``walletops/kamal_hooks/post-deploy`` does: a temporary file beside the target, renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(INFO), encoding="utf-8")

@@ -118,8 +118,9 @@ def test_a_stopped_prometheus_is_503_then_recovers(reader, settings, prometheus_
 
 def _hook(path: Path, **env) -> subprocess.CompletedProcess:
     environment = {"PATH": os.environ["PATH"], "WALLETOPS_DEPLOY_INFO_PATH": str(path), **env}
-    return subprocess.run([str(ROOT / ".kamal" / "hooks" / "post-deploy")], env=environment, capture_output=True,
-                          text=True, cwd=path.parent, timeout=30)  # fmt: skip
+    hook = ROOT / "walletops" / "kamal_hooks" / "post-deploy"
+    return subprocess.run([str(hook)], env=environment, capture_output=True, text=True, cwd=path.parent,
+                          timeout=30)  # fmt: skip
 
 
 def test_the_post_deploy_hook_writes_what_the_endpoint_reads(reader, settings, tmp_path):
