@@ -85,6 +85,17 @@ class LogsTextRenderer(BaseRenderer):
         return str(data).encode("utf-8")
 
 
+class TextAwareResponse(Response):
+    """DRF drops Content-Type from an empty body; an empty log is still ``text/plain``."""
+
+    @property
+    def rendered_content(self):
+        content = super().rendered_content
+        if not content and getattr(self, "accepted_renderer", None) is not None:
+            self["Content-Type"] = f"{self.accepted_renderer.media_type}; charset={self.accepted_renderer.charset}"
+        return content
+
+
 class ContainerLogsApi(OpsApi):
     renderer_classes = [JSONRenderer, LogsTextRenderer]
 
@@ -100,7 +111,7 @@ class ContainerLogsApi(OpsApi):
         )
         if not query["timestamps"]:
             logs["lines"] = [{"ts": None, "text": line["text"]} for line in logs["lines"]]
-        return Response(logs)
+        return TextAwareResponse(logs)
 
 
 class ContainerHealthCheckApi(OpsApi):

@@ -19,8 +19,10 @@ MAX_TAIL = 5000
 
 
 class FlagField(serializers.Field):
+    """Exactly the documented spellings (the spec: anything else is 400), so the schema's enum holds."""
+
     def to_internal_value(self, data):
-        value = str(data).strip().lower()
+        value = str(data)
         if value in TRUE:
             return True
         if value in FALSE:
@@ -61,6 +63,8 @@ class ContainersQuery(serializers.Serializer):
 
 
 class LogsQuery(ContainersQuery):
+    # DRF's own ``?format=`` picks the renderer but ignores an empty value; an empty or unknown one is 400 here.
+    format = serializers.ChoiceField(choices=["json", "txt"], required=False)
     tail = serializers.IntegerField(required=False, default=100, min_value=0, max_value=MAX_TAIL)
     since = MomentField(required=False)
     until = MomentField(required=False)
