@@ -46,7 +46,7 @@ screenshots: venv services
 # A long fuzz campaign (make test runs the same with 15 examples per operation).
 FUZZ_EXAMPLES ?= 500
 fuzz: venv services
-	OPSPORTAL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -p no:cacheprovider -q
+	OPSPORTAL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -p no:cacheprovider -q -rP
 
 bench: venv services
 	$(PY) -m bench.import_catalog

@@ -107,4 +107,7 @@ def test_every_operation_holds_its_contract_under_generated_input(live_portal, t
     for result in runs:
         summary = result.stdout[-6000:]
         assert result.returncode == 0, f"schemathesis found failures:\n{summary}\n{result.stderr[-2000:]}"
-        assert re.search(r"Test cases:\s+\d+ generated", summary), summary
+        cases = re.search(r"Test cases:\s+(\d+ generated[^\n]*)", summary)
+        assert cases, summary
+        # make fuzz shows it (pytest -rP)
+        print(f"fuzz, {credentials} credentials, {EXAMPLES} examples per operation: {cases.group(1)}")
