@@ -17,7 +17,7 @@ from django.utils import timezone
 from opsportal.timefmt import iso_utc
 from opsportal.timewindows import in_quiet_hours
 from plannings import selectors
-from plannings.models import JobRuntime
+from plannings.models import JobRuntime, JobsSharedState
 
 CRITICAL_MARKERS = ("not started", "stale", "stuck")
 TOP_N = 5
@@ -81,15 +81,23 @@ def health_status(issues: list[str]) -> str:
     return "degraded"
 
 
-def plannings_health(*, now: datetime | None = None) -> dict:
-    """The health payload of spec §7, built from five SQL statements."""
+def plannings_health(
+    *,
+    now: datetime | None = None,
+    runtimes: dict[str, JobRuntime] | None = None,
+    shared: JobsSharedState | None = None,
+) -> dict:
+    """The health payload of spec §7, built from five SQL statements.
+
+    A caller that shows the job rows too (the dashboard) reads them once and passes them in.
+    """
     now = now or timezone.now()
     max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
     coverage = selectors.coverage_figures(now=now, max_attempts=max_attempts)
     hosts = selectors.disabled_hosts(now=now)
     failures = selectors.recent_failures(now=now, limit=TOP_N)
-    runtimes = selectors.job_runtimes()
-    shared = selectors.jobs_shared_state()
+    runtimes = selectors.job_runtimes() if runtimes is None else runtimes
+    shared = selectors.jobs_shared_state() if shared is None else shared
 
     backfill = runtimes.get(selectors.JOB_BACKFILL)
     refresh_worker = runtimes.get(selectors.JOB_REFRESH_WORKER)

@@ -176,3 +176,13 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(admin_client, outages):
             factories.disabled_state_make(planning, until=now + timedelta(hours=1), consecutive_failures=2)
         factories.queue_item_make(planning)
     assert queries() == few
+
+
+def test_the_plannings_panel_reads_no_more_than_the_health_endpoint(admin_client):
+    factories.both_jobs_running()
+    admin_client.get("/admin/ops/panels/plannings/")  # warm the session
+
+    with CaptureQueriesContext(connection) as captured:
+        assert admin_client.get("/admin/ops/panels/plannings/").status_code == HTTPStatus.OK
+    # The session and its user, then health's five statements: the job rows it shows are the same ones.
+    assert len(captured) == 2 + 5, [query["sql"][:80] for query in captured]
