@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.conf import settings
 
@@ -116,3 +118,35 @@ def prometheus_stack(tmp_path_factory):
     server.destroy()
     for exporter in exporters:
         exporter.stop()
+
+
+@pytest.fixture
+def live_portal(request, subprocess_env, prometheus_stack, tmp_path):
+    """Start the portal's dev server as its own process on the test database, behind it the private
+    Docker engines (the wallet ops ``fleet``, which the test's folder provides), a private Prometheus
+    and a deploy_info.json; ``env`` overrides any variable."""
+    from scripts.servers.portal import PortalDevServer
+
+    fleet = request.getfixturevalue("fleet")
+    prometheus, _exporters = prometheus_stack
+    servers = []
+
+    def start(*, deploy_info: dict, **env: str):
+        path = tmp_path / "deploy_info.json"
+        path.write_text(json.dumps(deploy_info))
+        environment = {
+            **subprocess_env,
+            "WALLETOPS_DOCKER_HOSTS": f"staging={fleet.staging_url};production={fleet.production_url}",
+            "WALLET_CORE_OPS_PROMETHEUS_URL": prometheus.url,
+            "WALLETOPS_DEPLOY_INFO_PATH": str(path),
+            "OPSPORTAL_VAR_DIR": str(tmp_path),
+            "CELERY_BROKER_URL": f"filesystem://{tmp_path}",
+            **env,
+        }
+        server = _server_or_skip(lambda: PortalDevServer(environment).start())
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -5,7 +5,6 @@ wallet ops tests' two private Docker engines and a private Prometheus behind it.
 Screenshots of the main pages land in ``OPSPORTAL_SCREENSHOTS`` (``make screenshots``).
 """
 
-import json
 import re
 from datetime import timedelta
 
@@ -16,9 +15,7 @@ from django.utils import timezone
 
 from plannings import health, runtime
 from plannings.models import HealthSnapshot
-from scripts.servers.portal import PortalDevServer
 from tests import factories
-from tests.conftest import _server_or_skip
 from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.postgres_only
@@ -55,24 +52,11 @@ def _demo_data(now):
 
 
 @pytest.fixture
-def portal(subprocess_env, fleet, prometheus_stack, tmp_path):
-    prometheus, _exporters = prometheus_stack
-    deploy_info = tmp_path / "deploy_info.json"
-    deploy_info.write_text(json.dumps({
+def portal(live_portal):
+    return live_portal(deploy_info={
         "current_tag": "v2026.11.23-1", "previous_tag": "v2026.11.20-3", "commit_sha": "4f1c2e9a7b3d",
         "deployed_by": "ana", "deployed_at": "2026-11-23T09:12:00Z",
-    }))  # fmt: skip
-    env = {
-        **subprocess_env,
-        "WALLETOPS_DOCKER_HOSTS": f"staging={fleet.staging_url};production={fleet.production_url}",
-        "WALLET_CORE_OPS_PROMETHEUS_URL": prometheus.url,
-        "WALLETOPS_DEPLOY_INFO_PATH": str(deploy_info),
-        "OPSPORTAL_VAR_DIR": str(tmp_path),
-        "CELERY_BROKER_URL": f"filesystem://{tmp_path}",
-    }
-    server = _server_or_skip(lambda: PortalDevServer(env).start())
-    yield server
-    server.stop()
+    })  # fmt: skip
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ generated requests reach real answers rather than outages. ``OPSPORTAL_FUZZ_EXAM
 sets the examples per operation (``make fuzz`` runs a long campaign).
 """
 
-import json
 import os
 import re
 import subprocess
@@ -15,9 +14,6 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-
-from scripts.servers.portal import PortalDevServer
-from tests.conftest import _server_or_skip
 
 pytestmark = pytest.mark.postgres_only
 HERE = Path(__file__).resolve().parent
@@ -34,28 +30,16 @@ CHECKS = [
 
 
 @pytest.fixture
-def live_portal(subprocess_env, fleet, prometheus_stack, tmp_path):
-    prometheus, _exporters = prometheus_stack
-    deploy_info = tmp_path / "deploy_info.json"
-    deploy_info.write_text(json.dumps({
-        "current_tag": "v1", "previous_tag": None, "commit_sha": "abc", "deployed_by": "ci",
-        "deployed_at": "2026-11-23T09:12:00Z",
-    }))  # fmt: skip
-    env = {
-        **subprocess_env,
-        "OPS_TOKEN": OPS_TOKEN,
-        "WALLETOPS_DOCKER_HOSTS": f"staging={fleet.staging_url};production={fleet.production_url}",
-        "WALLET_CORE_OPS_PROMETHEUS_URL": prometheus.url,
-        "WALLETOPS_DEPLOY_INFO_PATH": str(deploy_info),
-        "OPSPORTAL_VAR_DIR": str(tmp_path),
-        "CELERY_BROKER_URL": f"filesystem://{tmp_path}",
+def fuzzed_portal(live_portal):
+    server = live_portal(
+        deploy_info={"current_tag": "v1", "previous_tag": None, "commit_sha": "abc", "deployed_by": "ci",
+                     "deployed_at": "2026-11-23T09:12:00Z"},
+        OPS_TOKEN=OPS_TOKEN,
         # The fuzzer calls from loopback: no address is let in without a token, so /metrics needs auth too.
-        "OPSPORTAL_METRICS_ALLOWED_IPS": "192.0.2.1",
-    }
-    server = _server_or_skip(lambda: PortalDevServer(env).start())
+        OPSPORTAL_METRICS_ALLOWED_IPS="192.0.2.1",
+    )  # fmt: skip
     _wait_for_scrapes(server)
-    yield server
-    server.stop()
+    return server
 
 
 def _wait_for_scrapes(server, timeout: float = 60) -> None:
@@ -88,20 +72,20 @@ def _schemathesis(portal, schema, report, *options: str, checks=CHECKS) -> subpr
 
 
 @pytest.mark.parametrize("credentials", ["valid", "none"])
-def test_every_operation_holds_its_contract_under_generated_input(live_portal, token_for, tmp_path, credentials):
+def test_every_operation_holds_its_contract_under_generated_input(fuzzed_portal, token_for, tmp_path, credentials):
     schema = tmp_path / "schema.yaml"
     call_command("spectacular", "--file", str(schema), "--validate")
     if credentials == "valid":
         bearer, ops = f"Authorization: Bearer {token_for('read', name='fuzz')}", f"x-ops-token: {OPS_TOKEN}"
-        runs = [_schemathesis(live_portal, schema, tmp_path / "junit.xml", "--header", bearer, "--header", ops)]
+        runs = [_schemathesis(fuzzed_portal, schema, tmp_path / "junit.xml", "--header", bearer, "--header", ops)]
     else:
         # Upstream's refusal: without the right x-ops-token, /api/ops/plannings answers 404 to every
         # method so that a caller cannot tell it exists (a 405 would reveal it). It is fuzzed without
         # the undeclared-method check; every other operation with all checks.
         plannings = "/api/ops/plannings"
         runs = [
-            _schemathesis(live_portal, schema, tmp_path / "junit.xml", "--exclude-path", plannings),
-            _schemathesis(live_portal, schema, tmp_path / "junit-plannings.xml", "--include-path", plannings,
+            _schemathesis(fuzzed_portal, schema, tmp_path / "junit.xml", "--exclude-path", plannings),
+            _schemathesis(fuzzed_portal, schema, tmp_path / "junit-plannings.xml", "--include-path", plannings,
                           checks=[check for check in CHECKS if check != "unsupported_method"]),
         ]  # fmt: skip
     for result in runs:
