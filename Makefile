@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv services lint bench clean screenshots fuzz image-check
+.PHONY: run test venv services lint bench clean screenshots fuzz image-check requirements
 
 $(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 is required, found " + sys.version.split()[0]) if sys.version_info[:2] != (3, 11) else None'
@@ -15,6 +15,14 @@ $(VENV)/.installed: requirements/base.txt requirements/production.txt requiremen
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Compile requirements/*.in into fully pinned, hashed requirements/*.txt. The existing pins are
+# kept; to upgrade one package: make requirements UPGRADE="--upgrade-package celery"
+UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
+requirements: venv
+	$(UV_COMPILE) $(UPGRADE) requirements/base.in -o requirements/base.txt
+	$(UV_COMPILE) $(UPGRADE) requirements/production.in -o requirements/production.txt
+	$(UV_COMPILE) $(UPGRADE) requirements/dev.in -o requirements/dev.txt
 
 # Debian packages for the real servers the tests start privately (installs only as root).
 services:
