@@ -12,6 +12,7 @@ Two policies live side by side, on purpose:
 from __future__ import annotations
 
 import os
+import re
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -21,21 +22,44 @@ env = environ.Env()
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
+# Every variable the readers below have read, and those a reader knows may hold a credential. The
+# error pages (opsportal.reporting) mask the settings read from a secret variable, whole.
+VARIABLES_READ: set[str] = set()
+SECRET_VARIABLES: set[str] = set()
+# A name that says its value may carry a credential: a URL (scheme://user:password@host), a DSN, a
+# result backend, a Docker engine, a token, a key, a password.
+_SECRET_NAME = re.compile(
+    r"_URLS?$|_DSN$|^CELERY_RESULT_BACKEND$|^DOCKER_HOST$|TOKEN|SECRET|PASS|_KEY$|^KEY|CREDENTIAL|AUTH", re.I
+)
+
+
+def holds_secret(name: str) -> bool:
+    """Whether the variable ``name`` may hold a secret (by its name, or because its reader said so)."""
+    return name in SECRET_VARIABLES or bool(_SECRET_NAME.search(name))
+
+
+def _raw(name: str, *, secret: bool = False) -> str | None:
+    VARIABLES_READ.add(name)
+    if secret:
+        SECRET_VARIABLES.add(name)
+    return os.environ.get(name)
+
 
 def portal_str(name: str, default: str) -> str:
     """A string setting; an empty value counts as unset (as in a copied .env.example)."""
-    raw = os.environ.get(name, "").strip()
+    raw = (_raw(name) or "").strip()
     return raw or default
 
 
 def portal_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name, "").strip()
+    raw = (_raw(name) or "").strip()
     if not raw:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def database_config(name: str, default_url: str) -> dict:
+    _raw(name, secret=True)  # user:password@ in clear
     url = portal_str(name, default_url)
     try:
         return env.db_url_config(url)
@@ -44,7 +68,7 @@ def database_config(name: str, default_url: str) -> dict:
 
 
 def strict_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
@@ -56,7 +80,7 @@ def strict_bool(name: str, default: bool) -> bool:
 
 
 def strict_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -70,7 +94,7 @@ def strict_int(name: str, default: int, *, minimum: int = 0) -> int:
 
 def strict_fraction(name: str, default: float) -> float:
     """A number between 0 and 1 (a threshold)."""
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -84,7 +108,7 @@ def strict_fraction(name: str, default: float) -> float:
 
 def upstream_int(name: str, default: int) -> int:
     """An upstream number: unset, non-numeric or negative falls back to the default."""
-    raw = os.environ.get(name, "").strip()
+    raw = (_raw(name) or "").strip()
     try:
         value = int(raw)
     except ValueError:
@@ -94,20 +118,20 @@ def upstream_int(name: str, default: int) -> int:
 
 def upstream_flag(name: str, default: bool) -> bool:
     """Upstream's boolean: true/yes/1 (any case) is true, any other value false."""
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
     return raw.strip().lower() in {"true", "yes", "1"}
 
 
 def upstream_str(name: str, default: str) -> str:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     return default if raw is None or raw.strip() == "" else raw.strip()
 
 
 def docker_hosts(name: str, envs: list[str]) -> dict[str, list[str]]:
     """``staging=unix:///a|ssh://b;production=tcp://c`` -> {env: [engine URL, ...]}."""
-    raw = os.environ.get(name, "").strip()
+    raw = (_raw(name, secret=True) or "").strip()  # engine URLs can carry user names and passwords
     engines: dict[str, list[str]] = {}
     if not raw:
         return engines

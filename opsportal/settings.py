@@ -39,6 +39,9 @@ ALLOWED_HOSTS = portal_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["1
 CSRF_TRUSTED_ORIGINS = portal_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 
+OPS_TOKEN_MIN_LENGTH = 32
+
+
 def _refuse_unsafe_production() -> None:
     problems = []
     if DEBUG:
@@ -47,6 +50,9 @@ def _refuse_unsafe_production() -> None:
         problems.append("DJANGO_SECRET_KEY is the development default, shorter than 50 characters or not random")
     if not ALLOWED_HOSTS:
         problems.append("DJANGO_ALLOWED_HOSTS is empty")
+    # Unset, it refuses every caller; set, it must not be guessable.
+    if 0 < len(upstream_str("OPS_TOKEN", "")) < OPS_TOKEN_MIN_LENGTH:
+        problems.append(f"OPS_TOKEN is shorter than {OPS_TOKEN_MIN_LENGTH} characters")
     if problems:
         raise ImproperlyConfigured("Refusing to start with DJANGO_ENV=production: " + "; ".join(problems) + ".")
 
@@ -159,6 +165,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PRODUCTION e
 SECURE_REDIRECT_EXEMPT = [r"^api/ops/plannings$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Error pages (DEBUG's and the error e-mails) mask secret variables whole and the password of any URL.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "opsportal.reporting.PortalExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "opsportal.reporting.PortalExceptionReporter"
 
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -116,7 +116,7 @@ def test_the_clear_env_is_accepted_by_the_production_settings(tmp_path):
     assert clear["DJANGO_ENV"] == "production" and clear["DJANGO_ALLOWED_HOSTS"]
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "OPS_", "WALLET"))}
     env.update(
-        clear, DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_SECRET_KEY=SECRET, OPS_TOKEN="t",
+        clear, DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_SECRET_KEY=SECRET, OPS_TOKEN="t" * 32,
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", CELERY_BROKER_URL="redis://127.0.0.1:1/0",
         OPSPORTAL_VAR_DIR=str(tmp_path), WALLETOPS_DOCKER_HOSTS="production=tcp://10.0.0.3:2375",
     )  # fmt: skip

@@ -13,6 +13,7 @@ from scripts.servers.postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "kq3V8m-Zp1rT0sLw9yXc7BnE4uH2jG6fD5aQ_oR8iY3vW1tN0mK9lJ7hP4gF2dS6"
+OPS_TOKEN = "prod-token-of-at-least-32-characters"  # production refuses a shorter one
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def production_env(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_ENV="production", DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        OPSPORTAL_VAR_DIR=str(tmp_path), OPS_TOKEN="prod-token",
+        OPSPORTAL_VAR_DIR=str(tmp_path), OPS_TOKEN=OPS_TOKEN,
     )  # fmt: skip
     return env
 
@@ -56,7 +57,7 @@ def test_gunicorn_serves_the_admin_static_files_and_health_in_production(product
         css = next(part.split('"')[1] for part in login.text.split("href=") if ".css" in part.split('"')[1])
         stylesheet = httpx.get(f"{base}{css}", headers=https)
         assert stylesheet.status_code == 200 and "text/css" in stylesheet.headers["content-type"]
-        assert httpx.get(f"{base}/api/ops/plannings", headers={"x-ops-token": "prod-token"}).status_code == 200
+        assert httpx.get(f"{base}/api/ops/plannings", headers={"x-ops-token": OPS_TOKEN}).status_code == 200
         assert httpx.get(f"{base}/api/ops/plannings").status_code == 404
     finally:
         server.terminate()

@@ -49,6 +49,8 @@ def test_production_settings_pass_djangos_deployment_checklist_without_warnings(
         ({"DJANGO_SECRET_KEY": "short"}, "shorter than 50 characters"),
         ({"DJANGO_SECRET_KEY": "ab" * 40}, "not random"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is empty"),
+        ({"OPS_TOKEN": "x" * 31}, "OPS_TOKEN is shorter than 32 characters"),
+        ({"OPS_TOKEN": "prod-token"}, "OPS_TOKEN is shorter than 32 characters"),
     ],
 )
 def test_production_refuses_each_unsafe_setting_by_name(override, message):
@@ -56,6 +58,13 @@ def test_production_refuses_each_unsafe_setting_by_name(override, message):
     assert result.returncode != 0
     assert "Refusing to start with DJANGO_ENV=production" in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("token", ["", "k" * 32, "Xq7_vR2mT9pL4sW8nB1cZ6yH3gJ0fD5a-extra"])
+def test_production_accepts_an_ops_token_of_32_characters_or_none(token):
+    # Unset, the health endpoint refuses every caller (README); set, it must be at least 32 characters.
+    result = _check(**SAFE_PRODUCTION, OPS_TOKEN=token)
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_lists_every_problem_at_once():
