@@ -86,7 +86,7 @@ def test_procfile_web_worker_and_beat_on_postgres_and_redis(prod_env, procfile_s
     assert httpx.get(queues_url, headers=HTTPS).status_code in {401, 403}
     bearer = {**HTTPS, "Authorization": f"Bearer {token}"}
     response = httpx.get(queues_url, headers=bearer, timeout=10)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, f"{response.text[:300]}\n{web.output()}"
     queues = {row["name"]: row for row in response.json()["queues"]}
     assert queues["celery"]["depth"] == 0 and queues["celery"]["kind"] == "worker"  # read from Redis
     assert all(isinstance(row["depth"], int) for row in queues.values())
