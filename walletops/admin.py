@@ -4,49 +4,87 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from opsportal.admin import ReadOnlyAdmin
 from walletops.models import ApiToken, RestartAudit
-from walletops.tokens import api_token_create, api_token_revoke
+from walletops.tokens import MANAGE_ALL_PERMISSION, api_token_create, api_token_revoke, token_grant_problems
 
 
 class ApiTokenCreateForm(forms.ModelForm):
+    """A new token: its scopes are checked against the issuer's rights and the owner's (``tokens.py``).
+
+    ``issuer`` is the admin user filling the form (set by ``ApiTokenAdmin.get_form``). Only an
+    issuer with ``walletops.manage_all_tokens`` gets the owner field; for others the owner is
+    themselves, whatever the POST says.
+    """
+
+    issuer = None
     scope_choices = forms.MultipleChoiceField(
-        choices=[(scope, scope) for scope in ApiToken.SCOPES], widget=forms.CheckboxSelectMultiple, label="Scopes"
-    )
+        choices=[(scope, scope) for scope in ApiToken.SCOPES], widget=forms.CheckboxSelectMultiple, label="Scopes",
+        help_text="read: an active staff account; restart: also walletops.restart_container. A token never does "
+        "more than the people who issue and own it, and stops doing what its owner may no longer do.",
+    )  # fmt: skip
 
     class Meta:
         model = ApiToken
         fields = ["name", "owner", "expires_at"]
 
+    def clean(self):
+        cleaned = super().clean()
+        scopes = cleaned.get("scope_choices")
+        if scopes and self.issuer is not None:
+            owner = cleaned.get("owner") or self.issuer
+            for problem in token_grant_problems(issuer=self.issuer, owner=owner, scopes=scopes):
+                self.add_error("scope_choices" if problem.startswith("The '") else None, problem)
+        return cleaned
+
+
+def _may_manage_all(request) -> bool:
+    return request.user.has_perm(MANAGE_ALL_PERMISSION)
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "owner", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_display = ["name", "prefix", "owner", "created_by", "scopes", "created_at", "expires_at", "revoked_at",
+                    "last_used_at"]  # fmt: skip
     list_filter = ["scopes", ("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["name", "prefix", "owner__username"]
+    search_fields = ["name", "prefix", "owner__username", "created_by__username"]
     actions = ["revoke"]
-    readonly_fields = ["name", "owner", "prefix", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = ["name", "owner", "created_by", "prefix", "scopes", "created_at", "expires_at", "revoked_at",
+                       "last_used_at"]  # fmt: skip
+
+    def get_queryset(self, request):
+        # Without walletops.manage_all_tokens one sees (and revokes) only the tokens one owns or issued.
+        rows = super().get_queryset(request).select_related("owner", "created_by")
+        if _may_manage_all(request):
+            return rows
+        return rows.filter(Q(owner=request.user) | Q(created_by=request.user))
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
-            kwargs["form"] = ApiTokenCreateForm
+            kwargs["form"] = type("ApiTokenCreateForm", (ApiTokenCreateForm,), {"issuer": request.user})
         return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj else []
 
     def get_fields(self, request, obj=None):
-        return ["name", "owner", "scope_choices", "expires_at"] if obj is None else self.readonly_fields
+        if obj is not None:
+            return self.readonly_fields
+        if _may_manage_all(request):
+            return ["name", "owner", "scope_choices", "expires_at"]
+        return ["name", "scope_choices", "expires_at"]  # the owner is the issuer
 
     def save_model(self, request, obj, form, change):
         if change:
             return  # tokens are immutable; revoke and create a new one instead
+        owner = (form.cleaned_data.get("owner") if _may_manage_all(request) else None) or request.user
         issued = api_token_create(
-            name=form.cleaned_data["name"], scopes=form.cleaned_data["scope_choices"],
-            owner=form.cleaned_data.get("owner") or request.user, expires_at=form.cleaned_data.get("expires_at"),
+            name=form.cleaned_data["name"], scopes=form.cleaned_data["scope_choices"], owner=owner,
+            created_by=request.user, expires_at=form.cleaned_data.get("expires_at"),
         )  # fmt: skip
         obj.pk = issued.token.pk
         # Kept on this request only: shown by response_add, never stored (a flash message would
@@ -74,6 +112,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(RestartAudit)
 class RestartAuditAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "container", "env", "outcome", "actor", "token_name", "duration_ms", "detail"]
+    list_display = ["created_at", "container", "env", "outcome", "actor", "token_name", "token_owner",
+                    "token_issued_by", "duration_ms", "repeats", "detail"]  # fmt: skip
     list_filter = ["outcome", "env"]
-    search_fields = ["container", "actor", "token_name"]
+    search_fields = ["container", "actor", "token_name", "token_owner", "token_issued_by"]

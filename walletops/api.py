@@ -12,10 +12,11 @@ from rest_framework.views import APIView
 
 from walletops import containers, deploy_info, hosts, params, queues, services
 from walletops import serializers as shapes
-from walletops.auth import BearerTokenAuthentication, HasScope
+from walletops.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
 from walletops.errors import Forbidden, ops_exception_handler
 from walletops.metrics import metrics_text
 from walletops.models import ApiToken
+from walletops.tokens import token_use_refusal
 
 MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
 ERROR = OpenApiResponse(shapes.ErrorSerializer, description="the wallet ops error shape")
@@ -124,7 +125,10 @@ class ContainerHealthCheckApi(OpsApi):
 
 
 class ContainerRestartApi(OpsApi):
-    required_scope = ApiToken.SCOPE_READ  # any valid token reaches the view; restart scope is checked and audited
+    # Any valid token reaches the view: the scopes (``read`` too, since the answer is the container's
+    # view) and the owner's rights are checked here, so that every refusal is audited.
+    permission_classes = [HasToken]
+    required_scopes = (ApiToken.SCOPE_READ, ApiToken.SCOPE_RESTART)
 
     @extend_schema(
         operation_id="container_restart", parameters=[params.ContainersQuery], request=params.RestartBody,
@@ -135,7 +139,7 @@ class ContainerRestartApi(OpsApi):
         query = params.validated(params.ContainersQuery, request.query_params)
         body = params.validated(params.RestartBody, request.data if isinstance(request.data, dict) else {})
         token = request.auth
-        allowed = ApiToken.SCOPE_RESTART in token.scope_list
+        refusal = token_use_refusal(token, self.required_scopes)
         return Response(
             services.container_restart(
                 name=name,
@@ -144,10 +148,20 @@ class ContainerRestartApi(OpsApi):
                 timeout=body.validated_data["timeout"],
                 actor=token.owner.get_username() if token.owner else token.name,
                 token=token,
-                allowed=allowed,
-                refusal="" if allowed else "this token lacks the 'restart' scope",
+                allowed=not refusal,
+                refusal=refusal,
             )  # fmt: skip
         )
+
+    def handle_exception(self, exc):
+        if isinstance(exc, OwnerRefused):  # a valid token of a deactivated owner: 401, and audited as refused
+            token = exc.token
+            exc = services.restart_refused(
+                name=str(self.kwargs.get("name", "")), env=self.request.query_params.get("env") or "",
+                actor=token.owner.get_username() if token.owner else token.name, token=token, detail=exc.detail_text,
+                error=exc,
+            )  # fmt: skip
+        return super().handle_exception(exc)
 
 
 class HostsApi(OpsApi):

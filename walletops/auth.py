@@ -1,4 +1,9 @@
-"""``Authorization: Bearer <token>`` for every wallet ops endpoint, and per-view scopes."""
+"""``Authorization: Bearer <token>`` for every wallet ops endpoint, and per-view scopes.
+
+Rights are checked at every use, not only when the token was issued (``walletops.tokens``):
+a token whose owner was deactivated or is no longer staff authenticates no request (401,
+as a revoked token), and a scope is refused (403) when its owner lost the permission it needs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,15 @@ from rest_framework.permissions import BasePermission
 
 from walletops.errors import Forbidden, Unauthorized
 from walletops.models import ApiToken
-from walletops.tokens import api_token_authenticate
+from walletops.tokens import api_token_authenticate, token_owner_refusal, token_use_refusal
+
+
+class OwnerRefused(Unauthorized):
+    """A valid token whose owner may no longer use the portal; ``token`` says which (for the restart audit)."""
+
+    def __init__(self, detail: str, token: ApiToken):
+        super().__init__(detail)
+        self.token = token
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -25,19 +38,28 @@ class BearerTokenAuthentication(BaseAuthentication):
         token = api_token_authenticate(secret)
         if token is None:
             raise Unauthorized("unknown, expired or revoked token")
+        if refusal := token_owner_refusal(token):
+            raise OwnerRefused(refusal, token)
         return (token.owner or AnonymousUser(), token)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="walletops"'
 
 
-class HasScope(BasePermission):
-    """The view's ``required_scope`` must be among the token's scopes."""
+class HasToken(BasePermission):
+    """Any valid token: the view checks (and audits) its scopes itself."""
 
     def has_permission(self, request, view) -> bool:
-        token = request.auth
-        if not isinstance(token, ApiToken):
+        if not isinstance(request.auth, ApiToken):
             raise Unauthorized("missing 'Authorization: Bearer <token>'")
-        if view.required_scope not in token.scope_list:
-            raise Forbidden(f"this token lacks the '{view.required_scope}' scope")
+        return True
+
+
+class HasScope(HasToken):
+    """The view's ``required_scope`` must be among the token's scopes, and its owner must still hold it."""
+
+    def has_permission(self, request, view) -> bool:
+        super().has_permission(request, view)
+        if refusal := token_use_refusal(request.auth, [view.required_scope]):
+            raise Forbidden(refusal)
         return True

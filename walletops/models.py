@@ -15,7 +15,14 @@ class ApiToken(models.Model):
     SCOPES = (SCOPE_READ, SCOPE_RESTART)
 
     name = models.CharField(max_length=100)
+    # The token acts as its owner: an owner's permissions are checked again at every use (tokens.py).
+    # No owner: a machine token, issued on the command line by someone with shell access.
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who issued it (the admin user who filled the form); null for command-line tokens.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="issued_api_tokens",
+        editable=False,
+    )  # fmt: skip
     # The secret's public prefix finds the row; the hash is then compared in constant time.
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
@@ -28,6 +35,7 @@ class ApiToken(models.Model):
     class Meta:
         db_table = "walletops_api_token"
         ordering = ["-created_at"]
+        permissions = [("manage_all_tokens", "Can issue API tokens owned by others, and list and revoke them")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -44,6 +52,7 @@ class RestartAudit(models.Model):
     """One row per restart attempt, allowed or not: who, which token, which container, what happened."""
 
     class Outcome(models.TextChoices):
+        STARTED = "started"  # admitted by the rate limit, restart in flight: becomes restarted or failed
         RESTARTED = "restarted"
         REFUSED = "refused"
         FAILED = "failed"
@@ -52,11 +61,17 @@ class RestartAudit(models.Model):
     actor = models.CharField(max_length=150, help_text="the token's owner or the admin user")
     token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL)
     token_name = models.CharField(max_length=100, blank=True, default="")
+    token_owner = models.CharField(max_length=150, blank=True, default="", help_text="the token's owner then")
+    token_issued_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="who issued the token (empty: the command line)"
+    )
     env = models.CharField(max_length=50)
     container = models.CharField(max_length=255)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     detail = models.TextField(blank=True, default="")
     duration_ms = models.PositiveIntegerField(default=0)
+    # Refusals past WALLETOPS_REFUSALS_PER_MINUTE get no row of their own: they are counted on the last one.
+    repeats = models.PositiveIntegerField(default=0, help_text="further refusals within the minute, not rowed")
 
     class Meta:
         db_table = "walletops_restart_audit"

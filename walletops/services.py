@@ -1,4 +1,19 @@
-"""Writes for wallet ops: container restarts, each attempt audited."""
+"""Writes for wallet ops: container restarts, each attempt audited and rate-limited before it acts.
+
+The limits hold under concurrency, across every web process and on SQLite as on PostgreSQL:
+an attempt is admitted inside one transaction that first locks its actor's row (the token's,
+or the portal user's; ``SELECT … FOR UPDATE`` on PostgreSQL, and on SQLite the transaction
+itself, which the portal opens ``IMMEDIATE``, so it holds the database's write lock), counts
+the actor's attempts of the last minute, and records the admitted one as ``started`` before
+it commits. Concurrent attempts therefore queue on the lock and count the in-flight ones: with
+``WALLETOPS_RESTARTS_PER_MINUTE=5``, 15 simultaneous requests restart exactly 5 times.
+The Docker call runs after the commit (no lock is held while the engine works); the row then
+becomes ``restarted`` or ``failed``. A row left ``started`` is an attempt whose process died.
+
+Refusals are rate-limited too, so a token without rights cannot grow the audit trail without
+bound: past ``WALLETOPS_REFUSALS_PER_MINUTE`` refused attempts a minute per token (or user),
+further ones answer 429 and only increment ``repeats`` on the last refusal row.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +21,102 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from walletops import containers, fleet
 from walletops.clients import docker as engine
-from walletops.errors import ContainerNotFound, DockerUnavailable, Forbidden, RestartThrottled
+from walletops.errors import ContainerNotFound, DockerUnavailable, Forbidden, OpsError, RestartThrottled
 from walletops.models import ApiToken, RestartAudit
 
-
-def _audit(*, actor: str, token: ApiToken | None, env: str, name: str, outcome: str, detail: str, started: float):
-    RestartAudit.objects.create(
-        actor=actor[:150], token=token, token_name=token.name if token else "", env=env, container=name[:255],
-        outcome=outcome, detail=detail[:2000], duration_ms=round((time.monotonic() - started) * 1000),
-    )  # fmt: skip
+Outcome = RestartAudit.Outcome
+# Attempts the restart limit counts: every admitted one, finished or in flight.
+COUNTED = (Outcome.STARTED, Outcome.RESTARTED, Outcome.FAILED)
+WINDOW = timedelta(minutes=1)
 
 
-def _recent_restarts(*, token: ApiToken | None, actor: str) -> int:
-    # The audit trail is the shared record of restarts, so the limit holds across every web process.
+def _elapsed_ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+def _row(*, actor: str, token: ApiToken | None, env: str, name: str) -> dict:
+    """The audit row's "who and what": the actor, and for a token its name, owner and issuer."""
+    owner = token.owner if token is not None else None
+    issuer = token.created_by if token is not None else None
+    return {
+        "actor": actor[:150], "token": token, "token_name": token.name if token else "",
+        "token_owner": owner.get_username()[:150] if owner else "",
+        "token_issued_by": issuer.get_username()[:150] if issuer else "",
+        "env": env[:50], "container": name[:255],
+    }  # fmt: skip
+
+
+def _mine(*, token: ApiToken | None, actor: str) -> dict:
     # A token is limited on its own; a portal user (no token) by their user name.
-    since = timezone.now() - timedelta(minutes=1)
-    mine = {"token": token} if token is not None else {"token__isnull": True, "actor": actor[:150]}
-    return RestartAudit.objects.filter(**mine, created_at__gte=since, outcome="restarted").count()
+    return {"token": token} if token is not None else {"token__isnull": True, "actor": actor[:150]}
+
+
+def _lock(*, token: ApiToken | None, user) -> None:
+    """Serialise one actor's admissions until the transaction ends (see the module's docstring)."""
+    if token is not None:
+        rows = ApiToken.objects.filter(pk=token.pk)
+    elif user is not None and user.pk is not None:
+        rows = get_user_model().objects.filter(pk=user.pk)
+    else:  # no row to lock: the transaction alone (enough on SQLite, where it is the write lock)
+        return
+    list(rows.select_for_update().values_list("pk", flat=True))
+
+
+def _refusal(*, row: dict, mine: dict, error: OpsError, started: float) -> OpsError:
+    """Audit a refusal, unless this actor was refused too often this minute; the error to raise. In the lock."""
+    limit = settings.WALLETOPS_REFUSALS_PER_MINUTE
+    recent = RestartAudit.objects.filter(**mine, outcome=Outcome.REFUSED, created_at__gte=timezone.now() - WINDOW)
+    if recent.count() < limit:
+        RestartAudit.objects.create(**row, outcome=Outcome.REFUSED, detail=error.detail_text[:2000],
+                                    duration_ms=_elapsed_ms(started))  # fmt: skip
+        return error
+    last = recent.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
+    RestartAudit.objects.filter(pk=last).update(repeats=F("repeats") + 1)
+    who = "with this token" if row["token"] is not None else "by this user"
+    return RestartThrottled(
+        f"more than {limit} refused restart attempts a minute {who} ({error.detail_text}); "
+        "further refusals are counted on the last audit row"
+    )
+
+
+def restart_refused(*, name: str, env: str, actor: str, token: ApiToken | None, detail: str, user=None,
+                    error: OpsError | None = None) -> OpsError:  # fmt: skip
+    """Audit an attempt refused before it reached ``container_restart`` (e.g. its token's owner was deactivated)."""
+    started = time.monotonic()
+    with transaction.atomic():
+        _lock(token=token, user=user)
+        return _refusal(row=_row(actor=actor, token=token, env=env, name=name), mine=_mine(token=token, actor=actor),
+                        error=error or Forbidden(detail), started=started)  # fmt: skip
+
+
+def _admit(*, row: dict, mine: dict, token: ApiToken | None, user, timeout: int, started: float):
+    """The ``started`` audit row of an admitted attempt, or the error refusing it: counted and recorded atomically."""
+    limit = settings.WALLETOPS_RESTARTS_PER_MINUTE
+    with transaction.atomic():
+        _lock(token=token, user=user)
+        used = RestartAudit.objects.filter(**mine, outcome__in=COUNTED, created_at__gte=timezone.now() - WINDOW)
+        if used.count() >= limit:
+            who = "with this token" if token is not None else "by this user"
+            error = RestartThrottled(f"more than {limit} restarts a minute {who}")
+            return None, _refusal(row=row, mine=mine, error=error, started=started)
+        audit = RestartAudit.objects.create(**row, outcome=Outcome.STARTED, detail=f"timeout {timeout}s")
+    return audit, None
+
+
+def _finish(audit: RestartAudit, *, outcome: str, detail: str, started: float, env: str | None = None) -> None:
+    audit.outcome, audit.detail, audit.duration_ms = outcome, detail[:2000], _elapsed_ms(started)
+    fields = ["outcome", "detail", "duration_ms"]
+    if env is not None:
+        audit.env = env[:50]
+        fields.append("env")
+    audit.save(update_fields=fields)
 
 
 def container_restart(
@@ -39,40 +129,46 @@ def container_restart(
     token: ApiToken | None,
     allowed: bool,
     refusal: str = "",
+    user=None,
 ) -> dict:
     """Restart a managed container in place and return its fresh view; audit every attempt.
 
     ``allowed`` is the caller's permission decision (scope or Django permission),
-    audited here with the outcome so refused attempts leave a trace too.
+    audited here with the outcome so refused attempts leave a trace too. ``user`` is
+    the portal user (no token), whose row serialises their attempts.
     """
     started = time.monotonic()
-    env_label = ",".join(envs)
+    row = _row(actor=actor, token=token, env=",".join(envs), name=name)
+    mine = _mine(token=token, actor=actor)
+    refused = None
     if not allowed:
-        _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=refusal, started=started)
-        raise Forbidden(refusal)
-    if _recent_restarts(token=token, actor=actor) >= settings.WALLETOPS_RESTARTS_PER_MINUTE:
-        who = "with this token" if token is not None else "by this user"
-        detail = f"more than {settings.WALLETOPS_RESTARTS_PER_MINUTE} restarts a minute {who}"
-        _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)
-        raise RestartThrottled(detail)
-    if fleet.is_protected(name):
-        detail = f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)"
-        _audit(actor=actor, token=token, env=env_label, name=name, outcome="refused", detail=detail, started=started)
-        raise Forbidden(detail)
+        refused = Forbidden(refusal)
+    elif fleet.is_protected(name):
+        refused = Forbidden(f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)")
+    if refused is not None:
+        with transaction.atomic():
+            _lock(token=token, user=user)
+            error = _refusal(row=row, mine=mine, error=refused, started=started)
+        raise error
+    audit, error = _admit(row=row, mine=mine, token=token, user=user, timeout=timeout, started=started)
+    if error is not None:
+        raise error
+    env = None
     try:
         found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
-    except DockerUnavailable as exc:  # the engine is down: the attempt is still audited, once
-        _audit(actor=actor, token=token, env=env_label, name=name, outcome="failed", detail=exc.detail_text,
-               started=started)  # fmt: skip
-        raise
-    try:
+        env = found.membership.env
         engine.container_restart(found.url, found.id, timeout=timeout)
-    except (engine.EngineDown, engine.ContainerGone) as exc:
-        _audit(actor=actor, token=token, env=found.membership.env, name=name, outcome="failed", detail=str(exc),
-               started=started)  # fmt: skip
-        if isinstance(exc, engine.EngineDown):
-            raise DockerUnavailable(str(exc)) from None
+    except OpsError as exc:  # e.g. the engine is down: the attempt is still audited, once
+        _finish(audit, outcome=Outcome.FAILED, detail=exc.detail_text, started=started, env=env)
+        raise
+    except engine.EngineDown as exc:
+        _finish(audit, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
+        raise DockerUnavailable(str(exc)) from None
+    except engine.ContainerGone as exc:
+        _finish(audit, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
         raise ContainerNotFound(f"{name} disappeared") from None
-    _audit(actor=actor, token=token, env=found.membership.env, name=name, outcome="restarted",
-           detail=f"timeout {timeout}s", started=started)  # fmt: skip
+    except Exception as exc:  # a bug or an unexpected engine answer: the row must not stay "started"
+        _finish(audit, outcome=Outcome.FAILED, detail=repr(exc), started=started, env=env)
+        raise
+    _finish(audit, outcome=Outcome.RESTARTED, detail=f"timeout {timeout}s", started=started, env=env)
     return containers.container_detail(found)

@@ -195,6 +195,7 @@ def container_restart_page(request, name: str):
             name=name, envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
             timeout=form.cleaned_data["timeout"] if can_restart else 0, actor=request.user.get_username(), token=None,
             allowed=can_restart, refusal="" if can_restart else "the user lacks walletops.restart_container",
+            user=request.user,
         )  # fmt: skip
     except Forbidden as exc:
         if not can_restart:

@@ -4,31 +4,49 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from walletops.tokens import api_token_create
+from walletops.tokens import api_token_create, scope_problems, token_grant_problems
 
 
 class Command(BaseCommand):
-    help = "Create a wallet ops API token and print its secret once (it is stored hashed)."
+    help = (
+        "Create a wallet ops API token and print its secret once (it is stored hashed). With --user the token "
+        "acts as that user: its scopes must be within the user's rights (read: active staff; restart: also "
+        "walletops.restart_container), which are checked again at every use. Without --user it is a machine "
+        "token, owned by no one (whoever runs this command has shell access to the portal)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
         parser.add_argument("--scopes", default="read", help="comma-separated: read, restart")
         parser.add_argument("--user", help="the owner's username")
+        parser.add_argument("--issued-by", help="the username of the person issuing it (recorded and audited)")
         parser.add_argument("--expires-in-days", type=int, help="expire after this many days")
 
-    def handle(self, *args, name, scopes, user, expires_in_days, **options):
-        owner = None
-        if user:
-            owner = get_user_model().objects.filter(username=user).first()
-            if owner is None:
-                raise CommandError(f"no user named {user!r}")
+    def _user(self, username: str | None, option: str):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"{option}: no user named {username!r}")
+        return user
+
+    def handle(self, *args, name, scopes, user, issued_by, expires_in_days, **options):
+        owner = self._user(user, "--user")
+        issuer = self._user(issued_by, "--issued-by")
         if expires_in_days is not None and expires_in_days <= 0:
             raise CommandError("--expires-in-days must be positive")
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+        if issuer is not None:  # the same rules as in the admin, for the person named as the issuer
+            label = f"the issuer {issuer.get_username()}"
+            problems = token_grant_problems(issuer=issuer, owner=owner, scopes=wanted, issuer_label=label)
+        else:
+            problems = scope_problems(owner, wanted, label=f"the owner {owner.get_username()}") if owner else []
+        if problems:
+            raise CommandError(" ".join(problems))
         try:
             issued = api_token_create(
-                name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()], owner=owner,
-                expires_at=expires_at,
+                name=name, scopes=wanted, owner=owner, created_by=issuer, expires_at=expires_at,
             )  # fmt: skip
         except ValueError as exc:
             raise CommandError(str(exc)) from None

@@ -1,0 +1,192 @@
+"""Restart limits that hold under concurrency: real simultaneous requests against gunicorn, on SQLite and PostgreSQL.
+
+The limit is counted before acting, in one locked transaction that also records the attempt
+(``services.py``), so in-flight restarts count. Refusals are limited too: past
+``WALLETOPS_REFUSALS_PER_MINUTE`` a minute they answer 429 and only bump ``repeats``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+from pathlib import Path
+
+import httpx
+import pytest
+from django.contrib.auth.models import User
+
+from scripts.servers.postgres import ServerUnavailable, free_port
+from scripts.servers.process import process_stop
+from tests.conftest import _server_or_skip
+from walletops.models import RestartAudit
+from walletops.tokens import api_token_create
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "/api/v1/admin/ops/containers"
+WORKER = "wallet-core-production-worker-def5678"
+AT_ONCE = 15
+
+
+class Gunicorn:
+    """The portal served by gunicorn (3 workers x 5 threads: 15 requests at once) on a given database."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env, self.port = env, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                                text=True, timeout=180)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> Gunicorn:
+        command = [sys.executable, "-m", "gunicorn", "opsportal.wsgi", "--bind", f"127.0.0.1:{self.port}",
+                   "--workers", "3", "--threads", "5", "--worker-class", "gthread", "--timeout", "60"]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise ServerUnavailable(f"gunicorn exited {self.process.returncode}: {self.process.stderr.read()}")
+            try:
+                httpx.get(f"{self.url}/up", timeout=1)
+                return self
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise ServerUnavailable("gunicorn did not answer within 60 s") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        process_stop(self.process, timeout=20)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres_only)])
+def served(request, fleet, tmp_path):
+    """Gunicorn on a SQLite file (``make run``'s database) or on the test PostgreSQL, with the private engines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_", "WALLETOPS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_ENV="test", OPSPORTAL_VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL=f"filesystem://{tmp_path}",
+        WALLETOPS_DOCKER_HOSTS=f"staging={fleet.staging_url};production={fleet.production_url}",
+        WALLETOPS_RESTARTS_PER_MINUTE="5", WALLETOPS_REFUSALS_PER_MINUTE="10",
+    )  # fmt: skip
+    if request.param == "postgres":
+        env["DATABASE_URL"] = request.getfixturevalue("live_database_url")
+        server = Gunicorn(env)
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+        server = Gunicorn(env)
+        server.manage("migrate", "--noinput")
+    _server_or_skip(server.start)
+    server.database = request.param
+    yield server
+    server.stop()
+
+
+def _audit(server: Gunicorn, token_name: str) -> tuple[Counter, int]:
+    """Outcomes of the token's audit rows, and the refusals counted without a row of their own."""
+    if server.database == "postgres":
+        rows = list(RestartAudit.objects.filter(token_name=token_name).values_list("outcome", "repeats"))
+    else:
+        path = server.env["DATABASE_URL"].removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            rows = db.execute("SELECT outcome, repeats FROM walletops_restart_audit WHERE token_name = ?",
+                              (token_name,)).fetchall()  # fmt: skip
+    return Counter(outcome for outcome, _ in rows), sum(repeats for _, repeats in rows)
+
+
+def _all_at_once(url: str, secret: str, count: int = AT_ONCE) -> Counter:
+    """``count`` restart POSTs released together; the tally of their status codes."""
+    barrier = threading.Barrier(count)
+
+    def post(_):
+        with httpx.Client(timeout=60) as client:
+            barrier.wait()
+            return client.post(f"{url}{URL}/{WORKER}/restart", json={"timeout": 0},
+                               headers={"Authorization": f"Bearer {secret}"}).status_code  # fmt: skip
+
+    with ThreadPoolExecutor(count) as pool:
+        return Counter(pool.map(post, range(count)))
+
+
+def test_fifteen_simultaneous_restarts_with_a_limit_of_five_restart_exactly_five(served):
+    secret = served.manage("create_api_token", "--name", "burst", "--scopes", "read,restart").strip()
+    statuses = _all_at_once(served.url, secret)
+    assert statuses == {HTTPStatus.OK: 5, HTTPStatus.TOO_MANY_REQUESTS: 10}, statuses
+    outcomes, repeats = _audit(served, "burst")
+    assert outcomes == {"restarted": 5, "refused": 10} and repeats == 0, outcomes
+
+
+def test_fifteen_simultaneous_refusals_write_ten_audit_rows_and_count_the_rest(served):
+    secret = served.manage("create_api_token", "--name", "reader", "--scopes", "read").strip()
+    statuses = _all_at_once(served.url, secret)
+    assert statuses == {HTTPStatus.FORBIDDEN: 10, HTTPStatus.TOO_MANY_REQUESTS: 5}, statuses
+    outcomes, repeats = _audit(served, "reader")
+    assert outcomes == {"refused": 10} and repeats == 5, outcomes
+
+
+# --- The same rules in one process (fast, both databases) ---------------------------------------------
+
+
+@pytest.mark.django_db
+def test_refusals_past_the_limit_answer_429_without_a_row(api_client, settings):
+    settings.WALLETOPS_REFUSALS_PER_MINUTE = 3
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='r', scopes=['read']).secret}")
+    statuses = [api_client.post(f"{URL}/{WORKER}/restart").status_code for _ in range(8)]
+    assert statuses == [403] * 3 + [429] * 5
+    rows = list(RestartAudit.objects.order_by("pk").values_list("outcome", "repeats"))
+    assert rows == [("refused", 0), ("refused", 0), ("refused", 5)]
+    other = api_token_create(name="other", scopes=["read"]).secret  # the limit is per token
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
+    assert api_client.post(f"{URL}/{WORKER}/restart").status_code == HTTPStatus.FORBIDDEN
+
+
+@pytest.mark.django_db
+def test_a_portal_users_refusals_are_limited_too(client, settings):
+    settings.WALLETOPS_REFUSALS_PER_MINUTE = 2
+    user = User.objects.create_user("looker", is_staff=True)
+    client.force_login(user)
+    page = f"/admin/ops/containers/{WORKER}/restart/"
+    statuses = [client.post(page, {"confirm_name": WORKER, "timeout": 0}).status_code for _ in range(5)]
+    assert statuses == [403, 403, 429, 429, 429]
+    rows = list(RestartAudit.objects.order_by("pk").values_list("actor", "outcome", "repeats"))
+    assert rows == [("looker", "refused", 0), ("looker", "refused", 3)]
+
+
+@pytest.mark.django_db
+def test_in_flight_restarts_count_against_the_limit(api_client, settings):
+    """A ``started`` row (a restart still running elsewhere) takes its place in the minute's count."""
+    settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
+    issued = api_token_create(name="busy", scopes=["read", "restart"])
+    for _ in range(2):
+        RestartAudit.objects.create(actor="ci", token=issued.token, env="production", container=WORKER,
+                                    outcome="started")  # fmt: skip
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    response = api_client.post(f"{URL}/{WORKER}/restart")
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert response.json() == {"code": "throttled", "detail": "more than 2 restarts a minute with this token"}
+
+
+@pytest.mark.django_db
+def test_a_restart_admitted_is_recorded_started_before_the_engine_is_called(api_client, monkeypatch, fleet_settings):
+    from walletops.clients import docker as engine
+
+    seen = []
+
+    def restart(url, container_id, *, timeout):
+        seen.append(list(RestartAudit.objects.values_list("outcome", flat=True)))
+
+    monkeypatch.setattr(engine, "container_restart", restart)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='x', scopes=['read', 'restart']).secret}")
+    assert api_client.post(f"{URL}/{WORKER}/restart", {"timeout": 0}, format="json").status_code == HTTPStatus.OK
+    assert seen == [["started"]]
+    assert RestartAudit.objects.get().outcome == "restarted"
