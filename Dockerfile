@@ -12,6 +12,9 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # --- build: a virtualenv with the pinned production requirements, from PyPI -----------------
+# production.txt alone, every pin with its hashes (`make requirements`): pip refuses any file whose
+# hash differs and any dependency that is not pinned. `make test` installs the same file the same
+# way into a venv of its own and runs the Procfile with it (tests/production/).
 FROM ${BASE_IMAGE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -19,7 +22,8 @@ RUN apt-get update \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY requirements/ /tmp/requirements/
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements/production.txt
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+        -r /tmp/requirements/production.txt
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}

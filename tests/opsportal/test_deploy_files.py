@@ -212,6 +212,23 @@ def test_the_image_is_production_and_not_root():
     assert "-r /tmp/requirements/production.txt" in DOCKERFILE
 
 
+def test_the_image_installs_production_txt_alone_with_hashes_as_make_test_does():
+    installs = [rest for key, rest in _instructions() if key == "RUN" and "pip install" in rest]
+    assert len(installs) == 1, installs
+    pip = installs[0].split("pip install", 1)[1].split("&&", 1)[0].split()
+    assert "--require-hashes" in pip
+    copied_to = next(
+        rest.split()[1] for key, rest in _instructions() if key == "COPY" and rest.startswith("requirements/")
+    )
+    assert [word for word in pip if not word.startswith("--")] == ["-r", f"{copied_to}production.txt"]
+    # production.txt stands alone: no -r or -c of another file (its pins and hashes: tests/production/).
+    production = (ROOT / "requirements" / "production.txt").read_text()
+    assert not re.search(r"^\s*-[rc]\s", production, flags=re.M)
+    # The production-install check of `make test` builds its venv the same way.
+    builder = (ROOT / "tests" / "production" / "prod_venv.py").read_text()
+    assert '"--require-hashes"' in builder and 'REQUIREMENTS = ROOT / "requirements" / "production.txt"' in builder
+
+
 def test_the_build_context_keeps_local_state_out_and_the_app_in():
     patterns = [
         line.strip()
