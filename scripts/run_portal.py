@@ -20,19 +20,44 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_DEFAULTS = {"PLANNINGS_BACKFILL_INTERVAL_MS": "60000", "JOBS_QUIET_HOURS": "none"}
 
 
+def mode_banner() -> str:
+    """Which mode the portal starts in, read as the settings read it, and how to switch."""
+    from opsportal.env import portal_str, strict_bool
+
+    mode = portal_str("DJANGO_ENV", "development").lower()
+    debug = strict_bool("DJANGO_DEBUG", default=mode != "production")
+    if mode == "production":
+        return (
+            "Mode: production (DJANGO_ENV=production): DEBUG off, HTTPS redirect, secure cookies and HSTS on; "
+            "over this plain-HTTP dev server the browser is sent to https://. Unset DJANGO_ENV for development."
+        )
+    if debug:
+        return (
+            f"Mode: {mode} (DJANGO_ENV={mode}), DEBUG on: an error shows Django's debug page with the traceback and "
+            "the settings (secrets masked). DJANGO_DEBUG=false turns DEBUG off; production is DJANGO_ENV=production "
+            "with DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and an OPS_TOKEN of 32+ characters (README, Configuration)."
+        )
+    return (
+        f"Mode: {mode} (DJANGO_ENV={mode}), DEBUG off (DJANGO_DEBUG=false): an error shows a plain 500 page. "
+        "Unset DJANGO_DEBUG for the debug page; production is DJANGO_ENV=production."
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", default="8000")
     parser.add_argument("--feeds-port", default="8001")
     args = parser.parse_args()
+    print(mode_banner(), flush=True)
     env = {**DEMO_DEFAULTS, **os.environ}
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "opsportal"]
     var = Path(env.get("OPSPORTAL_VAR_DIR") or ROOT / "var")
     commands = {
         "feeds": [python, "-m", "scripts.servers.feeds", "--port", args.feeds_port],
-        "web": [python, "manage.py", "runserver", "--noreload", f"{args.host}:{args.port}"],
+        # --insecure: the admin's static files are served with DEBUG off too.
+        "web": [python, "manage.py", "runserver", "--noreload", "--insecure", f"{args.host}:{args.port}"],
         "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "2", "--loglevel", "INFO"],
         "beat": [*celery, "beat", "--schedule", str(var / "celerybeat-schedule"), "--loglevel", "INFO"],
     }

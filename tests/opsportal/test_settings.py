@@ -99,3 +99,23 @@ def test_upstream_numbers_fall_back_to_their_defaults(monkeypatch):
     assert upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50) == 7
     monkeypatch.delenv("PLANNINGS_REFRESH_WORKER_BATCH_SIZE")
     assert upstream_int("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", 50) == 50
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "said"),
+    [
+        ({}, ["Mode: development", "DEBUG on", "DJANGO_DEBUG=false turns DEBUG off", "DJANGO_ENV=production"]),
+        ({"DJANGO_DEBUG": "false"}, ["Mode: development", "DEBUG off", "Unset DJANGO_DEBUG"]),
+        ({"DJANGO_ENV": "production"}, ["Mode: production", "DEBUG off", "Unset DJANGO_ENV for development"]),
+    ],
+)
+def test_make_run_says_which_mode_it_starts_in_and_how_to_switch(monkeypatch, env_vars, said):
+    from scripts.run_portal import mode_banner
+
+    for name in ("DJANGO_ENV", "DJANGO_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env_vars.items():
+        monkeypatch.setenv(name, value)
+    banner = mode_banner()
+    for words in said:
+        assert words in banner
