@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: kamal-proxy's health check must get through the host check and the HTTPS redirect.
     "opsportal.middleware.LivenessMiddleware",
+    # Then: a NUL byte in a path, query, cookie or form is 400 before anything hands it to PostgreSQL.
+    "opsportal.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response; sets request.csp_nonce for the templates' inline code.
     "csp.middleware.CSPMiddleware",

@@ -7,6 +7,12 @@ from walletops import api as walletops_api
 
 OPS = "api/v1/admin/ops/"
 
+# Under /api/ every error is JSON in the endpoint's own shape; the portal keeps Django's pages.
+handler400 = "opsportal.views.bad_request"
+handler403 = "opsportal.views.permission_denied"
+handler404 = "opsportal.views.page_not_found"
+handler500 = "opsportal.views.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Upstream's path, kept exactly (no trailing slash) so existing monitors work.

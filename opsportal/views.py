@@ -1,20 +1,32 @@
-"""The operations dashboard: the whole page, and one panel at a time for its polling script."""
+"""The operations dashboard (the whole page, and one panel at a time for its polling script), and the
+error pages: under ``/api/`` every 400, 403, 404 and 500 is JSON in the endpoint's own shape.
+"""
 
 from __future__ import annotations
 
-from django.http import Http404
+import re
+
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.utils.html import escape
+from django.views import defaults
 
 from opsportal import dashboard
 from opsportal.sites import render_page
 
 REFRESH_SECONDS = 15
 REFRESH_RANGE = (2, 3600)
+DIGITS = re.compile(r"[0-9]{1,4}")  # ASCII only: '²'.isdigit() is True, and int('²') raises
+
+API_PREFIX = "/api/"
+PLANNINGS_PREFIX = "/api/ops/"  # the plannings health endpoint's shape: {"error": "NOT_FOUND"}
+COMPACT = {"separators": (",", ":"), "ensure_ascii": False}  # as DRF's JSONRenderer writes it
 
 
 def _refresh_seconds(raw: str | None) -> int:
     """``?every=N`` picks the panels' refresh period (2 to 3600 s); anything else keeps the default."""
-    if raw is not None and raw.isdigit() and REFRESH_RANGE[0] <= int(raw) <= REFRESH_RANGE[1]:
+    if raw is not None and DIGITS.fullmatch(raw) and REFRESH_RANGE[0] <= int(raw) <= REFRESH_RANGE[1]:
         return int(raw)
     return REFRESH_SECONDS
 
@@ -32,3 +44,63 @@ def dashboard_panel(request, panel: str):
     if panel not in dashboard.PANELS:
         raise Http404(f"no panel {panel!r}")
     return TemplateResponse(request, "opsportal/panel.html", {"panel": dashboard.panel_build(panel)})
+
+
+# --- Error answers ---------------------------------------------------------------------------------
+
+
+def api_error(request, status: int, code: str, detail: str) -> HttpResponse | None:
+    """The error of an ``/api/`` path in its endpoint's own shape; None for the portal's pages.
+
+    ``/api/ops/...`` (the plannings health endpoint) answers ``{"error": "NOT_FOUND"}``-style
+    bodies, byte for byte as its refusals; the rest of ``/api/`` (wallet ops, the schema)
+    answers the wallet ops shape ``{"code": ..., "detail": ...}``.
+    """
+    from plannings.auth import plannings_error
+
+    path = request.path_info
+    if path.startswith(PLANNINGS_PREFIX):
+        return plannings_error(status)
+    if path.startswith(API_PREFIX):
+        return JsonResponse({"code": code, "detail": detail}, status=status, json_dumps_params=COMPACT)
+    return None
+
+
+def portal_error(status: int, title: str, detail: str) -> HttpResponse:
+    """A plain error page for the portal when the admin's chrome can't be drawn (before auth ran)."""
+    body = f"<!doctype html>\n<title>{escape(title)}</title>\n<h1>{escape(title)}</h1>\n<p>{escape(detail)}</p>\n"
+    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def bad_request(request, exception=None):
+    """``handler400``: Django's SuspiciousOperation family, e.g. DisallowedHost or a body too large."""
+    if isinstance(exception, RequestDataTooBig):
+        status, code, detail = 413, "request_too_large", "body: larger than the server accepts"
+    elif isinstance(exception, TooManyFieldsSent):
+        status, code, detail = 400, "invalid_param", "query: too many parameters"
+    elif isinstance(exception, DisallowedHost):
+        status, code, detail = 400, "bad_request", "Host: not a host this server answers for"
+    else:
+        status, code, detail = 400, "bad_request", "the request is malformed"
+    answer = api_error(request, status, code, detail)
+    if answer is not None:
+        return answer
+    if status == 413:
+        return portal_error(413, "Request too large (413)", detail)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    answer = api_error(request, 403, "forbidden", "not allowed")
+    return answer if answer is not None else defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception=None):
+    path = request.path_info if len(request.path_info) <= 200 else request.path_info[:200] + "…"
+    answer = api_error(request, 404, "not_found", f"no endpoint at {path}")
+    return answer if answer is not None else defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    answer = api_error(request, 500, "server_error", "an unexpected error; the server logged it")
+    return answer if answer is not None else defaults.server_error(request)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import NotAuthenticated, ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +17,7 @@ from rest_framework.views import APIView
 from walletops import containers, deploy_info, hosts, params, queues, services
 from walletops import serializers as shapes
 from walletops.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
-from walletops.errors import Forbidden, ops_exception_handler
+from walletops.errors import Forbidden, InvalidParam, RequestTooLarge, ops_exception_handler
 from walletops.metrics import metrics_text
 from walletops.models import ApiToken
 from walletops.tokens import token_use_refusal
@@ -26,10 +30,43 @@ def _errors(*statuses: int) -> dict:
     return {status: ERROR for status in (401, 403, *statuses)}
 
 
+class OpsJSONParser(JSONParser):
+    """DRF's JSON parser, bounded: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, one nested too deeply 400.
+
+    DRF reads the request stream itself, so Django's own size check never runs for
+    JSON bodies; and ``json`` raises ``RecursionError`` (not ``ValueError``) on
+    100,000 ``[``, which DRF would let through as a 500.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(raw) > limit:
+            raise RequestTooLarge(f"body: longer than {limit} bytes")
+        try:
+            return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError:
+            raise InvalidParam("body", "JSON nested too deeply") from None
+        except ParseError as exc:
+            raise InvalidParam("body", str(exc.detail)) from None
+
+
+class OpsContentNegotiation(DefaultContentNegotiation):
+    """An unknown ``?format=`` is 400 ``invalid_param`` naming it (DRF answers a bare 404)."""
+
+    def filter_renderers(self, renderers, format):
+        chosen = [renderer for renderer in renderers if renderer.format == format]
+        if not chosen:
+            raise InvalidParam("format", f"one of {', '.join(renderer.format for renderer in renderers)}")
+        return chosen
+
+
 class OpsApi(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasScope]
     required_scope = ApiToken.SCOPE_READ
+    parser_classes = [OpsJSONParser]
+    content_negotiation_class = OpsContentNegotiation
 
     def get_exception_handler(self):
         return ops_exception_handler
@@ -118,7 +155,7 @@ class ContainerLogsApi(OpsApi):
 class ContainerHealthCheckApi(OpsApi):
     @extend_schema(
         operation_id="container_health_check", parameters=[params.ContainersQuery],
-        responses={200: shapes.HealthCheckSerializer, **_errors(400, 404, 503)},
+        responses={200: shapes.HealthCheckSerializer, **_errors(400, 404, 409, 503)},
     )  # fmt: skip
     def get(self, request, name: str):
         return Response(containers.container_health_check(_found(request, name)))
@@ -132,7 +169,7 @@ class ContainerRestartApi(OpsApi):
 
     @extend_schema(
         operation_id="container_restart", parameters=[params.ContainersQuery], request=params.RestartBody,
-        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 429, 503)},
+        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 413, 429, 503)},
     )  # fmt: skip
     def post(self, request, name: str):
         name = params.container_name(name)

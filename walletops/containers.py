@@ -19,7 +19,7 @@ from django.utils import timezone
 from opsportal.timefmt import iso_utc
 from walletops import fleet
 from walletops.clients import docker as engine
-from walletops.errors import ContainerNotFound, DockerUnavailable
+from walletops.errors import ContainerNotFound, ContainerNotRunning, DockerUnavailable
 
 POOL_SIZE = 8  # inspects in flight at once per engine
 STATS_POOL_SIZE = 64  # stats samples in flight at once: each mostly waits on the engine
@@ -332,6 +332,9 @@ def container_health_check(found: Found) -> dict:
     if not test or test[0] == "NONE":
         return {**result, "status": "none", "exit_code": None, "output": "", "duration_ms": 0,
                 "checked_at": _now_iso()}  # fmt: skip
+    state = inspect.get("State") or {}
+    if not state.get("Running") or state.get("Paused") or state.get("Restarting"):
+        raise ContainerNotRunning(_not_running(found.name, state.get("Status") or "not running"))
     command = ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
     timeout_s = (check.get("Timeout") or 30_000_000_000) / 1e9
     started = time.monotonic()
@@ -342,6 +345,10 @@ def container_health_check(found: Found) -> dict:
                 exit_code, output = future.result(timeout=timeout_s)
         except TimeoutError:
             exit_code, output = None, f"timed out after {timeout_s:g} s"
+        except engine.ContainerNotRunning:  # it stopped (or paused) between the inspect and the exec
+            raise ContainerNotRunning(_not_running(found.name, "not running")) from None
+        except engine.ContainerGone:
+            raise ContainerNotFound(f"{found.name} disappeared") from None
     return {
         **result,
         "status": "healthy" if exit_code == 0 else "unhealthy",
@@ -350,6 +357,10 @@ def container_health_check(found: Found) -> dict:
         "duration_ms": round((time.monotonic() - started) * 1000),
         "checked_at": _now_iso(),
     }
+
+
+def _not_running(name: str, state: str) -> str:
+    return f"{name} is {state}: its health check runs inside the container, so start it first"
 
 
 def _now_iso() -> str:

@@ -38,6 +38,18 @@ class ContainerNotFound(OpsError):
     status_code, code = status.HTTP_404_NOT_FOUND, "container_not_found"
 
 
+class ContainerNotRunning(OpsError):
+    """The health check runs a command inside the container: a stopped, paused or restarting one can't run it."""
+
+    status_code, code = status.HTTP_409_CONFLICT, "container_not_running"
+
+
+class RequestTooLarge(OpsError):
+    """A body longer than ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+
+    status_code, code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large"
+
+
 class DockerUnavailable(OpsError):
     status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "docker_unavailable"
 

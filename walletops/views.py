@@ -179,8 +179,8 @@ def container_restart_page(request, name: str):
     try:
         name = params.container_name(name)
         query = _query(request)
-    except OpsError as exc:
-        return _failed(request, exc, template=template, title=title)
+    except OpsError as exc:  # the page still names the container it was asked about
+        return _failed(request, exc, template=template, title=title, context={"name": name})
     scope = urlencode(_scope(query))
     if request.method == "GET":
         if not can_restart:

@@ -31,6 +31,10 @@ class ContainerGone(Exception):
     pass
 
 
+class ContainerNotRunning(Exception):
+    """Docker's 409 to an exec: the container is stopped, paused or restarting."""
+
+
 def host_label(url: str) -> str:
     """An engine URL fit for messages: never a password."""
     parts = urlsplit(url)
@@ -99,8 +103,13 @@ def container_logs(url: str, container_id: str, *, tail: int, since: datetime | 
 
 def container_exec(url: str, container_id: str, command: list[str]) -> tuple[int | None, str]:
     """Run ``command`` in the container and return (exit code, output)."""
-    exec_id = _call(url, "exec_create", container_id, command, stdout=True, stderr=True)["Id"]
-    output = _call(url, "exec_start", exec_id).decode("utf-8", errors="replace")
+    try:
+        exec_id = _call(url, "exec_create", container_id, command, stdout=True, stderr=True)["Id"]
+        output = _call(url, "exec_start", exec_id).decode("utf-8", errors="replace")
+    except docker_errors.APIError as exc:
+        if exc.status_code == 409:  # "container ... is not running" (or paused, or restarting)
+            raise ContainerNotRunning(str(exc.explanation or exc)[:200]) from None
+        raise
     return _call(url, "exec_inspect", exec_id).get("ExitCode"), output
 
 
