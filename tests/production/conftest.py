@@ -46,6 +46,9 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture
 def prod_env(prod_venv, live_database_url, redis_server, tmp_path) -> dict[str, str]:
     """DJANGO_ENV=production, as the Dockerfile sets it, on the test database and the private Redis."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()  # no queued tasks or job counts of earlier tests
     var = tmp_path / "var"
     var.mkdir()
     return {

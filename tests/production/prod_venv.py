@@ -101,7 +101,7 @@ def _build(venv: Path, requirements: Path, python: str, log: Path) -> None:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
                 raise VenvBuildFailed(
                     f"building the production venv failed ({' '.join(step[2:5])}... exited {result.returncode}); "
-                    f"pip needs PyPI (or a mirror pip is configured for) to install {requirements}. "
+                    f"pip installs {requirements} from PyPI (or the index pip is configured for): no network? "
                     f"Full log: {log}\n{tail}"
                 )
     freeze = subprocess.run(
