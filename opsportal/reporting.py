@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils.functional import Promise
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from opsportal import env
@@ -41,10 +42,18 @@ def mask_credentials(text: str) -> str:
     return _QUERY_SECRET.sub(lambda match: match["head"] + (SUBSTITUTE if match["value"] else ""), text)
 
 
+def _mask_string(value: str | Promise) -> str:
+    # Lazy strings (django-axes' settings are) are read, then masked.
+    try:
+        return mask_credentials(str(value))
+    except Exception:  # an error page must not fail: a value that cannot be read is not shown
+        return SUBSTITUTE
+
+
 def _mask_value(value: Any) -> Any:
     """Strings masked with ``mask_credentials``, inside dicts, lists and tuples too; anything else as it is."""
-    if isinstance(value, str):
-        return mask_credentials(value)
+    if isinstance(value, str | Promise):
+        return _mask_string(value)
     if isinstance(value, dict):
         return {key: _mask_value(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -60,7 +69,7 @@ class PortalExceptionReporterFilter(SafeExceptionReporterFilter):
     def cleanse_setting(self, key, value):
         # Django recurses into dicts, lists and tuples through this method: leaves come back here.
         cleansed = super().cleanse_setting(key, value)
-        return mask_credentials(cleansed) if isinstance(cleansed, str) else cleansed
+        return _mask_string(cleansed) if isinstance(cleansed, str | Promise) else cleansed
 
     def get_safe_settings(self):
         safe = super().get_safe_settings()

@@ -120,3 +120,14 @@ def test_the_env_readers_note_what_they_read_and_which_may_hold_a_secret():
         assert env.holds_secret(name), name
     for name in ("DJANGO_ALLOWED_HOSTS", "WALLETOPS_SERVICE", "TIME_ZONE", "PATH_INFO", "JOBS_QUIET_HOURS"):
         assert not env.holds_secret(name), name
+
+
+def test_lazy_strings_in_settings_are_read_and_masked_without_breaking_the_page():
+    from django.utils.functional import SimpleLazyObject, lazy
+    from django.views.debug import get_default_exception_reporter_filter
+
+    lazy_url = SimpleLazyObject(lambda: f"redis://u:{SECRET}@h:6379/0")
+    lazy_str = lazy(lambda: f"amqp://u:{SECRET}@rabbit//", str)()
+    with override_settings(LAZY_BROKER=lazy_url, LAZY_OTHER=lazy_str):
+        safe = get_default_exception_reporter_filter().get_safe_settings()
+    assert SECRET not in str(safe["LAZY_BROKER"]) and SECRET not in str(safe["LAZY_OTHER"])
