@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
@@ -126,8 +127,8 @@ def procfile_start(tmp_path) -> Callable[..., Process]:
         return started[-1]
 
     yield start
-    for process in reversed(started):
-        process.stop()
+    with ThreadPoolExecutor(max_workers=max(len(started), 1)) as pool:  # side by side: each may take seconds
+        list(pool.map(Process.stop, started))
 
 
 def log_has(process: Process, pattern: str) -> re.Match | None:
