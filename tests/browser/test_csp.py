@@ -219,3 +219,16 @@ def test_every_page_runs_under_the_policy_in_chromium(csp_page, screenshots):
 
     assert {name: found for name, found in seen.items() if found} == {}
     assert len(seen) == 13
+
+
+def test_the_swagger_ui_template_is_drf_spectacular_s_own_plus_the_nonces():
+    # templates/drf_spectacular/swagger_ui.html overrides the package's: after an upgrade, copy it again.
+    from pathlib import Path
+
+    import drf_spectacular
+
+    own = (Path(drf_spectacular.__file__).parent / "templates/drf_spectacular/swagger_ui.html").read_text()
+    ours = (Path(__file__).resolve().parents[2] / "templates/drf_spectacular/swagger_ui.html").read_text()
+    ours = re.sub(r"(?s)^\{% comment %\}.*?\{% endcomment %\}", "", ours)
+    assert ours.count(' nonce="{{ request.csp_nonce }}"') == 2
+    assert ours.replace(' nonce="{{ request.csp_nonce }}"', "") == own
