@@ -289,6 +289,8 @@ WALLETOPS_ACCESSORIES = portal_list("WALLETOPS_ACCESSORIES", ["redis", "promethe
 # An env without an entry uses the local engine (DOCKER_HOST, else the standard socket).
 WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
 WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
+# A logs response (JSON, text or the portal's page) keeps its newest lines within this many bytes of JSON.
+WALLETOPS_LOGS_MAX_BYTES = strict_int("WALLETOPS_LOGS_MAX_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
 WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", ["opsportal-*"])
 WALLETOPS_RESTARTS_PER_MINUTE = strict_int("WALLETOPS_RESTARTS_PER_MINUTE", 5, minimum=1)
 # Refused restart attempts audited per token (or user) a minute; past it, 429 and a count on the last row.

@@ -10,9 +10,13 @@
    `kamal app exec` does), then the web, worker and beat roles from the same image, sharing a SQLite
    database and a folder broker on one volume (this check has no PostgreSQL or Redis container:
    Docker Hub is out of reach); check them over HTTP and through Docker's own health status;
+   then the roles again on a Redis broker, production's: a private redis-server on the host's
+   loopback (scripts.servers.redis; the containers share the host's network), worker and beat in
+   the image's own working dir, and /queues read from that Redis through a token made by
+   `create_api_token` in a one-off container;
 5. print what was measured, then remove the engine and everything in it (--keep leaves it running).
 
-Needs root (debootstrap, dockerd), debootstrap and docker.io, and Debian's mirror and PyPI.
+Needs root (debootstrap, dockerd), debootstrap, docker.io and redis-server, and Debian's mirror and PyPI.
 Takes minutes, so it is not part of `make test`. Exits non-zero when a check fails.
 """
 
@@ -33,10 +37,13 @@ from pathlib import Path
 
 import docker
 import httpx
+import redis
 from docker.utils.build import exclude_paths
 
+from opsportal.accounting import PREFIX as ACCOUNTING_PREFIX
 from scripts.servers.docker import PrivateDocker
 from scripts.servers.postgres import ServerUnavailable, free_port
+from scripts.servers.redis import PrivateRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "var" / "image-check"
@@ -240,17 +247,26 @@ class Fleet:
         self.client, self.env, self.logs = client, env, logs
         self.names: list[str] = []
 
-    def start(self, name: str, command: list[str] | None = None, working_dir: str | None = None) -> str:
+    def start(
+        self, name: str, command: list[str] | None = None, working_dir: str | None = None, env: dict | None = None
+    ) -> str:
         host_config = self.client.create_host_config(network_mode="host", binds={VOLUME: {"bind": DATA, "mode": "rw"}})
+        environment = {**self.env, **(env or {})}
         container = self.client.create_container(
-            IMAGE, command=command, name=name, environment=self.env, host_config=host_config, working_dir=working_dir
+            IMAGE, command=command, name=name, environment=environment, host_config=host_config, working_dir=working_dir
         )
         self.client.start(container)
         self.names.append(name)
         return container["Id"]
 
-    def logs_of(self, name: str) -> str:
-        return self.client.logs(name, stdout=True, stderr=True).decode(errors="replace")
+    def logs_of(self, name: str, stderr: bool = True) -> str:
+        return self.client.logs(name, stdout=True, stderr=stderr).decode(errors="replace")
+
+    def remove(self, name: str) -> None:
+        """Stop and remove one container, its log kept."""
+        (self.logs / f"{name}.log").write_text(self.logs_of(name))
+        self.client.remove_container(name, force=True)
+        self.names.remove(name)
 
     def wait(self, name: str, timeout: float) -> int:
         return self.client.wait(name, timeout=timeout)["StatusCode"]
@@ -323,11 +339,22 @@ def run_roles(client: docker.APIClient, figures: dict, checks: Checks) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     client.create_volume(VOLUME)
     fleet = Fleet(client, env, logs)
+    broker = None
     try:
         _run_roles(fleet, port, token, figures, checks)
+        say("the roles on a Redis broker (production's), from the image's working dir")
+        try:
+            broker = PrivateRedis(CACHE / "redis")
+        except ServerUnavailable as missing:
+            checks.record(False, f"no Redis broker for the containers: {missing}")
+        else:
+            broker.start()
+            _run_redis_roles(fleet, broker.url, figures, checks)
     finally:
         fleet.save_logs()
         fleet.remove_all()
+        if broker is not None:
+            broker.destroy()
         say(f"  container logs: {logs}/")
 
 
@@ -434,9 +461,7 @@ def _run_roles(fleet: Fleet, port: int, token: str, figures: dict, checks: Check
     error = re.findall(r"^\w*Error: .*$", in_app, flags=re.M)
     figures["worker_in_app"] = "ready" if "ready." in in_app and not error else (error[-1] if error else "stopped")
     say(f"  note  a worker with the folder broker in the image's working dir /app: {figures['worker_in_app']}")
-    fleet.client.remove_container("opsportal-worker-in-app", force=True)
-    fleet.names.remove("opsportal-worker-in-app")
-    (fleet.logs / "opsportal-worker-in-app.log").write_text(in_app)
+    fleet.remove("opsportal-worker-in-app")
 
     say("worker role")
     started = time.monotonic()
@@ -477,6 +502,77 @@ def _run_roles(fleet: Fleet, port: int, token: str, figures: dict, checks: Check
         timeout=60,
     )
     checks.record(bool(worker_health), "Docker HEALTHCHECK of the worker container (no HTTP server): healthy")
+
+
+def _run_redis_roles(fleet: Fleet, redis_url: str, figures: dict, checks: Checks) -> None:
+    """Worker, beat and web again, on a Redis broker: a private redis-server on the host's loopback."""
+    for name in ("opsportal-worker", "opsportal-beat"):  # the folder broker's
+        fleet.remove(name)
+    port = free_port()
+    on_redis = {"CELERY_BROKER_URL": redis_url, "PORT": str(port)}
+
+    started = time.monotonic()
+    fleet.start("opsportal-worker-redis", ["worker"], env=on_redis)  # the image's WORKDIR, /app
+    wait_for(
+        "the worker on Redis to be ready",
+        lambda: "ready." in fleet.logs_of("opsportal-worker-redis") or _stopped(fleet, "opsportal-worker-redis", True),
+        timeout=90,
+    )
+    figures["worker_redis_ready"] = time.monotonic() - started
+    connected = re.search(r"Connected to (redis://\S+)", fleet.logs_of("opsportal-worker-redis"))
+    checks.record(
+        connected is not None,
+        f"celery worker in /app on Redis ready after {figures['worker_redis_ready']:.1f} s, connected to "
+        f"{connected.group(1) if connected else '?'}",
+    )
+
+    # Job accounting goes to the broker's Redis: the count of tasks the worker finished.
+    counts = redis.Redis.from_url(redis_url)
+
+    def processed() -> int:
+        return int(counts.hget(f"{ACCOUNTING_PREFIX}:celery:total", "processed") or 0)
+
+    started = time.monotonic()
+    fleet.start("opsportal-beat-redis", ["beat"], env=on_redis)
+    first = wait_for(
+        "beat's tasks to run on the worker through Redis",
+        lambda: (not _stopped(fleet, "opsportal-beat-redis", True) and processed()) or None,
+        timeout=90,
+        interval=0.5,
+    )
+    figures["beat_redis_to_jobs"] = time.monotonic() - started
+    time.sleep(5)
+    later = processed()
+    checks.record(
+        later > first,
+        f"beat -> Redis -> worker: first task counted {figures['beat_redis_to_jobs']:.1f} s after beat started, "
+        f"{first} then {later} five seconds later (beat's refresh tick, every second)",
+    )
+
+    # /queues on a web container with the same broker, read with a token made the documented way.
+    fleet.start("opsportal-token", ["python", "manage.py", "create_api_token", "--name", "image-check"])
+    status = fleet.wait("opsportal-token", timeout=120)
+    secret = fleet.logs_of("opsportal-token", stderr=False).strip().splitlines()[-1:] or [""]
+    if not checks.record(status == 0 and secret[0].startswith("wo_"), f"create_api_token exited {status}"):
+        return
+    fleet.start("opsportal-web-redis", env=on_redis)
+    headers = {"Host": SITE, "X-Forwarded-Proto": "https", "Authorization": f"Bearer {secret[0]}"}
+
+    def queues():
+        _stopped(fleet, "opsportal-web-redis", fail=True)
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/api/v1/admin/ops/queues", headers=headers, timeout=5)
+        except httpx.HTTPError:
+            return None
+        return response
+
+    response = wait_for("the web on Redis to answer /queues", queues, timeout=90)
+    rows = response.json().get("queues", []) if response.status_code == 200 else []
+    celery = next((row for row in rows if row["name"] == "celery"), {})
+    checks.record(
+        isinstance(celery.get("depth"), int) and (celery.get("processed_per_sec") or 0) > 0,
+        f"GET /api/v1/admin/ops/queues with a Bearer token: {response.status_code}, celery queue {celery}",
+    )
 
 
 def _stopped(fleet: Fleet, name: str, fail: bool = False) -> bool:
@@ -547,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
             f"healthcheck {config['Healthcheck']['Test']}"
         )
 
-        say("4. the roles, with DJANGO_ENV=production, SQLite and a folder broker on one volume")
+        say("4. the roles, with DJANGO_ENV=production, SQLite and a folder broker on one volume, then Redis")
         try:
             run_roles(client, figures, checks)
         except CheckFailed as failure:
@@ -574,6 +670,8 @@ def main(argv: list[str] | None = None) -> int:
         ("web_start", "web: container start to health 200", "s"),
         ("worker_ready", "worker: container start to ready", "s"),
         ("beat_to_jobs", "beat: start to jobs run and reported", "s"),
+        ("worker_redis_ready", "worker on Redis: container start to ready", "s"),
+        ("beat_redis_to_jobs", "beat on Redis: start to the first task counted", "s"),
     ):
         if key in figures:
             value = megabytes(figures[key]) if unit == "MB" else f"{figures[key]:.1f} s"

@@ -140,15 +140,16 @@ class ContainerLogsApi(OpsApi):
     @extend_schema(
         operation_id="container_logs", parameters=[params.LogsQuery],
         responses={200: shapes.LogsSerializer, **_errors(400, 404, 503)},
+        description="The newest lines within `WALLETOPS_LOGS_MAX_BYTES` of JSON (default 2 MiB); `truncated` "
+        "says when lines were left out or cut. `Accept: text/plain` (or `?format=txt`) gets the same lines as text.",
     )  # fmt: skip
     def get(self, request, name: str):
         query = params.validated(params.LogsQuery, request.query_params).validated_data
         found = _found(request, name)
         logs = containers.container_logs(
-            found, tail=query["tail"], since=query.get("since"), until=query.get("until"), grep=query.get("grep")
-        )
-        if not query["timestamps"]:
-            logs["lines"] = [{"ts": None, "text": line["text"]} for line in logs["lines"]]
+            found, tail=query["tail"], since=query.get("since"), until=query.get("until"), grep=query.get("grep"),
+            timestamps=query["timestamps"],
+        )  # fmt: skip
         return TextAwareResponse(logs)
 
 

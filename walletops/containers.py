@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -288,25 +290,83 @@ def container_detail(found: Found) -> dict:
     }
 
 
-def container_logs(
-    found: Found, *, tail: int, since: datetime | None, until: datetime | None, grep: re.Pattern | str | None
-) -> dict:
-    """The last ``tail`` lines (after ``grep``), ANSI escapes stripped, long lines cut at 16 KiB."""
-    # With a filter, read further back so ``tail`` matching lines can be found.
-    fetch = tail if grep is None else max(tail, 5000)
-    with _engine_answers():
-        raw = engine.container_logs(found.url, found.id, tail=fetch, since=since, until=until)
-    lines, cut = [], False
-    for line in raw.splitlines():
-        ts, _, text = line.partition(" ")
+GREP_SCAN = 5000  # with ``grep``, this many recent lines are searched for the last ``tail`` matches
+JSON_PLAIN_BYTES = bytes(b for b in range(256) if b >= 0x20 and b not in b'"\\')
+JSON_SHORT_ESCAPES = [bytes([b]) for b in b'"\\\b\f\n\r\t']  # written \" \\ \b \f \n \r \t; other controls \u00XX
+# A JSON line is ``{"ts":"2026-03-10T11:59:58.123Z","text":…},``: 42 bytes besides its text, 20 with ts null.
+LINE_JSON_OVERHEAD = {True: len('{"ts":"2026-03-10T11:59:58.123Z","text":},'), False: len('{"ts":null,"text":},')}
+
+
+def _json_size(text: str) -> int:
+    """Bytes of ``text`` in DRF's JSON, quotes included: UTF-8 as is, but ``"`` ``\\`` and controls escaped
+    (``\\n`` or ``\\u001b``), and U+2028/U+2029 too (3 bytes more each). Counted, not encoded: 2x faster."""
+    data = text.encode()
+    size = len(data) + 2
+    special = data.translate(None, JSON_PLAIN_BYTES)
+    if special:
+        size += 5 * len(special) - 4 * sum(special.count(byte) for byte in JSON_SHORT_ESCAPES)
+    if not text.isascii():
+        size += 3 * (data.count("\u2028".encode()) + data.count("\u2029".encode()))
+    return size
+
+
+def collect_log_lines(
+    raw_lines: Iterable[bytes], *, tail: int, grep, timestamps: bool = True, max_bytes: int
+) -> tuple[list[dict], bool]:
+    """The last ``tail`` lines that match ``grep`` and fit in ``max_bytes`` of JSON, and whether any was left out.
+
+    ``raw_lines`` are Docker's ``<time> <text>`` lines, oldest first; only the lines that may still be
+    returned are held, so memory stays within ``max_bytes`` however long the log. ANSI escapes are
+    stripped and a line is cut at 16 KiB before ``grep`` sees it (a substring, or a compiled pattern:
+    anything with ``search``). Left out: lines cut, older matches beyond ``tail``, older lines beyond
+    the byte budget.
+    """
+    kept: deque[tuple[str, str, int, bool]] = deque()
+    size, dropped = 0, False
+    substring = grep if isinstance(grep, str) else None
+    for raw in raw_lines:
+        stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
         text = ANSI_ESCAPE.sub("", text)
-        if grep is not None and not (grep.search(text) if isinstance(grep, re.Pattern) else grep in text):
+        cut = len(text) > MAX_LINE
+        if cut:
+            text = text[:MAX_LINE]
+        if grep is not None and not (substring in text if substring is not None else grep.search(text)):
             continue
-        if len(text) > MAX_LINE:
-            text, cut = text[:MAX_LINE], True
-        lines.append({"ts": _iso(ts) if ts[:4].isdigit() else None, "text": text})
-    truncated = cut or len(lines) > tail
-    return {"name": found.name, "lines": lines[-tail:] if tail else [], "truncated": truncated}
+        cost = LINE_JSON_OVERHEAD[timestamps] + _json_size(text)
+        kept.append((stamp, text, cost, cut))
+        size += cost
+        while kept and (len(kept) > tail or size > max_bytes):
+            size -= kept.popleft()[2]
+            dropped = True
+    lines = [{"ts": _iso(stamp) if timestamps and stamp[:4].isdigit() else None, "text": text}
+             for stamp, text, _, _ in kept]  # fmt: skip
+    return lines, dropped or any(cut for *_, cut in kept)
+
+
+def container_logs(
+    found: Found, *, tail: int, since: datetime | None, until: datetime | None, grep, timestamps: bool = True
+) -> dict:
+    """``{name, lines, truncated}``: the last ``tail`` lines (after ``grep``), within ``WALLETOPS_LOGS_MAX_BYTES``.
+
+    ANSI escapes stripped, long lines cut at 16 KiB, and the newest lines kept when the whole would
+    pass the byte cap: a JSON body stays under it (the text rendering and the portal's page hold the
+    same lines). Lines are read from the engine as they come, never the whole log at once.
+    """
+    # With a filter, read further back so ``tail`` matching lines can be found.
+    fetch = tail if grep is None else max(tail, GREP_SCAN)
+    # The body around the lines; each line is counted with a comma, and the last has none.
+    envelope = len('{"name":,"lines":[],"truncated":false}') + _json_size(found.name) - 1
+    try:
+        with _engine_answers():
+            raw = engine.container_log_lines(found.url, found.id, tail=fetch, since=since, until=until,
+                                             max_bytes=4 * MAX_LINE)  # fmt: skip
+            lines, truncated = collect_log_lines(
+                raw, tail=tail, grep=grep, timestamps=timestamps,
+                max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES - envelope,
+            )  # fmt: skip
+    except engine.ContainerGone:
+        raise ContainerNotFound(f"{found.name} disappeared") from None
+    return {"name": found.name, "lines": lines, "truncated": truncated}
 
 
 def container_health_check(found: Found) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import re2
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
@@ -16,6 +17,39 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 RELATIVE = re.compile(r"^(\d{1,6})([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_TAIL = 5000
+GREP_SYNTAX = (
+    "A plain text is a case-sensitive substring match. Written /…/ it is a regular expression in RE2 syntax "
+    "(https://github.com/google/re2/wiki/Syntax), matched in time linear in the line's length: Perl-like classes, "
+    "repetitions up to {1000}, (?i) and the like, but no backreferences and no lookahead or lookbehind (400). "
+    "At most 200 characters; lines are searched as shown (ANSI escapes stripped, cut at 16 KiB)."
+)
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.UTF8  # patterns and lines are text: a class or . matches a character
+    options.max_mem = 8 << 20  # the compiled program and its DFA cache; past it RE2 runs its NFA (still linear)
+    options.log_errors = False  # a bad pattern is the client's 400, not a line on the server's stderr
+    return options
+
+
+RE2_OPTIONS = _re2_options()
+
+
+def grep_pattern(source: str):
+    """``source`` compiled by RE2, or ``ValueError`` with RE2's own message.
+
+    Never Python's ``re``: google-re2 has no fallback (a backreference or a lookaround is an error, not a
+    slow path), and no flags are passed (inline ``(?i)`` is RE2's). Compiled outside ``re2.compile``'s
+    module-wide cache of 128 patterns, so a request's pattern and its DFA memory go with the request.
+    """
+    try:
+        return re2._Regexp(source, RE2_OPTIONS)
+    except re2.error as exc:
+        message = exc.args[0] if exc.args else "invalid"
+        raise ValueError(message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)) from None
+    except UnicodeEncodeError:
+        raise ValueError("not valid UTF-8 text") from None
 
 
 class FlagField(serializers.Field):
@@ -43,13 +77,18 @@ class MomentField(serializers.Field):
     def to_internal_value(self, data):
         text = str(data).strip()
         relative = RELATIVE.match(text)
-        if relative:
-            return timezone.now() - timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})
+        if not relative:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise serializers.ValidationError("expected ISO-8601 or a relative age like 30s, 15m, 2h, 1d") from None
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise serializers.ValidationError("expected ISO-8601 or a relative age like 30s, 15m, 2h, 1d") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            if relative:  # 999999d is before year 1
+                return timezone.now() - timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})
+            # In UTC from here on, so comparing it or handing it to Docker cannot overflow later (year 1 at +14:00).
+            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except OverflowError:
+            raise serializers.ValidationError("out of range: in UTC, a time must fall within years 1 to 9999") from None
 
 
 class ContainersQuery(serializers.Serializer):
@@ -68,15 +107,16 @@ class LogsQuery(ContainersQuery):
     tail = serializers.IntegerField(required=False, default=100, min_value=0, max_value=MAX_TAIL)
     since = MomentField(required=False)
     until = MomentField(required=False)
-    grep = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    grep = serializers.CharField(required=False, max_length=200, trim_whitespace=False, help_text=GREP_SYNTAX)
     timestamps = FlagField(required=False, default=True)
 
     def validate_grep(self, value: str):
+        """A substring (``str``), or ``/…/``: a compiled RE2 pattern (only its ``search`` is used)."""
         if len(value) >= 2 and value.startswith("/") and value.endswith("/"):
             try:
-                return re.compile(value[1:-1])
-            except re.error as exc:
-                raise serializers.ValidationError(f"not a valid regular expression: {exc}") from None
+                return grep_pattern(value[1:-1])
+            except ValueError as exc:
+                raise serializers.ValidationError(f"not a valid RE2 regular expression: {exc}") from None
         return value
 
     def validate(self, attrs):

@@ -56,8 +56,11 @@ class LogLineSerializer(serializers.Serializer):
 
 class LogsSerializer(serializers.Serializer):
     name = serializers.CharField()
-    lines = LogLineSerializer(many=True)
-    truncated = serializers.BooleanField()
+    lines = LogLineSerializer(many=True, help_text="oldest first: the newest lines within WALLETOPS_LOGS_MAX_BYTES")
+    truncated = serializers.BooleanField(
+        help_text="a line was cut at 16 KiB, more lines matched than tail, or older lines were left out to keep "
+        "the response within WALLETOPS_LOGS_MAX_BYTES (default 2 MiB) of JSON"
+    )
 
 
 class DockerHealthSerializer(serializers.Serializer):

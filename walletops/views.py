@@ -120,7 +120,7 @@ class LogsForm(forms.Form):
 
     tail = forms.IntegerField(required=False, min_value=0, max_value=params.MAX_TAIL, initial=100)
     since = forms.CharField(required=False, help_text="ISO-8601 or an age: 30s, 15m, 2h, 1d")
-    grep = forms.CharField(required=False, help_text="text, or /regular expression/")
+    grep = forms.CharField(required=False, help_text="text, or /regular expression/ in RE2 syntax")
 
 
 def container_logs_page(request, name: str):
@@ -133,12 +133,12 @@ def container_logs_page(request, name: str):
         ).validated_data
         logs = containers.container_logs(
             found, tail=logs_query["tail"], since=logs_query.get("since"), until=logs_query.get("until"),
-            grep=logs_query.get("grep"),
+            grep=logs_query.get("grep"), timestamps=logs_query["timestamps"],
         )  # fmt: skip
     except OpsError as exc:
         return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
-    return render_page(request, "walletops/logs.html", {**context, "logs": logs, "scope": urlencode(_scope(query))},
-                       title=f"Logs of {found.name}")  # fmt: skip
+    context.update(logs=logs, scope=urlencode(_scope(query)), max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES)
+    return render_page(request, "walletops/logs.html", context, title=f"Logs of {found.name}")
 
 
 def container_health_check_page(request, name: str):

@@ -8,9 +8,12 @@ cannot be reached is ``EngineDown`` (naming it), a container that vanished is
 
 from __future__ import annotations
 
+import re
+import struct
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import docker
@@ -92,13 +95,141 @@ def container_stats(url: str, container_id: str) -> dict:
     return _call(url, "stats", container_id, stream=False)
 
 
-def container_logs(url: str, container_id: str, *, tail: int, since: datetime | None, until: datetime | None) -> str:
-    kwargs = {"stdout": True, "stderr": True, "timestamps": True, "tail": tail}
-    if since is not None:
-        kwargs["since"] = since
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LOG_READ_SIZE = 64 * 1024
+FRAME_HEADER = struct.Struct(">BxxxL")  # stream (0 stdin, 1 stdout, 2 stderr, 3 system), 3 zero bytes, payload size
+LOG_TIME = re.compile(rb"\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) ")
+
+
+def _unix(moment: datetime) -> str:
+    """Docker's ``seconds.nanoseconds`` (the SDK's own conversion drops the fraction)."""
+    delta = moment - EPOCH
+    return f"{delta.days * 86400 + delta.seconds}.{delta.microseconds:06d}000"
+
+
+def container_log_lines(
+    url: str, container_id: str, *, tail: int, since: datetime | None, until: datetime | None, max_bytes: int
+) -> Iterator[bytes]:
+    """The container's log, oldest first, one ``b"<RFC 3339 time> <text>"`` per line (no newline), as it arrives.
+
+    Streamed rather than read whole: a tail of 5,000 long lines is 100 MB, and the caller keeps only
+    what it returns. Every read has the configured timeout (the SDK's own streaming turns it off, so a
+    stalled engine would hold a worker forever). The text of a line keeps its first ``max_bytes`` bytes
+    and one more when it was longer, so the caller can tell. Docker splits a line longer than 16 KiB
+    into partial messages with a time each: they are joined again, without the repeated times (for a
+    container with a TTY the stream has no message boundaries, so they stay as Docker sends them).
+    Raises ``EngineDown`` or ``ContainerGone`` while iterating.
+    """
+    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
+    if since is not None and since > EPOCH:
+        params["since"] = _unix(since)
     if until is not None:
-        kwargs["until"] = until
-    return _call(url, "logs", container_id, **kwargs).decode("utf-8", errors="replace")
+        if until <= EPOCH:  # no log line is that old, and Docker reads an until in year 1 as "no limit"
+            return
+        params["until"] = _unix(until)
+    with _translated(url):
+        client = _client(url)
+        response = client.get(
+            f"{client.base_url}/v{API_VERSION}/containers/{container_id}/logs", params=params, stream=True,
+            timeout=settings.WALLETOPS_DOCKER_TIMEOUT,
+        )  # fmt: skip
+        try:
+            try:
+                response.raise_for_status()
+            except requests.exceptions.HTTPError as exc:
+                docker_errors.create_api_error_from_http_exception(exc)  # raises NotFound, APIError, ...
+            try:
+                yield from _log_lines(response.iter_content(LOG_READ_SIZE), max_bytes + 1)
+            except requests.exceptions.ChunkedEncodingError as exc:  # the engine went away mid-answer
+                raise EngineDown(host_label(url), type(exc).__name__) from None
+        finally:
+            response.close()
+
+
+def _log_lines(chunks: Iterator[bytes], keep: int) -> Iterator[bytes]:
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if buffer:
+            break
+    if not buffer:
+        return
+    # With timestamps=1 a raw (TTY) stream starts with a digit; a multiplexed one with a frame header.
+    if buffer[0] <= 3:
+        yield from _joined(_frames(buffer, chunks), keep)
+    else:
+        yield from _split(buffer, chunks, keep)
+
+
+def _frames(buffer: bytearray, chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The frames of a multiplexed stream: (stream, one log message)."""
+    while True:
+        start = 0
+        while len(buffer) - start >= FRAME_HEADER.size:
+            stream, size = FRAME_HEADER.unpack_from(buffer, start)
+            end = start + FRAME_HEADER.size + size
+            if len(buffer) < end:
+                break
+            yield stream, bytes(buffer[start + FRAME_HEADER.size : end])
+            start = end
+        del buffer[:start]
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
+        buffer += chunk
+
+
+def _joined(frames: Iterator[tuple[int, bytes]], keep: int) -> Iterator[bytes]:
+    """Lines from messages; a message without its newline is partial, continued by the next one of its stream."""
+    partial: dict[int, list] = {}  # stream -> [line so far, bytes of text it may still take]
+    for stream, message in frames:
+        complete = message.endswith(b"\n")
+        if complete:
+            message = message[:-1]
+        started = partial.pop(stream, None)
+        if started is None:
+            stamp, _, text = message.partition(b" ")
+            started = [bytearray(stamp + b" "), keep]
+        else:  # the same line's next piece: drop its own time
+            stamp = LOG_TIME.match(message)
+            text = message[stamp.end() :] if stamp else message
+        line, room = started
+        if room > 0:
+            line += text[:room]
+            started[1] = room - min(len(text), room)
+        if complete:
+            yield bytes(line)
+        else:
+            partial[stream] = started
+    for line, _ in partial.values():
+        yield bytes(line)
+
+
+def _split(buffer: bytearray, chunks: Iterator[bytes], keep: int) -> Iterator[bytes]:
+    """Lines of a raw stream, each kept to its time and ``keep`` bytes of text."""
+    pending = bytearray()
+    while True:
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            pending += buffer[start:end]
+            yield _kept(pending, keep)
+            pending.clear()
+            start = end + 1
+        pending += buffer[start:]
+        buffer.clear()
+        if len(pending) > keep + 64:  # a line without end: keep its head only
+            del pending[keep + 64 :]
+        chunk = next(chunks, None)
+        if chunk is None:
+            break
+        buffer += chunk
+    if pending:
+        yield _kept(pending, keep)
+
+
+def _kept(line: bytearray, keep: int) -> bytes:
+    space = line.find(b" ")
+    return bytes(line[: space + 1 + keep] if space >= 0 else line[:keep])
 
 
 def container_exec(url: str, container_id: str, command: list[str]) -> tuple[int | None, str]:

@@ -1,0 +1,251 @@
+"""Logs under hostile input: regular expressions that backtrack, huge tails, times out of range.
+
+A container of its own (env ``limits``, on the staging engine) writes what the tests need:
+a line that makes a backtracking engine explode on ``(a+)+$``, 1,000 lines of 20,000 zeros
+(``0+1`` is quadratic per line with Python's ``re``; 20 MB of log), a 20,000-byte line of
+``é`` (Docker splits it into 16 KiB partial messages), and a line with JSON's awkward
+characters.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+import tracemalloc
+from contextlib import contextmanager
+from http import HTTPStatus
+
+import pytest
+
+from tests.walletops.conftest import _run
+from walletops import containers, params
+
+URL = "/api/v1/admin/ops/containers"
+PAGES = "/admin/ops/containers/"
+NAME = "wallet-core-limits-noisy-v1"
+ZERO_LINES = 1000
+AWKWARD = 'q"\\ \t é \u2028 end'
+NOISY_SCRIPT = (
+    "printf 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\\n'; "
+    "z=$(printf '%020000d' 0); i=0; while [ $i -lt " + str(ZERO_LINES) + ' ]; do echo "$z"; i=$((i+1)); done; '
+    "e='\\303\\251\\303\\251\\303\\251\\303\\251\\303\\251\\303\\251\\303\\251\\303\\251\\303\\251\\303\\251'; "
+    'e=$(printf "$e"); e="$e$e$e$e$e$e$e$e$e$e"; e="$e$e$e$e$e$e$e$e$e$e"; e="$e$e$e$e$e$e$e$e$e$e"; echo "$e"; '
+    "printf 'q\"\\\\ \\t \\303\\251 \\342\\200\\250 end\\n'; "
+    "echo done; exec sleep 100000"
+)
+pytestmark = pytest.mark.django_db
+
+
+class TooSlow(Exception):
+    pass
+
+
+@contextmanager
+def deadline(seconds: int):
+    """Fail instead of hanging: Python's ``re`` checks signals while it backtracks."""
+
+    def expired(*_):
+        raise TooSlow(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def looker(client, django_user_model):
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    return client
+
+
+@pytest.fixture(scope="module")
+def noisy(fleet):
+    import docker
+
+    client = docker.DockerClient(base_url=fleet.staging_url, version="1.41")
+    container = _run(client, NAME, ["/bin/sh", "-c", NOISY_SCRIPT],
+                     labels={"service": "wallet-core-limits", "role": "noisy"}, hostname="limits")  # fmt: skip
+    try:
+        limit = time.monotonic() + 60
+        while b"done" not in container.logs(tail=1) and time.monotonic() < limit:
+            time.sleep(0.2)
+        assert b"done" in container.logs(tail=1), container.logs(tail=5)[-300:]
+        yield container
+    finally:
+        container.remove(force=True)
+        client.close()
+
+
+@pytest.fixture
+def limits(settings, fleet_settings, noisy):
+    settings.WALLETOPS_ENVS = [*settings.WALLETOPS_ENVS, "limits"]
+    settings.WALLETOPS_DOCKER_HOSTS = {**settings.WALLETOPS_DOCKER_HOSTS, "limits": [fleet_settings.staging_url]}
+    return settings
+
+
+def _logs(client, *, accept: str = "application/json", **query):
+    return client.get(f"{URL}/{NAME}/logs", {"env": "limits", **query}, HTTP_ACCEPT=accept)
+
+
+def test_a_catastrophic_regex_answers_at_once(reader, limits):
+    # With Python's re (before RE2), the first request ran for hours: 2^40 ways to split 40 a's.
+    started = time.monotonic()
+    with deadline(20):
+        explosive = _logs(reader, grep="/(a+)+$/", tail="5000")
+        quadratic = _logs(reader, grep="/0+1/", tail="5000")  # 5,000 lines of 20,000 zeros: minutes with re
+        found = _logs(reader, grep="/^a{40}!$/")
+    elapsed = time.monotonic() - started
+    assert (explosive.status_code, explosive.json()["lines"]) == (200, [])
+    assert (quadratic.status_code, quadratic.json()["lines"]) == (200, [])
+    assert [line["text"] for line in found.json()["lines"]] == ["a" * 40 + "!"]
+    assert elapsed < 10, elapsed
+
+
+def test_the_portal_page_greps_with_re2_too(looker, limits):
+    with deadline(20):
+        page = looker.get(f"{PAGES}{NAME}/logs/", {"env": "limits", "tail": "5000", "grep": "/(0+)+1/"})
+    assert page.status_code == 200
+    assert "0 lines" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("/(a)\\1/", "invalid escape sequence: \\1"),  # backreference
+        ("/a(?=b)/", "invalid perl operator: (?="),  # lookahead
+        ("/(?<!a)b/", "invalid perl operator: (?<!"),  # lookbehind
+        ("/\\pL{1000}\\pL{1000}/", "pattern too large - compile failed"),  # past max_mem
+        ("/a{1001}/", "invalid repetition size: {1001}"),
+    ],
+)  # fmt: skip
+def test_what_re2_cannot_run_is_400_naming_grep(reader, pattern, problem):
+    response = reader.get(f"{URL}/{NAME}/logs", {"grep": pattern})
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
+    assert response.json() == {
+        "code": "invalid_param", "detail": f"grep: not a valid RE2 regular expression: {problem}",
+    }  # fmt: skip
+
+
+def test_grep_is_re2_on_text_and_a_plain_grep_is_a_substring():
+    regex = params.validated(params.LogsQuery, {"grep": "/^(é|\\.)+$/"}).validated_data["grep"]
+    assert type(regex).__module__ == "re2"  # google-re2, never Python's re behind it
+    assert regex.search("é.é") and not regex.search("e.é")  # é is one character, . a literal dot
+    assert params.validated(params.LogsQuery, {"grep": "/(?i)ÉTÉ/"}).validated_data["grep"].search("été")
+    assert params.validated(params.LogsQuery, {"grep": "(a+)+$"}).validated_data["grep"] == "(a+)+$"
+    assert params.validated(params.LogsQuery, {"grep": "/"}).validated_data["grep"] == "/"
+    assert params.RE2_OPTIONS.max_mem == 8 << 20 and not params.RE2_OPTIONS.log_errors
+
+
+def test_the_grep_parameter_documents_its_syntax():
+    from tests.opsportal.test_openapi import _schema
+
+    operation = _schema()["paths"]["/api/v1/admin/ops/containers/{name}/logs"]["get"]
+    grep = next(p for p in operation["parameters"] if p["name"] == "grep")
+    assert "RE2 syntax" in grep["description"] and "substring" in grep["description"]
+    assert "WALLETOPS_LOGS_MAX_BYTES" in json.dumps(_schema()["components"]["schemas"]["Logs"])
+
+
+def test_a_line_docker_split_in_16_kib_pieces_is_whole_again(reader, limits):
+    # Before: the second piece's own time stamp sat in the middle of the line.
+    body = _logs(reader, grep="/^é+$/").json()
+    assert [line["text"] for line in body["lines"]] == ["é" * 10_000]
+
+
+def test_a_big_tail_keeps_the_newest_lines_within_the_byte_cap(reader, limits):
+    # 2,000 Docker messages of 16 KiB: 33 MB of JSON before the cap.
+    assert limits.WALLETOPS_LOGS_MAX_BYTES == 2 * 1024 * 1024  # the default
+    response = _logs(reader, tail="5000")
+    body = response.json()
+    assert len(response.content) <= 2 * 1024 * 1024
+    assert body["truncated"] is True
+    texts = [line["text"] for line in body["lines"]]
+    assert texts[-3:] == ["é" * 10_000, AWKWARD, "done"]  # the newest lines, in order
+    assert 100 < len(texts) < 200 and texts[0] == "0" * 16 * 1024  # the 20,000 zeros, cut at 16 KiB
+    text = _logs(reader, tail="5000", accept="text/plain")
+    assert text["Content-Type"].startswith("text/plain") and len(text.content) <= 2 * 1024 * 1024
+    assert text.content.decode().endswith("done\n")
+    assert text.content.decode().count("\n") == len(texts)
+
+
+@pytest.mark.parametrize("timestamps", ["true", "false"])
+def test_the_cap_is_exact_bytes_of_json(reader, limits, timestamps):
+    query = {"grep": "/^(a|é|q|d)/", "timestamps": timestamps}  # the four short-ish lines, and the é one
+    whole = _logs(reader, **query)
+    assert whole.json()["truncated"] is False and len(whole.json()["lines"]) == 4
+    limits.WALLETOPS_LOGS_MAX_BYTES = len(whole.content)
+    assert _logs(reader, **query).content == whole.content  # exactly enough: everything
+    limits.WALLETOPS_LOGS_MAX_BYTES = len(whole.content) - 1
+    short = _logs(reader, **query)
+    assert len(short.content) <= len(whole.content) - 1
+    assert short.json()["truncated"] is True
+    assert short.json()["lines"] == whole.json()["lines"][1:]  # the oldest line went
+
+
+def test_the_byte_count_is_drfs_json_exactly():
+    from rest_framework.renderers import JSONRenderer
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(0x80)] + ["é", "€", "😀", "\u2028", "\u2029", "\x7f", "\ufffd"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
+        assert containers._json_size(text) == len(JSONRenderer().render(text)), repr(text)
+
+
+def test_lines_are_streamed_not_read_whole(limits):
+    # 20 MB of log through the endpoint's code: only what can still be returned is held.
+    found = containers.container_find(name=NAME, envs=["limits"], include_accessories=False)
+    tracemalloc.start()
+    try:
+        logs = containers.container_logs(found, tail=5000, since=None, until=None, grep=None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert logs["lines"][-1]["text"] == "done"
+    assert peak < 8 * 1024 * 1024, f"{peak / 1e6:.1f} MB"  # before: the 40 MB log, then its decoded copy
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"since": "999999d"}, "since"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"until": "0001-01-01T00:00:00+14:00"}, "until"),
+        ({"since": "9999-12-31T23:59:59-14:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+    ],
+)  # fmt: skip
+def test_times_out_of_range_are_400_not_500(reader, limits, query, param):
+    response = _logs(reader, **query)
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
+    assert response.json() == {
+        "code": "invalid_param", "detail": f"{param}: out of range: in UTC, a time must fall within years 1 to 9999",
+    }  # fmt: skip
+
+
+def test_the_extreme_times_that_exist_still_work(reader, limits):
+    def texts(**query):
+        response = _logs(reader, grep="done", **query)
+        assert response.status_code == 200, response.content
+        return [line["text"] for line in response.json()["lines"]]
+
+    assert texts(since="0001-01-01T00:00:00Z", until="9999-12-31T23:59:59Z") == ["done"]
+    assert texts(since="0001-01-01T00:00:00+00:00", until="9999-12-31T23:59:59+14:00") == ["done"]
+    assert texts(since="1d") == ["done"]
+    assert texts(until="1969-12-31T23:59:59Z") == []  # Docker would read a time before 1970 as "no limit"
+    assert texts(since="9999-12-31T23:59:59Z") == []
+
+
+def test_the_portal_page_says_which_time_is_out_of_range(looker, limits):
+    page = looker.get(f"{PAGES}{NAME}/logs/", {"env": "limits", "since": "999999d"})
+    assert page.status_code == HTTPStatus.BAD_REQUEST
+    assert "since: out of range: in UTC, a time must fall within years 1 to 9999" in page.content.decode()
+    page = looker.get(f"{PAGES}{NAME}/logs/", {"env": "limits", "tail": "5000"})
+    assert page.status_code == 200 and "truncated (" in page.content.decode()
+    assert len(page.content) < 4 * 1024 * 1024
