@@ -6,6 +6,7 @@ every variable is documented in README.md and ``.env.example``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "plannings",
     "walletops",
+    "axes",  # login throttling (opsportal/login_throttle.py)
 ]
 
 MIDDLEWARE = [
@@ -92,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the lockout page (AXES_LOCKOUT_CALLABLE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsportal.urls"
@@ -170,6 +174,25 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PRODUCTION e
 SECURE_REDIRECT_EXEMPT = [r"^api/ops/plannings$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Login throttling (django-axes; opsportal/login_throttle.py) ---------------
+# Failed logins count per user name and per client address, each on its own: past the limit within the
+# cool-off, that user name, and every login from that address, is refused even with the right password
+# (429 and a page saying so) until the cool-off has passed since the last failure. `manage.py axes_reset`
+# (or axes_reset_username / axes_reset_ip) unlocks at once.
+AUTHENTICATION_BACKENDS = [
+    "opsportal.login_throttle.LoginThrottleBackend",  # axes' AxesStandaloneBackend: it must come first
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = strict_int("OPSPORTAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=strict_int("OPSPORTAL_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_LOCKOUT_CALLABLE = "opsportal.login_throttle.lockout_response"  # templates/opsportal/login_locked.html
+# Reverse proxies in front of the portal that append to X-Forwarded-For (production: kamal-proxy, 1):
+# failures count against the address the outermost one saw, never a client-supplied one.
+OPSPORTAL_TRUSTED_PROXIES = strict_int("OPSPORTAL_TRUSTED_PROXIES", 1 if IS_PRODUCTION else 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "opsportal.login_throttle.client_ip"
+AXES_VERBOSE = False  # no banner at every start; failures and lockouts are still logged (WARNING)
 # Scripts and styles from the portal's own origin; inline <script> and <style> only with the request's nonce
 # (templates: nonce="{{ request.csp_nonce }}"); no style or event-handler attributes. data: images: the
 # Swagger UI's icons (/api/docs/).
