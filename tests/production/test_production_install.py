@@ -5,7 +5,8 @@ the checkout with its python, as the image runs /app with /opt/venv. Against the
 PostgreSQL and Redis, with DJANGO_ENV=production:
 
 1. manage.py migrate and check --deploy (what the Dockerfile gates its build on), collectstatic
-   (what the Procfile says to run before web), and the Redis transport of the broker imports;
+   (what the Procfile says to run before web); the Redis transport of the broker imports and
+   connects; every module of the three apps imports;
 2. the Procfile's web line (gunicorn) serves the health endpoint and /queues read from Redis;
 3. its worker line runs real tasks sent from the production venv (a health snapshot, a planning's
    refresh from the feed server) and its beat line sends its scheduled refresh tick, each seen by
@@ -50,6 +51,16 @@ def test_manage_py_migrates_checks_and_reaches_the_redis_broker(prod_venv, prod_
     )
     out = _ok(manage(prod_env, "shell", "-c", code), "the broker connection")
     assert out.splitlines()[-1] == f"redis 127.0.0.1 {urlsplit(prod_env['CELERY_BROKER_URL']).port}", out
+    # Every module of the apps imports with production's packages alone (no test or dev tool slipped in).
+    code = (
+        "import importlib, pkgutil\n"
+        "for package in ('opsportal', 'plannings', 'walletops'):\n"
+        "    for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "        print(info.name)"
+    )
+    modules = _ok(manage(prod_env, "shell", "-c", code), "importing every module").split()
+    assert {"opsportal.wsgi", "opsportal.celery", "plannings.tasks", "walletops.api"} <= set(modules)
     out = _ok(manage(prod_env, "migrate", "--noinput"), "migrate")
     assert "No migrations to apply" in out  # the suite migrated this database with the same code
     _ok(manage(prod_env, "check", "--deploy", "--fail-level", "WARNING"), "check --deploy")
