@@ -42,7 +42,9 @@ def _ok(result, what: str) -> str:
 
 def test_manage_py_migrates_checks_and_reaches_the_redis_broker(prod_venv, prod_env):
     pip_check = [str(prod_venv / "bin" / "python"), "-m", "pip", "check", "--disable-pip-version-check"]
-    assert "No broken requirements" in _ok(subprocess.run(pip_check, capture_output=True, text=True), "pip check")
+    assert "No broken requirements" in _ok(
+        subprocess.run(pip_check, capture_output=True, text=True, timeout=120), "pip check"
+    )
     # Kombu's Redis transport: with celery and redis pinned without celery[redis], this import failed.
     code = (
         "from opsportal.celery import app; import kombu.transport.redis; "
@@ -74,7 +76,7 @@ def test_procfile_web_worker_and_beat_on_postgres_and_redis(prod_env, procfile_s
     env = {**prod_env, "ALLOWED_JOBS": "plannings-refresh-worker", "PORT": str(free_port())}
     env.update(WEB_CONCURRENCY="2", CELERY_CONCURRENCY="2")
     token = _ok(manage(env, "create_api_token", "--name", "production-check", "--scopes", "read"), "create_api_token")
-    token = token.strip()
+    token = token.strip().splitlines()[-1]  # the secret, printed once
     base = f"http://127.0.0.1:{env['PORT']}"
 
     # --- web: the Procfile's gunicorn line ---------------------------------------------------------
