@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -76,6 +78,7 @@ _DRF_CODES = {
     exceptions.PermissionDenied: ("forbidden", status.HTTP_403_FORBIDDEN),
     exceptions.ValidationError: ("invalid_param", status.HTTP_400_BAD_REQUEST),
     exceptions.ParseError: ("invalid_param", status.HTTP_400_BAD_REQUEST),
+    exceptions.NotFound: ("not_found", status.HTTP_404_NOT_FOUND),  # e.g. /metrics?format=xml
     exceptions.MethodNotAllowed: ("method_not_allowed", status.HTTP_405_METHOD_NOT_ALLOWED),
     exceptions.NotAcceptable: ("not_acceptable", status.HTTP_406_NOT_ACCEPTABLE),
     exceptions.UnsupportedMediaType: ("unsupported_media_type", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
@@ -89,6 +92,10 @@ def ops_exception_handler(exc, context):
         response = exception_handler(exc, context) or Response(status=exc.status_code)
         response.data = {"code": exc.code, "detail": exc.detail_text}
         return response
+    if isinstance(exc, Http404):  # as DRF's own handler does, so the mapping below sees it
+        exc = exceptions.NotFound(str(exc) or "no such resource")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or "not allowed")
     response = exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django's 500 handling takes over (no traceback reaches the client)

@@ -345,3 +345,8 @@ def test_every_admin_changelist_survives_garbage_in_every_filter_and_list_parame
                 assert response.status_code in (200, 302, 400), (url, param, value, response.status_code)
         for suffix in ("x/change/", "9999999999999999999999/change/", "x/history/", "x/delete/", "²/change/"):
             assert operator.get(url + suffix).status_code in (302, 400, 403, 404), url + suffix
+
+
+def test_an_unknown_format_on_metrics_is_404_in_the_wallet_ops_shape(api_client, token_for):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
+    _ops_error(api_client.get("/metrics?format=xml"), 404, "not_found")
