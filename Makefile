@@ -65,6 +65,7 @@ bench: venv services
 	$(PY) -m bench.containers
 	$(PY) -m bench.job_accounting
 	$(PY) -m bench.dashboard
+	$(PY) -m bench.logs_grep
 
 # The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
 image-check: venv
