@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from opsportal import views as opsportal_views
 from plannings.api import PlanningsHealthApi
 from walletops import api as walletops_api
 
@@ -34,4 +35,6 @@ urlpatterns = [
     path(
         f"{OPS}containers/<str:name>/restart", walletops_api.ContainerRestartApi.as_view(), name="ops-container-restart"
     ),
+    # Last: any other /api/ path is a JSON 404 in its prefix's shape, with DEBUG on too.
+    re_path(r"^api/(?P<rest>.*)$", opsportal_views.api_route_missing),
 ]

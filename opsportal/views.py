@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import Resolver404, resolve
 from django.utils.html import escape
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from opsportal import dashboard
 from opsportal.sites import render_page
@@ -99,6 +101,23 @@ def page_not_found(request, exception=None):
     path = request.path_info if len(request.path_info) <= 200 else request.path_info[:200] + "…"
     answer = api_error(request, 404, "not_found", f"no endpoint at {path}")
     return answer if answer is not None else defaults.page_not_found(request, exception)
+
+
+@csrf_exempt  # an unknown route is 404 whatever the method, never a CSRF failure page
+def api_route_missing(request, rest: str = ""):
+    """The last URL pattern under ``/api/``: its 404 is JSON even with DEBUG on (whose 404 page is HTML).
+
+    It stands in for the slash redirect ``APPEND_SLASH`` would have made (``/api/docs`` → ``/api/docs/``).
+    """
+    if request.method in ("GET", "HEAD") and not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_route_missing:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+    return page_not_found(request)
 
 
 def server_error(request):

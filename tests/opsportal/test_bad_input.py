@@ -350,3 +350,24 @@ def test_every_admin_changelist_survives_garbage_in_every_filter_and_list_parame
 def test_an_unknown_format_on_metrics_is_404_in_the_wallet_ops_shape(api_client, token_for):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
     _ops_error(api_client.get("/metrics?format=xml"), 404, "not_found")
+
+
+def test_unknown_api_routes_are_json_with_debug_on_too(client, settings):
+    settings.DEBUG = True  # Django's own 404 page would be its HTML technical page
+    _ops_error(client.get(f"{OPS}/nope"), 404, "not_found")
+    response = client.get("/api/ops/nope")
+    assert (response.status_code, response.content) == (404, NOT_FOUND)
+
+
+def test_an_unknown_api_route_is_404_whatever_the_method_never_a_csrf_page():
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    for method in ("post", "put", "delete"):
+        _ops_error(getattr(csrf_client, method)(f"{OPS}/nope"), 404, "not_found")
+
+
+def test_api_pages_without_their_slash_still_redirect(client):
+    for path in ("/api/docs", "/api/schema"):
+        response = client.get(path, {"x": "1"})
+        assert (response.status_code, response["Location"]) == (301, f"{path}/?x=1")
