@@ -325,6 +325,8 @@ def collect_log_lines(
     size, dropped = 0, False
     substring = grep if isinstance(grep, str) else None
     for raw in raw_lines:
+        if raw.endswith(b"\r"):  # a TTY ends its lines with \r\n
+            raw = raw[:-1]
         stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
         text = ANSI_ESCAPE.sub("", text)
         cut = len(text) > MAX_LINE

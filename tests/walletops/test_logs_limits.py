@@ -14,12 +14,12 @@ import random
 import signal
 import time
 import tracemalloc
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http import HTTPStatus
 
 import pytest
 
-from tests.walletops.conftest import _run
+from tests.walletops.conftest import IMAGE, _run
 from walletops import containers, params
 
 URL = "/api/v1/admin/ops/containers"
@@ -35,6 +35,8 @@ NOISY_SCRIPT = (
     "printf 'q\"\\\\ \\t \\303\\251 \\342\\200\\250 end\\n'; "
     "echo done; exec sleep 100000"
 )
+TTY_NAME = "wallet-core-limits-tty-v1"
+TTY_SCRIPT = "echo one; z=$(printf '%020000d' 0); echo \"$z\"; echo two; echo done; exec sleep 100000"
 pytestmark = pytest.mark.django_db
 
 
@@ -77,9 +79,16 @@ def noisy(fleet):
         while b"done" not in container.logs(tail=1) and time.monotonic() < limit:
             time.sleep(0.2)
         assert b"done" in container.logs(tail=1), container.logs(tail=5)[-300:]
+        tty = client.containers.run(IMAGE, ["/bin/sh", "-c", TTY_SCRIPT], name=TTY_NAME, tty=True, detach=True,
+                                    init=True, network_mode="host", hostname="limits-tty",
+                                    labels={"service": "wallet-core-limits", "role": "tty"})  # fmt: skip
+        while b"done" not in tty.logs(tail=1) and time.monotonic() < limit:
+            time.sleep(0.2)
         yield container
     finally:
-        container.remove(force=True)
+        for name in (NAME, TTY_NAME):
+            with suppress(docker.errors.NotFound):
+                client.containers.get(name).remove(force=True)
         client.close()
 
 
@@ -186,6 +195,14 @@ def test_the_cap_is_exact_bytes_of_json(reader, limits, timestamps):
     assert len(short.content) <= len(whole.content) - 1
     assert short.json()["truncated"] is True
     assert short.json()["lines"] == whole.json()["lines"][1:]  # the oldest line went
+
+
+def test_a_container_with_a_tty_gives_the_same_lines(reader, limits):
+    # No frames on a TTY's stream: lines are split on newlines, and the terminal's \r\n is one line end.
+    lines = reader.get(f"{URL}/{TTY_NAME}/logs", {"env": "limits", "tail": "10"}).json()["lines"]
+    texts = [line["text"] for line in lines]
+    assert texts[0] == "one" and texts[1].startswith("0" * 16 * 1024) and texts[-2:] == ["two", "done"]
+    assert all(line["ts"].endswith("Z") for line in lines)
 
 
 def test_the_byte_count_is_drfs_json_exactly():
