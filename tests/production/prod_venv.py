@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements" / "production.txt"
 MARKER = ".opsportal-complete"
@@ -65,6 +67,25 @@ def _closure(path: Path) -> list[Path]:
 
     visit(path)
     return seen
+
+
+def requirement_pins(path: Path) -> dict[str, tuple[str, set[str]]]:
+    """A compiled requirement file's pins: canonical name -> (version, its hashes)."""
+    pins: dict[str, tuple[str, set[str]]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==(\S+)", line)
+        if pin:
+            current = canonicalize_name(pin.group(1))
+            assert current not in pins, f"{path.name} pins {current} twice"
+            pins[current] = (pin.group(3), set())
+            continue
+        digest = re.match(r"^\s+--hash=(sha256:[0-9a-f]{64})", line)
+        if digest:
+            pins[current][1].add(digest.group(1))
+            continue
+        assert not line.strip() or line.lstrip().startswith("#"), f"{path.name}: not a pin, hash or comment: {line}"
+    return pins
 
 
 def venv_key(requirements: Path, python: str) -> str:

@@ -17,17 +17,20 @@ bind address (loopback here instead of 0.0.0.0) and beat's schedule file (this t
 /tmp/celerybeat-schedule, which another beat on the machine may hold).
 """
 
+import json
 import subprocess
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from django.utils import timezone
+from packaging.utils import canonicalize_name
 
 from plannings.models import HealthSnapshot, JobRuntime, Planning, PlanningBackup, PlanningRefreshQueue
 from scripts.servers.postgres import free_port
 from tests.faults.conftest import wait_until
 from tests.production.conftest import log_has, manage
+from tests.production.prod_venv import REQUIREMENTS, requirement_pins
 
 pytestmark = pytest.mark.postgres_only
 
@@ -40,11 +43,18 @@ def _ok(result, what: str) -> str:
     return result.stdout
 
 
+def _pip(venv, *args: str) -> str:
+    command = [str(venv / "bin" / "python"), "-m", "pip", *args, "--disable-pip-version-check"]
+    return _ok(subprocess.run(command, capture_output=True, text=True, timeout=120), f"pip {args[0]}")
+
+
 def test_manage_py_migrates_checks_and_reaches_the_redis_broker(prod_venv, prod_env):
-    pip_check = [str(prod_venv / "bin" / "python"), "-m", "pip", "check", "--disable-pip-version-check"]
-    assert "No broken requirements" in _ok(
-        subprocess.run(pip_check, capture_output=True, text=True, timeout=120), "pip check"
-    )
+    # The venv holds production.txt's pins, all of them and nothing else (pip itself aside).
+    listed = json.loads(_pip(prod_venv, "list", "--format=json"))
+    installed = {canonicalize_name(row["name"]): row["version"] for row in listed}
+    pinned = {name: version for name, (version, _hashes) in requirement_pins(REQUIREMENTS).items()}
+    assert {name: v for name, v in installed.items() if name not in {"pip", "setuptools", "wheel"}} == pinned
+    assert "No broken requirements" in _pip(prod_venv, "check")
     # Kombu's Redis transport: with celery and redis pinned without celery[redis], this import failed.
     code = (
         "from opsportal.celery import app; import kombu.transport.redis; "

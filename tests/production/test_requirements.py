@@ -12,6 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.production.prod_venv import requirement_pins
+
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements"
 FILES = ("base", "production", "dev")
 
@@ -31,28 +33,9 @@ def _in_requirements(path: Path) -> list[Requirement]:
     return found
 
 
-def _pins(path: Path) -> dict[str, tuple[str, set[str]]]:
-    """The .txt's pins: canonical name -> (version, hashes)."""
-    pins: dict[str, tuple[str, set[str]]] = {}
-    current = None
-    for line in path.read_text().splitlines():
-        pin = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==(\S+)", line)
-        if pin:
-            current = canonicalize_name(pin.group(1))
-            assert current not in pins, f"{path.name} pins {current} twice"
-            pins[current] = (pin.group(3), set())
-            continue
-        digest = re.match(r"^\s+--hash=(sha256:[0-9a-f]{64})", line)
-        if digest:
-            pins[current][1].add(digest.group(1))
-            continue
-        assert not line.strip() or line.lstrip().startswith("#"), f"{path.name}: not a pin, hash or comment: {line}"
-    return pins
-
-
 @pytest.mark.parametrize("name", FILES)
 def test_every_requirement_of_the_in_file_is_pinned_with_hashes(name):
-    pins = _pins(REQUIREMENTS / f"{name}.txt")
+    pins = requirement_pins(REQUIREMENTS / f"{name}.txt")
     wanted = _in_requirements(REQUIREMENTS / f"{name}.in")
     assert wanted
     for requirement in wanted:
@@ -72,7 +55,7 @@ def test_extras_bring_their_own_requirements(name):
 
     The extras' requirements are read from the installed metadata of the development venv, whose
     pins are production's (asserted below)."""
-    pins = _pins(REQUIREMENTS / f"{name}.txt")
+    pins = requirement_pins(REQUIREMENTS / f"{name}.txt")
     todo = [
         (canonicalize_name(r.name), extra) for r in _in_requirements(REQUIREMENTS / f"{name}.in") for extra in r.extras
     ]
@@ -99,7 +82,7 @@ def test_extras_bring_their_own_requirements(name):
 @pytest.mark.parametrize(("smaller", "larger"), [("production", "dev"), ("base", "production")])
 def test_each_file_pins_the_previous_exactly(smaller, larger):
     """What production installs is what the tests ran with: the same versions, the same hashes."""
-    small, large = _pins(REQUIREMENTS / f"{smaller}.txt"), _pins(REQUIREMENTS / f"{larger}.txt")
+    small, large = requirement_pins(REQUIREMENTS / f"{smaller}.txt"), requirement_pins(REQUIREMENTS / f"{larger}.txt")
     missing = sorted(set(small) - set(large))
     assert not missing, f"{larger}.txt lacks {missing}, which {smaller}.txt pins"
     differ = {key: (small[key][0], large[key][0]) for key in small if small[key][0] != large[key][0]}
