@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socketserver
+import struct
+import threading
 import time
 import tracemalloc
 from contextlib import contextmanager, suppress
@@ -20,7 +23,9 @@ from http import HTTPStatus
 import pytest
 
 from tests.walletops.conftest import IMAGE, _run
-from walletops import containers, params
+from walletops import containers, fleet, params
+from walletops.clients import docker as docker_client
+from walletops.errors import DockerUnavailable
 
 URL = "/api/v1/admin/ops/containers"
 PAGES = "/admin/ops/containers/"
@@ -203,6 +208,60 @@ def test_a_container_with_a_tty_gives_the_same_lines(reader, limits):
     texts = [line["text"] for line in lines]
     assert texts[0] == "one" and texts[1].startswith("0" * 16 * 1024) and texts[-2:] == ["two", "done"]
     assert all(line["ts"].endswith("Z") for line in lines)
+
+
+def _frame(stream: int, payload: bytes) -> bytes:
+    return struct.pack(">BxxxL", stream, len(payload)) + payload
+
+
+@pytest.mark.parametrize("piece", [1, 5, 8, 64 * 1024])
+def test_the_stream_is_parsed_whatever_its_chunks(piece):
+    t1, t2, t3 = (f"2026-12-01T03:02:3{i}.123456789Z ".encode() for i in range(3))
+    multiplexed = (
+        _frame(1, t1 + b"hello\n") + _frame(1, t2 + b"a" * 10) + _frame(2, t3 + b"err\n")
+        + _frame(1, t2 + b"b" * 5 + b"\n") + _frame(1, t3 + b"x" * 40 + b"\n") + _frame(1, t3 + b"last, no newline")
+    )  # fmt: skip
+    raw = t1 + b"one\r\n" + t2 + b"y" * 40 + b"\n" + t3 + b"end"
+
+    def lines(data: bytes) -> list[bytes]:
+        return list(docker_client._log_lines(iter([data[i : i + piece] for i in range(0, len(data), piece)]), 20))
+
+    assert lines(multiplexed) == [
+        t1 + b"hello", t3 + b"err", t2 + b"a" * 10 + b"b" * 5,  # a partial message joined, without its second time
+        t3 + b"x" * 20, t3 + b"last, no newline",  # a line keeps 20 bytes of text here
+    ]  # fmt: skip
+    assert lines(raw) == [t1 + b"one\r", t2 + b"y" * 20, t3 + b"end"]
+    assert lines(b"") == []
+
+
+def test_a_stalled_engine_is_503_after_the_timeout(settings):
+    # The SDK's own log streaming turns the socket timeout off: a stalled engine would hold the worker forever.
+    release = threading.Event()
+
+    class Stalling(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            frame = _frame(1, b"2026-12-01T03:02:34.123456789Z first\n")
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: chunked"
+            self.request.sendall(head + b"\r\n\r\n" + b"%x\r\n" % len(frame) + frame + b"\r\n")  # then nothing
+            release.wait(30)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Stalling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.WALLETOPS_DOCKER_TIMEOUT = 1
+    found = containers.Found(url=f"tcp://127.0.0.1:{server.server_address[1]}", id="0123456789ab", name="stalled",
+                             membership=fleet.Membership(env="staging", role="web", accessory=False))  # fmt: skip
+    started = time.monotonic()
+    try:
+        with deadline(20), pytest.raises(DockerUnavailable, match="ConnectionError"):
+            containers.container_logs(found, tail=10, since=None, until=None, grep=None)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        docker_client._clients.pop(found.url).close()
+    assert time.monotonic() - started < 5
 
 
 def test_the_byte_count_is_drfs_json_exactly():
