@@ -69,7 +69,12 @@ class Gunicorn:
         process_stop(self.process, timeout=20)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres_only)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]),
+    ]
+)
 def served(request, fleet, tmp_path):
     """Gunicorn on a SQLite file (``make run``'s database) or on the test PostgreSQL, with the private engines."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_", "WALLETOPS_"))}
