@@ -159,8 +159,17 @@ def test_a_restart_body_nested_too_deeply_is_400_not_a_recursion_error(restarter
     assert _ops_error(response, 400, "invalid_param")["detail"].startswith("body:")
 
 
-def test_a_restart_body_that_is_not_json_is_400_naming_the_body(restarter_api):
-    response = restarter_api.post(f"{OPS}/containers/x/restart", "{nope", content_type="application/json")
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("{nope", "application/json"),
+        (b"\xff\xfe{\x00", "application/json"),  # not UTF-8
+        ('{"timeout": NaN}', "application/json"),
+        ("{}", "application/json; charset=utf-32"),
+    ],
+)
+def test_a_restart_body_that_is_not_json_is_400_naming_the_body(restarter_api, body, content_type):
+    response = restarter_api.post(f"{OPS}/containers/x/restart", body, content_type=content_type)
     assert _ops_error(response, 400, "invalid_param")["detail"].startswith("body:")
 
 
