@@ -28,6 +28,7 @@ STATS_POOL_SIZE = 64  # stats samples in flight at once: each mostly waits on th
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 MAX_LINE = 16 * 1024
+LINE_BYTES = 4 * MAX_LINE  # bytes of a line's text read from the engine: MAX_LINE characters of any UTF-8
 
 
 @dataclass(frozen=True)
@@ -328,8 +329,10 @@ def collect_log_lines(
         if raw.endswith(b"\r"):  # a TTY ends its lines with \r\n
             raw = raw[:-1]
         stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
+        # Longer than the engine client kept (it keeps one byte more), or than shown.
+        cut = len(raw) - raw.find(b" ") - 1 > LINE_BYTES
         text = ANSI_ESCAPE.sub("", text)
-        cut = len(text) > MAX_LINE
+        cut = cut or len(text) > MAX_LINE
         if cut:
             text = text[:MAX_LINE]
         if grep is not None and not (substring in text if substring is not None else grep.search(text)):
@@ -361,7 +364,7 @@ def container_logs(
     try:
         with _engine_answers():
             raw = engine.container_log_lines(found.url, found.id, tail=fetch, since=since, until=until,
-                                             max_bytes=4 * MAX_LINE)  # fmt: skip
+                                             max_bytes=LINE_BYTES)  # fmt: skip
             lines, truncated = collect_log_lines(
                 raw, tail=tail, grep=grep, timestamps=timestamps,
                 max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES - envelope,

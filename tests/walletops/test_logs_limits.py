@@ -264,6 +264,16 @@ def test_a_stalled_engine_is_503_after_the_timeout(settings):
     assert time.monotonic() - started < 5
 
 
+def test_a_line_the_client_cut_is_truncated_even_when_its_shown_text_is_short():
+    stamp = b"2026-12-01T03:02:34.789457756Z "
+    kept = stamp + b"\x1b[31m" * (containers.LINE_BYTES // 5) + b"\x1b[31"  # LINE_BYTES + 1 bytes of colour codes
+    assert containers.collect_log_lines([kept], tail=5, grep=None, max_bytes=10**6)[1] is True
+    whole = stamp + b"\x1b[31m" * (containers.LINE_BYTES // 5)
+    assert containers.collect_log_lines([whole], tail=5, grep=None, max_bytes=10**6) == (
+        [{"ts": "2026-12-01T03:02:34.789Z", "text": ""}], False,
+    )  # fmt: skip
+
+
 def test_the_byte_count_is_drfs_json_exactly():
     from rest_framework.renderers import JSONRenderer
 
