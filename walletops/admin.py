@@ -89,13 +89,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
         obj.pk = issued.token.pk
         # Kept on this request only: shown by response_add, never stored (a flash message would
         # put it in the session or a cookie).
-        request.issued_token_secret = issued.secret
+        request.issued_token_secret, request.issued_token = issued.secret, issued.token
 
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "issued_token_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "title": f"Token {obj.name} created", "token": obj,
+        context = {**self.admin_site.each_context(request), "title": f"Token {obj.name} created", "token": request.issued_token,
                    "secret": secret, "opts": self.opts}  # fmt: skip
         return TemplateResponse(request, "walletops/token_issued.html", context)
 

@@ -102,6 +102,7 @@ def test_create_api_token_prints_the_secret_once(db):
     token = ApiToken.objects.get(name="cli")
     assert out.getvalue().strip().startswith(f"wo_{token.prefix}_")
     assert token.scope_list == ["read", "restart"]
+    assert (token.owner, token.created_by) == (None, None)  # a machine token, from the command line
 
 
 def test_one_engine_down_degrades_only_its_part_then_recovers(reader, fleet_settings):
@@ -131,8 +132,9 @@ def test_restarts_are_rate_limited_per_token_and_the_refusal_is_audited(
     settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
     secret = token_for("read", "restart", name="busy")
     token = ApiToken.objects.get(name="busy")
-    for _ in range(2):  # two restarts this minute already, as the audit trail records them
-        RestartAudit.objects.create(actor="ci", token=token, env="production", container="x", outcome="restarted")
+    # Two attempts this minute already, as the audit trail records them: one done, one still in flight.
+    for outcome in ("restarted", "started"):
+        RestartAudit.objects.create(actor="ci", token=token, env="production", container="x", outcome=outcome)
     client = _client(api_client, secret)
     response = client.post(f"{URL}/wallet-core-production-worker-def5678/restart")
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS

@@ -66,6 +66,7 @@ def test_an_issuer_with_the_restart_permission_issues_a_restart_token_for_themse
     assert response.status_code == HTTPStatus.OK and "secret" in response.context
     token = ApiToken.objects.get(name="ci")
     assert (token.owner, token.created_by, token.scope_list) == (deployer, deployer, ["read", "restart"])
+    assert 'owned by <strong id="token-owner">deployer</strong>, issued by deployer' in response.content.decode()
 
 
 def test_a_token_manager_issues_for_others_within_the_owners_rights(client):
@@ -135,6 +136,8 @@ def test_the_audit_names_the_token_its_owner_and_its_issuer(api_client, client, 
     assert (audit.outcome, audit.actor, audit.token_name, audit.token_owner, audit.token_issued_by) == (
         "restarted", "deployer", "ci", "deployer", "lead",
     )  # fmt: skip
+    container_page = client.get(f"/admin/ops/containers/{WORKER}/").content.decode()
+    assert "ci (owner deployer, issued by lead)" in container_page
 
 
 def test_a_restart_token_without_read_is_refused_everywhere_and_its_restart_audited(api_client):
