@@ -95,8 +95,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         secret = getattr(request, "issued_token_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "title": f"Token {obj.name} created", "token": request.issued_token,
-                   "secret": secret, "opts": self.opts}  # fmt: skip
+        context = {**self.admin_site.each_context(request), "title": f"Token {obj.name} created",
+                   "token": request.issued_token, "secret": secret, "opts": self.opts}  # fmt: skip
         return TemplateResponse(request, "walletops/token_issued.html", context)
 
     def has_change_permission(self, request, obj=None):
