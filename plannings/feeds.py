@@ -66,20 +66,30 @@ def feed_url(url: str, *, today: date) -> str:
     return url.replace("{date-start}", start.isoformat()).replace("{date-end}", end.isoformat())
 
 
+# A server's Retry-After is honoured up to a week: past that it is a misconfiguration, and a
+# larger number would overflow timedelta (or the database's interval) anyway.
+RETRY_AFTER_MAX = timedelta(days=7)
+
+
+def _ascii_digits(value: str) -> bool:
+    # str.isdigit() is also true of '²' and other Unicode digits, which int() refuses.
+    return value.isascii() and value.isdigit()
+
+
 def parse_retry_after(value: str | None, *, now: datetime) -> timedelta | None:
-    """Retry-After in seconds or as an HTTP date; None when absent or unreadable."""
+    """Retry-After in seconds or as an HTTP date, at most a week; None when absent or unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if _ascii_digits(value):
+        return timedelta(seconds=min(int(value), int(RETRY_AFTER_MAX.total_seconds())))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
+    return min(max(when - now, timedelta(0)), RETRY_AFTER_MAX)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -116,7 +126,7 @@ def feed_fetch(client: httpx.Client, url: str, *, config: FeedSettings) -> bytes
             if status >= 500:
                 raise FeedFailure(policy.HTTP_5XX, f"HTTP {status}", status=status)
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > config.max_bytes:
+            if _ascii_digits(declared) and int(declared) > config.max_bytes:
                 raise FeedFailure(policy.INVALID_BODY, f"body of {declared} bytes is over the limit")
             chunks, size = [], 0
             for chunk in response.iter_bytes():

@@ -1,6 +1,6 @@
 """Fetching and parsing feeds: every failure kind from a real local server, and the parser's output."""
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -76,6 +76,14 @@ def test_retry_after_is_read_in_seconds_and_as_an_http_date(feed_host):
     assert feeds.parse_retry_after("Tue, 10 Mar 2026 12:05:00 GMT", now=now) == timedelta(minutes=5)
     assert feeds.parse_retry_after("soon", now=now) is None
     assert feeds.parse_retry_after("Tue, 10 Mar 2026 11:00:00 GMT", now=now) == timedelta(0)
+
+
+def test_a_retry_after_that_is_no_ascii_number_or_too_large_never_raises():
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert feeds.parse_retry_after("²", now=now) is None  # a Unicode digit: isdigit() is true, int() refuses it
+    assert feeds.parse_retry_after("9" * 400, now=now) == feeds.RETRY_AFTER_MAX
+    assert feeds.parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == feeds.RETRY_AFTER_MAX
+    assert feeds.parse_retry_after("Tue, 10 Mar 2026 12:05:00 GMT", now=now) == timedelta(minutes=5)
 
 
 def test_a_huge_body_is_refused_without_reading_it_all(feed_host):
