@@ -174,6 +174,24 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PRODUCTION e
 SECURE_REDIRECT_EXEMPT = [r"^api/ops/plannings$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles from the portal's own origin; inline <script> and <style> only with the request's nonce
+# (templates: nonce="{{ request.csp_nonce }}"); no style or event-handler attributes. data: images: the
+# Swagger UI's icons (/api/docs/).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Error pages (DEBUG's and the error e-mails) mask secret variables whole and the password of any URL.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "opsportal.reporting.PortalExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "opsportal.reporting.PortalExceptionReporter"
 
 # --- Login throttling (django-axes; opsportal/login_throttle.py) ---------------
 # Failed logins count per user name and per client address, each on its own: past the limit within the
@@ -193,24 +211,6 @@ AXES_LOCKOUT_CALLABLE = "opsportal.login_throttle.lockout_response"  # templates
 OPSPORTAL_TRUSTED_PROXIES = strict_int("OPSPORTAL_TRUSTED_PROXIES", 1 if IS_PRODUCTION else 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "opsportal.login_throttle.client_ip"
 AXES_VERBOSE = False  # no banner at every start; failures and lockouts are still logged (WARNING)
-# Scripts and styles from the portal's own origin; inline <script> and <style> only with the request's nonce
-# (templates: nonce="{{ request.csp_nonce }}"); no style or event-handler attributes. data: images: the
-# Swagger UI's icons (/api/docs/).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF, NONCE],
-        "style-src": [SELF, NONCE],
-        "img-src": [SELF, "data:"],
-        "object-src": [NONE],
-        "base-uri": [NONE],
-        "form-action": [SELF],
-        "frame-ancestors": [NONE],
-    }
-}
-# Error pages (DEBUG's and the error e-mails) mask secret variables whole and the password of any URL.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "opsportal.reporting.PortalExceptionReporterFilter"
-DEFAULT_EXCEPTION_REPORTER = "opsportal.reporting.PortalExceptionReporter"
 
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
