@@ -25,7 +25,7 @@ from bench.common import p50_ms, private_postgres_django
 def _recorder(url: str | None, count: int, barrier, results) -> None:
     from django.conf import settings
 
-    from opsportal import accounting
+    from opsportal.lib import accounting
 
     settings.OPSPORTAL_ACCOUNTING_REDIS_URL = url or ""
     accounting._clients.clear()  # a connection of this process's own
@@ -57,7 +57,7 @@ def fill_history(url: str, jobs: int) -> None:
     """``jobs`` finished jobs spread over the last hour on five queues, 1 % of them failed with 40 texts."""
     import redis
 
-    from opsportal.accounting import KEEP_SECONDS, PREFIX
+    from opsportal.lib.accounting import KEEP_SECONDS, PREFIX
 
     client = redis.Redis.from_url(url)
     now = time.time()

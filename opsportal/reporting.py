@@ -6,7 +6,7 @@ request.META keys whose *name* looks secret (TOKEN, KEY, SECRET, PASS ...). A
 in the settings and, under ``runserver`` (which copies the whole environment into
 request.META), in META. Two rules are added on top of Django's:
 
-* a variable that may hold a credential (``opsportal.env.holds_secret``: any ``*_URL``,
+* a variable that may hold a credential (``opsportal.lib.env.holds_secret``: any ``*_URL``,
   ``*_DSN``, ``CELERY_RESULT_BACKEND``, ``DOCKER_HOST``, the Docker engines of
   ``WALLETOPS_DOCKER_HOSTS``, tokens, keys, passwords) is masked whole: in META by its
   name, in the settings when the portal read it from the environment;
@@ -23,7 +23,7 @@ from typing import Any
 from django.utils.functional import Promise
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from opsportal import env
+from opsportal.lib import env
 
 SUBSTITUTE = SafeExceptionReporterFilter.cleansed_substitute
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from opsportal.env import (
+from opsportal.lib.env import (
     database_config,
     docker_hosts,
     portal_list,

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from opsportal.admin import ReadOnlyAdmin
+from opsportal.lib.admin import ReadOnlyAdmin
 from plannings import operator
 from plannings.models import (
     LOCK_TTL_SECONDS,

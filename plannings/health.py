@@ -14,10 +14,10 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from opsportal.timefmt import iso_utc
-from opsportal.timewindows import in_quiet_hours
+from opsportal.lib.timefmt import iso_utc
 from plannings import selectors
 from plannings.models import JobRuntime, JobsSharedState
+from plannings.quiet_hours import in_quiet_hours
 
 CRITICAL_MARKERS = ("not started", "stale", "stuck")
 TOP_N = 5

@@ -21,8 +21,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from opsportal import accounting
-from opsportal.timewindows import in_quiet_hours
+from opsportal.lib import accounting
 from plannings import feeds, services
 from plannings.backups import PreparedBackup, backup_prepare
 from plannings.feeds import FeedFailure
@@ -34,6 +33,7 @@ from plannings.models import (
     PlanningRefreshQueue,
     PlanningRefreshState,
 )
+from plannings.quiet_hours import in_quiet_hours
 from plannings.runtime import job_enabled, job_report, jobs_paused
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ import httpx
 import redis
 from docker.utils.build import exclude_paths
 
-from opsportal.accounting import PREFIX as ACCOUNTING_PREFIX
+from opsportal.lib.accounting import PREFIX as ACCOUNTING_PREFIX
 from scripts.servers.docker import PrivateDocker
 from scripts.servers.postgres import ServerUnavailable, free_port
 from scripts.servers.redis import PrivateRedis

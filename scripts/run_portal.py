@@ -22,7 +22,7 @@ DEMO_DEFAULTS = {"PLANNINGS_BACKFILL_INTERVAL_MS": "60000", "JOBS_QUIET_HOURS": 
 
 def mode_banner() -> str:
     """Which mode the portal starts in, read as the settings read it, and how to switch."""
-    from opsportal.env import portal_str, strict_bool
+    from opsportal.lib.env import portal_str, strict_bool
 
     mode = portal_str("DJANGO_ENV", "development").lower()
     debug = strict_bool("DJANGO_DEBUG", default=mode != "production")

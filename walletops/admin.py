@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from opsportal.admin import ReadOnlyAdmin
+from opsportal.lib.admin import ReadOnlyAdmin
 from walletops.models import ApiToken, RestartAudit
 from walletops.tokens import MANAGE_ALL_PERMISSION, api_token_create, api_token_revoke, token_grant_problems
 

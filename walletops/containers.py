@@ -18,7 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from opsportal.timefmt import iso_utc
+from opsportal.lib.timefmt import iso_utc
 from walletops import fleet
 from walletops.clients import docker as engine
 from walletops.errors import ContainerNotFound, ContainerNotRunning, DockerUnavailable

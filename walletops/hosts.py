@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from opsportal.timefmt import iso_from_timestamp
+from opsportal.lib.timefmt import iso_from_timestamp
 from walletops.clients import prometheus
 from walletops.errors import PrometheusUnavailable
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from opsportal import accounting
+from opsportal.lib import accounting
 from plannings.health import plannings_health
 from walletops import queues as queue_reports
 

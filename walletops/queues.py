@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from opsportal import accounting
-from opsportal.timefmt import iso_from_timestamp
+from opsportal.lib import accounting
+from opsportal.lib.timefmt import iso_from_timestamp
 from plannings.selectors import coverage_figures
 from walletops.clients import broker
 from walletops.errors import BrokerUnavailable

@@ -28,7 +28,7 @@ from django.db import connections
 from django.db.models import F, Q
 from django.utils import timezone
 
-from opsportal import accounting
+from opsportal.lib import accounting
 from plannings.backups import events_signature
 from plannings.models import LOCK_TTL_SECONDS, Planning, PlanningBackup, PlanningRefreshQueue
 from tests.faults.conftest import celery_beat, celery_worker, logs_tail, processes_stop, wait_until

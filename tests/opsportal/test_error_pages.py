@@ -8,7 +8,7 @@ import pytest
 from django.test import Client, override_settings
 from django.urls import include, path
 
-from opsportal import env
+from opsportal.lib import env
 from opsportal.reporting import mask_credentials
 
 SECRET = "s3" + "cr3t"  # in two pieces: the debug page quotes the source lines around the raise

@@ -90,7 +90,7 @@ def test_a_bad_portal_setting_stops_start_up_naming_the_variable(env_vars, messa
 
 
 def test_upstream_numbers_fall_back_to_their_defaults(monkeypatch):
-    from opsportal.env import upstream_int
+    from opsportal.lib.env import upstream_int
 
     for raw in ("", "abc", "-5", "1.5"):
         monkeypatch.setenv("PLANNINGS_REFRESH_WORKER_BATCH_SIZE", raw)

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsportal.timewindows import in_quiet_hours, parse_quiet_hours
+from plannings.quiet_hours import in_quiet_hours, parse_quiet_hours
 
 PARIS = "Europe/Paris"
 

@@ -5,7 +5,7 @@ from http import HTTPStatus
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsportal import accounting
+from opsportal.lib import accounting
 from scripts.servers.postgres import free_port
 from tests import factories
 

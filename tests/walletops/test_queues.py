@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from opsportal import accounting
+from opsportal.lib import accounting
 from scripts.servers.postgres import free_port
 from tests import factories
 
