@@ -2,6 +2,6 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class OpsAdminConfig(AdminConfig):
-    """The Django admin, with the portal's operations pages added to its site (``opsportal.sites``)."""
+    """The Django admin, with the portal's operations pages added to its site (``opsportal.portal.site``)."""
 
-    default_site = "opsportal.sites.OpsAdminSite"
+    default_site = "opsportal.portal.site.OpsAdminSite"

@@ -49,7 +49,7 @@ class RejectNulMiddleware:
         problem = _nul_input(request)
         if problem is None:
             return self.get_response(request)
-        from opsportal.views import api_error, portal_error
+        from opsportal.portal.errors import api_error, portal_error
 
         answer = api_error(request, 400, "invalid_param", problem)
         return answer if answer is not None else portal_error(400, "Bad request (400)", problem)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Func, Max, TextField
 
@@ -145,3 +146,12 @@ def jobs_shared_state() -> JobsSharedState:
     """The shared state row, or an unsaved default when no job or operator has written it yet."""
     state = JobsSharedState.objects.filter(pk=JobsSharedState.SINGLETON_ID).first()
     return state or JobsSharedState(pk=JobsSharedState.SINGLETON_ID)
+
+
+REFRESH_QUEUE_NAME = "plannings_refresh"  # its name in the cross-app /queues report and /metrics
+
+
+def runner_queue_depths(*, now: datetime) -> dict[str, int]:
+    """Plannings' runner queues and their depths: what the portal's ``/queues`` report asks of this app."""
+    depth = coverage_figures(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS).depth
+    return {REFRESH_QUEUE_NAME: depth}

@@ -15,7 +15,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from opsportal.sites import render_page
+from opsportal.lib.pages import render_page
 from plannings import runtime, selectors, tasks
 
 CONTROL_PERMISSION = "plannings.control_jobs"

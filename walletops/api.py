@@ -5,20 +5,18 @@ from __future__ import annotations
 import io
 
 from django.conf import settings
-from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotAuthenticated, ParseError
+from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from walletops import containers, deploy_info, hosts, params, queues, services
+from walletops import containers, deploy_info, hosts, params, services
 from walletops import serializers as shapes
 from walletops.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
-from walletops.errors import Forbidden, InvalidParam, RequestTooLarge, ops_exception_handler
-from walletops.metrics import metrics_text
+from walletops.errors import InvalidParam, RequestTooLarge, ops_exception_handler
 from walletops.models import ApiToken
 from walletops.tokens import token_use_refusal
 
@@ -26,7 +24,7 @@ MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
 ERROR = OpenApiResponse(shapes.ErrorSerializer, description="the wallet ops error shape")
 
 
-def _errors(*statuses: int) -> dict:
+def errors_documented(*statuses: int) -> dict:
     return {status: ERROR for status in (401, 403, *statuses)}
 
 
@@ -75,7 +73,7 @@ class OpsApi(APIView):
 class ContainersApi(OpsApi):
     @extend_schema(
         operation_id="containers_list", parameters=[params.ContainersQuery],
-        responses={200: shapes.ContainerSerializer(many=True), **_errors(400, 503)},
+        responses={200: shapes.ContainerSerializer(many=True), **errors_documented(400, 503)},
     )  # fmt: skip
     def get(self, request):
         query = params.validated(params.ContainersQuery, request.query_params)
@@ -101,7 +99,7 @@ def _found(request, name: str):
 class ContainerDetailApi(OpsApi):
     @extend_schema(
         operation_id="container_detail", parameters=[params.ContainersQuery],
-        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 503)},
+        responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 503)},
     )  # fmt: skip
     def get(self, request, name: str):
         return Response(containers.container_detail(_found(request, name)))
@@ -139,7 +137,7 @@ class ContainerLogsApi(OpsApi):
 
     @extend_schema(
         operation_id="container_logs", parameters=[params.LogsQuery],
-        responses={200: shapes.LogsSerializer, **_errors(400, 404, 503)},
+        responses={200: shapes.LogsSerializer, **errors_documented(400, 404, 503)},
         description="The newest lines within `WALLETOPS_LOGS_MAX_BYTES` of JSON (default 2 MiB); `truncated` "
         "says when lines were left out or cut. `Accept: text/plain` (or `?format=txt`) gets the same lines as text.",
     )  # fmt: skip
@@ -156,7 +154,7 @@ class ContainerLogsApi(OpsApi):
 class ContainerHealthCheckApi(OpsApi):
     @extend_schema(
         operation_id="container_health_check", parameters=[params.ContainersQuery],
-        responses={200: shapes.HealthCheckSerializer, **_errors(400, 404, 409, 503)},
+        responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 503)},
     )  # fmt: skip
     def get(self, request, name: str):
         return Response(containers.container_health_check(_found(request, name)))
@@ -170,7 +168,7 @@ class ContainerRestartApi(OpsApi):
 
     @extend_schema(
         operation_id="container_restart", parameters=[params.ContainersQuery], request=params.RestartBody,
-        responses={200: shapes.ContainerDetailSerializer, **_errors(400, 404, 413, 429, 503)},
+        responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 413, 429, 503)},
     )  # fmt: skip
     def post(self, request, name: str):
         name = params.container_name(name)
@@ -203,45 +201,14 @@ class ContainerRestartApi(OpsApi):
 
 
 class HostsApi(OpsApi):
-    @extend_schema(operation_id="hosts", responses={200: shapes.HostsSerializer, **_errors(503)})
+    @extend_schema(operation_id="hosts", responses={200: shapes.HostsSerializer, **errors_documented(503)})
     def get(self, request):
         return Response(hosts.hosts_report())
 
 
 class DeployInfoApi(OpsApi):
-    @extend_schema(operation_id="deploy_info", responses={200: shapes.DeployInfoSerializer, **_errors(404, 500)})
-    def get(self, request):
-        return Response(deploy_info.deploy_info_read())
-
-
-class QueuesApi(OpsApi):
     @extend_schema(
-        operation_id="queues", parameters=[params.QueuesQuery],
-        responses={200: shapes.QueuesSerializer, **_errors(400, 503)},
-    )  # fmt: skip
-    def get(self, request):
-        query = params.validated(params.QueuesQuery, request.query_params)
-        return Response(queues.queues_report(partial=query.validated_data["partial"]))
-
-
-class MetricsView(APIView):
-    """``/metrics`` for Prometheus: a Bearer token with ``read``, or a scrape from an allowed address."""
-
-    authentication_classes = [BearerTokenAuthentication]
-    permission_classes = []
-
-    def get_exception_handler(self):
-        return ops_exception_handler
-
-    @extend_schema(
-        operation_id="metrics",
-        responses={200: OpenApiResponse(description="Prometheus text format 0.0.4"), 401: ERROR, 403: ERROR},
+        operation_id="deploy_info", responses={200: shapes.DeployInfoSerializer, **errors_documented(404, 500)}
     )
     def get(self, request):
-        token = request.auth
-        allowed_ip = request.META.get("REMOTE_ADDR") in settings.OPSPORTAL_METRICS_ALLOWED_IPS
-        if not (allowed_ip or (isinstance(token, ApiToken) and ApiToken.SCOPE_READ in token.scope_list)):
-            if token is None:  # no credentials at all: 401 with the Bearer challenge, as on every other endpoint
-                raise NotAuthenticated("scrape from an allowed address or with a read token")
-            raise Forbidden("scrape from an allowed address or with a read token")
-        return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(deploy_info.deploy_info_read())

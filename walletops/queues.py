@@ -1,21 +1,22 @@
-"""``GET /queues``: worker queues from the broker, runner queues from the database, rates from accounting."""
+"""``GET /queues``: worker queues from the broker, rates from accounting; runner queues' depths are given.
+
+Runner queues (a database table a job works through, e.g. plannings' refresh queue) belong to other
+apps: the portal (``opsportal.portal.queues``) asks them and passes their depths in.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.utils import timezone
 
 from opsportal.lib import accounting
 from opsportal.lib.timefmt import iso_from_timestamp
-from plannings.selectors import coverage_figures
 from walletops.clients import broker
 from walletops.errors import BrokerUnavailable
 
 PORTAL_QUEUES = ["celery"]  # the portal's own tasks (the plannings jobs)
-RUNNER_QUEUES = ["plannings_refresh"]
 
 
-def queues_report(*, partial: bool) -> dict:
+def queues_report(*, partial: bool, runner_depths: dict[str, int]) -> dict:
     """Every queue's depth and rates; with ``partial``, what can be served when the broker is down."""
     worker_queues = [
         *settings.WALLETOPS_WORKER_QUEUES,
@@ -29,14 +30,11 @@ def queues_report(*, partial: bool) -> dict:
             raise BrokerUnavailable(f"{exc}; ask with ?partial=true for the database-backed figures") from None
         depths, missing = {}, [*missing, "broker"]
     try:
-        figures, errors = accounting.queue_figures(worker_queues + RUNNER_QUEUES)
+        figures, errors = accounting.queue_figures(worker_queues + list(runner_depths))
     except accounting.AccountingUnavailable as exc:
         if not partial:
             raise BrokerUnavailable(f"job accounting cannot be read: {exc}") from None
         figures, errors, missing = {}, [], [*missing, "accounting"]
-    runner_depth = coverage_figures(
-        now=timezone.now(), max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
-    ).depth
 
     def row(name: str, kind: str, depth: int | None) -> dict:
         figure = figures.get(name)
@@ -50,7 +48,7 @@ def queues_report(*, partial: bool) -> dict:
 
     report = {
         "queues": [row(q, "worker", depths.get(q)) for q in worker_queues]
-        + [row("plannings_refresh", "runner", runner_depth)],
+        + [row(name, "runner", depth) for name, depth in runner_depths.items()],
         "errors": [
             {
                 "queue": e["queue"],

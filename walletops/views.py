@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from opsportal.sites import render_page
+from opsportal.lib.pages import render_page
 from walletops import containers, params, services
 from walletops.errors import Forbidden, OpsError
 from walletops.models import RestartAudit

@@ -193,12 +193,12 @@ def test_a_portal_form_over_the_upload_limit_is_a_413_page(client, settings):
 
 
 def test_a_server_error_under_api_is_json_in_the_endpoints_shape(rf: RequestFactory):
-    from opsportal import views
+    from opsportal.portal import errors
 
-    response = views.server_error(rf.get(f"{OPS}/containers"))
+    response = errors.server_error(rf.get(f"{OPS}/containers"))
     assert response.status_code == 500 and json.loads(response.content)["code"] == "server_error"
-    assert views.server_error(rf.get(HEALTH)).content == b'{"error":"INTERNAL_SERVER_ERROR"}'
-    assert views.server_error(rf.get("/admin/"))["Content-Type"].startswith("text/html")
+    assert errors.server_error(rf.get(HEALTH)).content == b'{"error":"INTERNAL_SERVER_ERROR"}'
+    assert errors.server_error(rf.get("/admin/"))["Content-Type"].startswith("text/html")
 
 
 # --- The portal's own pages: bad names and parameters are 400 pages, never NoReverseMatch ------------
@@ -229,7 +229,7 @@ def test_bad_container_names_and_parameters_are_400_pages_with_the_reason(operat
 def test_a_superscript_refresh_period_keeps_the_default(operator, settings, tmp_path):
     settings.WALLETOPS_DOCKER_HOSTS = {"staging": [f"unix://{tmp_path}/no-docker.sock"], "production": []}
     settings.WALLET_CORE_OPS_PROMETHEUS_URL = "http://127.0.0.1:9"
-    from opsportal.views import _refresh_seconds
+    from opsportal.portal.views import _refresh_seconds
 
     assert [_refresh_seconds(raw) for raw in ("²", "٣", "1e3", " 5", "", "30", "0030", "99999")] == [
         15, 15, 15, 15, 15, 30, 30, 15,

@@ -9,8 +9,8 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from opsportal import charts
-from opsportal.charts import LANE_HEIGHT, PLOT_LEFT, PLOT_RIGHT, history_chart, nice_ceiling
+from opsportal.portal import charts
+from opsportal.portal.charts import LANE_HEIGHT, PLOT_LEFT, PLOT_RIGHT, history_chart, nice_ceiling
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=24)

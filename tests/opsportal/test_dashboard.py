@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from opsportal import dashboard
+from opsportal.portal import dashboard
 from scripts.servers.postgres import free_port
 from tests import factories
 

@@ -83,6 +83,9 @@ def served(request, fleet, tmp_path):
         CELERY_BROKER_URL=f"filesystem://{tmp_path}",
         WALLETOPS_DOCKER_HOSTS=f"staging={fleet.staging_url};production={fleet.production_url}",
         WALLETOPS_RESTARTS_PER_MINUTE="5", WALLETOPS_REFUSALS_PER_MINUTE="10",
+        # Five restarts at once on a busy machine's vfs engine can outlast the default 10 s Docker timeout;
+        # this test is about counting, so a slow engine must not turn a restart into a 503.
+        WALLETOPS_DOCKER_TIMEOUT="60",
     )  # fmt: skip
     if request.param == "postgres":
         env["DATABASE_URL"] = request.getfixturevalue("live_database_url")

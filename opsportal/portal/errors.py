@@ -1,54 +1,21 @@
-"""The operations dashboard (the whole page, and one panel at a time for its polling script), and the
-error pages: under ``/api/`` every 400, 403, 404 and 500 is JSON in the endpoint's own shape.
+"""Error answers by URL prefix: under ``/api/`` every 400, 403, 404 and 500 is JSON in the endpoint's
+own shape (it knows both apps' shapes, so it is the portal's); the portal's pages keep Django's.
 """
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
-from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
-from django.template.response import TemplateResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.html import escape
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from opsportal import dashboard
-from opsportal.sites import render_page
-
-REFRESH_SECONDS = 15
-REFRESH_RANGE = (2, 3600)
-DIGITS = re.compile(r"[0-9]{1,4}")  # ASCII only: '²'.isdigit() is True, and int('²') raises
+from plannings.auth import plannings_error
 
 API_PREFIX = "/api/"
 PLANNINGS_PREFIX = "/api/ops/"  # the plannings health endpoint's shape: {"error": "NOT_FOUND"}
 COMPACT = {"separators": (",", ":"), "ensure_ascii": False}  # as DRF's JSONRenderer writes it
-
-
-def _refresh_seconds(raw: str | None) -> int:
-    """``?every=N`` picks the panels' refresh period (2 to 3600 s); anything else keeps the default."""
-    if raw is not None and DIGITS.fullmatch(raw) and REFRESH_RANGE[0] <= int(raw) <= REFRESH_RANGE[1]:
-        return int(raw)
-    return REFRESH_SECONDS
-
-
-def dashboard_page(request):
-    return render_page(
-        request,
-        "opsportal/dashboard.html",
-        {"panels": dashboard.panels_build(), "refresh_seconds": _refresh_seconds(request.GET.get("every"))},
-        title="Operations dashboard",
-    )
-
-
-def dashboard_panel(request, panel: str):
-    if panel not in dashboard.PANELS:
-        raise Http404(f"no panel {panel!r}")
-    return TemplateResponse(request, "opsportal/panel.html", {"panel": dashboard.panel_build(panel)})
-
-
-# --- Error answers ---------------------------------------------------------------------------------
 
 
 def api_error(request, status: int, code: str, detail: str) -> HttpResponse | None:
@@ -58,8 +25,6 @@ def api_error(request, status: int, code: str, detail: str) -> HttpResponse | No
     bodies, byte for byte as its refusals; the rest of ``/api/`` (wallet ops, the schema)
     answers the wallet ops shape ``{"code": ..., "detail": ...}``.
     """
-    from plannings.auth import plannings_error
-
     path = request.path_info
     if path.startswith(PLANNINGS_PREFIX):
         return plannings_error(status)

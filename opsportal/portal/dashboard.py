@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from opsportal import charts
+from opsportal.portal import charts, queues
 from plannings import health, history, selectors
-from walletops import containers, deploy_info, hosts, queues
+from walletops import containers, deploy_info, hosts
 from walletops.errors import OpsError
 
 logger = logging.getLogger(__name__)

@@ -1,14 +1,13 @@
 """The admin site is the portal: the model admins plus the operations pages, listed first in its nav.
 
-Operations pages live in each app's ``views`` module; this site mounts them under
-``/admin/ops/`` through ``admin_view`` so they share the admin's login redirect
+Operations pages live in each app's ``views`` module (rendered with ``opsportal.lib.pages``); this
+site mounts them under ``/admin/ops/`` through ``admin_view`` so they share the admin's login redirect
 (non-staff users get the login page), ``never_cache`` and CSRF protection.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 
@@ -18,7 +17,7 @@ class OpsAdminSite(admin.AdminSite):
     index_title = "Operations and data"
 
     def get_urls(self):
-        from opsportal import views as dashboard_views
+        from opsportal.portal import views as dashboard_views
         from plannings import views as jobs_views
         from walletops import views as container_views
 
@@ -69,10 +68,3 @@ class OpsAdminSite(admin.AdminSite):
             ],
         }
         return [operations, *app_list]
-
-
-def render_page(request, template: str, context: dict, *, title: str, status: int = 200) -> TemplateResponse:
-    """An operations page inside the admin's chrome (nav, breadcrumbs, user tools)."""
-    from django.contrib.admin import site
-
-    return TemplateResponse(request, template, {**site.each_context(request), "title": title, **context}, status=status)

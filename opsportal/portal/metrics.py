@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from opsportal.lib import accounting
+from opsportal.portal import queues as queue_reports
 from plannings.health import plannings_health
-from walletops import queues as queue_reports
 
 STATUSES = ("healthy", "degraded", "unhealthy")
 
