@@ -76,7 +76,7 @@ def p50_s(lines: list[bytes], grep) -> float:
 
 
 def engines(source: str):
-    from walletops import params
+    from walletops.web import params
 
     pattern = source[1:-1]
     return re.compile(pattern), params.grep_pattern(pattern)

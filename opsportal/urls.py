@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from opsportal.portal import api as portal_api
 from opsportal.portal import errors
-from plannings.api import PlanningsHealthApi
-from walletops import api as walletops_api
+from plannings.web.api import PlanningsHealthApi
+from walletops.web import api as walletops_api
 
 OPS = "api/v1/admin/ops/"
 

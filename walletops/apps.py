@@ -7,4 +7,4 @@ class WalletopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from walletops import schema  # noqa: F401  (registers the OpenAPI extensions)
+        from walletops.web import schema  # noqa: F401  (registers the OpenAPI extensions)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from walletops.errors import DeployInfoInvalid, DeployInfoMissing
+from walletops.web.errors import DeployInfoInvalid, DeployInfoMissing
 
 REQUIRED = {"current_tag": str, "commit_sha": str, "deployed_by": str, "deployed_at": str}
 OPTIONAL = {"previous_tag": (str, type(None))}

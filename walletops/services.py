@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from walletops import containers, fleet
 from walletops.clients import docker as engine
-from walletops.errors import ContainerNotFound, DockerUnavailable, Forbidden, OpsError, RestartThrottled
 from walletops.models import ApiToken, RestartAudit
+from walletops.web.errors import ContainerNotFound, DockerUnavailable, Forbidden, OpsError, RestartThrottled
 
 Outcome = RestartAudit.Outcome
 # Attempts the restart limit counts: every admitted one, finished or in flight.

@@ -14,12 +14,12 @@ from rest_framework.views import APIView
 
 from opsportal.portal import queues
 from opsportal.portal.metrics import metrics_text
-from walletops import params
-from walletops import serializers as shapes
-from walletops.api import ERROR, OpsApi, errors_documented
-from walletops.auth import BearerTokenAuthentication
-from walletops.errors import Forbidden, ops_exception_handler
 from walletops.models import ApiToken
+from walletops.web import params
+from walletops.web import serializers as shapes
+from walletops.web.api import ERROR, OpsApi, errors_documented
+from walletops.web.auth import BearerTokenAuthentication
+from walletops.web.errors import Forbidden, ops_exception_handler
 
 
 class QueuesApi(OpsApi):

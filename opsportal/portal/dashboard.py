@@ -19,7 +19,7 @@ from django.utils import timezone
 from opsportal.portal import charts, queues
 from plannings import health, history, selectors
 from walletops import containers, deploy_info, hosts
-from walletops.errors import OpsError
+from walletops.web.errors import OpsError
 
 logger = logging.getLogger(__name__)
 

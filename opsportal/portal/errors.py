@@ -11,7 +11,7 @@ from django.utils.html import escape
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from plannings.auth import plannings_error
+from plannings.web.auth import plannings_error
 
 API_PREFIX = "/api/"
 PLANNINGS_PREFIX = "/api/ops/"  # the plannings health endpoint's shape: {"error": "NOT_FOUND"}

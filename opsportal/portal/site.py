@@ -18,8 +18,8 @@ class OpsAdminSite(admin.AdminSite):
 
     def get_urls(self):
         from opsportal.portal import views as dashboard_views
-        from plannings import views as jobs_views
-        from walletops import views as container_views
+        from plannings.web import views as jobs_views
+        from walletops.web import views as container_views
 
         view = self.admin_view
         ops = [

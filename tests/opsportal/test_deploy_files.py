@@ -14,8 +14,8 @@ import yaml
 from django.urls import resolve
 from docker.utils.build import exclude_paths
 
-from plannings.api import PlanningsHealthApi
-from plannings.auth import OPS_TOKEN_HEADER
+from plannings.web.api import PlanningsHealthApi
+from plannings.web.auth import OPS_TOKEN_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = yaml.safe_load((ROOT / "config" / "deploy.yml").read_text())
@@ -237,7 +237,7 @@ def test_the_build_context_keeps_local_state_out_and_the_app_in():
     ]
     included = set(exclude_paths(str(ROOT), patterns, dockerfile="Dockerfile"))
     for needed in ("Procfile", "manage.py", "requirements/production.txt", "requirements/base.txt",
-                   "opsportal/settings.py", "plannings/api.py", "walletops/api.py", "templates"):  # fmt: skip
+                   "opsportal/settings.py", "plannings/web/api.py", "walletops/web/api.py", "templates"):  # fmt: skip
         assert needed in included, needed
     for kept_out in (".venv", "var", ".git", "tests", ".pytest_cache", "control", ".kamal/secrets.example"):
         assert not any(path == kept_out or path.startswith(kept_out + "/") for path in included), kept_out

@@ -72,7 +72,7 @@ def test_manage_py_migrates_checks_and_reaches_the_redis_broker(prod_venv, prod_
         "        print(info.name)"
     )
     modules = _ok(manage(prod_env, "shell", "-c", code), "importing every module").split()
-    assert {"opsportal.wsgi", "opsportal.celery", "plannings.tasks", "walletops.api"} <= set(modules)
+    assert {"opsportal.wsgi", "opsportal.celery", "plannings.tasks", "walletops.web.api"} <= set(modules)
     out = _ok(manage(prod_env, "migrate", "--noinput"), "migrate")
     assert "No migrations to apply" in out  # the suite migrated this database with the same code
     _ok(manage(prod_env, "check", "--deploy", "--fail-level", "WARNING"), "check --deploy")

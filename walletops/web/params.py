@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from walletops.errors import InvalidParam
+from walletops.web.errors import InvalidParam
 
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")

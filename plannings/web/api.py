@@ -4,9 +4,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from plannings.auth import HasOpsToken, plannings_exception_handler
 from plannings.health import plannings_health
-from plannings.serializers import NotFoundSerializer, PlanningsHealthSerializer
+from plannings.web.auth import HasOpsToken, plannings_exception_handler
+from plannings.web.serializers import NotFoundSerializer, PlanningsHealthSerializer
 
 
 class JsonAlways(BaseContentNegotiation):

@@ -11,9 +11,9 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from walletops.errors import Forbidden, Unauthorized
 from walletops.models import ApiToken
 from walletops.tokens import api_token_authenticate, token_owner_refusal, token_use_refusal
+from walletops.web.errors import Forbidden, Unauthorized
 
 
 class OwnerRefused(Unauthorized):

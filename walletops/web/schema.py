@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "walletops.auth.BearerTokenAuthentication"
+    target_class = "walletops.web.auth.BearerTokenAuthentication"
     name = "bearerToken"
 
     def get_security_definition(self, auto_schema):
@@ -19,18 +19,18 @@ class _StringField(OpenApiSerializerFieldExtension):
 
 
 class FlagFieldSchema(_StringField):
-    target_class = "walletops.params.FlagField"
+    target_class = "walletops.web.params.FlagField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 
 
 class EnvFieldSchema(_StringField):
-    target_class = "walletops.params.EnvField"
+    target_class = "walletops.web.params.EnvField"
 
 
 class MomentFieldSchema(_StringField):
-    target_class = "walletops.params.MomentField"
+    target_class = "walletops.web.params.MomentField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "description": "ISO-8601, or a relative age: 30s, 15m, 2h, 1d"}

@@ -20,9 +20,10 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from opsportal.lib.pages import render_page
-from walletops import containers, params, services
-from walletops.errors import Forbidden, OpsError
+from walletops import containers, services
 from walletops.models import RestartAudit
+from walletops.web import params
+from walletops.web.errors import Forbidden, OpsError
 
 RESTART_PERMISSION = "walletops.restart_container"
 AUDIT_ROWS = 20

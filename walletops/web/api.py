@@ -13,12 +13,13 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from walletops import containers, deploy_info, hosts, params, services
-from walletops import serializers as shapes
-from walletops.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
-from walletops.errors import InvalidParam, RequestTooLarge, ops_exception_handler
+from walletops import containers, deploy_info, hosts, services
 from walletops.models import ApiToken
 from walletops.tokens import token_use_refusal
+from walletops.web import params
+from walletops.web import serializers as shapes
+from walletops.web.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
+from walletops.web.errors import InvalidParam, RequestTooLarge, ops_exception_handler
 
 MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
 ERROR = OpenApiResponse(shapes.ErrorSerializer, description="the wallet ops error shape")
