@@ -124,8 +124,7 @@ DATABASES = {
 DATABASES["default"].setdefault("CONN_MAX_AGE", strict_int("DATABASE_CONN_MAX_AGE", 60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    if DATABASES["default"]["NAME"] != ":memory:":
-        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Its folder is made when Django starts (opsportal.lib.folders), not here.
     # Web, worker and beat share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
@@ -241,9 +240,7 @@ SPECTACULAR_SETTINGS = {
 # anywhere. CELERY_BROKER_URL=redis://... in production.
 CELERY_BROKER_URL = portal_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    _broker_dir = VAR_DIR / "broker"  # its folders are made when Django starts (opsportal.lib.folders)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

@@ -1,41 +1,25 @@
-"""Test settings: the portal's settings on a private PostgreSQL cluster (or SQLite).
+"""Test settings: the portal's settings on the database the test run chose.
 
-``TEST_DATABASE=postgres`` (the default) starts a private cluster on a free
-loopback port for this pytest process and stops it at exit; ``TEST_DATABASE=sqlite``
-runs the portable tests on SQLite. Without PostgreSQL installed, tests fall back
-to SQLite and PostgreSQL-only tests skip with the reason, except under ``CI=true``
-where a missing server is a failure.
+The database server itself is started by the pytest plugin ``tests/pytest_servers.py`` (before
+pytest-django imports these settings), which passes its choice in the environment: importing the
+settings starts no server. Outside pytest (``make test``'s ``makemigrations --check``) they are
+SQLite's.
 """
 
-import atexit
 import os
-import tempfile
-from pathlib import Path
 
 import environ
 
 os.environ.setdefault("DJANGO_ENV", "test")
 
 from opsportal.settings import *  # noqa: E402,F403
-from scripts.servers.postgres import PrivatePostgres, ServerUnavailable  # noqa: E402
 
-TEST_DATABASE = os.environ.get("TEST_DATABASE", "postgres").strip().lower()
-if TEST_DATABASE not in {"postgres", "sqlite"}:
-    raise SystemExit(f"TEST_DATABASE={TEST_DATABASE!r}: use postgres or sqlite")
+TEST_DATABASE = os.environ.get("OPSPORTAL_TEST_DATABASE", "sqlite")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-POSTGRES_UNAVAILABLE_REASON = ""
+POSTGRES_UNAVAILABLE_REASON = os.environ.get("OPSPORTAL_POSTGRES_UNAVAILABLE", "")
 
 if TEST_DATABASE == "postgres":
-    try:
-        _cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="opsportal-test-pg-")))
-        os.environ["DATABASE_URL"] = _cluster.start()
-        atexit.register(_cluster.destroy)
-        DATABASES = {"default": environ.Env.db_url_config(os.environ["DATABASE_URL"])}
-    except ServerUnavailable as exc:
-        if IN_CI:
-            raise SystemExit(f"CI=true and PostgreSQL is unavailable: {exc}") from exc
-        POSTGRES_UNAVAILABLE_REASON = str(exc)
-        TEST_DATABASE = "sqlite"
+    DATABASES = {"default": environ.Env.db_url_config(os.environ["DATABASE_URL"])}
 
 if TEST_DATABASE == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}

@@ -1,6 +1,6 @@
 """Fault: the PostgreSQL server restarts while a Celery worker is draining the refresh queue.
 
-The test's own private cluster (``tests/settings.py``) is restarted (``pg_ctl stop -m
+The test's own private cluster (``tests/pytest_servers.py``) is restarted (``pg_ctl stop -m
 fast`` then start, same port and data: every open session is cut, as in a real
 restart) while a real Celery worker, ticked by real Celery beat on Redis, works
 through plannings whose feeds the feed server serves slowly.
@@ -18,8 +18,6 @@ beat processes.
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import timedelta
 
 import pytest
@@ -40,8 +38,10 @@ pytestmark = pytest.mark.postgres_only
 
 
 def _cluster():
-    """The private cluster ``tests/settings.py`` started for this pytest process."""
-    cluster = getattr(sys.modules.get(os.environ.get("DJANGO_SETTINGS_MODULE", "")), "_cluster", None)
+    """The private cluster ``tests/pytest_servers.py`` started for this pytest process."""
+    from tests import pytest_servers
+
+    cluster = pytest_servers.CLUSTER
     if cluster is None:
         reason = "the test database is not a private cluster this process can restart"
         if settings.IN_CI:
