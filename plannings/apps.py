@@ -5,3 +5,9 @@ class PlanningsConfig(AppConfig):
     name = "plannings"
     verbose_name = "Plannings refresh"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The wake-up is a Celery task: services send a signal, tasks.py sends the task.
+        from plannings import signals, tasks
+
+        signals.refresh_queue_changed.connect(tasks.refresh_worker_wake, dispatch_uid="plannings.refresh_worker_wake")

@@ -22,6 +22,7 @@ from plannings.models import (
     PlanningRefreshQueue,
     PlanningRefreshState,
 )
+from plannings.signals import refresh_queue_changed
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,10 @@ RETURNING planning_full_id
 def refresh_worker_wake() -> None:
     """After commit, ask a worker to drain now. Best effort: the worker polls anyway.
 
-    ``robust`` keeps a broker outage from failing the enqueue (it is logged), and
-    no publish retries keep it from stalling the caller.
+    The receiver (``plannings.tasks.refresh_worker_wake``) sends the Celery task;
+    ``robust`` keeps a broker outage from failing the enqueue (it is logged).
     """
-    from plannings.tasks import refresh_poll  # tasks import services
-
-    transaction.on_commit(lambda: refresh_poll.apply_async(kwargs={"wake": True}, retry=False), robust=True)
+    transaction.on_commit(lambda: refresh_queue_changed.send(sender=None), robust=True)
 
 
 def refresh_enqueue_batch(*, planning_full_ids: list[str], now: datetime, priority: int = PRIORITY_BACKFILL) -> int:

@@ -51,6 +51,11 @@ def refresh_poll(wake: bool = False) -> dict:
     }
 
 
+def refresh_worker_wake(sender=None, **kwargs) -> None:
+    """Receiver of ``refresh_queue_changed``: no publish retries, so a broker outage cannot stall the caller."""
+    refresh_poll.apply_async(kwargs={"wake": True}, retry=False)
+
+
 @shared_task(name="plannings.health_snapshot", ignore_result=True, time_limit=60, soft_time_limit=50)
 def health_snapshot() -> dict:
     """Beat runs this every minute; each minute keeps one row however often it runs."""
