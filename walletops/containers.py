@@ -21,7 +21,7 @@ from django.utils import timezone
 from opsportal.lib.timefmt import iso_utc
 from walletops import fleet
 from walletops.clients import docker as engine
-from walletops.web.errors import ContainerNotFound, ContainerNotRunning, DockerUnavailable
+from walletops.exceptions import ContainerNotFound, ContainerNotRunning, DockerUnavailable
 
 POOL_SIZE = 8  # inspects in flight at once per engine
 STATS_POOL_SIZE = 64  # stats samples in flight at once: each mostly waits on the engine

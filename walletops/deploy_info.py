@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from walletops.web.errors import DeployInfoInvalid, DeployInfoMissing
+from walletops.exceptions import DeployInfoInvalid, DeployInfoMissing
 
 REQUIRED = {"current_tag": str, "commit_sha": str, "deployed_by": str, "deployed_at": str}
 OPTIONAL = {"previous_tag": (str, type(None))}

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from opsportal.lib.timefmt import iso_from_timestamp
 from walletops.clients import prometheus
-from walletops.web.errors import PrometheusUnavailable
+from walletops.exceptions import PrometheusUnavailable
 
 CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))'
 MEMORY = "1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes"

@@ -11,7 +11,7 @@ from django.conf import settings
 from opsportal.lib import accounting
 from opsportal.lib.timefmt import iso_from_timestamp
 from walletops.clients import broker
-from walletops.web.errors import BrokerUnavailable
+from walletops.exceptions import BrokerUnavailable
 
 PORTAL_QUEUES = ["celery"]  # the portal's own tasks (the plannings jobs)
 

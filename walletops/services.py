@@ -28,8 +28,14 @@ from django.utils import timezone
 
 from walletops import containers, fleet
 from walletops.clients import docker as engine
+from walletops.exceptions import (
+    ContainerNotFound,
+    DockerUnavailable,
+    RestartRefused,
+    RestartThrottled,
+    WalletOpsError,
+)
 from walletops.models import ApiToken, RestartAudit
-from walletops.web.errors import ContainerNotFound, DockerUnavailable, Forbidden, OpsError, RestartThrottled
 
 Outcome = RestartAudit.Outcome
 # Attempts the restart limit counts: every admitted one, finished or in flight.
@@ -69,31 +75,44 @@ def _lock(*, token: ApiToken | None, user) -> None:
     list(rows.select_for_update().values_list("pk", flat=True))
 
 
-def _refusal(*, row: dict, mine: dict, error: OpsError, started: float) -> OpsError:
-    """Audit a refusal, unless this actor was refused too often this minute; the error to raise. In the lock."""
+def _refusal(*, row: dict, mine: dict, detail: str, started: float) -> RestartThrottled | None:
+    """Audit a refusal, unless this actor was refused too often this minute: then the error to raise instead.
+
+    In the lock. ``None`` when the refusal was audited: the caller raises its own refusal.
+    """
     limit = settings.WALLETOPS_REFUSALS_PER_MINUTE
     recent = RestartAudit.objects.filter(**mine, outcome=Outcome.REFUSED, created_at__gte=timezone.now() - WINDOW)
     if recent.count() < limit:
-        RestartAudit.objects.create(**row, outcome=Outcome.REFUSED, detail=error.detail_text[:2000],
-                                    duration_ms=_elapsed_ms(started))  # fmt: skip
-        return error
+        RestartAudit.objects.create(
+            **row, outcome=Outcome.REFUSED, detail=detail[:2000], duration_ms=_elapsed_ms(started)
+        )
+        return None
     last = recent.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
     RestartAudit.objects.filter(pk=last).update(repeats=F("repeats") + 1)
     who = "with this token" if row["token"] is not None else "by this user"
     return RestartThrottled(
-        f"more than {limit} refused restart attempts a minute {who} ({error.detail_text}); "
+        f"more than {limit} refused restart attempts a minute {who} ({detail}); "
         "further refusals are counted on the last audit row"
     )
 
 
-def restart_refused(*, name: str, env: str, actor: str, token: ApiToken | None, detail: str, user=None,
-                    error: OpsError | None = None) -> OpsError:  # fmt: skip
-    """Audit an attempt refused before it reached ``container_restart`` (e.g. its token's owner was deactivated)."""
+def restart_refused(
+    *, name: str, env: str, actor: str, token: ApiToken | None, detail: str, user=None
+) -> RestartThrottled | None:
+    """Audit an attempt refused before it reached ``container_restart`` (e.g. its token's owner was deactivated).
+
+    ``None`` when the refusal was audited (the caller answers with its own refusal); a ``RestartThrottled``
+    to raise instead when this actor was refused too often this minute.
+    """
     started = time.monotonic()
     with transaction.atomic():
         _lock(token=token, user=user)
-        return _refusal(row=_row(actor=actor, token=token, env=env, name=name), mine=_mine(token=token, actor=actor),
-                        error=error or Forbidden(detail), started=started)  # fmt: skip
+        return _refusal(
+            row=_row(actor=actor, token=token, env=env, name=name),
+            mine=_mine(token=token, actor=actor),
+            detail=detail,
+            started=started,
+        )
 
 
 def _admit(*, row: dict, mine: dict, token: ApiToken | None, user, timeout: int, started: float):
@@ -105,7 +124,7 @@ def _admit(*, row: dict, mine: dict, token: ApiToken | None, user, timeout: int,
         if used.count() >= limit:
             who = "with this token" if token is not None else "by this user"
             error = RestartThrottled(f"more than {limit} restarts a minute {who}")
-            return None, _refusal(row=row, mine=mine, error=error, started=started)
+            return None, _refusal(row=row, mine=mine, detail=error.detail, started=started) or error
         audit = RestartAudit.objects.create(**row, outcome=Outcome.STARTED, detail=f"timeout {timeout}s")
     return audit, None
 
@@ -142,14 +161,14 @@ def container_restart(
     mine = _mine(token=token, actor=actor)
     refused = None
     if not allowed:
-        refused = Forbidden(refusal)
+        refused = RestartRefused(refusal)
     elif fleet.is_protected(name):
-        refused = Forbidden(f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)")
+        refused = RestartRefused(f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)")
     if refused is not None:
         with transaction.atomic():
             _lock(token=token, user=user)
-            error = _refusal(row=row, mine=mine, error=refused, started=started)
-        raise error
+            throttled = _refusal(row=row, mine=mine, detail=refused.detail, started=started)
+        raise throttled or refused
     audit, error = _admit(row=row, mine=mine, token=token, user=user, timeout=timeout, started=started)
     if error is not None:
         raise error
@@ -158,8 +177,8 @@ def container_restart(
         found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
         env = found.membership.env
         engine.container_restart(found.url, found.id, timeout=timeout)
-    except OpsError as exc:  # e.g. the engine is down: the attempt is still audited, once
-        _finish(audit, outcome=Outcome.FAILED, detail=exc.detail_text, started=started, env=env)
+    except WalletOpsError as exc:  # e.g. the engine is down: the attempt is still audited, once
+        _finish(audit, outcome=Outcome.FAILED, detail=exc.detail, started=started, env=env)
         raise
     except engine.EngineDown as exc:
         _finish(audit, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from opsportal.portal import charts, queues
 from plannings import health, history, selectors
 from walletops import containers, deploy_info, hosts
-from walletops.web.errors import OpsError
+from walletops.exceptions import Missing, WalletOpsError
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +38,11 @@ class Panel:
 def _plannings() -> dict:
     now = timezone.now()
     runtimes, shared = selectors.job_runtimes(), selectors.jobs_shared_state()
-    report = health.plannings_health(now=now, runtimes=runtimes, shared=shared)
+    report = health.health_report(now=now, runtimes=runtimes, shared=shared)
     return {
         "report": report,
         "jobs": [(job_id, runtimes.get(job_id)) for job_id in selectors.JOB_IDS],
         "shared": shared,
-        "coverage_pct": round(100 * report["backups"]["covered"] / report["backups"]["total"], 1)
-        if report["backups"]["total"]
-        else None,
     }
 
 
@@ -81,14 +78,20 @@ def _queues() -> dict:
 
 def _hosts() -> dict:
     report = hosts.hosts_report()
-    report["thresholds_pct"] = {key: round(value * 100) for key, value in report["thresholds"].items()}
-    for host in report["hosts"]:
+    thresholds_pct = {key: round(value * 100) for key, value in report["thresholds"].items()}
+
+    def bars(host: dict) -> list[tuple[float | None, int]]:
         # (percent used, alert threshold in percent) per bar: CPU, then memory.
-        host["bars"] = [
-            (None if host[util] is None else round(host[util] * 100, 1), report["thresholds_pct"][key])
+        return [
+            (None if host[util] is None else round(host[util] * 100, 1), thresholds_pct[key])
             for util, key in (("cpu_util", "cpu"), ("mem_util", "mem"))
         ]
-    return report
+
+    return {
+        **report,
+        "thresholds_pct": thresholds_pct,
+        "hosts": [{**host, "bars": bars(host)} for host in report["hosts"]],
+    }
 
 
 def _deploy() -> dict:
@@ -108,9 +111,9 @@ BUILDERS = {
 def panel_build(name: str) -> Panel:
     try:
         return Panel(name, BUILDERS[name]())
-    except OpsError as exc:
-        kind = "missing" if exc.status_code == 404 else "down"
-        return Panel(name, error=f"{exc.code}: {exc.detail_text}", error_kind=kind)
+    except WalletOpsError as exc:
+        kind = "missing" if isinstance(exc, Missing) else "down"
+        return Panel(name, error=f"{exc.code}: {exc.detail}", error_kind=kind)
     except DatabaseError as exc:
         logger.warning("dashboard panel %s: database error: %s", name, exc)
         return Panel(name, error="database_unavailable: the portal's database did not answer", error_kind="down")

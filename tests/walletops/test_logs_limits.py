@@ -25,8 +25,8 @@ import pytest
 from tests.walletops.conftest import IMAGE, _run
 from walletops import containers, fleet
 from walletops.clients import docker as docker_client
+from walletops.exceptions import DockerUnavailable
 from walletops.web import params
-from walletops.web.errors import DockerUnavailable
 
 URL = "/api/v1/admin/ops/containers"
 PAGES = "/admin/ops/containers/"

@@ -193,11 +193,14 @@ class ContainerRestartApi(OpsApi):
     def handle_exception(self, exc):
         if isinstance(exc, OwnerRefused):  # a valid token of a deactivated owner: 401, and audited as refused
             token = exc.token
-            exc = services.restart_refused(
-                name=str(self.kwargs.get("name", "")), env=self.request.query_params.get("env") or "",
-                actor=token.owner.get_username() if token.owner else token.name, token=token, detail=exc.detail_text,
-                error=exc,
-            )  # fmt: skip
+            throttled = services.restart_refused(
+                name=str(self.kwargs.get("name", "")),
+                env=self.request.query_params.get("env") or "",
+                actor=token.owner.get_username() if token.owner else token.name,
+                token=token,
+                detail=exc.detail_text,
+            )
+            exc = throttled or exc
         return super().handle_exception(exc)
 
 

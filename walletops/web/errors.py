@@ -1,4 +1,5 @@
-"""The wallet ops error shape, ``{"code": ..., "detail": ...}``, and its exceptions."""
+"""The wallet ops error shape, ``{"code": ..., "detail": ...}``: the web layer's own errors, and the one
+place where a domain failure (``walletops.exceptions``) gets its HTTP status and body."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from walletops.exceptions import (
+    ContainerNotRunning,
+    DeployInfoInvalid,
+    Missing,
+    RestartRefused,
+    RestartThrottled,
+    Unavailable,
+    WalletOpsError,
+)
 
 
 class OpsError(exceptions.APIException):
@@ -32,44 +43,42 @@ class Forbidden(OpsError):
     status_code, code = status.HTTP_403_FORBIDDEN, "forbidden"
 
 
-class RestartThrottled(OpsError):
-    status_code, code = status.HTTP_429_TOO_MANY_REQUESTS, "throttled"
-
-
-class ContainerNotFound(OpsError):
-    status_code, code = status.HTTP_404_NOT_FOUND, "container_not_found"
-
-
-class ContainerNotRunning(OpsError):
-    """The health check runs a command inside the container: a stopped, paused or restarting one can't run it."""
-
-    status_code, code = status.HTTP_409_CONFLICT, "container_not_running"
-
-
 class RequestTooLarge(OpsError):
     """A body longer than ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
 
     status_code, code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large"
 
 
-class DockerUnavailable(OpsError):
-    status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "docker_unavailable"
+# The HTTP status of each domain failure (``walletops.exceptions``): the first class along the exception's MRO.
+STATUS: dict[type[WalletOpsError], int] = {
+    Missing: status.HTTP_404_NOT_FOUND,
+    Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ContainerNotRunning: status.HTTP_409_CONFLICT,
+    RestartRefused: status.HTTP_403_FORBIDDEN,
+    RestartThrottled: status.HTTP_429_TOO_MANY_REQUESTS,
+    DeployInfoInvalid: status.HTTP_500_INTERNAL_SERVER_ERROR,
+}
 
 
-class BrokerUnavailable(OpsError):
-    status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "broker_unavailable"
+def http_status(exc: WalletOpsError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
-class PrometheusUnavailable(OpsError):
-    status_code, code = status.HTTP_503_SERVICE_UNAVAILABLE, "prometheus_unavailable"
+def as_api_error(exc: WalletOpsError) -> OpsError:
+    """The domain failure as the web error DRF answers with: its status, its code, its detail."""
+    error = OpsError(exc.detail)
+    error.status_code, error.code = http_status(exc), exc.code
+    return error
 
 
-class DeployInfoMissing(OpsError):
-    status_code, code = status.HTTP_404_NOT_FOUND, "deploy_info_missing"
-
-
-class DeployInfoInvalid(OpsError):
-    status_code, code = status.HTTP_500_INTERNAL_SERVER_ERROR, "deploy_info_invalid"
+def error_of(exc: OpsError | WalletOpsError) -> tuple[int, str, str]:
+    """``(status, code, detail)`` of a web or a domain error: what a portal page shows, with the API's status."""
+    if isinstance(exc, WalletOpsError):
+        return http_status(exc), exc.code, exc.detail
+    return exc.status_code, exc.code, exc.detail_text
 
 
 _DRF_CODES = {
@@ -88,6 +97,8 @@ _DRF_CODES = {
 
 def ops_exception_handler(exc, context):
     """Every error of a wallet ops endpoint in one shape; the headers DRF sets are kept."""
+    if isinstance(exc, WalletOpsError):
+        exc = as_api_error(exc)
     if isinstance(exc, OpsError):
         response = exception_handler(exc, context) or Response(status=exc.status_code)
         response.data = {"code": exc.code, "detail": exc.detail_text}

@@ -21,9 +21,10 @@ from django.utils.http import urlencode
 
 from opsportal.lib.pages import render_page
 from walletops import containers, services
+from walletops.exceptions import RestartRefused, WalletOpsError
 from walletops.models import RestartAudit
 from walletops.web import params
-from walletops.web.errors import Forbidden, OpsError
+from walletops.web.errors import OpsError, error_of
 
 RESTART_PERMISSION = "walletops.restart_container"
 AUDIT_ROWS = 20
@@ -52,9 +53,13 @@ def _uptime(view: dict) -> str:
     return f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
 
 
-def _failed(request, exc: OpsError, *, template: str, title: str, context: dict | None = None):
-    return render_page(request, template, {"error": f"{exc.code}: {exc.detail_text}", **(context or {})},
-                       title=title, status=exc.status_code)  # fmt: skip
+# What a page catches: bad input (the web layer's errors) and the domain's failures, shown with the API's status.
+FAILURES = (OpsError, WalletOpsError)
+
+
+def _failed(request, exc: OpsError | WalletOpsError, *, template: str, title: str, context: dict | None = None):
+    status, code, detail = error_of(exc)
+    return render_page(request, template, {"error": f"{code}: {detail}", **(context or {})}, title=title, status=status)
 
 
 def containers_page(request):
@@ -65,16 +70,14 @@ def containers_page(request):
             envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
             include_stats=query.validated_data["include_stats"],
         )  # fmt: skip
-    except OpsError as exc:
+    except FAILURES as exc:
         return _failed(request, exc, template="walletops/containers.html", title=title)
     data = query.validated_data
-    for view in views:
-        view["uptime"] = _uptime(view)
     return render_page(
         request,
         "walletops/containers.html",
         {
-            "containers": views,
+            "containers": [{**view, "uptime": _uptime(view)} for view in views],
             "missing_hosts": missing,
             "envs": query.envs(),
             "all_envs": settings.WALLETOPS_ENVS,
@@ -100,14 +103,13 @@ def container_page(request, name: str):
     try:
         found, query = _found(request, name)
         detail = containers.container_detail(found)
-    except OpsError as exc:
+    except FAILURES as exc:
         return _failed(request, exc, template="walletops/container.html", title=name)
-    detail["uptime"] = _uptime(detail)
     return render_page(
         request,
         "walletops/container.html",
         {
-            "container": detail,
+            "container": {**detail, "uptime": _uptime(detail)},
             "scope": urlencode(_scope(query)),
             "audit": RestartAudit.objects.filter(container=found.name)[:AUDIT_ROWS],
             "can_restart": request.user.has_perm(RESTART_PERMISSION),
@@ -136,7 +138,7 @@ def container_logs_page(request, name: str):
             found, tail=logs_query["tail"], since=logs_query.get("since"), until=logs_query.get("until"),
             grep=logs_query.get("grep"), timestamps=logs_query["timestamps"],
         )  # fmt: skip
-    except OpsError as exc:
+    except FAILURES as exc:
         return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
     context.update(logs=logs, scope=urlencode(_scope(query)), max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES)
     return render_page(request, "walletops/logs.html", context, title=f"Logs of {found.name}")
@@ -149,7 +151,7 @@ def container_health_check_page(request, name: str):
     try:
         found, query = _found(request, name)
         result = containers.container_health_check(found)
-    except OpsError as exc:
+    except FAILURES as exc:
         return _failed(request, exc, template="walletops/health_check.html", title=f"Health check of {name}",
                        context={"name": name})  # fmt: skip
     return render_page(request, "walletops/health_check.html",
@@ -180,7 +182,7 @@ def container_restart_page(request, name: str):
     try:
         name = params.container_name(name)
         query = _query(request)
-    except OpsError as exc:  # the page still names the container it was asked about
+    except FAILURES as exc:  # the page still names the container it was asked about
         return _failed(request, exc, template=template, title=title, context={"name": name})
     scope = urlencode(_scope(query))
     if request.method == "GET":
@@ -198,11 +200,11 @@ def container_restart_page(request, name: str):
             allowed=can_restart, refusal="" if can_restart else "the user lacks walletops.restart_container",
             user=request.user,
         )  # fmt: skip
-    except Forbidden as exc:
+    except RestartRefused as exc:
         if not can_restart:
-            raise PermissionDenied(exc.detail_text) from None  # audited as refused by the service
+            raise PermissionDenied(exc.detail) from None  # audited as refused by the service
         return _failed(request, exc, template=template, title=title, context={"name": name, "form": form})
-    except OpsError as exc:
+    except FAILURES as exc:
         return _failed(request, exc, template=template, title=title, context={"name": name, "form": form})
     messages.success(request, f"{name} restarted; the audit row is below.")
     return redirect(f"{reverse('admin:ops-container', args=[name])}?{scope}")
