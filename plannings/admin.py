@@ -8,14 +8,14 @@ a posted one, only when ``has_operate_permission`` allows it. They write through
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +30,14 @@ from plannings.models import (
     PlanningBackup,
     PlanningRefreshQueue,
     PlanningRefreshState,
+    q_backfill_eligible,
+    q_backup_fresh,
+    q_disabled,
+    q_live_lock,
+    q_queued,
+    q_ready,
+    q_stale_or_missing,
+    queue_states,
 )
 
 OPERATE_PERMISSION = "plannings.operate_plannings"
@@ -38,31 +46,6 @@ OPERATE_PERMISSION = "plannings.operate_plannings"
 REFRESH_NOW_LIMIT = 500
 # Live locks are few (a batch per worker); the confirmation page lists at most this many.
 LOCKS_LISTED = 100
-
-
-def _lock_cutoff(now: datetime) -> datetime:
-    # A lock exactly LOCK_TTL_SECONDS old is still live: the claim only takes locks older than that.
-    return now - timedelta(seconds=LOCK_TTL_SECONDS)
-
-
-def _queue_ready(now: datetime) -> Q:
-    """Queue rows the worker's next claim may take (``services.refresh_queue_claim``'s condition)."""
-    unlocked = Q(locked_at__isnull=True) | Q(locked_at__lt=_lock_cutoff(now))
-    return Q(next_attempt_at__lte=now, attempts__lt=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS) & unlocked
-
-
-def _queue_locked(now: datetime) -> Q:
-    return Q(locked_at__gte=_lock_cutoff(now))
-
-
-def _queued(condition: Q | None = None) -> Exists:
-    # EXISTS rather than a join, so that "no" (NOT EXISTS) is exact for plannings without a queue row.
-    rows = PlanningRefreshQueue.objects.filter(planning_id=OuterRef("pk"))
-    return Exists(rows.filter(condition) if condition else rows)
-
-
-def _disabled(now: datetime) -> Exists:
-    return Exists(PlanningRefreshState.objects.filter(planning_id=OuterRef("pk"), disabled_until__gt=now))
 
 
 # --- Filters ------------------------------------------------------------------------
@@ -122,7 +105,7 @@ class PlanningDisabledFilter(YesNoFilter):
     parameter_name = "disabled"
 
     def condition(self) -> Q:
-        return Q(refresh_state__disabled_until__gt=timezone.now())
+        return q_disabled(timezone.now(), prefix="refresh_state__")
 
 
 class StateDisabledFilter(YesNoFilter):
@@ -130,7 +113,7 @@ class StateDisabledFilter(YesNoFilter):
     parameter_name = "disabled"
 
     def condition(self) -> Q:
-        return Q(disabled_until__gt=timezone.now())
+        return q_disabled(timezone.now())
 
 
 class PlanningStaleFilter(admin.SimpleListFilter):
@@ -155,14 +138,12 @@ class PlanningStaleFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        stale_before = now - timedelta(hours=settings.PLANNINGS_BACKFILL_STALE_AFTER_HOURS)
-        stale = Q(backup__isnull=True) | Q(backup__updated_at__lt=stale_before)
         if self.value() == "yes":
-            return queryset.filter(stale)
+            return queryset.filter(q_stale_or_missing(now))
         if self.value() == "due":
-            return queryset.filter(stale, ~Q(_disabled(now)), ~Q(_queued()))
+            return queryset.filter(q_stale_or_missing(now), q_backfill_eligible(now))
         if self.value() == "no":
-            return queryset.filter(backup__updated_at__gte=stale_before)
+            return queryset.filter(q_backup_fresh(now))
         return queryset
 
 
@@ -171,7 +152,7 @@ class PlanningQueuedFilter(YesNoFilter):
     parameter_name = "queued"
 
     def condition(self) -> Q:
-        return Q(_queued())
+        return q_queued()
 
 
 class PlanningReadyFilter(YesNoFilter):
@@ -181,7 +162,7 @@ class PlanningReadyFilter(YesNoFilter):
     parameter_name = "ready"
 
     def condition(self) -> Q:
-        return Q(_queued(_queue_ready(timezone.now())))
+        return q_queued(q_ready(timezone.now(), settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS))
 
 
 class PlanningLockedFilter(YesNoFilter):
@@ -195,7 +176,7 @@ class PlanningLockedFilter(YesNoFilter):
     parameter_name = "locked"
 
     def condition(self) -> Q:
-        return Q(_queued(_queue_locked(timezone.now())))
+        return q_queued(q_live_lock(timezone.now()))
 
 
 class QueueStateFilter(admin.SimpleListFilter):
@@ -213,16 +194,7 @@ class QueueStateFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        cutoff = _lock_cutoff(now)
-        alive = Q(attempts__lt=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS)
-        unlocked = Q(locked_at__isnull=True) | Q(locked_at__lt=cutoff)
-        conditions = {
-            "ready": alive & Q(next_attempt_at__lte=now) & unlocked,
-            "waiting": alive & Q(next_attempt_at__gt=now) & unlocked,
-            "locked": alive & Q(locked_at__gte=cutoff),
-            "dead": ~alive,
-        }
+        conditions = queue_states(timezone.now(), settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS)
         if self.value() in conditions:
             return queryset.filter(conditions[self.value()])
         return queryset
@@ -287,7 +259,7 @@ class OperatorActions:
     def release_locks(self, request, queryset):
         """Confirmed first: a live lock may belong to a worker still fetching the planning."""
         if request.POST.get("post") != "yes":
-            locked = PlanningRefreshQueue.objects.filter(planning_id__in=queryset.values("pk"), locked_at__isnull=False)
+            locked = PlanningRefreshQueue.objects.with_lock().filter(planning_id__in=queryset.values("pk"))
             locks = list(locked.order_by("-locked_at")[: LOCKS_LISTED + 1])
             if not locks:
                 message = "None of the selected plannings is locked; nothing was released."
@@ -305,7 +277,7 @@ class OperatorActions:
         )
 
     def _release_confirmation(self, request, locks: list[PlanningRefreshQueue]) -> TemplateResponse:
-        cutoff = _lock_cutoff(timezone.now())
+        now = timezone.now()
         # The confirmation posts the original selection back (select-all included), plus post=yes.
         replay = [
             (name, value)
@@ -317,9 +289,9 @@ class OperatorActions:
             **self.admin_site.each_context(request),
             "title": "Release the locks?",
             "opts": self.model._meta,
-            "locks": [(lock, lock.locked_at >= cutoff) for lock in locks[:LOCKS_LISTED]],
+            "locks": [(lock, lock.lock_is_live(now)) for lock in locks[:LOCKS_LISTED]],
             "more": len(locks) > LOCKS_LISTED,
-            "live": sum(1 for lock in locks if lock.locked_at >= cutoff),
+            "live": sum(1 for lock in locks if lock.lock_is_live(now)),
             "ttl_minutes": LOCK_TTL_SECONDS // 60,
             "replay": replay,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from opsportal.lib import accounting
@@ -30,8 +29,8 @@ from plannings.models import (
     JOB_REFRESH_WORKER,
     JobRuntime,
     Planning,
-    PlanningRefreshQueue,
-    PlanningRefreshState,
+    q_backup_missing,
+    q_backup_stale,
 )
 from plannings.quiet_hours import in_quiet_hours
 from plannings.runtime import job_enabled, job_report, jobs_paused
@@ -64,15 +63,6 @@ class BackfillResult:
     stale: int = 0
 
 
-def _not_disabled(now: datetime) -> Q:
-    disabled = PlanningRefreshState.objects.filter(planning_id=OuterRef("full_id"), disabled_until__gt=now)
-    return ~Q(Exists(disabled))
-
-
-def _not_queued() -> Q:
-    return ~Q(Exists(PlanningRefreshQueue.objects.filter(planning_id=OuterRef("full_id"))))
-
-
 def backfill_select(*, now: datetime) -> tuple[list[str], list[str]]:
     """Plannings to enqueue: without a backup, and with a stale one (oldest first); none disabled.
 
@@ -80,13 +70,14 @@ def backfill_select(*, now: datetime) -> tuple[list[str], list[str]]:
     progress through the catalog instead of re-picking rows the worker holds.
     """
     missing = list(
-        Planning.objects.filter(_not_disabled(now), _not_queued(), backup__isnull=True)
+        Planning.objects.backfill_eligible(now=now)
+        .filter(q_backup_missing())
         .order_by("full_id")
         .values_list("full_id", flat=True)[: settings.PLANNINGS_BACKFILL_MISSING_LIMIT]
     )
-    stale_before = now - timedelta(hours=settings.PLANNINGS_BACKFILL_STALE_AFTER_HOURS)
     stale = list(
-        Planning.objects.filter(_not_disabled(now), _not_queued(), backup__updated_at__lt=stale_before)
+        Planning.objects.backfill_eligible(now=now)
+        .filter(q_backup_stale(now))
         .order_by("backup__updated_at")
         .values_list("full_id", flat=True)[: settings.PLANNINGS_BACKFILL_STALE_LIMIT]
     )

@@ -9,11 +9,16 @@ Python); Django still cascades ORM deletes on every database.
 
 from __future__ import annotations
 
-from django.db import models
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 LOCK_TTL_SECONDS = 5 * 60
+LOCK_TTL = timedelta(seconds=LOCK_TTL_SECONDS)
 # Job ids, upstream's names (also the values of ALLOWED_JOBS).
 JOB_BACKFILL = "plannings-backfill"
 JOB_REFRESH_WORKER = "plannings-refresh-worker"
@@ -31,6 +36,164 @@ def planning_host(full_id: str) -> str:
     return full_id.split(".", 1)[0]
 
 
+# --- Refresh queue row states -----------------------------------------------------------
+# Defined once, here: the selectors' health counts, the worker's claim and sweep,
+# the backfill, the admin filters and the operator's actions all read these.
+
+
+def lock_cutoff(now: datetime) -> datetime:
+    """Locks taken at or after this are live: a lock exactly ``LOCK_TTL`` old is still live."""
+    return now - LOCK_TTL
+
+
+def q_alive(max_attempts: int) -> Q:
+    return Q(attempts__lt=max_attempts)
+
+
+def q_dead(max_attempts: int) -> Q:
+    """Every attempt used: the worker never claims it again (the sweep disables it)."""
+    return Q(attempts__gte=max_attempts)
+
+
+def q_due(now: datetime) -> Q:
+    return Q(next_attempt_at__lte=now)
+
+
+def q_not_due(now: datetime) -> Q:
+    return Q(next_attempt_at__gt=now)
+
+
+def q_has_lock() -> Q:
+    """A lock, live or expired (what "release lock" clears)."""
+    return Q(locked_at__isnull=False)
+
+
+def q_live_lock(now: datetime) -> Q:
+    return Q(locked_at__gte=lock_cutoff(now))
+
+
+def q_unlocked(now: datetime) -> Q:
+    """No lock, or an expired one: the claim may take the row."""
+    return Q(locked_at__isnull=True) | Q(locked_at__lt=lock_cutoff(now))
+
+
+def q_ready(now: datetime, max_attempts: int) -> Q:
+    """What the worker's next claim may take: alive, due and not live-locked."""
+    return q_alive(max_attempts) & q_due(now) & q_unlocked(now)
+
+
+def q_waiting(now: datetime, max_attempts: int) -> Q:
+    """Alive and unlocked but not yet due (backoff)."""
+    return q_alive(max_attempts) & q_not_due(now) & q_unlocked(now)
+
+
+def q_locked(now: datetime, max_attempts: int) -> Q:
+    """The health figure's "locked": alive and live-locked (a last attempt in flight is not counted)."""
+    return q_alive(max_attempts) & q_live_lock(now)
+
+
+def q_in_backoff(now: datetime, max_attempts: int) -> Q:
+    """Alive and not yet due, whatever the lock ("retry now" brings these forward)."""
+    return q_alive(max_attempts) & q_not_due(now)
+
+
+def queue_states(now: datetime, max_attempts: int) -> dict[str, Q]:
+    """The health endpoint's split of the queue: every row is in exactly one state."""
+    return {
+        "ready": q_ready(now, max_attempts),
+        "waiting": q_waiting(now, max_attempts),
+        "locked": q_locked(now, max_attempts),
+        "dead": q_dead(max_attempts),
+    }
+
+
+# The same rules as SQL text, for the raw statements (the claim with SKIP LOCKED, the
+# one-statement health counts); their parameters come from ``queue_sql_params``.
+SQL_ALIVE = "attempts < %(max_attempts)s"
+SQL_DUE = "next_attempt_at <= %(now)s"
+SQL_UNLOCKED = "(locked_at IS NULL OR locked_at < %(lock_cutoff)s)"
+SQL_LIVE_LOCK = "locked_at >= %(lock_cutoff)s"
+SQL_READY = f"{SQL_DUE} AND {SQL_ALIVE} AND {SQL_UNLOCKED}"
+
+
+def queue_sql_params(*, now: datetime, max_attempts: int) -> dict:
+    # SQLite keeps datetimes as text: raw SQL must pass them in Django's stored form.
+    adapt = connection.ops.adapt_datetimefield_value
+    return {"now": adapt(now), "lock_cutoff": adapt(lock_cutoff(now)), "max_attempts": max_attempts}
+
+
+class RefreshQueueQuerySet(models.QuerySet):
+    def ready(self, *, now: datetime, max_attempts: int):
+        return self.filter(q_ready(now, max_attempts))
+
+    def with_lock(self):
+        return self.filter(q_has_lock())
+
+    def in_backoff(self, *, now: datetime, max_attempts: int):
+        return self.filter(q_in_backoff(now, max_attempts))
+
+    def sweepable(self, *, now: datetime, max_attempts: int):
+        """Dead rows whose last claim is not live any more: nobody will finish them."""
+        return self.filter(q_dead(max_attempts)).exclude(q_live_lock(now))
+
+
+# --- Refresh state and backups: disabled, stale, missing, queued -------------------------
+
+
+def q_disabled(now: datetime, prefix: str = "") -> Q:
+    """A refresh state disabled until after ``now`` (``prefix`` reaches it through a relation)."""
+    return Q(**{f"{prefix}disabled_until__gt": now})
+
+
+def stale_before(now: datetime) -> datetime:
+    """Backups last updated strictly before this are stale."""
+    return now - timedelta(hours=settings.PLANNINGS_BACKFILL_STALE_AFTER_HOURS)
+
+
+def q_backup_missing() -> Q:
+    return Q(backup__isnull=True)
+
+
+def q_backup_stale(now: datetime) -> Q:
+    return Q(backup__updated_at__lt=stale_before(now))
+
+
+def q_backup_fresh(now: datetime) -> Q:
+    return Q(backup__updated_at__gte=stale_before(now))
+
+
+def q_stale_or_missing(now: datetime) -> Q:
+    return q_backup_missing() | q_backup_stale(now)
+
+
+def q_queued(condition: Q | None = None) -> Q:
+    """The planning has a queue row (matching ``condition``).
+
+    EXISTS rather than a join, so that its negation is exact for plannings without a queue row.
+    """
+    rows = PlanningRefreshQueue.objects.filter(planning_id=OuterRef("pk"))
+    return Q(Exists(rows.filter(condition) if condition is not None else rows))
+
+
+def q_planning_disabled(now: datetime) -> Q:
+    return Q(Exists(PlanningRefreshState.objects.filter(q_disabled(now), planning_id=OuterRef("pk"))))
+
+
+def q_backfill_eligible(now: datetime) -> Q:
+    """Neither disabled nor already queued: the backfill may enqueue it."""
+    return ~q_planning_disabled(now) & ~q_queued()
+
+
+class RefreshStateQuerySet(models.QuerySet):
+    def disabled(self, *, now: datetime):
+        return self.filter(q_disabled(now))
+
+
+class PlanningQuerySet(models.QuerySet):
+    def backfill_eligible(self, *, now: datetime):
+        return self.filter(q_backfill_eligible(now))
+
+
 class Planning(models.Model):
     full_id = models.CharField(max_length=255, primary_key=True)
     planning_id = models.CharField(max_length=255)
@@ -38,6 +201,8 @@ class Planning(models.Model):
     title = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
     updated_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
+
+    objects = PlanningQuerySet.as_manager()
 
     class Meta:
         db_table = "plannings"
@@ -90,6 +255,8 @@ class PlanningRefreshQueue(models.Model):
     lock_owner = models.TextField(null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)
 
+    objects = RefreshQueueQuerySet.as_manager()
+
     class Meta:
         db_table = "plannings_refresh_queue"
         verbose_name = "refresh queue item"
@@ -104,6 +271,9 @@ class PlanningRefreshQueue(models.Model):
 
     def __str__(self) -> str:
         return f"queued {self.planning_id}"
+
+    def lock_is_live(self, now: datetime) -> bool:
+        return self.locked_at is not None and self.locked_at >= lock_cutoff(now)
 
 
 class PlanningRefreshState(models.Model):
@@ -122,6 +292,8 @@ class PlanningRefreshState(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
+
+    objects = RefreshStateQuerySet.as_manager()
 
     class Meta:
         db_table = "plannings_refresh_state"

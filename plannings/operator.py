@@ -71,9 +71,7 @@ def plannings_reenable(*, planning_full_ids: list[str], now: datetime) -> int:
     with transaction.atomic():
         reenabled: list[str] = []
         for chunk in _chunks(_plannings_lock(planning_full_ids)):
-            disabled = PlanningRefreshState.objects.select_for_update().filter(
-                planning_id__in=chunk, disabled_until__gt=now
-            )
+            disabled = PlanningRefreshState.objects.select_for_update().disabled(now=now).filter(planning_id__in=chunk)
             ids = list(disabled.values_list("planning_id", flat=True))
             PlanningRefreshState.objects.filter(planning_id__in=ids).update(
                 disabled_until=None, consecutive_failures=0, updated_at=now
@@ -95,8 +93,10 @@ def plannings_release_locks(*, planning_full_ids: list[str]) -> int:
     released = 0
     with transaction.atomic():
         for chunk in _chunks(planning_full_ids):
-            released += PlanningRefreshQueue.objects.filter(planning_id__in=chunk, locked_at__isnull=False).update(
-                locked_at=None, lock_owner=None
+            released += (
+                PlanningRefreshQueue.objects.with_lock()
+                .filter(planning_id__in=chunk)
+                .update(locked_at=None, lock_owner=None)
             )
         if released:
             _wake()
@@ -114,9 +114,11 @@ def plannings_retry_now(*, planning_full_ids: list[str], now: datetime) -> int:
     moved = 0
     with transaction.atomic():
         for chunk in _chunks(planning_full_ids):
-            moved += PlanningRefreshQueue.objects.filter(
-                planning_id__in=chunk, next_attempt_at__gt=now, attempts__lt=max_attempts
-            ).update(next_attempt_at=now)
+            moved += (
+                PlanningRefreshQueue.objects.in_backoff(now=now, max_attempts=max_attempts)
+                .filter(planning_id__in=chunk)
+                .update(next_attempt_at=now)
+            )
         if moved:
             _wake()
     return moved

@@ -7,7 +7,7 @@ statements per request whatever the table sizes (see ``bench/health_endpoint.py`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
@@ -16,10 +16,14 @@ from django.db.models import Count, Func, Max, TextField
 from plannings.models import (
     JOB_BACKFILL,
     JOB_REFRESH_WORKER,
-    LOCK_TTL_SECONDS,
+    SQL_ALIVE,
+    SQL_DUE,
+    SQL_LIVE_LOCK,
+    SQL_UNLOCKED,
     JobRuntime,
     JobsSharedState,
     PlanningRefreshState,
+    queue_sql_params,
 )
 
 JOB_IDS = (JOB_BACKFILL, JOB_REFRESH_WORKER)
@@ -73,17 +77,17 @@ _TOTALS_MAINTAINED = """
                  (SELECT count(*) FROM plannings)) AS total) AS p
 CROSS JOIN (SELECT COALESCE((SELECT row_count FROM opsportal_row_counts WHERE table_name = 'plannings_backup'),
                             (SELECT count(*) FROM plannings_backup)) AS covered) AS b"""
-_COVERAGE_SQL = """
+# Ready and locked within the alive rows (the WHERE): the queue states of plannings.models.
+_COVERAGE_SQL = f"""
 SELECT p.total, b.covered, q.depth, q.ready, q.locked
-FROM {totals}
+FROM {{totals}}
 CROSS JOIN (
     SELECT
         count(*) AS depth,
-        count(CASE WHEN next_attempt_at <= %(now)s
-                    AND (locked_at IS NULL OR locked_at < %(lock_cutoff)s) THEN 1 END) AS ready,
-        count(CASE WHEN locked_at >= %(lock_cutoff)s THEN 1 END) AS locked
+        count(CASE WHEN {SQL_DUE} AND {SQL_UNLOCKED} THEN 1 END) AS ready,
+        count(CASE WHEN {SQL_LIVE_LOCK} THEN 1 END) AS locked
     FROM plannings_refresh_queue
-    WHERE attempts < %(max_attempts)s
+    WHERE {SQL_ALIVE}
 ) AS q
 """
 
@@ -94,12 +98,7 @@ def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
     A lock younger than the TTL is live (so a lock exactly 5 minutes old still
     counts as locked); rows at ``max_attempts`` are dead and counted nowhere.
     """
-    adapt = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
-    params = {
-        "now": adapt(now),
-        "lock_cutoff": adapt(now - timedelta(seconds=LOCK_TTL_SECONDS)),
-        "max_attempts": max_attempts,
-    }
+    params = queue_sql_params(now=now, max_attempts=max_attempts)
     totals = _TOTALS_MAINTAINED if connection.vendor == "postgresql" else _TOTALS_COUNTED
     with connection.cursor() as cursor:
         cursor.execute(_COVERAGE_SQL.format(totals=totals), params)
@@ -115,7 +114,7 @@ def disabled_hosts(*, now: datetime) -> list[FailedHost]:
     statement.
     """
     rows = (
-        PlanningRefreshState.objects.filter(disabled_until__gt=now)
+        PlanningRefreshState.objects.disabled(now=now)
         .annotate(host=FirstSegment("planning_id"))
         .values("host")
         .annotate(count=Count("*"), last_failure=Max("last_failure_kind"))
@@ -126,7 +125,7 @@ def disabled_hosts(*, now: datetime) -> list[FailedHost]:
 
 def recent_failures(*, now: datetime, limit: int = 5) -> list[PlanningRefreshState]:
     return list(
-        PlanningRefreshState.objects.filter(disabled_until__gt=now)
+        PlanningRefreshState.objects.disabled(now=now)
         .only(
             "planning_id",
             "last_failure_kind",

@@ -17,10 +17,11 @@ from django.db import IntegrityError, connection, transaction
 from plannings import policy
 from plannings.backups import BackupWrite, PreparedBackup, backup_prepare, backups_write
 from plannings.models import (
-    LOCK_TTL_SECONDS,
+    SQL_READY,
     Planning,
     PlanningRefreshQueue,
     PlanningRefreshState,
+    queue_sql_params,
 )
 from plannings.signals import refresh_queue_changed
 
@@ -49,7 +50,7 @@ def _lower(left: str, right: str) -> str:
 
 # The conflict rules of a batch enqueue: a row parked by a permanent failure keeps
 # its schedule; any other row gets the higher priority (capped) and the earlier time.
-_PARKED = f"({QUEUE}.last_error LIKE 'http_4%%' OR {QUEUE}.last_error = 'max_attempts')"
+_PARKED = f"({QUEUE}.last_error LIKE 'http_4%%' OR {QUEUE}.last_error = '{policy.MAX_ATTEMPTS}')"
 _BUMPED_PRIORITY = f"CASE WHEN {_higher(f'{QUEUE}.priority', 'excluded.priority')} > {PRIORITY_CAP} THEN {PRIORITY_CAP} ELSE {_higher(f'{QUEUE}.priority', 'excluded.priority')} END"  # noqa: E501
 _BATCH_UPSERT = f"""
 INSERT INTO {QUEUE} (planning_full_id, priority, attempts, requested_at, next_attempt_at)
@@ -135,8 +136,7 @@ class ClaimedItem:
 _CLAIM_POSTGRES = f"""
 WITH picked AS (
     SELECT planning_full_id FROM {QUEUE}
-    WHERE next_attempt_at <= %(now)s AND attempts < %(max_attempts)s
-      AND (locked_at IS NULL OR locked_at < %(lock_cutoff)s)
+    WHERE {SQL_READY}
     ORDER BY priority DESC, requested_at ASC
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -151,8 +151,7 @@ _CLAIM_SQLITE = f"""
 UPDATE {QUEUE} SET locked_at = %(now)s, lock_owner = %(owner)s, attempts = attempts + 1
 WHERE planning_full_id IN (
     SELECT planning_full_id FROM {QUEUE}
-    WHERE next_attempt_at <= %(now)s AND attempts < %(max_attempts)s
-      AND (locked_at IS NULL OR locked_at < %(lock_cutoff)s)
+    WHERE {SQL_READY}
     ORDER BY priority DESC, requested_at ASC
     LIMIT %(limit)s
 )
@@ -167,13 +166,7 @@ def refresh_queue_claim(*, owner: str, limit: int, now: datetime, max_attempts: 
     5 minutes is dead and its row is claimed again. Claiming counts the attempt.
     """
     sql = _CLAIM_POSTGRES if connection.vendor == "postgresql" else _CLAIM_SQLITE
-    params = {
-        "now": _dt(now),
-        "lock_cutoff": _dt(now - timedelta(seconds=LOCK_TTL_SECONDS)),
-        "max_attempts": max_attempts,
-        "limit": limit,
-        "owner": owner,
-    }
+    params = {**queue_sql_params(now=now, max_attempts=max_attempts), "limit": limit, "owner": owner}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -294,12 +287,10 @@ def refresh_item_failed(
 
 def refresh_dead_rows_sweep(*, now: datetime, limit: int, max_attempts: int) -> int:
     """Disable (6 h, ``max_attempts``) rows that used every attempt but were never finished."""
-    cutoff = now - timedelta(seconds=LOCK_TTL_SECONDS)
     with transaction.atomic():
         dead = list(
             PlanningRefreshQueue.objects.select_for_update(skip_locked=True)
-            .filter(attempts__gte=max_attempts)
-            .exclude(locked_at__gte=cutoff)
+            .sweepable(now=now, max_attempts=max_attempts)
             .values_list("planning_id", "attempts")[:limit]
         )
         for planning_full_id, attempts in dead:

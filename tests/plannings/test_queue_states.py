@@ -109,6 +109,21 @@ def test_the_admin_queue_state_filter_is_the_rule(queue_grid):
         assert _filtered(plannings_admin.QueueStateFilter, PlanningRefreshQueue, state) == ids, state
 
 
+def test_the_queryset_methods_are_the_rule(queue_grid):
+    def ids(rows) -> set[str]:
+        return set(rows.values_list("pk", flat=True))
+
+    rows = PlanningRefreshQueue.objects
+    assert ids(rows.ready(now=NOW, max_attempts=MAX)) == _expected(queue_grid)["ready"]
+    assert ids(rows.with_lock()) == _where(queue_grid, lambda r: r["has_lock"])
+    assert ids(rows.in_backoff(now=NOW, max_attempts=MAX)) == _where(queue_grid, lambda r: r["alive"] and not r["due"])
+    assert ids(rows.sweepable(now=NOW, max_attempts=MAX)) == _where(
+        queue_grid, lambda r: not r["alive"] and not r["live"]
+    )
+    live = {row.pk for row in rows.all() if row.lock_is_live(NOW)}
+    assert live == _where(queue_grid, lambda r: r["live"])
+
+
 def test_the_health_counts_are_the_rule(queue_grid):
     expected = _expected(queue_grid)
     figures = selectors.coverage_figures(now=NOW, max_attempts=MAX)
