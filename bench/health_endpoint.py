@@ -136,10 +136,10 @@ def statements_per_request() -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from plannings.health import plannings_health
+    from plannings.health import health_report
 
     with CaptureQueriesContext(connection) as queries:
-        plannings_health()
+        health_report()
     return len(queries.captured_queries)
 
 

@@ -1,8 +1,10 @@
 """The plannings health report (spec §7): figures from the selectors, issues and status from rules.
 
 ``health_issues`` and ``health_status`` are pure so every rule can be tested at
-its boundary; ``plannings_health`` gathers the figures and builds the payload
-that both ``GET /api/ops/plannings`` and ``manage.py ops_health`` return.
+its boundary; ``health_report`` gathers the figures into a ``HealthReport``, which
+the dashboard, the history and ``/metrics`` read by attribute. Upstream's camelCase
+JSON (``GET /api/ops/plannings``, ``manage.py ops_health``) is written only by its
+serializer, ``plannings.web.serializers``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from opsportal.lib.timefmt import iso_utc
 from plannings import selectors
 from plannings.models import JobRuntime, JobsSharedState
 from plannings.quiet_hours import in_quiet_hours
@@ -81,13 +82,62 @@ def health_status(issues: list[str]) -> str:
     return "degraded"
 
 
-def plannings_health(
+@dataclass(frozen=True)
+class QueueFigures:
+    depth: int
+    ready: int
+    locked: int
+
+
+@dataclass(frozen=True)
+class BackupFigures:
+    total: int
+    covered: int
+    disabled: int
+
+    @property
+    def coverage_pct(self) -> float | None:
+        """Plannings with a backup, in percent to one decimal; None when there are no plannings."""
+        return round(100 * self.covered / self.total, 1) if self.total else None
+
+
+@dataclass(frozen=True)
+class LastBackupWrite:
+    planning_full_id: str
+    changed: bool | None
+    nb_events: int | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecentFailure:
+    planning_full_id: str
+    failure_kind: str | None
+    failures: int
+    disabled_until: datetime | None
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: str
+    issues: tuple[str, ...]
+    backfill_state: str  # a JobRuntime state, or "unknown" when the job never reported
+    refresh_worker_state: str
+    in_quiet_hours: bool
+    queue: QueueFigures
+    backups: BackupFigures
+    last_backup_write: LastBackupWrite | None
+    failed_hosts: tuple[selectors.FailedHost, ...]  # the top TOP_N hosts, most disabled first
+    recent_failures: tuple[RecentFailure, ...]  # the TOP_N latest, newest first
+
+
+def health_report(
     *,
     now: datetime | None = None,
     runtimes: dict[str, JobRuntime] | None = None,
     shared: JobsSharedState | None = None,
-) -> dict:
-    """The health payload of spec §7, built from five SQL statements.
+) -> HealthReport:
+    """The health report of spec §7, built from five SQL statements.
 
     A caller that shows the job rows too (the dashboard) reads them once and passes them in.
     """
@@ -119,33 +169,29 @@ def plannings_health(
     )
     last_write = None
     if shared.last_write_at is not None:
-        last_write = {
-            "planningFullId": shared.last_write_planning_full_id,
-            "changed": shared.last_write_changed,
-            "nbEvents": shared.last_write_nb_events,
-            "at": iso_utc(shared.last_write_at),
-        }
-    return {
-        "status": health_status(issues),
-        "issues": issues,
-        "workers": {
-            "backfill": backfill.state if backfill else "unknown",
-            "refreshWorker": refresh_worker.state if refresh_worker else "unknown",
-        },
-        "inQuietHours": in_quiet_hours(settings.JOBS_QUIET_HOURS, settings.JOBS_QUIET_HOURS_TIMEZONE, now),
-        "queue": {"depth": coverage.depth, "ready": coverage.ready, "locked": coverage.locked},
-        "backups": {"total": coverage.total, "covered": coverage.covered, "disabled": disabled},
-        "lastBackupWrite": last_write,
-        "failedHosts": [{"host": h.host, "count": h.count, "lastFailure": h.last_failure} for h in hosts[:TOP_N]]
-        or None,
-        "recentFailures": [
-            {
-                "planningFullId": state.planning_id,
-                "failureKind": state.last_failure_kind,
-                "failures": state.consecutive_failures,
-                "disabledUntil": iso_utc(state.disabled_until),
-            }
+        last_write = LastBackupWrite(
+            planning_full_id=shared.last_write_planning_full_id,
+            changed=shared.last_write_changed,
+            nb_events=shared.last_write_nb_events,
+            at=shared.last_write_at,
+        )
+    return HealthReport(
+        status=health_status(issues),
+        issues=tuple(issues),
+        backfill_state=backfill.state if backfill else "unknown",
+        refresh_worker_state=refresh_worker.state if refresh_worker else "unknown",
+        in_quiet_hours=in_quiet_hours(settings.JOBS_QUIET_HOURS, settings.JOBS_QUIET_HOURS_TIMEZONE, now),
+        queue=QueueFigures(depth=coverage.depth, ready=coverage.ready, locked=coverage.locked),
+        backups=BackupFigures(total=coverage.total, covered=coverage.covered, disabled=disabled),
+        last_backup_write=last_write,
+        failed_hosts=tuple(hosts[:TOP_N]),
+        recent_failures=tuple(
+            RecentFailure(
+                planning_full_id=state.planning_id,
+                failure_kind=state.last_failure_kind,
+                failures=state.consecutive_failures,
+                disabled_until=state.disabled_until,
+            )
             for state in failures
-        ]
-        or None,
-    }
+        ),
+    )

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from plannings.health import plannings_health
+from plannings.health import health_report
 from plannings.models import HealthSnapshot
 
 HISTORY_WINDOW = timedelta(hours=24)
@@ -47,17 +47,17 @@ def health_snapshot_record(*, now: datetime) -> bool:
     twice: ``ON CONFLICT DO NOTHING`` on the unique minute keeps the first row
     without an error or a read-then-write race, on PostgreSQL and SQLite alike.
     """
-    report = plannings_health(now=now)
+    report = health_report(now=now)
     values = {
         "taken_at": snapshot_minute(now),
-        "status": report["status"],
-        "issues": report["issues"],
-        "queue_depth": report["queue"]["depth"],
-        "queue_ready": report["queue"]["ready"],
-        "queue_locked": report["queue"]["locked"],
-        "total": report["backups"]["total"],
-        "covered": report["backups"]["covered"],
-        "disabled": report["backups"]["disabled"],
+        "status": report.status,
+        "issues": list(report.issues),
+        "queue_depth": report.queue.depth,
+        "queue_ready": report.queue.ready,
+        "queue_locked": report.queue.locked,
+        "total": report.backups.total,
+        "covered": report.backups.covered,
+        "disabled": report.backups.disabled,
     }
     # Each field adapts its own value (SQLite keeps datetimes as text, PostgreSQL wants jsonb).
     params = [HealthSnapshot._meta.get_field(name).get_db_prep_save(values[name], connection) for name in _RECORDED]

@@ -38,14 +38,11 @@ class Panel:
 def _plannings() -> dict:
     now = timezone.now()
     runtimes, shared = selectors.job_runtimes(), selectors.jobs_shared_state()
-    report = health.plannings_health(now=now, runtimes=runtimes, shared=shared)
+    report = health.health_report(now=now, runtimes=runtimes, shared=shared)
     return {
         "report": report,
         "jobs": [(job_id, runtimes.get(job_id)) for job_id in selectors.JOB_IDS],
         "shared": shared,
-        "coverage_pct": round(100 * report["backups"]["covered"] / report["backups"]["total"], 1)
-        if report["backups"]["total"]
-        else None,
     }
 
 

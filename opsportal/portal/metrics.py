@@ -14,25 +14,25 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from opsportal.lib import accounting
 from opsportal.portal import queues as queue_reports
-from plannings.health import plannings_health
+from plannings.health import health_report
 
 STATUSES = ("healthy", "degraded", "unhealthy")
 
 
 class PortalCollector:
     def collect(self):
-        health = plannings_health(now=timezone.now())
+        health = health_report(now=timezone.now())
         status = GaugeMetricFamily("opsportal_plannings_health_status", "1 for the current status", labels=["status"])
         for name in STATUSES:
-            status.add_metric([name], 1.0 if health["status"] == name else 0.0)
+            status.add_metric([name], 1.0 if health.status == name else 0.0)
         yield status
         queue = GaugeMetricFamily("opsportal_plannings_refresh_queue", "refresh queue rows", labels=["state"])
         for state in ("depth", "ready", "locked"):
-            queue.add_metric([state], health["queue"][state])
+            queue.add_metric([state], getattr(health.queue, state))
         yield queue
         backups = GaugeMetricFamily("opsportal_plannings_backups", "plannings and their backups", labels=["kind"])
         for kind in ("total", "covered", "disabled"):
-            backups.add_metric([kind], health["backups"][kind])
+            backups.add_metric([kind], getattr(health.backups, kind))
         yield backups
 
         report = queue_reports.queues_report(partial=True)

@@ -4,9 +4,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from plannings.health import plannings_health
+from plannings.health import health_report
 from plannings.web.auth import HasOpsToken, plannings_exception_handler
-from plannings.web.serializers import NotFoundSerializer, PlanningsHealthSerializer
+from plannings.web.serializers import NotFoundSerializer, PlanningsHealthSerializer, health_json
 
 
 class JsonAlways(BaseContentNegotiation):
@@ -40,4 +40,4 @@ class PlanningsHealthApi(APIView):
         },
     )
     def get(self, request):
-        return Response(plannings_health())
+        return Response(health_json(health_report()))

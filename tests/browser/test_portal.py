@@ -80,7 +80,7 @@ def _log_in(page):
 def test_an_operator_session(page, portal, screenshots):
     now = timezone.now()
     _demo_data(now)
-    expected_status = health.plannings_health(now=now)["status"]
+    expected_status = health.health_report(now=now).status
     _log_in(page)
 
     # The dashboard, reached from the admin index's Operations section.

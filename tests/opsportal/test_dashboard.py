@@ -6,6 +6,7 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -71,6 +72,22 @@ def test_the_plannings_panel_shows_health_and_links_failures_to_their_rows(admin
     assert "plannings-backfill" in plannings and "ops-badge-idle" in plannings
 
 
+def test_the_plannings_panel_writes_times_and_figures_as_the_health_api_does(admin_client, outages):
+    from tests.plannings.test_health_api import GOLDEN_NOW, _full_world
+
+    with time_machine.travel(GOLDEN_NOW, tick=False):
+        _full_world()
+        plannings = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    assert "<strong>4 / 7</strong>backed up (57.1 %)" in plannings
+    assert "<strong>yes</strong>quiet hours" in plannings
+    assert 'href="/admin/plannings/planningbackup/enscr.p0/change/">enscr.p0</a>' in plannings
+    assert "0 events, unchanged, at 2026-03-10T19:59:58.123Z\n" in plannings
+    assert "enscr</a></td>\n  <td>1</td><td>http_404</td></tr>" in plannings  # failed hosts
+    assert "insa</a></td>\n  <td>1</td><td></td></tr>" in plannings
+    assert "<td>http_404</td><td>3</td><td>2026-03-10T22:00:00.000Z</td>" in plannings
+    assert "<td></td><td>7</td><td>2026-03-11T20:00:00.456Z</td>" in plannings
+
+
 def test_each_panel_fails_alone_with_a_clear_message(admin_client, outages):
     factories.both_jobs_running()
     response = admin_client.get(DASHBOARD)
@@ -104,7 +121,7 @@ def test_a_database_outage_costs_the_database_panels_only(admin_client, outages,
         raise OperationalError("connection refused")
 
     # A database that goes away mid-page cannot be arranged without losing the test's own session.
-    monkeypatch.setattr(dashboard.health, "plannings_health", database_down)
+    monkeypatch.setattr(dashboard.health, "health_report", database_down)
     body = admin_client.get(DASHBOARD).content.decode()
     assert "database_unavailable" in _panel(body, "plannings")
     assert "connection refused" not in body

@@ -48,9 +48,10 @@ def test_the_health_payload_matches_its_schema():
     factories.both_jobs_running()
     planning = factories.planning_make("s.a")
     factories.backup_make(planning)
-    from plannings.health import plannings_health
+    from plannings.health import health_report
+    from plannings.web.serializers import health_json
 
-    _validator(schema, "PlanningsHealth").validate(json.loads(json.dumps(plannings_health())))
+    _validator(schema, "PlanningsHealth").validate(json.loads(json.dumps(health_json(health_report()))))
 
 
 def test_the_error_shape_and_deploy_info_match_their_schemas(api_client, settings, tmp_path, token_for):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from plannings.health import plannings_health
+from plannings.health import health_report
+from plannings.web.serializers import health_json
 from tests import factories
 
 NOW = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)  # 13:00 in Paris: outside quiet hours
@@ -27,7 +28,7 @@ def running_jobs():
 
 
 def test_it_reports_jobs_not_started_when_no_job_ever_reported():
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["issues"] == ["Jobs not started"]
     assert report["status"] == "unhealthy"
     assert report["workers"] == {"backfill": "unknown", "refreshWorker": "unknown"}
@@ -35,11 +36,11 @@ def test_it_reports_jobs_not_started_when_no_job_ever_reported():
 
 def test_it_reports_jobs_not_started_when_run_jobs_is_off(settings, running_jobs):
     settings.RUN_JOBS = False
-    assert plannings_health()["issues"] == ["Jobs not started"]
+    assert health_json(health_report())["issues"] == ["Jobs not started"]
 
 
 def test_it_is_healthy_when_jobs_run_and_nothing_is_wrong(running_jobs):
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["status"] == "healthy"
     assert report["issues"] == []
     assert report["workers"] == {"backfill": "idle", "refreshWorker": "idle"}
@@ -47,21 +48,21 @@ def test_it_is_healthy_when_jobs_run_and_nothing_is_wrong(running_jobs):
 
 def test_one_reporting_job_is_enough_to_count_as_started():
     factories.runtime_make("plannings-refresh-worker", "working")
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["issues"] == []
     assert report["workers"] == {"backfill": "unknown", "refreshWorker": "working"}
 
 
 def test_it_reports_paused_jobs_as_degraded(running_jobs):
     factories.jobs_paused()
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["issues"] == ["Jobs paused"]
     assert report["status"] == "degraded"
 
 
 def test_not_started_takes_precedence_over_paused():
     factories.jobs_paused()
-    assert plannings_health()["issues"] == ["Jobs not started"]
+    assert health_json(health_report())["issues"] == ["Jobs not started"]
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def test_not_started_takes_precedence_over_paused():
 def test_backfill_staleness_boundary(age, expected):
     factories.runtime_make("plannings-backfill", "idle", last_loop_at=NOW - age)
     factories.runtime_make("plannings-refresh-worker", "idle")
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["issues"] == expected
     assert report["status"] == ("unhealthy" if expected else "healthy")
 
@@ -92,7 +93,7 @@ def test_backfill_staleness_boundary(age, expected):
 def test_refresh_worker_staleness_boundary(age, expected):
     factories.runtime_make("plannings-backfill", "idle")
     factories.runtime_make("plannings-refresh-worker", "idle", last_loop_at=NOW - age)
-    assert plannings_health()["issues"] == expected
+    assert health_json(health_report())["issues"] == expected
 
 
 def test_staleness_follows_the_configured_intervals(settings):
@@ -100,7 +101,7 @@ def test_staleness_follows_the_configured_intervals(settings):
     settings.PLANNINGS_REFRESH_WORKER_MAX_POLL_MS = 1_000
     factories.runtime_make("plannings-backfill", "idle", last_loop_at=NOW - timedelta(seconds=151))
     factories.runtime_make("plannings-refresh-worker", "idle", last_loop_at=NOW - timedelta(seconds=4))
-    assert plannings_health()["issues"] == ["Backfill stale (3m ago)", "Refresh worker stale (4s ago)"]
+    assert health_json(health_report())["issues"] == ["Backfill stale (3m ago)", "Refresh worker stale (4s ago)"]
 
 
 def _queue(count: int, **fields):
@@ -111,7 +112,7 @@ def _queue(count: int, **fields):
 @pytest.mark.parametrize(("ready", "stuck"), [(100, False), (101, True)])
 def test_queue_stuck_boundary(running_jobs, ready, stuck):
     _queue(ready)
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["queue"] == {"depth": ready, "ready": ready, "locked": 0}
     expected = [f"Queue stuck: {ready} ready but worker idle"] if stuck else []
     assert report["issues"] == expected
@@ -120,14 +121,14 @@ def test_queue_stuck_boundary(running_jobs, ready, stuck):
 def test_queue_is_not_stuck_while_the_worker_works():
     factories.both_jobs_running("working")
     _queue(101)
-    assert plannings_health()["issues"] == []
+    assert health_json(health_report())["issues"] == []
 
 
 def test_queue_is_not_stuck_while_a_row_is_locked(running_jobs):
     _queue(101)
     locked = factories.planning_make("other.locked")
     factories.queue_item_make(locked, locked_at=NOW - timedelta(minutes=1), lock_owner="w1")
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["queue"]["locked"] == 1
     assert report["issues"] == []
 
@@ -145,7 +146,7 @@ def test_lock_ttl_boundary(running_jobs, lock_age, ready, locked):
     factories.queue_item_make(
         planning, next_attempt_at=NOW - timedelta(hours=1), locked_at=NOW - lock_age, lock_owner="w1"
     )
-    assert plannings_health()["queue"] == {"depth": 1, "ready": ready, "locked": locked}
+    assert health_json(health_report())["queue"] == {"depth": 1, "ready": ready, "locked": locked}
 
 
 def test_rows_at_max_attempts_are_counted_nowhere(running_jobs, settings):
@@ -158,12 +159,12 @@ def test_rows_at_max_attempts_are_counted_nowhere(running_jobs, settings):
         next_attempt_at=NOW - timedelta(hours=1),
         locked_at=NOW - timedelta(seconds=10),
     )
-    assert plannings_health()["queue"] == {"depth": 1, "ready": 0, "locked": 1}
+    assert health_json(health_report())["queue"] == {"depth": 1, "ready": 0, "locked": 1}
 
 
 def test_a_row_waiting_for_its_backoff_is_in_depth_but_not_ready(running_jobs):
     factories.queue_item_make(factories.planning_make(), next_attempt_at=NOW + timedelta(seconds=1))
-    assert plannings_health()["queue"] == {"depth": 1, "ready": 0, "locked": 0}
+    assert health_json(health_report())["queue"] == {"depth": 1, "ready": 0, "locked": 0}
 
 
 @pytest.mark.parametrize(("disabled", "issue"), [(10, None), (11, "High disabled: 11/100 (11%)")])
@@ -171,7 +172,7 @@ def test_high_disabled_boundary(running_jobs, disabled, issue):
     plannings = factories.plannings_make(100)
     for planning in plannings[:disabled]:
         factories.disabled_state_make(planning, until=NOW + timedelta(hours=1))
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["backups"]["disabled"] == disabled
     assert report["issues"] == ([issue] if issue else [])
     assert report["status"] == ("degraded" if issue else "healthy")
@@ -180,7 +181,7 @@ def test_high_disabled_boundary(running_jobs, disabled, issue):
 def test_a_disabled_until_in_the_past_is_not_disabled(running_jobs):
     planning = factories.planning_make()
     factories.disabled_state_make(planning, until=NOW)  # "disabled" means disabled_until > now
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["backups"]["disabled"] == 0
     assert report["failedHosts"] is None
     assert report["recentFailures"] is None
@@ -195,7 +196,7 @@ def test_issues_keep_the_spec_order_and_critical_wins():
         factories.disabled_state_make(planning, until=NOW + timedelta(days=1))
     for planning in plannings[20:]:
         factories.queue_item_make(planning, next_attempt_at=NOW)
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["issues"] == [
         "Jobs paused",
         "Backfill stale (60m ago)",
@@ -210,7 +211,7 @@ def test_backups_count_plannings_and_those_with_a_backup(running_jobs):
     plannings = factories.plannings_make(5)
     for planning in plannings[:3]:
         factories.backup_make(planning)
-    assert plannings_health()["backups"] == {"total": 5, "covered": 3, "disabled": 0}
+    assert health_json(health_report())["backups"] == {"total": 5, "covered": 3, "disabled": 0}
 
 
 def test_failed_hosts_group_disabled_plannings_by_school_top_five():
@@ -219,7 +220,7 @@ def test_failed_hosts_group_disabled_plannings_by_school_top_five():
         for index, planning in enumerate(factories.plannings_make(count, school=school)):
             kind = "timeout" if index else "http_404"
             factories.disabled_state_make(planning, until=until, kind=kind)
-    report = plannings_health()
+    report = health_json(health_report())
     assert report["failedHosts"] == [
         {"host": "b", "count": 6, "lastFailure": "timeout"},
         {"host": "f", "count": 5, "lastFailure": "timeout"},
@@ -240,7 +241,7 @@ def test_recent_failures_are_the_five_latest_disabled_states():
             consecutive_failures=minutes,
             updated_at=NOW - timedelta(minutes=minutes),
         )
-    failures = plannings_health()["recentFailures"]
+    failures = health_json(health_report())["recentFailures"]
     assert [f["planningFullId"] for f in failures] == [f"school.p{i}" for i in range(5)]
     assert failures[0] == {
         "planningFullId": "school.p0",
@@ -259,7 +260,7 @@ def test_last_backup_write_is_read_from_the_shared_state():
         last_write_nb_events=42,
         last_write_at=datetime(2026, 3, 10, 11, 59, 58, 123456, tzinfo=UTC),
     )
-    assert plannings_health()["lastBackupWrite"] == {
+    assert health_json(health_report())["lastBackupWrite"] == {
         "planningFullId": "enscr.a.b",
         "changed": True,
         "nbEvents": 42,
@@ -268,18 +269,18 @@ def test_last_backup_write_is_read_from_the_shared_state():
 
 
 def test_last_backup_write_is_null_before_any_write():
-    assert plannings_health()["lastBackupWrite"] is None
+    assert health_json(health_report())["lastBackupWrite"] is None
 
 
 def test_it_says_when_it_is_quiet_hours_in_the_configured_zone(frozen_now, settings):
-    assert plannings_health()["inQuietHours"] is False
+    assert health_json(health_report())["inQuietHours"] is False
     frozen_now.move_to(datetime(2026, 3, 10, 20, 0, tzinfo=UTC))  # 21:00 in Paris (UTC+1)
-    assert plannings_health()["inQuietHours"] is True
+    assert health_json(health_report())["inQuietHours"] is True
     settings.JOBS_QUIET_HOURS_TIMEZONE = "UTC"  # 20:00 UTC is before 21:00
-    assert plannings_health()["inQuietHours"] is False
+    assert health_json(health_report())["inQuietHours"] is False
 
 
 def test_it_reads_the_figures_in_five_statements(django_assert_num_queries, running_jobs):
     factories.queue_item_make(factories.planning_make())
     with django_assert_num_queries(5):
-        plannings_health()
+        health_report()

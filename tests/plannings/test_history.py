@@ -14,8 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from plannings import history, tasks
-from plannings.health import plannings_health
+from plannings.health import health_report
 from plannings.models import HealthSnapshot
+from plannings.web.serializers import health_json
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ def test_the_task_records_the_health_figures_at_the_minute(retention):
     _world()
     with time_machine.travel(NOW + timedelta(seconds=20), tick=False):
         assert tasks.health_snapshot() == {"recorded": True, "pruned": 0}
-        report = plannings_health()
+        report = health_json(health_report())
 
     snapshot = HealthSnapshot.objects.get()
     assert snapshot.taken_at == NOW

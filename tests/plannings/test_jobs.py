@@ -6,9 +6,10 @@ import pytest
 import time_machine
 
 from plannings import jobs
-from plannings.health import plannings_health
+from plannings.health import health_report
 from plannings.models import JobRuntime, PlanningRefreshQueue, PlanningRefreshState
 from plannings.runtime import jobs_pause
+from plannings.web.serializers import health_json
 from tests import factories
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 13:00 in Paris: outside quiet hours
@@ -168,17 +169,17 @@ def test_the_sweep_disables_dead_rows_every_sweep_interval(frozen_now, settings)
 
 def test_health_moves_from_not_started_to_healthy_to_a_stale_worker(feed_host, frozen_now, settings):
     factories.planning_make("s.a", url=f"{feed_host.url}/ok/a.ics")
-    assert plannings_health()["issues"] == ["Jobs not started"]
+    assert health_json(health_report())["issues"] == ["Jobs not started"]
 
     jobs.backfill_pass()
     jobs.refresh_poll(owner="w")
-    health = plannings_health()
+    health = health_json(health_report())
     assert (health["status"], health["backups"]["covered"], health["queue"]["depth"]) == ("healthy", 1, 0)
     assert health["workers"] == {"backfill": "idle", "refreshWorker": "idle"}
     assert health["lastBackupWrite"]["planningFullId"] == "s.a"
 
     frozen_now.shift(timedelta(seconds=91))  # the worker stopped: no loop for > 3 x 30 s
-    health = plannings_health()
+    health = health_json(health_report())
     assert health["issues"] == ["Refresh worker stale (91s ago)"]
     assert health["status"] == "unhealthy"
 
@@ -188,7 +189,7 @@ def test_the_scheduler_start_reports_enabled_jobs_as_starting(settings):
     assert jobs.jobs_starting() == ["plannings-backfill"]
     assert _runtime("plannings-backfill").state == "starting"
     assert not JobRuntime.objects.filter(job_id="plannings-refresh-worker").exists()
-    health = plannings_health()
+    health = health_json(health_report())
     assert health["workers"] == {"backfill": "starting", "refreshWorker": "unknown"}
     assert "Jobs not started" not in health["issues"]
 

@@ -148,11 +148,12 @@ def test_celery_worker_and_beat_on_redis_keep_the_backups_fresh(feed_host, celer
     for i in range(20):
         factories.planning_make(f"c.ok{i}", url=f"{feed_host.url}/ok/c{i}.ics?events=3")
     factories.planning_make("c.gone", url=f"{feed_host.url}/status/404/gone")
-    from plannings.health import plannings_health
+    from plannings.health import health_report
+    from plannings.web.serializers import health_json
 
     deadline, health = time.monotonic() + 90, {}
     while time.monotonic() < deadline:
-        health = plannings_health()
+        health = health_json(health_report())
         if health["backups"]["covered"] == 20 and health["backups"]["disabled"] == 1:
             break
         time.sleep(0.5)

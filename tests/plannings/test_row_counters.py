@@ -6,7 +6,8 @@ import psycopg
 import pytest
 from django.db import connection
 
-from plannings.health import plannings_health
+from plannings.health import health_report
+from plannings.web.serializers import health_json
 from tests import factories
 
 pytestmark = [pytest.mark.postgres_only]
@@ -47,7 +48,7 @@ def test_counters_follow_inserts_upserts_deletes_and_cascades():
         cursor.execute("INSERT INTO plannings (full_id, planning_id) VALUES ('x.y', 'x') ON CONFLICT DO NOTHING")
         cursor.execute("INSERT INTO plannings (full_id, planning_id) VALUES ('x.y', 'x') ON CONFLICT DO NOTHING")
     assert _counters() == _actual() == {"plannings": 4, "plannings_backup": 3}
-    assert plannings_health()["backups"]["total"] == 4
+    assert health_json(health_report())["backups"]["total"] == 4
 
 
 @pytest.mark.django_db(transaction=True)

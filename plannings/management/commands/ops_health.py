@@ -3,7 +3,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from plannings.health import plannings_health
+from plannings.health import health_report
+from plannings.web.serializers import health_json
 
 EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
@@ -12,7 +13,7 @@ class Command(BaseCommand):
     help = "Print the plannings health JSON; exit 0 healthy, 1 degraded, 2 unhealthy."
 
     def handle(self, *args, **options):
-        report = plannings_health()
-        self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+        report = health_report()
+        self.stdout.write(json.dumps(health_json(report), indent=2, ensure_ascii=False))
         # Exit directly: a status is an answer, not an error for CommandError to decorate.
-        sys.exit(EXIT_CODES[report["status"]])
+        sys.exit(EXIT_CODES[report.status])
