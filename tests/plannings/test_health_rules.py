@@ -3,6 +3,7 @@
 These run on PostgreSQL and again on SQLite (``make test`` runs both).
 """
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -284,3 +285,44 @@ def test_it_reads_the_figures_in_five_statements(django_assert_num_queries, runn
     factories.queue_item_make(factories.planning_make())
     with django_assert_num_queries(5):
         health_report()
+
+
+def test_the_report_is_a_typed_frozen_object_the_serializer_turns_into_upstreams_json(frozen_now):
+    import dataclasses
+
+    from plannings.health import BackupFigures, LastBackupWrite, QueueFigures, RecentFailure
+    from plannings.selectors import FailedHost
+    from tests.plannings.test_health_api import GOLDEN_FULL, GOLDEN_NOW, _full_world
+
+    frozen_now.move_to(GOLDEN_NOW)
+    _full_world()
+    report = health_report()
+    assert (report.status, report.issues) == ("degraded", ("High disabled: 2/7 (29%)",))
+    assert (report.backfill_state, report.refresh_worker_state, report.in_quiet_hours) == ("idle", "working", True)
+    assert report.queue == QueueFigures(depth=1, ready=1, locked=0)
+    assert report.backups == BackupFigures(total=7, covered=4, disabled=2)
+    assert report.backups.coverage_pct == 57.1
+    assert report.last_backup_write == LastBackupWrite(
+        planning_full_id="enscr.p0",
+        changed=False,
+        nb_events=0,
+        at=datetime(2026, 3, 10, 19, 59, 58, 123456, tzinfo=UTC),
+    )
+    assert report.failed_hosts == (FailedHost("enscr", 1, "http_404"), FailedHost("insa", 1, None))
+    assert report.recent_failures[1] == RecentFailure(
+        planning_full_id="insa.a.b",
+        failure_kind=None,
+        failures=7,
+        disabled_until=GOLDEN_NOW + timedelta(days=1, microseconds=456789),
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.status = "healthy"
+    assert json.dumps(health_json(report), separators=(",", ":")).encode() == GOLDEN_FULL
+
+
+def test_an_empty_report_has_empty_tuples_and_no_coverage(running_jobs):
+    report = health_report()
+    assert (report.failed_hosts, report.recent_failures, report.last_backup_write) == ((), (), None)
+    assert report.backups.coverage_pct is None
+    body = health_json(report)
+    assert (body["failedHosts"], body["recentFailures"], body["lastBackupWrite"]) == (None, None, None)
