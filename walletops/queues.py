@@ -1,10 +1,13 @@
 """``GET /queues``: worker queues from the broker, rates from accounting; runner queues' depths are given.
 
 Runner queues (a database table a job works through, e.g. plannings' refresh queue) belong to other
-apps: the portal (``opsportal.portal.queues``) asks them and passes their depths in.
+apps: the portal (``opsportal.portal.queues``) asks them and passes their depths in, with the Celery app
+whose broker to ask.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -13,18 +16,24 @@ from opsportal.lib.timefmt import iso_from_timestamp
 from walletops.clients import broker
 from walletops.exceptions import BrokerUnavailable
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 PORTAL_QUEUES = ["celery"]  # the portal's own tasks (the plannings jobs)
 
 
-def queues_report(*, partial: bool, runner_depths: dict[str, int]) -> dict:
-    """Every queue's depth and rates; with ``partial``, what can be served when the broker is down."""
+def queues_report(*, partial: bool, broker_app: Celery, runner_depths: dict[str, int]) -> dict:
+    """Every queue's depth and rates; with ``partial``, what can be served when the broker is down.
+
+    ``broker_app`` is the Celery app whose broker holds the worker queues.
+    """
     worker_queues = [
         *settings.WALLETOPS_WORKER_QUEUES,
         *[q for q in PORTAL_QUEUES if q not in settings.WALLETOPS_WORKER_QUEUES],
     ]
     missing = []
     try:
-        depths = broker.queue_depths(worker_queues)
+        depths = broker.queue_depths(broker_app, worker_queues)
     except broker.BrokerDown as exc:
         if not partial:
             raise BrokerUnavailable(f"{exc}; ask with ?partial=true for the database-backed figures") from None

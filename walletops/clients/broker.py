@@ -1,18 +1,26 @@
-"""The one client for the Celery broker: queue depths, through kombu (Redis or RabbitMQ alike)."""
+"""The one client for the Celery broker: queue depths, through kombu (Redis or RabbitMQ alike).
+
+It knows only its server: the Celery app (and so the broker URL) is given by the caller."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kombu.exceptions import ChannelError, OperationalError
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 
 class BrokerDown(Exception):
     pass
 
 
-def queue_depths(queues: list[str]) -> dict[str, int]:
-    """Messages waiting in each queue; a queue the broker does not know (yet) has none."""
-    from opsportal.celery import app
+def queue_depths(app: Celery, queues: list[str]) -> dict[str, int]:
+    """Messages waiting in each queue of ``app``'s broker; a queue the broker does not know (yet) has none.
 
+    The caller passes the Celery app whose broker it means (the project's, in ``opsportal.portal.queues``).
+    """
     depths = {}
     try:
         with app.connection_for_read() as connection:
