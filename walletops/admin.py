@@ -23,10 +23,12 @@ class ApiTokenCreateForm(forms.ModelForm):
 
     issuer = None
     scope_choices = forms.MultipleChoiceField(
-        choices=[(scope, scope) for scope in ApiToken.SCOPES], widget=forms.CheckboxSelectMultiple, label="Scopes",
+        choices=[(scope, scope) for scope in ApiToken.SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        label="Scopes",
         help_text="read: an active staff account; restart: also walletops.restart_container. A token never does "
         "more than the people who issue and own it, and stops doing what its owner may no longer do.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = ApiToken
@@ -48,13 +50,31 @@ def _may_manage_all(request) -> bool:
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "owner", "created_by", "scopes", "created_at", "expires_at", "revoked_at",
-                    "last_used_at"]  # fmt: skip
+    list_display = [
+        "name",
+        "prefix",
+        "owner",
+        "created_by",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     list_filter = ["scopes", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "owner__username", "created_by__username"]
     actions = ["revoke"]
-    readonly_fields = ["name", "owner", "created_by", "prefix", "scopes", "created_at", "expires_at", "revoked_at",
-                       "last_used_at"]  # fmt: skip
+    readonly_fields = [
+        "name",
+        "owner",
+        "created_by",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
 
     def get_queryset(self, request):
         # Without walletops.manage_all_tokens one sees (and revokes) only the tokens one owns or issued.
@@ -83,9 +103,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return  # tokens are immutable; revoke and create a new one instead
         owner = (form.cleaned_data.get("owner") if _may_manage_all(request) else None) or request.user
         issued = api_token_create(
-            name=form.cleaned_data["name"], scopes=form.cleaned_data["scope_choices"], owner=owner,
-            created_by=request.user, expires_at=form.cleaned_data.get("expires_at"),
-        )  # fmt: skip
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scope_choices"],
+            owner=owner,
+            created_by=request.user,
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
         obj.pk = issued.token.pk
         # Kept on this request only: shown by response_add, never stored (a flash message would
         # put it in the session or a cookie).
@@ -95,8 +118,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
         secret = getattr(request, "issued_token_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "title": f"Token {obj.name} created",
-                   "token": request.issued_token, "secret": secret, "opts": self.opts}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Token {obj.name} created",
+            "token": request.issued_token,
+            "secret": secret,
+            "opts": self.opts,
+        }
         return TemplateResponse(request, "walletops/token_issued.html", context)
 
     def has_change_permission(self, request, obj=None):
@@ -112,7 +140,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(RestartAudit)
 class RestartAuditAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "container", "env", "outcome", "actor", "token_name", "token_owner",
-                    "token_issued_by", "duration_ms", "repeats", "detail"]  # fmt: skip
+    list_display = [
+        "created_at",
+        "container",
+        "env",
+        "outcome",
+        "actor",
+        "token_name",
+        "token_owner",
+        "token_issued_by",
+        "duration_ms",
+        "repeats",
+        "detail",
+    ]
     list_filter = ["outcome", "env"]
     search_fields = ["container", "actor", "token_name", "token_owner", "token_issued_by"]

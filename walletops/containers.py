@@ -71,9 +71,11 @@ def fleet_scan(*, envs: list[str], include_accessories: bool) -> Scan:
             continue
         for summary in summaries:
             membership = fleet.classify(
-                summary.get("Labels") or {}, service=settings.WALLETOPS_SERVICE, envs=engines[url],
+                summary.get("Labels") or {},
+                service=settings.WALLETOPS_SERVICE,
+                envs=engines[url],
                 accessories=settings.WALLETOPS_ACCESSORIES,
-            )  # fmt: skip
+            )
             if membership is None or (membership.accessory and not include_accessories):
                 continue
             name = (summary.get("Names") or ["/"])[0].lstrip("/")
@@ -122,8 +124,10 @@ def _ports(inspect: dict) -> list[str]:
     bindings = ((inspect.get("NetworkSettings") or {}).get("Ports")) or {}
     return sorted(
         f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}"  # noqa: S104 (display only)
-        for published in bindings.values() if published for binding in published
-    )  # fmt: skip
+        for published in bindings.values()
+        if published
+        for binding in published
+    )
 
 
 def cpu_mem_percent(stats: dict) -> tuple[float | None, float | None]:
@@ -287,7 +291,7 @@ def container_detail(found: Found) -> dict:
                 "output": (p.get("Output") or "")[:4096],
             }
             for p in health.get("Log") or []
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -343,8 +347,9 @@ def collect_log_lines(
         while kept and (len(kept) > tail or size > max_bytes):
             size -= kept.popleft()[2]
             dropped = True
-    lines = [{"ts": _iso(stamp) if timestamps and stamp[:4].isdigit() else None, "text": text}
-             for stamp, text, _, _ in kept]  # fmt: skip
+    lines = [
+        {"ts": _iso(stamp) if timestamps and stamp[:4].isdigit() else None, "text": text} for stamp, text, _, _ in kept
+    ]
     return lines, dropped or any(cut for *_, cut in kept)
 
 
@@ -363,12 +368,16 @@ def container_logs(
     envelope = len('{"name":,"lines":[],"truncated":false}') + _json_size(found.name) - 1
     try:
         with _engine_answers():
-            raw = engine.container_log_lines(found.url, found.id, tail=fetch, since=since, until=until,
-                                             max_bytes=LINE_BYTES)  # fmt: skip
+            raw = engine.container_log_lines(
+                found.url, found.id, tail=fetch, since=since, until=until, max_bytes=LINE_BYTES
+            )
             lines, truncated = collect_log_lines(
-                raw, tail=tail, grep=grep, timestamps=timestamps,
+                raw,
+                tail=tail,
+                grep=grep,
+                timestamps=timestamps,
                 max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES - envelope,
-            )  # fmt: skip
+            )
     except engine.ContainerGone:
         raise ContainerNotFound(f"{found.name} disappeared") from None
     return {"name": found.name, "lines": lines, "truncated": truncated}
@@ -392,11 +401,10 @@ def container_health_check(found: Found) -> dict:
                 {"exit_code": p.get("ExitCode"), "output": (p.get("Output") or "")[:4096]}
                 for p in docker_health.get("Log") or []
             ],
-        },  # fmt: skip
+        },
     }
     if not test or test[0] == "NONE":
-        return {**result, "status": "none", "exit_code": None, "output": "", "duration_ms": 0,
-                "checked_at": _now_iso()}  # fmt: skip
+        return {**result, "status": "none", "exit_code": None, "output": "", "duration_ms": 0, "checked_at": _now_iso()}
     state = inspect.get("State") or {}
     if not state.get("Running") or state.get("Paused") or state.get("Restarting"):
         raise ContainerNotRunning(_not_running(found.name, state.get("Status") or "not running"))

@@ -67,7 +67,7 @@ def queues_report(*, partial: bool, broker_app: Celery, runner_depths: dict[str,
                 "timestamp": iso_from_timestamp(e["timestamp"]),
             }
             for e in errors
-        ],  # fmt: skip
+        ],
     }
     if partial:
         report["missing"] = missing

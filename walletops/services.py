@@ -52,11 +52,14 @@ def _row(*, actor: str, token: ApiToken | None, env: str, name: str) -> dict:
     owner = token.owner if token is not None else None
     issuer = token.created_by if token is not None else None
     return {
-        "actor": actor[:150], "token": token, "token_name": token.name if token else "",
+        "actor": actor[:150],
+        "token": token,
+        "token_name": token.name if token else "",
         "token_owner": owner.get_username()[:150] if owner else "",
         "token_issued_by": issuer.get_username()[:150] if issuer else "",
-        "env": env[:50], "container": name[:255],
-    }  # fmt: skip
+        "env": env[:50],
+        "container": name[:255],
+    }
 
 
 def _mine(*, token: ApiToken | None, actor: str) -> dict:

@@ -113,9 +113,14 @@ def api_token_create(
     prefix = secrets.token_hex(6)
     secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
-        name=name, owner=owner, created_by=created_by, prefix=prefix, secret_hash=_hash(secret),
-        scopes=",".join(scope for scope in ApiToken.SCOPES if scope in scopes), expires_at=expires_at,
-    )  # fmt: skip
+        name=name,
+        owner=owner,
+        created_by=created_by,
+        prefix=prefix,
+        secret_hash=_hash(secret),
+        scopes=",".join(scope for scope in ApiToken.SCOPES if scope in scopes),
+        expires_at=expires_at,
+    )
     return IssuedToken(token=token, secret=secret)
 
 

@@ -56,9 +56,11 @@ def _client(url: str) -> docker.APIClient:
         client = _clients.get(url)
         if client is None:
             client = _clients[url] = docker.APIClient(
-                base_url=url, version=API_VERSION, timeout=settings.WALLETOPS_DOCKER_TIMEOUT,
+                base_url=url,
+                version=API_VERSION,
+                timeout=settings.WALLETOPS_DOCKER_TIMEOUT,
                 use_ssh_client=url.startswith("ssh://"),
-            )  # fmt: skip
+            )
         return client
 
 
@@ -130,9 +132,11 @@ def container_log_lines(
     with _translated(url):
         client = _client(url)
         response = client.get(
-            f"{client.base_url}/v{API_VERSION}/containers/{container_id}/logs", params=params, stream=True,
+            f"{client.base_url}/v{API_VERSION}/containers/{container_id}/logs",
+            params=params,
+            stream=True,
             timeout=settings.WALLETOPS_DOCKER_TIMEOUT,
-        )  # fmt: skip
+        )
         try:
             try:
                 response.raise_for_status()
@@ -247,9 +251,11 @@ def container_exec(url: str, container_id: str, command: list[str]) -> tuple[int
 def container_restart(url: str, container_id: str, *, timeout: int) -> None:
     # The HTTP call lasts up to the stop timeout plus the start: a client of its own with room for it.
     client = docker.APIClient(
-        base_url=url, version=API_VERSION, timeout=timeout + settings.WALLETOPS_DOCKER_TIMEOUT,
+        base_url=url,
+        version=API_VERSION,
+        timeout=timeout + settings.WALLETOPS_DOCKER_TIMEOUT,
         use_ssh_client=url.startswith("ssh://"),
-    )  # fmt: skip
+    )
     try:
         with _translated(url):
             client.restart(container_id, timeout=timeout)

@@ -73,15 +73,17 @@ class OpsApi(APIView):
 
 class ContainersApi(OpsApi):
     @extend_schema(
-        operation_id="containers_list", parameters=[params.ContainersQuery],
+        operation_id="containers_list",
+        parameters=[params.ContainersQuery],
         responses={200: shapes.ContainerSerializer(many=True), **errors_documented(400, 503)},
-    )  # fmt: skip
+    )
     def get(self, request):
         query = params.validated(params.ContainersQuery, request.query_params)
         views, missing = containers.containers_list(
-            envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
+            envs=query.envs(),
+            include_accessories=query.validated_data["include_accessories"],
             include_stats=query.validated_data["include_stats"],
-        )  # fmt: skip
+        )
         response = Response(views)
         if missing:  # some engines are down: the others still answer, and the header says which
             response[MISSING_HOSTS_HEADER] = ", ".join(missing)
@@ -91,17 +93,19 @@ class ContainersApi(OpsApi):
 def _found(request, name: str):
     query = params.validated(params.ContainersQuery, request.query_params)
     found = containers.container_find(
-        name=params.container_name(name), envs=query.envs(),
+        name=params.container_name(name),
+        envs=query.envs(),
         include_accessories=query.validated_data["include_accessories"],
-    )  # fmt: skip
+    )
     return found
 
 
 class ContainerDetailApi(OpsApi):
     @extend_schema(
-        operation_id="container_detail", parameters=[params.ContainersQuery],
+        operation_id="container_detail",
+        parameters=[params.ContainersQuery],
         responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 503)},
-    )  # fmt: skip
+    )
     def get(self, request, name: str):
         return Response(containers.container_detail(_found(request, name)))
 
@@ -137,26 +141,32 @@ class ContainerLogsApi(OpsApi):
     renderer_classes = [JSONRenderer, LogsTextRenderer]
 
     @extend_schema(
-        operation_id="container_logs", parameters=[params.LogsQuery],
+        operation_id="container_logs",
+        parameters=[params.LogsQuery],
         responses={200: shapes.LogsSerializer, **errors_documented(400, 404, 503)},
         description="The newest lines within `WALLETOPS_LOGS_MAX_BYTES` of JSON (default 2 MiB); `truncated` "
         "says when lines were left out or cut. `Accept: text/plain` (or `?format=txt`) gets the same lines as text.",
-    )  # fmt: skip
+    )
     def get(self, request, name: str):
         query = params.validated(params.LogsQuery, request.query_params).validated_data
         found = _found(request, name)
         logs = containers.container_logs(
-            found, tail=query["tail"], since=query.get("since"), until=query.get("until"), grep=query.get("grep"),
+            found,
+            tail=query["tail"],
+            since=query.get("since"),
+            until=query.get("until"),
+            grep=query.get("grep"),
             timestamps=query["timestamps"],
-        )  # fmt: skip
+        )
         return TextAwareResponse(logs)
 
 
 class ContainerHealthCheckApi(OpsApi):
     @extend_schema(
-        operation_id="container_health_check", parameters=[params.ContainersQuery],
+        operation_id="container_health_check",
+        parameters=[params.ContainersQuery],
         responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 503)},
-    )  # fmt: skip
+    )
     def get(self, request, name: str):
         return Response(containers.container_health_check(_found(request, name)))
 
@@ -168,9 +178,11 @@ class ContainerRestartApi(OpsApi):
     required_scopes = (ApiToken.SCOPE_READ, ApiToken.SCOPE_RESTART)
 
     @extend_schema(
-        operation_id="container_restart", parameters=[params.ContainersQuery], request=params.RestartBody,
+        operation_id="container_restart",
+        parameters=[params.ContainersQuery],
+        request=params.RestartBody,
         responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 413, 429, 503)},
-    )  # fmt: skip
+    )
     def post(self, request, name: str):
         name = params.container_name(name)
         query = params.validated(params.ContainersQuery, request.query_params)
@@ -187,7 +199,7 @@ class ContainerRestartApi(OpsApi):
                 token=token,
                 allowed=not refusal,
                 refusal=refusal,
-            )  # fmt: skip
+            )
         )
 
     def handle_exception(self, exc):

@@ -67,9 +67,10 @@ def containers_page(request):
     try:
         query = _query(request)
         views, missing = containers.containers_list(
-            envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
+            envs=query.envs(),
+            include_accessories=query.validated_data["include_accessories"],
             include_stats=query.validated_data["include_stats"],
-        )  # fmt: skip
+        )
     except FAILURES as exc:
         return _failed(request, exc, template="walletops/containers.html", title=title)
     data = query.validated_data
@@ -85,7 +86,7 @@ def containers_page(request):
             "include_accessories": data["include_accessories"],
             "include_stats": data["include_stats"],
             "scope": urlencode(_scope(query)),
-        },  # fmt: skip
+        },
         title=title,
     )
 
@@ -93,9 +94,10 @@ def containers_page(request):
 def _found(request, name: str):
     query = _query(request)
     found = containers.container_find(
-        name=params.container_name(name), envs=query.envs(),
+        name=params.container_name(name),
+        envs=query.envs(),
         include_accessories=query.validated_data["include_accessories"],
-    )  # fmt: skip
+    )
     return found, query
 
 
@@ -113,7 +115,7 @@ def container_page(request, name: str):
             "scope": urlencode(_scope(query)),
             "audit": RestartAudit.objects.filter(container=found.name)[:AUDIT_ROWS],
             "can_restart": request.user.has_perm(RESTART_PERMISSION),
-        },  # fmt: skip
+        },
         title=f"Container {found.name}",
     )
 
@@ -135,9 +137,13 @@ def container_logs_page(request, name: str):
             params.LogsQuery, {k: v for k, v in request.GET.items() if v != ""}
         ).validated_data
         logs = containers.container_logs(
-            found, tail=logs_query["tail"], since=logs_query.get("since"), until=logs_query.get("until"),
-            grep=logs_query.get("grep"), timestamps=logs_query["timestamps"],
-        )  # fmt: skip
+            found,
+            tail=logs_query["tail"],
+            since=logs_query.get("since"),
+            until=logs_query.get("until"),
+            grep=logs_query.get("grep"),
+            timestamps=logs_query["timestamps"],
+        )
     except FAILURES as exc:
         return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
     context.update(logs=logs, scope=urlencode(_scope(query)), max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES)
@@ -152,11 +158,19 @@ def container_health_check_page(request, name: str):
         found, query = _found(request, name)
         result = containers.container_health_check(found)
     except FAILURES as exc:
-        return _failed(request, exc, template="walletops/health_check.html", title=f"Health check of {name}",
-                       context={"name": name})  # fmt: skip
-    return render_page(request, "walletops/health_check.html",
-                       {"name": found.name, "result": result, "scope": urlencode(_scope(query))},
-                       title=f"Health check of {found.name}")  # fmt: skip
+        return _failed(
+            request,
+            exc,
+            template="walletops/health_check.html",
+            title=f"Health check of {name}",
+            context={"name": name},
+        )
+    return render_page(
+        request,
+        "walletops/health_check.html",
+        {"name": found.name, "result": result, "scope": urlencode(_scope(query))},
+        title=f"Health check of {found.name}",
+    )
 
 
 class RestartForm(forms.Form):
@@ -195,11 +209,16 @@ def container_restart_page(request, name: str):
         return render_page(request, template, {"name": name, "form": form, "scope": scope}, title=title, status=400)
     try:
         services.container_restart(
-            name=name, envs=query.envs(), include_accessories=query.validated_data["include_accessories"],
-            timeout=form.cleaned_data["timeout"] if can_restart else 0, actor=request.user.get_username(), token=None,
-            allowed=can_restart, refusal="" if can_restart else "the user lacks walletops.restart_container",
+            name=name,
+            envs=query.envs(),
+            include_accessories=query.validated_data["include_accessories"],
+            timeout=form.cleaned_data["timeout"] if can_restart else 0,
+            actor=request.user.get_username(),
+            token=None,
+            allowed=can_restart,
+            refusal="" if can_restart else "the user lacks walletops.restart_container",
             user=request.user,
-        )  # fmt: skip
+        )
     except RestartRefused as exc:
         if not can_restart:
             raise PermissionDenied(exc.detail) from None  # audited as refused by the service

@@ -46,8 +46,12 @@ class Command(BaseCommand):
             raise CommandError(" ".join(problems))
         try:
             issued = api_token_create(
-                name=name, scopes=wanted, owner=owner, created_by=issuer, expires_at=expires_at,
-            )  # fmt: skip
+                name=name,
+                scopes=wanted,
+                owner=owner,
+                created_by=issuer,
+                expires_at=expires_at,
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(issued.secret)
