@@ -3,7 +3,7 @@
 The actions (refresh now, re-enable, release lock, retry now) need the
 ``plannings.operate_plannings`` permission: Django lists an action, and accepts
 a posted one, only when ``has_operate_permission`` allows it. They write through
-``plannings.operator``, one transaction each, and report what they did and skipped.
+``plannings.operator_actions``, one transaction each, and report what they did and skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from opsportal.lib.admin import ReadOnlyAdmin
-from plannings import operator
+from plannings import operator_actions
 from plannings.models import (
     LOCK_TTL_SECONDS,
     JobRuntime,
@@ -238,7 +238,7 @@ class OperatorActions:
                 messages.ERROR,
             )
             return None
-        queued = operator.plannings_refresh(planning_full_ids=full_ids, now=timezone.now())
+        queued = operator_actions.plannings_refresh(planning_full_ids=full_ids, now=timezone.now())
         self._report(
             request,
             queued,
@@ -250,7 +250,7 @@ class OperatorActions:
     @admin.action(description="Re-enable (and refresh)", permissions=["operate"])
     def reenable(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True))
-        reenabled = operator.plannings_reenable(planning_full_ids=full_ids, now=timezone.now())
+        reenabled = operator_actions.plannings_reenable(planning_full_ids=full_ids, now=timezone.now())
         self._report(
             request, reenabled, f"Re-enabled {_plannings(reenabled)}.", len(full_ids) - reenabled, "not disabled"
         )
@@ -267,7 +267,7 @@ class OperatorActions:
                 return None
             return self._release_confirmation(request, locks)
         full_ids = list(queryset.values_list("pk", flat=True))
-        released = operator.plannings_release_locks(planning_full_ids=full_ids)
+        released = operator_actions.plannings_release_locks(planning_full_ids=full_ids)
         self._report(
             request,
             released,
@@ -301,7 +301,7 @@ class OperatorActions:
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True))
-        moved = operator.plannings_retry_now(planning_full_ids=full_ids, now=timezone.now())
+        moved = operator_actions.plannings_retry_now(planning_full_ids=full_ids, now=timezone.now())
         self._report(
             request,
             moved,

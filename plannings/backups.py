@@ -98,8 +98,13 @@ def events_jsonb_text(events: list[dict]) -> str:
     return "[" + ", ".join(map(_event_jsonb_text, events)) + "]"
 
 
+def text_signature(text: str) -> str:
+    """The backup's signature: the md5 of its ``jsonb::text`` (the one signature function)."""
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def events_signature(events: list[dict]) -> str:
-    return hashlib.md5(events_jsonb_text(events).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return text_signature(events_jsonb_text(events))
 
 
 def _upsert_sql(rows: int) -> str:
@@ -128,8 +133,7 @@ def backup_prepare(events: list[dict]) -> PreparedBackup:
     """The CPU half of a backup write (no database): workers do it while other feeds download."""
     normalised = events_normalise(events)
     text = events_jsonb_text(normalised)
-    signature = hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-    return PreparedBackup(text=text, signature=signature, nb_events=len(normalised))
+    return PreparedBackup(text=text, signature=text_signature(text), nb_events=len(normalised))
 
 
 def backups_write(*, writes: list[tuple[str, PreparedBackup]], now: datetime) -> list[BackupWrite]:

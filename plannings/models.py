@@ -31,11 +31,6 @@ class TransactionNow(Now):
         return "now()", []
 
 
-def planning_host(full_id: str) -> str:
-    """The "host" of ops payloads: the catalog slug, i.e. the first segment of the full id."""
-    return full_id.split(".", 1)[0]
-
-
 # --- Refresh queue row states -----------------------------------------------------------
 # Defined once, here: the selectors' health counts, the worker's claim and sweep,
 # the backfill, the admin filters and the operator's actions all read these.
@@ -211,10 +206,6 @@ class Planning(models.Model):
 
     def __str__(self) -> str:
         return self.full_id
-
-    @property
-    def host(self) -> str:
-        return planning_host(self.full_id)
 
 
 class PlanningBackup(models.Model):

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from plannings import policy
-from plannings.backups import BackupWrite, PreparedBackup, backup_prepare, backups_write
+from plannings.backups import BackupWrite, PreparedBackup, backups_write
 from plannings.models import (
     SQL_READY,
     Planning,
@@ -224,10 +224,6 @@ def refresh_items_succeeded(
         with connection.cursor() as cursor:
             cursor.execute(_STATE_SUCCESS.format(values=values), params)
     return written
-
-
-def refresh_item_succeeded(*, item: ClaimedItem, owner: str, events: list[dict], now: datetime) -> BackupWrite:
-    return refresh_items_succeeded(successes=[(item, backup_prepare(events))], owner=owner, now=now)[0]
 
 
 def refresh_item_failed(

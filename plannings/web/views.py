@@ -61,8 +61,9 @@ def jobs_action(request, action: str):
         raise PermissionDenied("you lack the permission to control jobs (plannings.control_jobs)")
     question, confirmed = ACTIONS[action]
     if request.method == "GET" and confirmed:
-        return render_page(request, "plannings/jobs_confirm.html", {"question": question, "action": action},
-                           title=question)  # fmt: skip
+        return render_page(
+            request, "plannings/jobs_confirm.html", {"question": question, "action": action}, title=question
+        )
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     by, now = request.user.get_username(), timezone.now()

@@ -16,8 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from plannings import admin as plannings_admin
-from plannings import jobs, selectors, services
-from plannings import operator as operator_actions
+from plannings import jobs, operator_actions, selectors, services
 from plannings.models import LOCK_TTL_SECONDS, Planning, PlanningRefreshQueue, PlanningRefreshState
 from tests import factories
 
