@@ -41,6 +41,7 @@ run: venv
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache  # the layer contracts of pyproject.toml (docs/architecture.md)
 
 test: venv services lint
 	DJANGO_SETTINGS_MODULE=tests.settings TEST_DATABASE=sqlite $(PY) manage.py makemigrations --check --dry-run
