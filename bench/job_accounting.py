@@ -34,9 +34,11 @@ def _recorder(url: str | None, count: int, barrier, results) -> None:
     for index in range(count):
         start = time.perf_counter_ns()
         if index % 100 == 0:
-            accounting.job_record(queue="payouts", ok=False, job_id=str(index), error="ValueError: card declined")
+            accounting.task_outcome_record(
+                queue="payouts", ok=False, job_id=str(index), error="ValueError: card declined"
+            )
         else:
-            accounting.job_record(queue="payouts", ok=True, job_id=str(index))
+            accounting.task_outcome_record(queue="payouts", ok=True, job_id=str(index))
         samples.append(time.perf_counter_ns() - start)
     results.put(statistics.median(samples) / 1000)
 

@@ -14,16 +14,16 @@ app.autodiscover_tasks()
 
 @task_success.connect
 def _count_success(sender=None, **kwargs) -> None:
-    from opsportal.lib.accounting import job_record
+    from opsportal.lib.accounting import task_outcome_record
 
-    job_record(queue=_queue_of(sender), ok=True, job_id=sender.request.id or "")
+    task_outcome_record(queue=_queue_of(sender), ok=True, job_id=sender.request.id or "")
 
 
 @task_failure.connect
 def _count_failure(sender=None, task_id=None, exception=None, **kwargs) -> None:
-    from opsportal.lib.accounting import job_record
+    from opsportal.lib.accounting import task_outcome_record
 
-    job_record(
+    task_outcome_record(
         queue=_queue_of(sender), ok=False, job_id=task_id or "", error=f"{type(exception).__name__}: {exception}"
     )
 

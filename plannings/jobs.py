@@ -160,7 +160,7 @@ def _flush(successes: list, owner: str, result: DrainResult) -> None:
     if not successes:
         return
     services.refresh_items_succeeded(successes=successes, owner=owner, now=timezone.now())
-    accounting.jobs_record(queue=ACCOUNTING_QUEUE, succeeded=len(successes))
+    accounting.outcomes_record(queue=ACCOUNTING_QUEUE, succeeded=len(successes))
     result.succeeded += len(successes)
     result.outcomes["success"] += len(successes)
     successes.clear()
@@ -186,7 +186,7 @@ def _finish(item: services.ClaimedItem, future: Future, owner: str, result: Drai
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
         )
         result.outcomes[f"{failure.last_error}:{outcome}"] += 1
-        accounting.jobs_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
+        accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
         return
     except Exception as exc:  # an unexpected error is the spec's own outcome row, not a crash
         logger.exception("refresh %s raised unexpectedly", item.planning_full_id)
@@ -200,7 +200,7 @@ def _finish(item: services.ClaimedItem, future: Future, owner: str, result: Drai
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
         )
         result.outcomes[f"unexpected:{outcome}"] += 1
-        accounting.jobs_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, type(exc).__name__)])
+        accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, type(exc).__name__)])
         return
     successes.append((item, backup))
     if len(successes) >= SUCCESS_FLUSH_SIZE:

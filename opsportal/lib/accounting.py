@@ -50,7 +50,7 @@ def _ten_minutes(at: float) -> int:
     return int(at // 600)
 
 
-def jobs_record(
+def outcomes_record(
     *, queue: str, succeeded: int = 0, failures: list[tuple[str, str]] = (), at: float | None = None
 ) -> bool:
     """Count finished jobs of one queue in one round trip: ``succeeded`` and ``(job_id, error)`` failures.
@@ -89,11 +89,11 @@ def jobs_record(
     return True
 
 
-def job_record(*, queue: str, ok: bool, job_id: str = "", error: str = "", at: float | None = None) -> bool:
+def task_outcome_record(*, queue: str, ok: bool, job_id: str = "", error: str = "", at: float | None = None) -> bool:
     """Count one finished job."""
     if ok:
-        return jobs_record(queue=queue, succeeded=1, at=at)
-    return jobs_record(queue=queue, failures=[(job_id, error)], at=at)
+        return outcomes_record(queue=queue, succeeded=1, at=at)
+    return outcomes_record(queue=queue, failures=[(job_id, error)], at=at)
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,9 @@ def queue_figures(queues: list[str], *, now: float | None = None) -> tuple[dict[
             for index, count in enumerate(next(replies)):
                 counts[index] += int(count or 0)
         for (text, latest), job_id, count in zip(entries, job_ids, counts, strict=True):
-            errors.append({"queue": queue, "error": text, "timestamp": latest, "count": count,
-                           "job_id": (job_id or b"").decode()})  # fmt: skip
+            errors.append(
+                {"queue": queue, "error": text, "timestamp": latest, "count": count, "job_id": (job_id or b"").decode()}
+            )
     errors.sort(key=lambda e: e["timestamp"], reverse=True)
     return figures, errors[:MAX_ERRORS]
 

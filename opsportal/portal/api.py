@@ -24,9 +24,10 @@ from walletops.web.errors import Forbidden, ops_exception_handler
 
 class QueuesApi(OpsApi):
     @extend_schema(
-        operation_id="queues", parameters=[params.QueuesQuery],
+        operation_id="queues",
+        parameters=[params.QueuesQuery],
         responses={200: shapes.QueuesSerializer, **errors_documented(400, 503)},
-    )  # fmt: skip
+    )
     def get(self, request):
         query = params.validated(params.QueuesQuery, request.query_params)
         return Response(queues.queues_report(partial=query.validated_data["partial"]))

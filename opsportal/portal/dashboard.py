@@ -124,5 +124,5 @@ def panel_build(name: str) -> Panel:
         )
 
 
-def panels_build() -> dict[str, Panel]:
+def dashboard_build() -> dict[str, Panel]:
     return {name: panel_build(name) for name in PANELS}

@@ -26,7 +26,7 @@ def dashboard_page(request):
     return render_page(
         request,
         "opsportal/dashboard.html",
-        {"panels": dashboard.panels_build(), "refresh_seconds": _refresh_seconds(request.GET.get("every"))},
+        {"panels": dashboard.dashboard_build(), "refresh_seconds": _refresh_seconds(request.GET.get("every"))},
         title="Operations dashboard",
     )
 

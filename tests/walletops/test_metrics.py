@@ -36,7 +36,7 @@ def test_it_exposes_health_queue_backups_and_job_counters(client, settings, redi
     factories.backup_make(planning)
     factories.queue_item_make(factories.planning_make("s.b"))
     factories.both_jobs_running()
-    accounting.jobs_record(queue="payouts", succeeded=4, failures=[("j", "boom")])
+    accounting.outcomes_record(queue="payouts", succeeded=4, failures=[("j", "boom")])
     response = client.get("/metrics")
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")

@@ -41,14 +41,14 @@ def broker_at(monkeypatch):
 
 
 def test_rates_count_the_last_5_minutes_and_failures_the_last_hour(accounting_redis):
-    accounting.jobs_record(queue="payouts", succeeded=30, at=NOW - 10)
-    accounting.jobs_record(queue="payouts", succeeded=60, at=NOW - 4 * 60)
-    accounting.jobs_record(queue="payouts", succeeded=1000, at=NOW - 6 * 60)  # outside 5 minutes
-    accounting.jobs_record(queue="payouts", failures=[("j1", "ValueError: card declined")], at=NOW - 50 * 60)
+    accounting.outcomes_record(queue="payouts", succeeded=30, at=NOW - 10)
+    accounting.outcomes_record(queue="payouts", succeeded=60, at=NOW - 4 * 60)
+    accounting.outcomes_record(queue="payouts", succeeded=1000, at=NOW - 6 * 60)  # outside 5 minutes
+    accounting.outcomes_record(queue="payouts", failures=[("j1", "ValueError: card declined")], at=NOW - 50 * 60)
     # Failures count over the last hour in ten-minute steps (60 to 70 minutes): this one is too old.
-    accounting.jobs_record(queue="payouts", failures=[("j0", "ValueError: card declined")], at=NOW - 75 * 60)
-    accounting.jobs_record(queue="payouts", failures=[("j2", "ValueError: card declined")], at=NOW - 5)
-    accounting.jobs_record(queue="payouts", failures=[("j3", "TimeoutError: bank")], at=NOW - 30)
+    accounting.outcomes_record(queue="payouts", failures=[("j0", "ValueError: card declined")], at=NOW - 75 * 60)
+    accounting.outcomes_record(queue="payouts", failures=[("j2", "ValueError: card declined")], at=NOW - 5)
+    accounting.outcomes_record(queue="payouts", failures=[("j3", "TimeoutError: bank")], at=NOW - 30)
     figures, errors = accounting.queue_figures(["payouts", "webhook_notifications"], now=NOW)
     assert figures["payouts"].processed_per_sec == round((30 + 60 + 1 + 1) / 300, 3)  # the last five minutes
     assert figures["payouts"].failures_last_hour == 3
@@ -61,7 +61,7 @@ def test_rates_count_the_last_5_minutes_and_failures_the_last_hour(accounting_re
 
 def test_accounting_never_fails_the_job_when_redis_is_down(settings):
     settings.OPSPORTAL_ACCOUNTING_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
-    assert accounting.job_record(queue="payouts", ok=True) is False
+    assert accounting.task_outcome_record(queue="payouts", ok=True) is False
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_queues_report_real_work_done_by_a_real_worker(reader, accounting_redis,
 
 def test_a_broker_down_is_503_unless_partial_is_asked(reader, accounting_redis, broker_at):
     broker_at(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
-    accounting.jobs_record(queue="payouts", succeeded=3)
+    accounting.outcomes_record(queue="payouts", succeeded=3)
     response = reader.get(URL)
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["code"] == "broker_unavailable"
