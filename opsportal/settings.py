@@ -149,6 +149,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The portal's own files (favicon): the project package is no app of its own (OpsAdminConfig is the admin's).
+STATICFILES_DIRS = [BASE_DIR / "opsportal" / "static"]
 STATIC_ROOT = Path(portal_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -19,7 +20,12 @@ urlpatterns = [
     path("api/ops/plannings", PlanningsHealthApi.as_view(), name="ops-plannings-health"),
     path("metrics", portal_api.MetricsView.as_view(), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # A person reads the docs in a browser: logged out, the admin's login page (and back), not a bare 403.
+    path(
+        "api/docs/",
+        staff_member_required(SpectacularSwaggerView.as_view(url_name="schema"), login_url="admin:login"),
+        name="api-docs",
+    ),
     path("", include("walletops.web.urls")),  # wallet ops' routes under OPS
     # /queues reads both apps: the portal's view, at wallet ops' prefix (the documented path).
     path(f"{OPS}queues", portal_api.QueuesApi.as_view(), name="ops-queues"),

@@ -15,6 +15,8 @@ class OpsAdminSite(admin.AdminSite):
     site_header = "opsportal"
     site_title = "opsportal"
     index_title = "Operations and data"
+    # The portal is the whole site: Django's "View site" link would lead to "/", which is no page.
+    site_url = None
 
     def get_urls(self):
         from opsportal.portal import views as dashboard_views

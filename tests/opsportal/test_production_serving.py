@@ -57,6 +57,8 @@ def test_gunicorn_serves_the_admin_static_files_and_health_in_production(product
         css = next(part.split('"')[1] for part in login.text.split("href=") if ".css" in part.split('"')[1])
         stylesheet = httpx.get(f"{base}{css}", headers=https)
         assert stylesheet.status_code == 200 and "text/css" in stylesheet.headers["content-type"]
+        icon = next(part.split('"')[1] for part in login.text.split("href=") if "favicon" in part.split('"')[1])
+        assert httpx.get(f"{base}{icon}", headers=https).headers["content-type"].startswith("image/svg+xml")
         assert httpx.get(f"{base}/api/ops/plannings", headers={"x-ops-token": OPS_TOKEN}).status_code == 200
         assert httpx.get(f"{base}/api/ops/plannings").status_code == 404
     finally:
