@@ -44,6 +44,8 @@ def queues_report(*, partial: bool, broker_app: Celery, runner_depths: dict[str,
         if not partial:
             raise BrokerUnavailable(f"job accounting cannot be read: {exc}") from None
         figures, errors, missing = {}, [], [*missing, "accounting"]
+    if not accounting.accounting_enabled() and "accounting" not in missing:
+        missing = [*missing, "accounting"]  # off (no Redis, e.g. make run): rates are null, and ?partial says why
 
     def row(name: str, kind: str, depth: int | None) -> dict:
         figure = figures.get(name)

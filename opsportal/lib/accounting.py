@@ -32,6 +32,11 @@ _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
+def accounting_enabled() -> bool:
+    """Whether finished jobs are counted: a Redis is configured (OPSPORTAL_ACCOUNTING_REDIS_URL)."""
+    return bool(settings.OPSPORTAL_ACCOUNTING_REDIS_URL)
+
+
 def _redis() -> redis.Redis | None:
     url = settings.OPSPORTAL_ACCOUNTING_REDIS_URL
     if not url:
@@ -121,8 +126,8 @@ def queue_figures(queues: list[str], *, now: float | None = None) -> tuple[dict[
     one: failures count over 60 to 70 minutes), and the 20 newest error texts.
     """
     client = _redis()
-    if client is None:
-        return {q: QueueFigures(0, 0) for q in queues}, []
+    if client is None:  # accounting is off: nothing was counted, so no figure (not zeros that look measured)
+        return {}, []
     now = time.time() if now is None else now
     minutes = range(_minute(now) - 4, _minute(now) + 1)
     tens = range(_ten_minutes(now) - 6, _ten_minutes(now) + 1)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from opsportal.lib import accounting
 from opsportal.portal import charts, queues
 from plannings import health, history, selectors
 from walletops import containers, deploy_info, hosts
@@ -73,7 +74,11 @@ def _containers() -> dict:
 
 
 def _queues() -> dict:
-    return queues.queues_report(partial=True)
+    report = queues.queues_report(partial=True)
+    # Accounting switched off is a setting to tell the operator about, not a source that failed to answer.
+    accounting_off = not accounting.accounting_enabled()
+    unreadable = [part for part in report["missing"] if not (part == "accounting" and accounting_off)]
+    return {**report, "accounting_off": accounting_off, "unreadable": unreadable}
 
 
 def _hosts() -> dict:

@@ -203,3 +203,11 @@ def test_the_plannings_panel_reads_no_more_than_the_health_endpoint(admin_client
         assert admin_client.get("/admin/ops/panels/plannings/").status_code == HTTPStatus.OK
     # The session and its user, then health's five statements: the job rows it shows are the same ones.
     assert len(captured) == 2 + 5, [query["sql"][:80] for query in captured]
+
+
+def test_the_queues_panel_says_rates_are_not_counted_without_accounting(admin_client, outages, settings):
+    settings.OPSPORTAL_ACCOUNTING_REDIS_URL = ""  # make run's embedded mode
+    panel = _panel(admin_client.get(DASHBOARD).content.decode(), "queues")
+    assert "Rates are not counted" in panel and "OPSPORTAL_ACCOUNTING_REDIS_URL" in panel
+    assert "Partial: broker could not be read" in panel  # the broker is still down in this world; accounting is not
+    assert "0.00" not in panel  # no measured-looking zeros

@@ -147,3 +147,14 @@ def test_the_refresh_runner_is_accounted(accounting_redis, feed_host):
     assert figures["plannings_refresh"].failures_last_hour == 1
     assert figures["plannings_refresh"].processed_per_sec == round(2 / 300, 3)
     assert [(e["error"], e["job_id"]) for e in errors] == [("http_404", "s.gone")]
+
+
+def test_without_accounting_the_rates_are_unknown_and_partial_says_why(reader, settings, broker_at, redis_server):
+    # make run's embedded mode: no Redis for accounting, so nothing was counted. Zeros would read as measured.
+    settings.OPSPORTAL_ACCOUNTING_REDIS_URL = ""
+    broker_at(redis_server.url)
+    body = reader.get("/api/v1/admin/ops/queues?partial=true").json()
+    assert body["missing"] == ["accounting"]
+    assert {row["processed_per_sec"] for row in body["queues"]} == {None}
+    assert {row["failures_last_hour"] for row in body["queues"]} == {None}
+    assert reader.get("/api/v1/admin/ops/queues").status_code == HTTPStatus.OK  # not an outage: still served
