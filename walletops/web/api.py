@@ -150,15 +150,7 @@ class ContainerLogsApi(OpsApi):
     def get(self, request, name: str):
         query = params.validated(params.LogsQuery, request.query_params).validated_data
         found = _found(request, name)
-        logs = containers.container_logs(
-            found,
-            tail=query["tail"],
-            since=query.get("since"),
-            until=query.get("until"),
-            grep=query.get("grep"),
-            timestamps=query["timestamps"],
-        )
-        return TextAwareResponse(logs)
+        return TextAwareResponse(containers.container_logs(found, **params.logs_options(query)))
 
 
 class ContainerHealthCheckApi(OpsApi):

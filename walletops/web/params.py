@@ -126,6 +126,17 @@ class LogsQuery(ContainersQuery):
         return attrs
 
 
+def logs_options(query: dict) -> dict:
+    """A validated ``LogsQuery``'s keyword arguments for ``containers.container_logs`` (the API and the portal page)."""
+    return {
+        "tail": query["tail"],
+        "since": query.get("since"),
+        "until": query.get("until"),
+        "grep": query.get("grep"),
+        "timestamps": query["timestamps"],
+    }
+
+
 class QueuesQuery(serializers.Serializer):
     partial = FlagField(required=False, default=False)
 

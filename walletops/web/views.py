@@ -136,14 +136,7 @@ def container_logs_page(request, name: str):
         logs_query = params.validated(
             params.LogsQuery, {k: v for k, v in request.GET.items() if v != ""}
         ).validated_data
-        logs = containers.container_logs(
-            found,
-            tail=logs_query["tail"],
-            since=logs_query.get("since"),
-            until=logs_query.get("until"),
-            grep=logs_query.get("grep"),
-            timestamps=logs_query["timestamps"],
-        )
+        logs = containers.container_logs(found, **params.logs_options(logs_query))
     except FAILURES as exc:
         return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
     context.update(logs=logs, scope=urlencode(_scope(query)), max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES)
