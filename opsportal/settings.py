@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "opsportal.audit",
     "plannings",
     "walletops",
     "axes",  # login throttling (opsportal/login_throttle.py)

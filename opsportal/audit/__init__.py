@@ -1,0 +1,1 @@
+"""One audit trail for every operator action, whatever way it came (portal, API, command line)."""

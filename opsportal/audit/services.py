@@ -1,0 +1,67 @@
+"""Writes to the audit trail. Every operator action calls ``audit_record`` once it knows its outcome.
+
+Apps import this module (it sits below them, with ``opsportal.lib``); it imports no app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from opsportal.audit.models import TARGETS_KEPT, AuditEvent
+
+Via = AuditEvent.Via
+Outcome = AuditEvent.Outcome
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and through what: a portal user, an API token (with its owner), or the command line."""
+
+    name: str
+    via: str
+    token_name: str = ""
+
+    @classmethod
+    def portal(cls, user) -> Actor:
+        return cls(name=user.get_username(), via=Via.PORTAL)
+
+    @classmethod
+    def api(cls, *, owner_name: str, token_name: str) -> Actor:
+        return cls(name=owner_name, via=Via.API, token_name=token_name)
+
+    @classmethod
+    def cli(cls, name: str = "") -> Actor:
+        # The command line has no login: the OS user running manage.py, when the caller passes it.
+        return cls(name=name or "command line", via=Via.CLI)
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    outcome: str = Outcome.OK,
+    target_type: str = "",
+    targets: Iterable[str] = (),
+    changed: int | None = None,
+    detail: str = "",
+    now=None,
+) -> AuditEvent:
+    """Add one row to the trail. Call it inside the action's transaction when it has one, so an
+    action and its record commit (or roll back) together."""
+    ids = [str(target) for target in targets]
+    return AuditEvent.objects.create(
+        created_at=now or timezone.now(),
+        actor=actor.name[:150],
+        via=actor.via,
+        token_name=actor.token_name[:100],
+        action=action[:64],
+        target_type=target_type[:32],
+        targets=ids[:TARGETS_KEPT],
+        target_count=len(ids),
+        changed=changed,
+        outcome=outcome,
+        detail=detail,
+    )
