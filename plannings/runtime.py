@@ -12,7 +12,12 @@ from datetime import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from plannings.models import JobRuntime, JobsSharedState
+from opsportal.audit.services import Actor, audit_record
+from plannings.models import JOB_BACKFILL, JOB_REFRESH_WORKER, JobRuntime, JobsSharedState
+
+ACTION_PAUSE = "jobs.pause"
+ACTION_RESUME = "jobs.resume"
+JOBS_TARGETS = (JOB_BACKFILL, JOB_REFRESH_WORKER)
 
 ERROR_MAX_LENGTH = 2000
 
@@ -38,12 +43,39 @@ def jobs_paused() -> bool:
     return JobsSharedState.objects.filter(pk=JobsSharedState.SINGLETON_ID, paused=True).exists()
 
 
-def jobs_pause(*, by: str, now: datetime) -> None:
-    jobs_shared_state_update(paused=True, paused_at=now, paused_by=by[:150])
+def _switch(*, paused: bool, now: datetime, actor: Actor | None, by: str) -> None:
+    """Flip the switch and, for an operator, record it in the audit trail in the same transaction.
+
+    ``changed`` says whether the switch moved (pausing paused jobs changes nothing, and says so).
+    ``by`` alone (no ``actor``) is for tests standing in for another process: nothing is audited.
+    """
+    by = actor.name if actor is not None else by
+    with transaction.atomic():
+        was = jobs_paused()
+        if paused:
+            jobs_shared_state_update(paused=True, paused_at=now, paused_by=by[:150])
+        else:
+            jobs_shared_state_update(paused=False, paused_at=None, paused_by=by[:150])
+        if actor is not None:
+            moved = was != paused
+            audit_record(
+                actor=actor,
+                action=ACTION_PAUSE if paused else ACTION_RESUME,
+                target_type="job",
+                targets=JOBS_TARGETS,
+                changed=int(moved),
+                detail=("" if moved else f"already {'paused' if paused else 'running'}; ")
+                + ("the jobs stop at their next loop" if paused else "the jobs run at their next loop"),
+                now=now,
+            )
 
 
-def jobs_resume(*, by: str, now: datetime) -> None:
-    jobs_shared_state_update(paused=False, paused_at=None, paused_by=by[:150])
+def jobs_pause(*, now: datetime, actor: Actor | None = None, by: str = "") -> None:
+    _switch(paused=True, now=now, actor=actor, by=by)
+
+
+def jobs_resume(*, now: datetime, actor: Actor | None = None, by: str = "") -> None:
+    _switch(paused=False, now=now, actor=actor, by=by)
 
 
 def job_report(

@@ -6,11 +6,12 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
+from opsportal.audit.services import Actor
 from opsportal.lib.admin import ReadOnlyAdmin
+from walletops import services
 from walletops.models import ApiToken, RestartAudit
-from walletops.tokens import MANAGE_ALL_PERMISSION, api_token_create, api_token_revoke, token_grant_problems
+from walletops.tokens import MANAGE_ALL_PERMISSION, token_grant_problems
 
 
 class ApiTokenCreateForm(forms.ModelForm):
@@ -39,8 +40,12 @@ class ApiTokenCreateForm(forms.ModelForm):
         scopes = cleaned.get("scope_choices")
         if scopes and self.issuer is not None:
             owner = cleaned.get("owner") or self.issuer
-            for problem in token_grant_problems(issuer=self.issuer, owner=owner, scopes=scopes):
+            problems = token_grant_problems(issuer=self.issuer, owner=owner, scopes=scopes)
+            for problem in problems:
                 self.add_error("scope_choices" if problem.startswith("The '") else None, problem)
+            if problems:  # a token refused is an operator action too: in the audit trail
+                name = cleaned.get("name") or ""
+                services.token_issue_refused(actor=Actor.portal(self.issuer), name=name, problems=problems)
         return cleaned
 
 
@@ -102,7 +107,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             return  # tokens are immutable; revoke and create a new one instead
         owner = (form.cleaned_data.get("owner") if _may_manage_all(request) else None) or request.user
-        issued = api_token_create(
+        issued = services.token_issue(
+            actor=Actor.portal(request.user),
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scope_choices"],
             owner=owner,
@@ -132,10 +138,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["delete"])
     def revoke(self, request, queryset):
-        now = timezone.now()
-        for token in queryset:
-            api_token_revoke(token=token, now=now)
-        self.message_user(request, f"Revoked {queryset.count()} token(s).")
+        revoked = services.tokens_revoke(actor=Actor.portal(request.user), tokens_to_revoke=queryset)
+        chosen = len(queryset)
+        already = f"; {chosen - revoked} already revoked" if chosen != revoked else ""
+        self.message_user(request, f"Revoked {revoked} token(s){already}.")
 
 
 @admin.register(RestartAudit)

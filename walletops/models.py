@@ -80,7 +80,11 @@ class RestartAudit(models.Model):
     class Meta:
         db_table = "walletops_restart_audit"
         ordering = ["-created_at"]
-        permissions = [("restart_container", "Can restart containers from the portal")]
+        permissions = [
+            ("restart_container", "Can restart containers from the portal"),
+            # A health check runs a command inside the container: an action, granted like a restart.
+            ("run_health_check", "Can run containers' health checks"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.container} {self.outcome} by {self.actor}"

@@ -13,6 +13,13 @@ becomes ``restarted`` or ``failed``. A row left ``started`` is an attempt whose 
 Refusals are rate-limited too, so a token without rights cannot grow the audit trail without
 bound: past ``WALLETOPS_REFUSALS_PER_MINUTE`` refused attempts a minute per token (or user),
 further ones answer 429 and only increment ``repeats`` on the last refusal row.
+
+Every attempt is also one row of the portal's one audit trail (``opsportal.audit``,
+action ``container.restart``), written with its restart row in the same transaction once the
+outcome is known: ``refused`` (with the refusal's row; none past the refusal limit either),
+``ok`` (restarted) or ``failed``. An attempt whose process died while the engine worked has
+its ``started`` restart row but no audit event. Health checks run (``container.health_check``)
+and tokens issued and revoked (``token.create``, ``token.revoke``) are audited here too.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from walletops import containers, fleet
+from opsportal.audit.services import Actor, Via, audit_record, audit_refusal_record
+from opsportal.audit.services import Outcome as Audited
+from walletops import containers, fleet, tokens
 from walletops.clients import docker as engine
 from walletops.exceptions import (
     ContainerNotFound,
@@ -37,6 +46,10 @@ from walletops.exceptions import (
 )
 from walletops.models import ApiToken, RestartAudit
 
+ACTION_RESTART = "container.restart"
+ACTION_HEALTH_CHECK = "container.health_check"
+ACTION_TOKEN_CREATE = "token.create"  # noqa: S105 (an action name, not a secret)
+ACTION_TOKEN_REVOKE = "token.revoke"  # noqa: S105 (an action name, not a secret)
 Outcome = RestartAudit.Outcome
 # Attempts the restart limit counts: every admitted one, finished or in flight.
 COUNTED = (Outcome.STARTED, Outcome.RESTARTED, Outcome.FAILED)
@@ -60,6 +73,25 @@ def _row(*, actor: str, token: ApiToken | None, env: str, name: str) -> dict:
         "env": env[:50],
         "container": name[:255],
     }
+
+
+def _audit_actor(row: dict) -> Actor:
+    """The audit trail's "who": a token acts for its owner (a machine token under its own name); else a portal user."""
+    if row["token"] is not None:
+        return Actor.api(owner_name=row["actor"], token_name=row["token_name"])
+    return Actor(name=row["actor"], via=Via.PORTAL)
+
+
+def _restart_audited(*, row: dict, outcome: str, detail: str) -> None:
+    audit_record(
+        actor=_audit_actor(row),
+        action=ACTION_RESTART,
+        outcome=outcome,
+        target_type="container",
+        targets=[row["container"]],
+        changed=1 if outcome == Audited.OK else 0,
+        detail=f"env {row['env'] or '?'}: {detail}"[:2000],
+    )
 
 
 def _mine(*, token: ApiToken | None, actor: str) -> dict:
@@ -89,6 +121,7 @@ def _refusal(*, row: dict, mine: dict, detail: str, started: float) -> RestartTh
         RestartAudit.objects.create(
             **row, outcome=Outcome.REFUSED, detail=detail[:2000], duration_ms=_elapsed_ms(started)
         )
+        _restart_audited(row=row, outcome=Audited.REFUSED, detail=detail)
         return None
     last = recent.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
     RestartAudit.objects.filter(pk=last).update(repeats=F("repeats") + 1)
@@ -132,13 +165,22 @@ def _admit(*, row: dict, mine: dict, token: ApiToken | None, user, timeout: int,
     return audit, None
 
 
-def _finish(audit: RestartAudit, *, outcome: str, detail: str, started: float, env: str | None = None) -> None:
+def _finish(
+    audit: RestartAudit, *, row: dict, outcome: str, detail: str, started: float, env: str | None = None
+) -> None:
+    """The attempt's outcome on its restart row and in the audit trail, together or not at all."""
     audit.outcome, audit.detail, audit.duration_ms = outcome, detail[:2000], _elapsed_ms(started)
     fields = ["outcome", "detail", "duration_ms"]
     if env is not None:
         audit.env = env[:50]
         fields.append("env")
-    audit.save(update_fields=fields)
+    with transaction.atomic():
+        audit.save(update_fields=fields)
+        _restart_audited(
+            row={**row, "env": audit.env},
+            outcome=Audited.OK if outcome == Outcome.RESTARTED else Audited.FAILED,
+            detail=f"{outcome} in {audit.duration_ms} ms: {detail}",
+        )
 
 
 def container_restart(
@@ -181,16 +223,107 @@ def container_restart(
         env = found.membership.env
         engine.container_restart(found.url, found.id, timeout=timeout)
     except WalletOpsError as exc:  # e.g. the engine is down: the attempt is still audited, once
-        _finish(audit, outcome=Outcome.FAILED, detail=exc.detail, started=started, env=env)
+        _finish(audit, row=row, outcome=Outcome.FAILED, detail=exc.detail, started=started, env=env)
         raise
     except engine.EngineDown as exc:
-        _finish(audit, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
+        _finish(audit, row=row, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
         raise DockerUnavailable(str(exc)) from None
     except engine.ContainerGone as exc:
-        _finish(audit, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
+        _finish(audit, row=row, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
         raise ContainerNotFound(f"{name} disappeared") from None
     except Exception as exc:  # a bug or an unexpected engine answer: the row must not stay "started"
-        _finish(audit, outcome=Outcome.FAILED, detail=repr(exc), started=started, env=env)
+        _finish(audit, row=row, outcome=Outcome.FAILED, detail=repr(exc), started=started, env=env)
         raise
-    _finish(audit, outcome=Outcome.RESTARTED, detail=f"timeout {timeout}s", started=started, env=env)
+    _finish(audit, row=row, outcome=Outcome.RESTARTED, detail=f"timeout {timeout}s", started=started, env=env)
     return containers.container_detail(found)
+
+
+def container_health_check_run(*, name: str, envs: list[str], include_accessories: bool, actor: Actor) -> dict:
+    """Run a container's own HEALTHCHECK command now; the run is audited (``ok``, or ``failed`` with the reason).
+
+    An unhealthy answer is a check that ran: ``ok``, its status in the detail. The caller decided the
+    actor may (``container_health_check_refused`` records when it may not).
+    """
+    env = ",".join(envs)
+    try:
+        found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
+        env = found.membership.env
+        result = containers.container_health_check(found)
+    except WalletOpsError as exc:
+        audit_record(
+            actor=actor,
+            action=ACTION_HEALTH_CHECK,
+            outcome=Audited.FAILED,
+            target_type="container",
+            targets=[name],
+            changed=0,
+            detail=f"env {env}: {exc.code}: {exc.detail}"[:2000],
+        )
+        raise
+    audit_record(
+        actor=actor,
+        action=ACTION_HEALTH_CHECK,
+        target_type="container",
+        targets=[found.name],
+        detail=f"env {env}: {result['status']}, exit code {result['exit_code']}, {result['duration_ms']} ms",
+    )
+    return result
+
+
+def container_health_check_refused(*, name: str, actor: Actor, detail: str) -> None:
+    """Audit a health check the actor may not run (at most ``REFUSALS_KEPT_PER_MINUTE`` rows a minute)."""
+    audit_refusal_record(
+        actor=actor, action=ACTION_HEALTH_CHECK, target_type="container", targets=[name], detail=detail
+    )
+
+
+def token_issue(
+    *, actor: Actor, name: str, scopes: list[str], owner=None, expires_at=None, created_by=None
+) -> tokens.IssuedToken:
+    """Create a token and audit it in one transaction (``ValueError`` for a bad name or scopes: nothing written).
+
+    The caller checked the issuer's rights (``tokens.token_grant_problems``); ``token_issue_refused``
+    records when they failed.
+    """
+    with transaction.atomic():
+        issued = tokens.api_token_create(
+            name=name, scopes=scopes, owner=owner, expires_at=expires_at, created_by=created_by
+        )
+        token = issued.token
+        owner_name = owner.get_username() if owner is not None else "no one (a machine token)"
+        audit_record(
+            actor=actor,
+            action=ACTION_TOKEN_CREATE,
+            target_type="token",
+            targets=[f"{token.name} ({token.prefix})"],
+            changed=1,
+            detail=f"scopes {token.scopes}; owner {owner_name}; "
+            f"expires {token.expires_at.isoformat() if token.expires_at else 'never'}",
+        )
+    return issued
+
+
+def token_issue_refused(*, actor: Actor, name: str, problems: list[str]) -> None:
+    audit_refusal_record(
+        actor=actor, action=ACTION_TOKEN_CREATE, target_type="token", targets=[name], detail=" ".join(problems)
+    )
+
+
+def tokens_revoke(*, actor: Actor, tokens_to_revoke, now=None) -> int:
+    """Revoke these tokens (the already revoked stay as they were) and audit it once; returns how many were revoked."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        chosen = list(tokens_to_revoke)
+        revoked = [token for token in chosen if token.revoked_at is None]
+        for token in revoked:
+            tokens.api_token_revoke(token=token, now=now)
+        audit_record(
+            actor=actor,
+            action=ACTION_TOKEN_REVOKE,
+            target_type="token",
+            targets=[f"{token.name} ({token.prefix})" for token in chosen],
+            changed=len(revoked),
+            detail=f"{len(revoked)} revoked, {len(chosen) - len(revoked)} already revoked",
+            now=now,
+        )
+    return len(revoked)

@@ -31,6 +31,7 @@ SECRET_PREFIX = "wo_"  # noqa: S105 (a public marker, not a secret)
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # at most one write per token per minute
 RESTART_PERMISSION = "walletops.restart_container"
 MANAGE_ALL_PERMISSION = "walletops.manage_all_tokens"
+HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
 # What a person needs, beyond an active staff account, to hold each scope.
 SCOPE_NEEDS: dict[str, tuple[str, ...]] = {ApiToken.SCOPE_READ: (), ApiToken.SCOPE_RESTART: (RESTART_PERMISSION,)}
 
@@ -88,6 +89,17 @@ def token_use_refusal(token: ApiToken, scopes: tuple[str, ...] | list[str]) -> s
         for scope in scopes:
             if reason := _person_lacks(owner, scope):
                 return f"this token's owner {owner.get_username()} {reason}, so the token may no longer '{scope}'"
+    return ""
+
+
+def token_owner_lacks(token: ApiToken, permission: str) -> str:
+    """Why this token may not do what needs ``permission`` (empty when it may): its owner lacks it.
+
+    A machine token (no owner) does what its scopes say: no person stands behind it to lose a right.
+    """
+    owner = token.owner
+    if owner is not None and not owner.has_perm(permission):
+        return f"this token's owner {owner.get_username()} lacks {permission}"
     return ""
 
 

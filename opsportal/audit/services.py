@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.utils import timezone
 
@@ -14,6 +15,9 @@ from opsportal.audit.models import TARGETS_KEPT, AuditEvent
 
 Via = AuditEvent.Via
 Outcome = AuditEvent.Outcome
+# A refused action is recorded, but a user or token refused again and again must not grow the trail
+# without bound: past this many refusals of one action by one actor within a minute, no further row.
+REFUSALS_KEPT_PER_MINUTE = 20
 
 
 @dataclass(frozen=True)
@@ -64,4 +68,29 @@ def audit_record(
         changed=changed,
         outcome=outcome,
         detail=detail,
+    )
+
+
+def audit_refusal_record(
+    *, actor: Actor, action: str, target_type: str = "", targets: Iterable[str] = (), detail: str = "", now=None
+) -> AuditEvent | None:
+    """Record a refused action, unless this actor was refused this action too often this minute (then ``None``)."""
+    now = now or timezone.now()
+    recent = AuditEvent.objects.filter(
+        actor=actor.name[:150],
+        token_name=actor.token_name[:100],
+        action=action[:64],
+        outcome=Outcome.REFUSED,
+        created_at__gte=now - timedelta(minutes=1),
+    )
+    if recent.count() >= REFUSALS_KEPT_PER_MINUTE:
+        return None
+    return audit_record(
+        actor=actor,
+        action=action,
+        outcome=Outcome.REFUSED,
+        target_type=target_type,
+        targets=targets,
+        detail=detail,
+        now=now,
     )

@@ -2,11 +2,21 @@
 
 Starting a job sends its Celery task, so it runs on a worker exactly as the
 schedule would run it; a broker that is down is reported and nothing is half-done.
+Every action, allowed or refused, is in the audit trail (``jobs.pause``, ``jobs.resume``,
+``jobs.run_backfill``, ``jobs.run_drain``).
+
+The pause switch is read by each job at the top of its loop, so between an operator's
+Pause (or Resume) and the jobs' next loop the switch and the jobs' last reports disagree.
+The page says so instead of contradicting itself: the switch and every row are derived
+from the same two facts (``jobs_switch_view``), e.g. "pausing: stops at its next loop".
+While paused, Run backfill / Run a drain are refused with that reason: the task would
+only report "paused" and do nothing, and "sent" would read as if it had run.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -15,66 +25,124 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
 from opsportal.lib.pages import render_page
 from plannings import runtime, selectors, tasks
+from plannings.models import JobRuntime, JobsSharedState
 
 CONTROL_PERMISSION = "plannings.control_jobs"
 logger = logging.getLogger(__name__)
+State = JobRuntime.State
 
-# action -> (what the confirmation page asks, whether it needs confirming)
+# action -> (what the confirmation page asks, whether it needs confirming, its audit name)
 ACTIONS = {
-    "pause": ("Pause the backfill and the refresh worker?", True),
-    "resume": ("Resume the backfill and the refresh worker?", True),
-    "run-backfill": ("Run a backfill pass now?", False),
-    "run-drain": ("Run a refresh drain now?", False),
+    "pause": ("Pause the backfill and the refresh worker?", True, runtime.ACTION_PAUSE),
+    "resume": ("Resume the backfill and the refresh worker?", True, runtime.ACTION_RESUME),
+    "run-backfill": ("Run a backfill pass now?", False, "jobs.run_backfill"),
+    "run-drain": ("Run a refresh drain now?", False, "jobs.run_drain"),
 }
+# States a job reports from inside its loop: it reads the switch again at its next loop.
+LOOPING = {State.STARTING, State.IDLE, State.WORKING, State.QUIET_HOURS}
+PAUSED_NOTHING_RUNS = "Jobs are paused: nothing runs until they are resumed."
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job_id: str
+    job: JobRuntime | None
+    shown: str  # the state shown: the job's report, or pausing / resuming while it catches up with the switch
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class JobsSwitch:
+    state: str  # running, pausing, paused, resuming
+    note: str
+    rows: list[JobRow]
+
+
+def jobs_switch_view(*, shared: JobsSharedState, runtimes: dict[str, JobRuntime]) -> JobsSwitch:
+    """The switch and the rows from the same facts, so the page never says paused above rows saying idle."""
+    rows = []
+    for job_id in selectors.JOB_IDS:
+        job = runtimes.get(job_id)
+        if job is None:
+            rows.append(JobRow(job_id, None, "never reported"))
+        elif shared.paused and job.state in LOOPING:
+            rows.append(JobRow(job_id, job, "pausing", f"reported {job.state}; stops at its next loop"))
+        elif not shared.paused and job.state == State.PAUSED:
+            rows.append(JobRow(job_id, job, "resuming", "reported paused; runs again at its next loop"))
+        else:
+            rows.append(JobRow(job_id, job, job.state))
+    shown = {row.shown for row in rows}
+    if shared.paused:
+        if "pausing" in shown:
+            return JobsSwitch("pausing", "paused: the jobs stop at their next loop", rows)
+        return JobsSwitch("paused", "paused: nothing runs until the jobs are resumed", rows)
+    if "resuming" in shown:
+        return JobsSwitch("resuming", "resumed: the jobs run again at their next loop", rows)
+    return JobsSwitch("running", "", rows)
 
 
 def jobs_page(request):
-    runtimes = selectors.job_runtimes()
+    shared = selectors.jobs_shared_state()
     return render_page(
         request,
         "plannings/jobs.html",
         {
-            "jobs": [(job_id, runtimes.get(job_id)) for job_id in selectors.JOB_IDS],
-            "shared": selectors.jobs_shared_state(),
+            "switch": jobs_switch_view(shared=shared, runtimes=selectors.job_runtimes()),
+            "shared": shared,
             "can_control": request.user.has_perm(CONTROL_PERMISSION),
+            "paused_nothing_runs": PAUSED_NOTHING_RUNS,
         },
         title="Jobs",
     )
 
 
-def _send(request, task, label: str, **kwargs) -> None:
+def _send(request, task, label: str, *, action: str, actor: Actor, **kwargs) -> None:
     try:
         task.apply_async(kwargs=kwargs, retry=False)
     except OperationalError as exc:
         logger.warning("could not send %s: %s", label, exc)
+        audit_record(
+            actor=actor, action=action, outcome=Outcome.FAILED, target_type="job", targets=[task.name], changed=0,
+            detail=f"broker_unavailable: {type(exc).__name__}",
+        )  # fmt: skip
         messages.error(request, f"broker_unavailable: {label} was not started ({type(exc).__name__}); try again later.")
         return
+    audit_record(actor=actor, action=action, target_type="job", targets=[task.name], detail="sent to the workers")
     messages.success(request, f"{label} sent to the workers.")
 
 
 def jobs_action(request, action: str):
     if action not in ACTIONS:
         raise Http404(f"no job action {action!r}")
+    question, confirmed, audited = ACTIONS[action]
+    actor = Actor.portal(request.user)
     if not request.user.has_perm(CONTROL_PERMISSION):
-        raise PermissionDenied("you lack the permission to control jobs (plannings.control_jobs)")
-    question, confirmed = ACTIONS[action]
+        detail = "you lack the permission to control jobs (plannings.control_jobs)"
+        if request.method == "POST":  # a GET of the confirmation page acts on nothing
+            audit_refusal_record(actor=actor, action=audited, target_type="job", detail=detail)
+        raise PermissionDenied(detail)
     if request.method == "GET" and confirmed:
         return render_page(
             request, "plannings/jobs_confirm.html", {"question": question, "action": action}, title=question
         )
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    by, now = request.user.get_username(), timezone.now()
+    now = timezone.now()
     if action == "pause":
-        runtime.jobs_pause(by=by, now=now)
+        runtime.jobs_pause(actor=actor, now=now)
         messages.success(request, "Jobs paused: the backfill and the refresh worker stop at their next loop.")
     elif action == "resume":
-        runtime.jobs_resume(by=by, now=now)
-        messages.success(request, "Jobs resumed.")
+        runtime.jobs_resume(actor=actor, now=now)
+        messages.success(request, "Jobs resumed: the backfill and the refresh worker run again at their next loop.")
+    elif runtime.jobs_paused():
+        label = "backfill" if action == "run-backfill" else "drain"
+        audit_refusal_record(actor=actor, action=audited, target_type="job", detail=PAUSED_NOTHING_RUNS)
+        messages.error(request, f"{PAUSED_NOTHING_RUNS} No {label} was sent: resume the jobs first.")
     elif action == "run-backfill":
-        _send(request, tasks.backfill, "A backfill pass")
+        _send(request, tasks.backfill, "A backfill pass", action=audited, actor=actor)
     else:
-        _send(request, tasks.refresh_poll, "A refresh drain", wake=True)
+        _send(request, tasks.refresh_poll, "A refresh drain", action=audited, actor=actor, wake=True)
     return redirect("admin:ops-jobs")

@@ -13,13 +13,14 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opsportal.audit.services import Actor
 from walletops import containers, deploy_info, hosts, services
 from walletops.models import ApiToken
-from walletops.tokens import token_use_refusal
+from walletops.tokens import HEALTH_CHECK_PERMISSION, token_owner_lacks, token_use_refusal
 from walletops.web import params
 from walletops.web import serializers as shapes
 from walletops.web.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
-from walletops.web.errors import InvalidParam, RequestTooLarge, ops_exception_handler
+from walletops.web.errors import Forbidden, InvalidParam, RequestTooLarge, ops_exception_handler
 
 MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
 ERROR = OpenApiResponse(shapes.ErrorSerializer, description="the wallet ops error shape")
@@ -153,14 +154,34 @@ class ContainerLogsApi(OpsApi):
         return TextAwareResponse(containers.container_logs(found, **params.logs_options(query)))
 
 
+def token_actor(token: ApiToken) -> Actor:
+    """Who acts for the audit trail: the token's owner (a machine token under its own name), and the token."""
+    return Actor.api(owner_name=token.owner.get_username() if token.owner else token.name, token_name=token.name)
+
+
 class ContainerHealthCheckApi(OpsApi):
     @extend_schema(
         operation_id="container_health_check",
         parameters=[params.ContainersQuery],
         responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 503)},
+        description="Runs the container's own HEALTHCHECK command now; every run is in the audit trail. A token "
+        "with an owner needs its owner to hold `walletops.run_health_check` (403 otherwise, audited).",
     )
     def get(self, request, name: str):
-        return Response(containers.container_health_check(_found(request, name)))
+        name = params.container_name(name)
+        query = params.validated(params.ContainersQuery, request.query_params)
+        actor = token_actor(request.auth)
+        if refusal := token_owner_lacks(request.auth, HEALTH_CHECK_PERMISSION):
+            services.container_health_check_refused(name=name, actor=actor, detail=refusal)
+            raise Forbidden(refusal)
+        return Response(
+            services.container_health_check_run(
+                name=name,
+                envs=query.envs(),
+                include_accessories=query.validated_data["include_accessories"],
+                actor=actor,
+            )
+        )
 
 
 class ContainerRestartApi(OpsApi):

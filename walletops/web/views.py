@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from opsportal.audit.services import Actor
 from opsportal.lib.pages import render_page
 from walletops import containers, services
 from walletops.exceptions import RestartRefused, WalletOpsError
@@ -27,6 +28,7 @@ from walletops.web import params
 from walletops.web.errors import OpsError, error_of
 
 RESTART_PERMISSION = "walletops.restart_container"
+HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
 AUDIT_ROWS = 20
 
 
@@ -115,6 +117,7 @@ def container_page(request, name: str):
             "scope": urlencode(_scope(query)),
             "audit": RestartAudit.objects.filter(container=found.name)[:AUDIT_ROWS],
             "can_restart": request.user.has_perm(RESTART_PERMISSION),
+            "can_check": request.user.has_perm(HEALTH_CHECK_PERMISSION),
         },
         title=f"Container {found.name}",
     )
@@ -148,8 +151,18 @@ def container_health_check_page(request, name: str):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        found, query = _found(request, name)
-        result = containers.container_health_check(found)
+        name = params.container_name(name)
+        query = _query(request)
+        if not request.user.has_perm(HEALTH_CHECK_PERMISSION):
+            detail = f"running health checks needs the permission {HEALTH_CHECK_PERMISSION}"
+            services.container_health_check_refused(name=name, actor=Actor.portal(request.user), detail=detail)
+            raise PermissionDenied(detail)
+        result = services.container_health_check_run(
+            name=name,
+            envs=query.envs(),
+            include_accessories=query.validated_data["include_accessories"],
+            actor=Actor.portal(request.user),
+        )
     except FAILURES as exc:
         return _failed(
             request,
@@ -161,8 +174,8 @@ def container_health_check_page(request, name: str):
     return render_page(
         request,
         "walletops/health_check.html",
-        {"name": found.name, "result": result, "scope": urlencode(_scope(query))},
-        title=f"Health check of {found.name}",
+        {"name": result["name"], "result": result, "scope": urlencode(_scope(query))},
+        title=f"Health check of {result['name']}",
     )
 
 

@@ -3,6 +3,7 @@ import getpass
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from opsportal.audit.services import Actor
 from plannings import selectors
 from plannings.runtime import jobs_pause, jobs_resume
 
@@ -14,11 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["pause", "resume", "status"])
 
     def handle(self, *args, action: str, **options):
-        who = f"{getpass.getuser()} (manage.py)"
+        # The command line has no login: the OS user, in the audit trail with via "cli".
+        actor = Actor.cli(getpass.getuser())
         if action == "pause":
-            jobs_pause(by=who, now=timezone.now())
+            jobs_pause(actor=actor, now=timezone.now())
         elif action == "resume":
-            jobs_resume(by=who, now=timezone.now())
+            jobs_resume(actor=actor, now=timezone.now())
         shared = selectors.jobs_shared_state()
         self.stdout.write(f"jobs {'paused' if shared.paused else 'running'}")
         for job_id, runtime in sorted(selectors.job_runtimes().items()):

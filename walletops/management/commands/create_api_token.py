@@ -1,10 +1,13 @@
+import getpass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from walletops.tokens import api_token_create, scope_problems, token_grant_problems
+from opsportal.audit.services import Actor
+from walletops import services
+from walletops.tokens import scope_problems, token_grant_problems
 
 
 class Command(BaseCommand):
@@ -42,10 +45,14 @@ class Command(BaseCommand):
             problems = token_grant_problems(issuer=issuer, owner=owner, scopes=wanted, issuer_label=label)
         else:
             problems = scope_problems(owner, wanted, label=f"the owner {owner.get_username()}") if owner else []
+        # The command line has no login: the person named with --issued-by, else the OS user running it.
+        actor = Actor.cli(issuer.get_username() if issuer is not None else getpass.getuser())
         if problems:
+            services.token_issue_refused(actor=actor, name=name, problems=problems)
             raise CommandError(" ".join(problems))
         try:
-            issued = api_token_create(
+            issued = services.token_issue(
+                actor=actor,
                 name=name,
                 scopes=wanted,
                 owner=owner,
