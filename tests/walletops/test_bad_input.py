@@ -8,7 +8,7 @@ healthcheck, so its check is ``none`` and runs nothing).
 from http import HTTPStatus
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 
 from tests.walletops.conftest import IMAGE, STAGING_SHA, _health
 from walletops.clients import docker as engine
@@ -60,6 +60,7 @@ def test_the_409_is_in_the_openapi_schema(reader, halted):
 
 def test_the_portal_page_says_the_container_is_not_running(client, halted):
     user = User.objects.create_user("looker", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="run_health_check"))
     client.force_login(user)
     client.raise_request_exception = False
     response = client.post(f"{PAGES}{HALTED}/health-check/?env=staging")

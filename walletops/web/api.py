@@ -13,6 +13,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opsportal.audit.selectors import audit_events_list
 from opsportal.audit.services import Actor
 from walletops import containers, deploy_info, hosts, services
 from walletops.models import ApiToken
@@ -241,3 +242,42 @@ class DeployInfoApi(OpsApi):
     )
     def get(self, request):
         return Response(deploy_info.deploy_info_read())
+
+
+class AuditApi(OpsApi):
+    @extend_schema(
+        operation_id="audit_list",
+        parameters=[params.AuditQuery],
+        responses={200: shapes.AuditPageSerializer, **errors_documented(400)},
+        description="The audit trail of every operator action (portal, API, command line), newest first. "
+        "Page with `before`: each page's `next_before` (null on the last).",
+    )
+    def get(self, request):
+        query = params.validated(params.AuditQuery, request.query_params).validated_data
+        limit = query["limit"]
+        filters = {key: query[key] for key in ("before", "since", "until", "action", "actor", "via", "outcome")}
+        events = audit_events_list(limit=limit + 1, **{k: v for k, v in filters.items() if v is not None})
+        page = events[:limit]
+        return Response(
+            {
+                "events": [_audit_json(event) for event in page],
+                "next_before": page[-1].id if len(events) > limit else None,
+            }
+        )
+
+
+def _audit_json(event) -> dict:
+    return {
+        "id": event.id,
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "actor": event.actor,
+        "via": event.via,
+        "token_name": event.token_name,
+        "action": event.action,
+        "target_type": event.target_type,
+        "targets": event.targets,
+        "target_count": event.target_count,
+        "changed": event.changed,
+        "outcome": event.outcome,
+        "detail": event.detail,
+    }

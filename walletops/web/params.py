@@ -145,6 +145,37 @@ class RestartBody(serializers.Serializer):
     timeout = serializers.IntegerField(required=False, default=10, min_value=0, max_value=300)
 
 
+AUDIT_MAX_LIMIT = 1000
+BIGINT_MAX = 2**63 - 1
+
+
+class AuditQuery(serializers.Serializer):
+    since = MomentField(required=False, help_text="events at or after this time")
+    until = MomentField(required=False, help_text="events before this time")
+    action = serializers.CharField(
+        required=False, allow_blank=True, max_length=64,
+        help_text="an action name (container.restart), or a prefix ending in a dot (jobs.)",
+    )  # fmt: skip
+    actor = serializers.CharField(
+        required=False, allow_blank=True, max_length=150, help_text="exactly: a user name, or a token's owner"
+    )
+    via = serializers.ChoiceField(choices=["portal", "api", "cli"], required=False)
+    outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"], required=False)
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=AUDIT_MAX_LIMIT)
+    before = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="only events older than this id: a page's next_before",
+    )
+
+    def validate(self, attrs):
+        since, until = attrs.get("since"), attrs.get("until")
+        if since and until and since > until:
+            raise serializers.ValidationError({"since": "is after until"})
+        return attrs
+
+
 def validated(serializer_class, data, **kwargs):
     """Validate or raise ``invalid_param`` naming the first bad parameter."""
     known = set(serializer_class().fields)

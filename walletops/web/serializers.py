@@ -126,3 +126,25 @@ class DeployInfoSerializer(serializers.Serializer):
     commit_sha = serializers.CharField()
     deployed_by = serializers.CharField()
     deployed_at = serializers.CharField()
+
+
+class AuditEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(help_text="the user, or the token's owner (a machine token: its name)")
+    via = serializers.ChoiceField(choices=["portal", "api", "cli"])
+    token_name = serializers.CharField(help_text="the API token used; empty otherwise")
+    action = serializers.CharField(help_text="e.g. container.restart, jobs.pause, token.revoke")
+    target_type = serializers.CharField()
+    targets = serializers.ListField(child=serializers.CharField(), help_text="the objects' ids (the first 100)")
+    target_count = serializers.IntegerField()
+    changed = serializers.IntegerField(allow_null=True, help_text="how many objects the action changed")
+    outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"])
+    detail = serializers.CharField()
+
+
+class AuditPageSerializer(serializers.Serializer):
+    events = AuditEventSerializer(many=True, help_text="newest first")
+    next_before = serializers.IntegerField(
+        allow_null=True, help_text="pass as before= for the next (older) page; null on the last page"
+    )

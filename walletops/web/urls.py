@@ -20,5 +20,6 @@ urlpatterns = [
     ),
     path(f"{OPS}hosts", api.HostsApi.as_view(), name="ops-hosts"),
     path(f"{OPS}deploy-info", api.DeployInfoApi.as_view(), name="ops-deploy-info"),
+    path(f"{OPS}audit", api.AuditApi.as_view(), name="ops-audit"),
     path(f"{OPS}containers/<str:name>/restart", api.ContainerRestartApi.as_view(), name="ops-container-restart"),
 ]
