@@ -255,7 +255,7 @@ class AuditApi(OpsApi):
     def get(self, request):
         query = params.validated(params.AuditQuery, request.query_params).validated_data
         limit = query["limit"]
-        filters = {key: query[key] for key in ("before", "since", "until", "action", "actor", "via", "outcome")}
+        filters = {key: query.get(key) for key in ("before", "since", "until", "action", "actor", "via", "outcome")}
         events = audit_events_list(limit=limit + 1, **{k: v for k, v in filters.items() if v is not None})
         page = events[:limit]
         return Response(
