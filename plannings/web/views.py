@@ -80,7 +80,7 @@ def jobs_switch_view(*, shared: JobsSharedState, runtimes: dict[str, JobRuntime]
             return JobsSwitch("pausing", "paused: the jobs stop at their next loop", rows)
         return JobsSwitch("paused", "paused: nothing runs until the jobs are resumed", rows)
     if "resuming" in shown:
-        return JobsSwitch("resuming", "resumed: running again from each job's next loop", rows)
+        return JobsSwitch("resuming", "resumed: running again from their next loop", rows)
     return JobsSwitch("running", "", rows)
 
 

@@ -1,5 +1,6 @@
 """The Jobs page: states, pause / resume behind a confirmation, jobs started now, and who may do it."""
 
+import re
 import subprocess
 import sys
 from http import HTTPStatus
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from plannings import runtime, selectors
+from plannings import jobs, runtime, selectors
 from scripts.servers.postgres import free_port
 from tests import factories
 
@@ -118,3 +119,71 @@ def test_non_staff_users_get_the_login_page(client):
     client.login(username="visitor", password="pw")
     assert client.post(f"{JOBS}pause/")["Location"].startswith("/admin/login/")
     assert not runtime.jobs_paused()
+
+
+def _switch(body: str) -> str:
+    return re.search(r'<p id="jobs-switch" data-state="([a-z_]+)"', body).group(1)
+
+
+def _row_states(body: str) -> dict[str, str]:
+    return dict(re.findall(r'<tr data-job="([^"]+)" data-state="([^"]+)"', body))
+
+
+def test_after_pause_the_switch_and_the_rows_agree_until_the_jobs_loop(operator_client):
+    factories.both_jobs_running("idle")
+    body = operator_client.post(f"{JOBS}pause/", follow=True).content.decode()
+    # Paused, but neither job has looped since: both say so, rather than "paused" above "idle" rows.
+    assert _switch(body) == "pausing" and "paused: the jobs stop at their next loop" in body
+    assert _row_states(body) == {"plannings-backfill": "pausing", "plannings-refresh-worker": "pausing"}
+    assert "reported idle; stops at its next loop" in body
+    jobs.backfill_pass()  # one job loops and reports paused; the other has not yet
+    body = operator_client.get(JOBS).content.decode()
+    assert _switch(body) == "pausing"
+    assert _row_states(body) == {"plannings-backfill": "paused", "plannings-refresh-worker": "pausing"}
+    jobs.refresh_poll(owner="test")
+    body = operator_client.get(JOBS).content.decode()
+    assert _switch(body) == "paused" and "nothing runs until the jobs are resumed" in body
+    assert set(_row_states(body).values()) == {"paused"}
+
+
+def test_after_resume_the_switch_and_the_rows_agree_until_the_jobs_loop(operator_client, settings):
+    settings.JOBS_QUIET_HOURS = "off"
+    factories.both_jobs_running("paused")
+    factories.jobs_paused()
+    body = operator_client.post(f"{JOBS}resume/", follow=True).content.decode()
+    assert _switch(body) == "resuming" and "resumed: running again from their next loop" in body
+    assert set(_row_states(body).values()) == {"resuming"}
+    jobs.backfill_pass()
+    jobs.refresh_poll(owner="test")
+    body = operator_client.get(JOBS).content.decode()
+    assert _switch(body) == "running" and set(_row_states(body).values()) == {"idle"}
+
+
+def test_a_crashed_job_stays_crashed_under_the_switch_and_never_reported_ones_are_said_so(operator_client):
+    factories.runtime_make("plannings-backfill", "crashed")
+    factories.jobs_paused()
+    body = operator_client.get(JOBS).content.decode()
+    assert _switch(body) == "paused" and _row_states(body) == {
+        "plannings-backfill": "crashed", "plannings-refresh-worker": "never reported",
+    }  # fmt: skip
+
+
+def test_while_paused_running_a_job_is_refused_plainly_and_the_buttons_say_why(operator_client, sent):
+    factories.jobs_paused()
+    body = operator_client.get(JOBS).content.decode()
+    assert 'value="Run backfill now" disabled' in body and 'value="Run a drain now" disabled' in body
+    assert "Jobs are paused: nothing runs until they are resumed. Run backfill and Run a drain wait for Resume." in body
+    for action, label in (("run-backfill", "backfill"), ("run-drain", "drain")):
+        response = operator_client.post(f"{JOBS}{action}/", follow=True)
+        assert f"Jobs are paused: nothing runs until they are resumed. No {label} was sent: resume the jobs first." in (
+            response.content.decode()
+        )
+    assert sent == []
+
+
+def test_the_buttons_of_the_jobs_and_confirmation_pages_share_one_style(operator_client):
+    jobs_page = operator_client.get(JOBS).content.decode()
+    confirm = operator_client.get(f"{JOBS}pause/").content.decode()
+    for body, count in ((jobs_page, 3), (confirm, 2)):
+        assert len(re.findall(r'class="(?:button )?ops-button', body)) == count
+        assert ".ops-jobs-buttons .ops-button" in body  # the one rule sizing links and inputs alike
