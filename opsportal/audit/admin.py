@@ -6,10 +6,14 @@ Its number of queries does not grow with the trail: no full count, no facet coun
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib import admin
 from django.db import connection
 from django.db.models import Q
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from opsportal.audit.models import AuditEvent
 from opsportal.lib.admin import ReadOnlyAdmin
@@ -32,6 +36,10 @@ KNOWN_ACTIONS = (
 )
 
 
+ID_SHOWN = 28  # characters of an object's id shown in the list
+DETAIL_SHOWN = 60
+
+
 class ActionFilter(admin.SimpleListFilter):
     title = "action"
     parameter_name = "action"
@@ -49,7 +57,7 @@ class ActionFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor_shown", "action", "outcome", "targets_shown", "changed", "detail_shown"]
+    list_display = ["when_shown", "actor_shown", "action_shown", "outcome_shown", "targets_shown", "detail_shown"]
     list_filter = [ActionFilter, "via", "outcome", "created_at"]
     search_fields = ["actor", "token_name", "targets"]
     search_help_text = "Part of an actor's or a token's name, or an object's exact id."
@@ -60,24 +68,47 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "changed", "detail",
     ]  # fmt: skip
 
+    class Media:
+        css = {"all": ["audit/audit.css"]}
+
+    @admin.display(description="when", ordering="created_at")
+    def when_shown(self, event: AuditEvent):
+        # Short in the list (the page is newest first); the exact time, in UTC, on hover and on the row's page.
+        local = timezone.localtime(event.created_at)
+        exact = event.created_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return format_html('<time datetime="{}" title="{}">{}</time>', exact, exact, local.strftime("%b %d %H:%M:%S"))
+
+    @admin.display(description="action", ordering="action")
+    def action_shown(self, event: AuditEvent):
+        # A narrow column breaks a dotted name after its dots, not inside a word.
+        return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in event.action.split(".")))
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_shown(self, event: AuditEvent):
+        changed = f", {event.changed} changed" if event.changed is not None and event.target_count > 1 else ""
+        return f"{event.outcome}{changed}"
+
     @admin.display(description="who", ordering="actor")
     def actor_shown(self, event: AuditEvent):
-        token = f" · token {event.token_name}" if event.token_name else ""
-        return format_html('{} <span class="quiet">via {}{}</span>', event.actor, event.via, token)
+        token = f", token {event.token_name}" if event.token_name else ""
+        return format_html('{}<br><span class="quiet">via {}{}</span>', event.actor, event.via, token)
 
     @admin.display(description="on")
     def targets_shown(self, event: AuditEvent):
+        # The first object, its id shortened in the middle (both ends tell ids apart); all of them on hover.
         if not event.targets:
             return event.target_type or "—"
-        first = ", ".join(event.targets[:2])
-        more = f" +{event.target_count - 2}" if event.target_count > 2 else ""
+        first = event.targets[0]
+        if len(first) > ID_SHOWN:
+            first = f"{first[: ID_SHOWN // 2 - 1]}…{first[-(ID_SHOWN // 2 - 1) :]}"
+        more = f" +{event.target_count - 1} more" if event.target_count > 1 else ""
         return format_html('<span title="{}">{} {}{}</span>', ", ".join(event.targets), event.target_type, first, more)
 
     @admin.display(description="detail")
     def detail_shown(self, event: AuditEvent):
-        if len(event.detail) <= 80:
+        if len(event.detail) <= DETAIL_SHOWN:
             return event.detail
-        return format_html('<span title="{}">{}…</span>', event.detail, event.detail[:80])
+        return format_html('<span title="{}">{}…</span>', event.detail, event.detail[:DETAIL_SHOWN])
 
     def get_search_results(self, request, queryset, search_term):
         # An object's id is matched whole in the ``targets`` list (JSON containment on PostgreSQL; SQLite has
