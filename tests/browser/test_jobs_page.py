@@ -18,6 +18,7 @@ from tests import factories
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db]
 ORIGIN = "http://portal.test"
 WIDTHS = (1280, 390)
+SHOTS = {("after_one_loop", 1280): "jobs-pausing.png"}
 
 
 @pytest.fixture
@@ -84,7 +85,8 @@ def test_the_jobs_page_tells_the_truth_after_pause_and_resume_and_fits_1280_and_
             assert [row.split()[1] for row in seen["rows"]] == rows, (name, width, seen["rows"])
             assert seen["overflow"] <= 0, (name, width, seen["overflow"])
             assert len(set(seen["heights"])) == 1 and len(set(seen["fonts"])) == 1, (name, width, seen)
-            page.screenshot(path=screenshots / f"jobs-{name.replace('_', '-')}-{width}.png", full_page=True)
+            if (name, width) in SHOTS:
+                page.screenshot(path=screenshots / SHOTS[name, width], full_page=True)
             if name == "after_one_loop":
                 assert page.locator("input[value='Run backfill now']").is_disabled()
             context.close()
