@@ -1,4 +1,4 @@
-"""Each planning's refresh attempts: recorded by the worker for every outcome, in groups, and pruned by age and count."""
+"""Each planning's refresh attempts: recorded by the worker for every outcome, in groups, pruned by age and count."""
 
 from datetime import UTC, datetime, timedelta
 
