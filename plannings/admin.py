@@ -380,8 +380,9 @@ class OperatorActions:
 
 # Ids longer than this are shown as their first and last characters around an ellipsis,
 # the whole id in the title attribute (on hover) and on the row's page.
-SHORT_ID_HEAD = 14
-SHORT_ID_TAIL = 12
+SHORT_ID_HEAD = 10
+SHORT_ID_TAIL = 10
+TITLE_SHOWN = 48
 
 
 def short_id(value: str | None) -> str:
@@ -393,6 +394,17 @@ def short_id(value: str | None) -> str:
     return format_html(
         '<span class="short-id" title="{}">{}…{}</span>', value, value[:SHORT_ID_HEAD], value[-SHORT_ID_TAIL:]
     )
+
+
+ERROR_SHOWN = 40
+
+
+def short_text(value: str | None, limit: int = ERROR_SHOWN) -> str:
+    """Free text (an error) cut to ``limit`` characters in a list, whole on hover; may wrap anywhere."""
+    if not value:
+        return "-"
+    shown = value if len(value) <= limit else value[: limit - 1] + "…"
+    return format_html('<span class="short-text" title="{}">{}</span>', value, shown)
 
 
 def _related(obj, name: str):
@@ -453,7 +465,6 @@ PAGE_ACTIONS = {
 class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
     list_display = [
         "id_short",
-        "title",
         "status",
         "failures",
         "failure_kind",
@@ -482,7 +493,11 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
 
     @admin.display(description="planning", ordering="full_id")
     def id_short(self, obj):
-        return short_id(obj.full_id)
+        """The short id, its title beneath (shortened too: the whole is on the planning's page)."""
+        title = obj.title or ""
+        if len(title) > TITLE_SHOWN:
+            title = title[: TITLE_SHOWN - 1] + "…"
+        return format_html('{}<br><span class="planning-title">{}</span>', short_id(obj.full_id), title)
 
     @admin.display(description="status")
     def status(self, obj):
@@ -663,22 +678,32 @@ class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
 
 @admin.register(PlanningRefreshQueue)
 class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
-    list_display = ["planning_short", "state", "priority", "attempts", "next_attempt_at", "lock", "last_error"]
+    list_display = ["planning_short", "state", "next_attempt_at", "lock", "error"]
     list_display_links = ["planning_short"]
     list_filter = [QueueStateFilter, HostFilter, "last_error"]
     search_fields = ["planning__full_id", "planning__title"]
     actions = ["refresh_now", "release_locks", "retry_now"]
 
-    @admin.display(description="state")
+    @admin.display(description="state", ordering="-priority")
     def state(self, obj):
-        return queue_status(obj, None, timezone.now())
+        """Where the row stands, with its attempts and priority beneath."""
+        return format_html(
+            '{}<br><span class="planning-title">attempt {}, priority {}</span>',
+            queue_status(obj, None, timezone.now()),
+            obj.attempts,
+            obj.priority,
+        )
+
+    @admin.display(description="last error", ordering="last_error")
+    def error(self, obj):
+        return short_text(obj.last_error)
 
     @admin.display(description="lock", ordering="locked_at")
     def lock(self, obj):
         if obj.locked_at is None:
             return "-"
         live = "live" if obj.lock_is_live(timezone.now()) else "expired"
-        return format_html("{}, {}", live, short_id(obj.lock_owner))
+        return format_html('{}<br><span class="planning-title">{}</span>', live, short_id(obj.lock_owner))
 
 
 @admin.register(PlanningRefreshState)
