@@ -500,10 +500,11 @@ def test_the_columns_show_state_queue_and_backup(admin_client):
     cl = admin_client.get(PLANNINGS).context["cl"]
     rows = [[strip_tags(str(cell)) for cell in row] for row in results(cl)]
 
-    # The first cell is the action checkbox; then id, title, status, failures, last failure, last success, backup.
+    # The first cell is the action checkbox; then id (its title beneath), status, failures, last failure,
+    # last success, backup.
     assert rows == [
-        ["", "s.a", "Groupe A", "disabled", "4", "HTTP 404", "March 1, 2026, 6 a.m.", "March 9, 2026, 8:30 a.m."],
-        ["", "s.b", "Bare", "idle", "-", "-", "-", "-"],
+        ["", "s.aGroupe A", "disabled", "4", "HTTP 404", "March 1, 2026, 6 a.m.", "March 9, 2026, 8:30 a.m."],
+        ["", "s.bBare", "idle", "-", "-", "-", "-"],
     ]  # fmt: skip
 
 
