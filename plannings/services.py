@@ -262,7 +262,13 @@ def refresh_item_failed(
     """Apply the outcome table to a failed attempt; returns ``disabled`` or ``retry``."""
     max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
     with transaction.atomic():
-        state = _state_locked(item.planning_full_id, now)
+        try:
+            state = _state_locked(item.planning_full_id, now)
+        except IntegrityError:
+            # The planning was deleted (catalog import) while its feed was being fetched, and it had no
+            # state row: get_or_create's insert broke the foreign key (in its own savepoint).
+            _owned(item.planning_full_id, owner).delete()
+            return "forgotten"
         state.last_attempt_at = now
         state.updated_at = now
         if kind == policy.HTTP_4XX and not unexpected:

@@ -162,3 +162,32 @@ def test_pruning_runs_in_bounded_batches_and_the_next_run_takes_the_rest():
 def test_beat_prunes_the_attempts_every_10_minutes():
     entry = settings.CELERY_BEAT_SCHEDULE["plannings-attempts-prune"]
     assert (entry["task"], entry["schedule"]) == (tasks.attempts_prune.name, 600.0)
+
+
+def test_an_unexpected_error_is_recorded_as_such_with_its_message(feed_host, monkeypatch):
+    def broken(events):
+        raise RuntimeError("bug in the normaliser")
+
+    monkeypatch.setattr(jobs, "backup_prepare", broken)
+    _queued(f"{feed_host.url}/ok/a.ics?events=2", "s.bug")
+    jobs.refresh_drain(owner=OWNER, limits=_limits())
+    attempt = _attempt("s.bug")
+    assert (attempt.outcome, attempt.http_status, attempt.error) == (
+        "unexpected", 200, "RuntimeError: bug in the normaliser",
+    )  # fmt: skip
+
+
+@pytest.mark.postgres_only  # the mirrored tables' foreign keys exist on PostgreSQL only (migration 0002)
+def test_a_planning_deleted_while_its_feed_was_fetched_records_no_attempt(feed_host, monkeypatch):
+    planning = _queued(f"{feed_host.url}/status/500/a", "s.gone")
+    claim = jobs.services.refresh_queue_claim
+
+    def claim_then_delete(**kwargs):
+        items = claim(**kwargs)
+        type(planning).objects.filter(pk=planning.pk).delete()  # a catalog import, between claim and outcome
+        return items
+
+    monkeypatch.setattr(jobs.services, "refresh_queue_claim", claim_then_delete)
+    result = jobs.refresh_drain(owner=OWNER, limits=_limits())
+    assert result.outcomes == {"http_5xx:forgotten": 1}
+    assert not RefreshAttempt.objects.exists()
