@@ -3,7 +3,12 @@
 The actions (refresh now, re-enable, release lock, retry now) need the
 ``plannings.operate_plannings`` permission: Django lists an action, and accepts
 a posted one, only when ``has_operate_permission`` allows it. They write through
-``plannings.operator_actions``, one transaction each, and report what they did and skipped.
+``plannings.operator_actions``, one transaction each (audited in it), and report what they did and skipped.
+
+A planning's page (``PlanningAdmin.change_view``) is its whole story: state, queue row, backup,
+feed and refresh attempts, with the same actions as buttons for that one planning.
+Dates are rendered as the admin renders them (list columns returning datetimes, and ``{{ value }}``
+in ``templates/admin/plannings/planning/story.html``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import display_for_value, unquote
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import F, Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -424,11 +429,6 @@ def _event_time(value) -> str:
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
-
-
-def _when(value) -> str:
-    # The admin's own date format for now (the portal's common format replaces it in one place).
-    return display_for_value(value, "-")
 
 
 def queue_status(queued: PlanningRefreshQueue | None, state: PlanningRefreshState | None, now: datetime) -> str:
