@@ -375,7 +375,7 @@ CELERY_BEAT_SCHEDULE = {
     # The plannings' attempt histories: past their retention, or beyond 50 a planning, in bounded batches.
     "plannings-attempts-prune": {
         "task": "plannings.attempts_prune",
-        "schedule": 600.0,
-        "options": {"expires": 600.0},
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
 }

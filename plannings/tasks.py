@@ -68,7 +68,7 @@ def health_snapshot() -> dict:
 
 @shared_task(name="plannings.attempts_prune", ignore_result=True, time_limit=300, soft_time_limit=240)
 def attempts_prune() -> dict:
-    """Beat runs this every 10 minutes: each run deletes a bounded number of rows, the next takes the rest."""
+    """Beat runs this hourly: each run deletes a bounded number of rows, the next takes the rest."""
     retention = timedelta(days=settings.PLANNINGS_ATTEMPTS_RETENTION_DAYS)
     return {"pruned": services.refresh_attempts_prune(now=timezone.now(), retention=retention)}
 

@@ -159,9 +159,9 @@ def test_pruning_runs_in_bounded_batches_and_the_next_run_takes_the_rest():
     assert not RefreshAttempt.objects.exists()
 
 
-def test_beat_prunes_the_attempts_every_10_minutes():
+def test_beat_prunes_the_attempts_hourly():
     entry = settings.CELERY_BEAT_SCHEDULE["plannings-attempts-prune"]
-    assert (entry["task"], entry["schedule"]) == (tasks.attempts_prune.name, 600.0)
+    assert (entry["task"], entry["schedule"]) == (tasks.attempts_prune.name, 3600.0)
 
 
 def test_an_unexpected_error_is_recorded_as_such_with_its_message(feed_host, monkeypatch):
