@@ -32,7 +32,7 @@ URL = (
     "&calType=ical&firstDate={{date-start}}&lastDate={{date-end}}"
 )
 OWNER = "opsportal-worker-7f9c2d1b8e-x2kqz:{pid}:9f8e7d6c"
-HTML = "<!DOCTYPE html><html><head><title>Maintenance</title></head><body>" + "x" * 134
+HTML = "<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>Le service est en maintenance</h1>"
 
 
 def _realistic_rows(now) -> str:
@@ -62,18 +62,24 @@ def _realistic_rows(now) -> str:
                 last_error="TimeoutError: no answer within 5 s from planning.univ-rennes1.fr",
             )
     first = f"{LONG}.g00"
+    # A history like a real one: mostly unchanged refreshes, a few failures, one bad body.
+    kinds = [
+        ("not_modified", {"http_status": 200, "bytes": 53_211, "events": 30}),
+        ("success", {"http_status": 200, "bytes": 54_002, "events": 31}),
+        ("timeout", {"error": "timeout: no answer within 5 s"}),
+        ("http_5xx", {"http_status": 503, "error": "http_5xx: HTTP 503"}),
+        ("invalid_body", {"http_status": 200, "bytes": 4_210, "error": "invalid_body: an HTML page, not a calendar",
+                          "body_head": HTML}),
+    ]  # fmt: skip
     RefreshAttempt.objects.bulk_create(
         RefreshAttempt(
             planning_id=first,
-            started_at=now - timedelta(minutes=m),
-            finished_at=now,
-            outcome="invalid_body",
-            http_status=200,
-            duration_ms=812,
-            bytes=53_211,
-            worker=OWNER.format(pid=4000),
-            error="invalid_body: an HTML page, not a calendar",
-            body_head=HTML,
+            started_at=now - timedelta(hours=m),
+            finished_at=now - timedelta(hours=m),
+            outcome=kinds[0 if m % 7 else (m // 7) % len(kinds)][0],
+            duration_ms=180 + (m * 37) % 900,
+            worker=OWNER.format(pid=4000 + m % 3),
+            **kinds[0 if m % 7 else (m // 7) % len(kinds)][1],
         )
         for m in range(50)
     )
@@ -120,8 +126,9 @@ def test_the_change_lists_and_a_planning_s_page_fit_1280_px_without_scrolling(pa
     try:
         for url in urls:
             page.goto(url)
-            name = "planning-page" if url.endswith("/change/") else url.split("/")[3]
-            page.screenshot(path=screenshots / f"plannings-{name}-1280.png")
+            if url.endswith("/change/"):  # the planning's page, for the README
+                clip = {"x": 0, "y": 0, "width": 1280, "height": 1500}  # the top, and the newest attempts
+                page.screenshot(path=screenshots / "planning.png", full_page=True, clip=clip)
             widths = _widths(page)
             assert widths["rows"] >= 20, url
             assert widths["page"] <= 1280, (url, widths)
