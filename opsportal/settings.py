@@ -301,6 +301,8 @@ PLANNINGS_FEED_TIMEZONE = portal_str("PLANNINGS_FEED_TIMEZONE", "Europe/Paris")
 PLANNINGS_REFRESH_BACKOFF_JITTER = strict_bool("PLANNINGS_REFRESH_BACKOFF_JITTER", default=True)
 # Health snapshots (one a minute) are kept this long; the dashboard draws 24 h, so less would starve it.
 PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS = strict_int("PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS", 168, minimum=24)
+# A planning's refresh attempts (its page's history) are kept this long, and at most its newest 50.
+PLANNINGS_ATTEMPTS_RETENTION_DAYS = strict_int("PLANNINGS_ATTEMPTS_RETENTION_DAYS", 14, minimum=1)
 # Empty means "not set": upstream treats an empty token like a missing one.
 OPS_TOKEN = upstream_str("OPS_TOKEN", "")
 
@@ -369,5 +371,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "plannings.health_snapshot",
         "schedule": 60.0,
         "options": {"expires": 60.0},
+    },
+    # The plannings' attempt histories: past their retention, or beyond 50 a planning, in bounded batches.
+    "plannings-attempts-prune": {
+        "task": "plannings.attempts_prune",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
 }

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Func, Max, TextField
+from django.db.models import Case, Count, F, Func, IntegerField, Max, TextField, When
 
 from plannings.models import (
     JOB_BACKFILL,
@@ -22,7 +22,9 @@ from plannings.models import (
     SQL_UNLOCKED,
     JobRuntime,
     JobsSharedState,
+    Planning,
     PlanningRefreshState,
+    RefreshAttempt,
     queue_sql_params,
 )
 
@@ -154,3 +156,80 @@ def runner_queue_depths(*, now: datetime) -> dict[str, int]:
     """Plannings' runner queues and their depths: what the portal's ``/queues`` report asks of this app."""
     depth = coverage_figures(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS).depth
     return {REFRESH_QUEUE_NAME: depth}
+
+
+# --- One planning's page, and the failure kinds of the list -----------------------------
+
+ATTEMPTS_SHOWN = 50
+
+
+class JsonArrayLength(Func):
+    """The length of a JSON array column; NULL for anything else (PostgreSQL would raise on an object)."""
+
+    output_field = IntegerField()
+    arity = 1
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = "CASE WHEN jsonb_typeof(%(expressions)s) = 'array' THEN jsonb_array_length(%(expressions)s) END"
+        return self.as_sql(compiler, connection, template=template)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = "CASE WHEN json_type(%(expressions)s) = 'array' THEN json_array_length(%(expressions)s) END"
+        return self.as_sql(compiler, connection, template=template)
+
+
+@dataclass(frozen=True)
+class PlanningStory:
+    """Everything the page of one planning shows; ``planning`` carries its state, queue row and backup figures."""
+
+    planning: Planning
+    attempts: list[RefreshAttempt]
+
+
+def planning_story(*, full_id: str) -> PlanningStory | None:
+    """The planning with its state and queue row, its backup's figures (not its events), its newest attempts.
+
+    Two statements whatever the table sizes: the planning joined to its one-to-one
+    rows, and its newest attempts through their (planning, started_at) index.
+    """
+    planning = (
+        Planning.objects.select_related("refresh_state", "refresh_queue")
+        .annotate(
+            backup_updated_at=F("backup__updated_at"),
+            backup_signature=F("backup__signature"),
+            backup_events=JsonArrayLength("backup__events"),
+        )
+        .filter(full_id=full_id)
+        .first()
+    )
+    if planning is None:
+        return None
+    attempts = list(RefreshAttempt.objects.filter(planning_id=full_id).order_by("-started_at", "-id")[:ATTEMPTS_SHOWN])
+    return PlanningStory(planning=planning, attempts=attempts)
+
+
+@dataclass(frozen=True)
+class FailureKindCount:
+    value: str  # a failure kind, or http_<status> for client errors
+    count: int
+
+
+# A client error is told by its status (http_404, http_410 ...), as its state's last_error names it;
+# any other failure by its kind (timeout, parse_error ...).
+FAILURE_LABEL = Case(
+    When(last_failure_kind="http_4xx", then=F("last_error")),
+    default=F("last_failure_kind"),
+    output_field=TextField(),
+)
+
+
+def failure_kind_counts() -> list[FailureKindCount]:
+    """Plannings whose last refresh failed, by failure kind, most first: one grouped statement."""
+    rows = (
+        PlanningRefreshState.objects.filter(last_failure_kind__isnull=False)
+        .annotate(label=FAILURE_LABEL)
+        .values("label")
+        .annotate(count=Count("*"))
+        .order_by("-count", "label")
+    )
+    return [FailureKindCount(value=row["label"] or "", count=row["count"]) for row in rows]
