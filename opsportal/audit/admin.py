@@ -29,7 +29,7 @@ KNOWN_ACTIONS = (
     "jobs.run_drain",
     "plannings.refresh_now",
     "plannings.reenable",
-    "plannings.release_lock",
+    "plannings.release_locks",
     "plannings.retry_now",
     "token.create",
     "token.revoke",
