@@ -7,11 +7,11 @@ statements per request whatever the table sizes (see ``bench/health_endpoint.py`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Func, Max, TextField
+from django.db.models import Count, Func, Max, Q, TextField
 
 from plannings.models import (
     JOB_BACKFILL,
@@ -22,6 +22,7 @@ from plannings.models import (
     SQL_UNLOCKED,
     JobRuntime,
     JobsSharedState,
+    Planning,
     PlanningRefreshState,
     queue_sql_params,
 )
@@ -154,3 +155,88 @@ def runner_queue_depths(*, now: datetime) -> dict[str, int]:
     """Plannings' runner queues and their depths: what the portal's ``/queues`` report asks of this app."""
     depth = coverage_figures(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS).depth
     return {REFRESH_QUEUE_NAME: depth}
+
+
+# --- The dashboard's failure figures (issue #13) --------------------------------------------------
+# What the health API's rule leaves out: it lists only disabled rows, so a feed failing and
+# retrying is invisible there. These read the refresh state as it is now: a success clears
+# ``last_failure_kind``, so a state with a kind is a feed whose latest attempt failed.
+
+FAILURES_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class FailureKindCount:
+    kind: str
+    count: int
+    last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HostFailing:
+    host: str
+    feeds: int
+    failing: int
+
+    @property
+    def share_pct(self) -> int:
+        return round(self.failing / self.feeds * 100) if self.feeds else 100
+
+
+@dataclass(frozen=True)
+class FailingFeeds:
+    feeds: int  # plannings with a feed URL
+    failing: int
+    hosts: int  # hosts (schools) with a feed
+    failing_hosts: tuple[HostFailing, ...]  # the hosts with a failing feed, most failing first
+
+    @property
+    def share_pct(self) -> int | None:
+        return round(self.failing / self.feeds * 100) if self.feeds else None
+
+    @property
+    def hosts_share_pct(self) -> int | None:
+        return round(len(self.failing_hosts) / self.hosts * 100) if self.hosts else None
+
+
+def failures_by_kind(*, now: datetime, window: timedelta = FAILURES_WINDOW) -> list[FailureKindCount]:
+    """Feeds whose latest attempt failed within ``window`` before ``now``, per failure kind, most first.
+
+    One grouped statement. It counts feeds, not attempts: the state keeps only the latest
+    attempt, so a feed that failed and then succeeded within the hour is not counted.
+    """
+    rows = (
+        PlanningRefreshState.objects.filter(
+            last_failure_kind__isnull=False, last_attempt_at__gt=now - window, last_attempt_at__lte=now
+        )
+        .values("last_failure_kind")
+        .annotate(count=Count("*"), last_at=Max("last_attempt_at"))
+        .order_by("-count", "last_failure_kind")
+    )
+    return [FailureKindCount(kind=r["last_failure_kind"], count=r["count"], last_at=r["last_at"]) for r in rows]
+
+
+def failing_feeds() -> FailingFeeds:
+    """Feeds failing now (whatever their age or disable), per host, in one grouped statement.
+
+    Every host group is read (one per school, a few dozen) so the totals and the share of
+    hosts come from the same statement as the failing hosts.
+    """
+    has_url = Q(url__isnull=False) & ~Q(url="")
+    rows = (
+        Planning.objects.annotate(host=FirstSegment("full_id"))
+        .values("host")
+        .annotate(
+            feeds=Count("pk", filter=has_url),
+            failing=Count("refresh_state", filter=Q(refresh_state__last_failure_kind__isnull=False)),
+        )
+        .order_by()
+    )
+    hosts = [HostFailing(host=r["host"], feeds=r["feeds"], failing=r["failing"]) for r in rows]
+    failing_hosts = sorted((h for h in hosts if h.failing), key=lambda h: (-h.failing, h.host))
+    return FailingFeeds(
+        feeds=sum(h.feeds for h in hosts),
+        failing=sum(h.failing for h in hosts),
+        hosts=sum(1 for h in hosts if h.feeds),
+        failing_hosts=tuple(failing_hosts),
+    )
