@@ -68,6 +68,7 @@ def _range_control_check(page) -> None:
     page.evaluate("window.stillHere = true")
     page.wait_for_selector("#ops-refreshed:text('Last refreshed')", timeout=15_000)
     assert page.evaluate("window.stillHere") is True  # refreshed in place, not reloaded
+    assert page.get_attribute("#ops-refreshed time", "title").endswith(" UTC")  # the one date format
     assert page.get_attribute("#history-range [aria-current=true]", "data-range") == "6h"
     assert "last 6 hours" in page.inner_text("#panel-history h2")
 
