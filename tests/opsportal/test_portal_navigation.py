@@ -75,3 +75,14 @@ def test_the_readme_page_has_the_sections_the_hints_link_to(admin_client):
 
 def test_the_readme_page_needs_a_staff_login(client):
     assert client.get("/admin/ops/readme/")["Location"].startswith("/admin/login/")
+
+
+def test_readme_anchors_are_githubs_and_stay_unique_and_code_is_not_a_heading():
+    from opsportal.portal.views import readme_sections
+
+    text = "intro\n## Two commands\n```sh\n# not a heading\n```\n### `GET /api/ops/plannings`\n## Two commands\n"
+    sections = readme_sections(text)
+    assert [(level, anchor) for level, _, anchor, _ in sections] == [
+        (1, "readme"), (2, "two-commands"), (3, "get-apiopsplannings"), (2, "two-commands-1"),
+    ]  # fmt: skip
+    assert "# not a heading" in sections[1][3]
