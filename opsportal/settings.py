@@ -113,6 +113,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # opsportal is not an installed app, so its tag libraries are named here.
+            "libraries": {"opstime": "opsportal.templatetags.opstime"},
         },
     },
 ]
