@@ -7,8 +7,8 @@ a posted one, only when ``has_operate_permission`` allows it. They write through
 
 A planning's page (``PlanningAdmin.change_view``) is its whole story: state, queue row, backup,
 feed and refresh attempts, with the same actions as buttons for that one planning.
-Dates are rendered as the admin renders them (list columns returning datetimes, and ``{{ value }}``
-in ``templates/admin/plannings/planning/story.html``).
+Dates are in the portal's one format (relative, the exact UTC time on hover): ``time_column`` in
+the lists, ``|ago`` in ``templates/admin/plannings/planning/story.html``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from opsportal.audit.services import Actor, Outcome, audit_record
-from opsportal.lib.admin import ReadOnlyAdmin
+from opsportal.lib.admin import ReadOnlyAdmin, time_column
 from plannings import feeds, operator_actions, policy, selectors
 from plannings.models import (
     LOCK_TTL_SECONDS,
@@ -503,10 +503,7 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
     def status(self, obj):
         return queue_status(_related(obj, "refresh_queue"), _related(obj, "refresh_state"), timezone.now())
 
-    @admin.display(description="last success", ordering="refresh_state__last_success_at")
-    def last_success(self, obj):
-        state = _related(obj, "refresh_state")
-        return state and state.last_success_at
+    last_success = time_column("refresh_state__last_success_at", description="last success")
 
     @admin.display(description="failures", ordering="refresh_state__consecutive_failures")
     def failures(self, obj):
@@ -518,9 +515,7 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
         kind = state_failure(_related(obj, "refresh_state"))
         return kind and failure_label(kind)
 
-    @admin.display(description="backup updated", ordering="backup__updated_at")
-    def backup_updated(self, obj):
-        return obj.backup_updated_at
+    backup_updated = time_column("backup_updated_at", description="backup updated", ordering="backup__updated_at")
 
     # --- The page of one planning: its story, and its three buttons ---------------------
 
@@ -624,7 +619,7 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
 
 @admin.register(PlanningBackup)
 class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
-    list_display = ["planning_short", "title", "signature_short", "updated_at"]
+    list_display = ["planning_short", "title", "signature_short", "updated"]
     list_display_links = ["planning_short"]
     list_filter = [HostFilter]
     list_select_related = ["planning"]
@@ -636,6 +631,8 @@ class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
     def get_queryset(self, request):
         # The list never shows the events; the page of one backup loads them with one more read.
         return super().get_queryset(request).defer("events")
+
+    updated = time_column("updated_at", description="updated")
 
     @admin.display(description="title", ordering="planning__title")
     def title(self, obj):
@@ -678,7 +675,7 @@ class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
 
 @admin.register(PlanningRefreshQueue)
 class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
-    list_display = ["planning_short", "state", "next_attempt_at", "lock", "error"]
+    list_display = ["planning_short", "state", "next_attempt", "lock", "error"]
     list_display_links = ["planning_short"]
     list_filter = [QueueStateFilter, HostFilter, "last_error"]
     search_fields = ["planning__full_id", "planning__title"]
@@ -693,6 +690,8 @@ class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAd
             obj.attempts,
             obj.priority,
         )
+
+    next_attempt = time_column("next_attempt_at", description="next attempt")
 
     @admin.display(description="last error", ordering="last_error")
     def error(self, obj):
@@ -710,16 +709,20 @@ class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAd
 class PlanningRefreshStateAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
     list_display = [
         "planning_short",
-        "disabled_until",
+        "disabled",
         "consecutive_failures",
         "failure",
-        "last_attempt_at",
-        "last_success_at",
+        "last_attempt",
+        "last_success",
     ]
     list_display_links = ["planning_short"]
     list_filter = [StateFailureKindFilter, StateDisabledFilter, HostFilter]
     search_fields = ["planning__full_id", "planning__title"]
     actions = ["reenable", "refresh_now"]
+
+    disabled = time_column("disabled_until", description="disabled until")
+    last_attempt = time_column("last_attempt_at", description="last attempt")
+    last_success = time_column("last_success_at", description="last success")
 
     @admin.display(description="last failure", ordering="last_failure_kind")
     def failure(self, obj):
@@ -729,4 +732,6 @@ class PlanningRefreshStateAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAd
 
 @admin.register(JobRuntime)
 class JobRuntimeAdmin(ReadOnlyAdmin):
-    list_display = ["job_id", "state", "last_loop_at", "last_work_at", "last_error"]
+    list_display = ["job_id", "state", "last_loop", "last_work", "last_error"]
+    last_loop = time_column("last_loop_at", description="last loop")
+    last_work = time_column("last_work_at", description="last work")

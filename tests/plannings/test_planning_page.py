@@ -85,7 +85,7 @@ def test_the_page_shows_the_state_the_backup_and_the_feed(admin_client, story):
     assert "<tr><th>consecutive failures</th><td>4</td></tr>" in page
     assert "<tr><th>events</th><td>3</td></tr>" in page
     assert "<code>0cc175b9c0f1b6a831c399e269772661</code>" in page
-    assert "(8\xa0hours ago), stale" in page
+    assert "8 h ago</time>, stale" in page
     assert 'href="/admin/plannings/planningbackup/s.a/change/"' in page
     # The URL the worker fetches (its date templates filled), as a link that leaks nothing to the feed's server.
     assert (
