@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from scripts.servers.postgres import free_port
-from tests.walletops.conftest import fleet, fleet_settings  # noqa: F401 (the private Docker engines)
 
 
 class SmtpServer:

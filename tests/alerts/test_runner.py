@@ -172,3 +172,13 @@ def test_a_source_that_fails_leaves_the_other_rules_running(only_rules, settings
     targets = set(Alert.objects.values_list("target", flat=True))
     assert targets == {"plannings", "prometheus"} and result.fired == 2
     assert "Prometheus is unreachable" in Alert.objects.get(target="prometheus").message
+
+
+def test_a_queue_deeper_than_its_threshold_fires_naming_the_depth(only_rules):
+    only_rules("queue", grace_evaluations=1, grace_seconds=0, thresholds={"depth": 2, "failures_last_hour": 10})
+    for planning in factories.plannings_make(3):
+        factories.queue_item_make(planning)
+    with time_machine.travel(START, tick=False):
+        alerts_evaluate()
+    (alert,) = Alert.objects.filter(state="alerting")
+    assert alert.target == "plannings_refresh" and alert.message == "queue plannings_refresh: depth 3 > 2"
