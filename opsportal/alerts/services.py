@@ -180,6 +180,7 @@ def _pass(*, now: datetime, result: PassResult) -> None:
     def muted(rule: Rule, target: str) -> bool:
         return any(mute.covers(rule_id=rule.pk, target=target) for mute in mutes)
 
+    changed: list[Alert] = []
     with transaction.atomic():
         for rule in rules:
             if rule.kind == Kind.DEPLOY:
@@ -201,12 +202,28 @@ def _pass(*, now: datetime, result: PassResult) -> None:
                     muted=muted(rule, target),
                     channels=channels,
                     result=result,
+                    changed=changed,
                 )
+        # Open alerts that were already stored are written in a few statements, not one each.
+        Alert.objects.bulk_update(changed, UPDATED_FIELDS, batch_size=500)
         state.memory, state.last_pass_at = memory, now
         state.save(update_fields=["memory", "last_pass_at"])
 
 
-def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, result: PassResult) -> None:
+UPDATED_FIELDS = [
+    "state",
+    "is_open",
+    "flapping",
+    "held",
+    "track",
+    "fired_at",
+    "last_evaluated_at",
+    "message",
+    "resolved_at",
+]
+
+
+def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, result: PassResult, changed) -> None:
     if facts is None:
         bad, message = False, f"{target} is gone"  # e.g. a container removed by a deploy
     else:
@@ -229,7 +246,11 @@ def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, resu
         alert.message = message  # the latest bad reading; a recovery keeps what it recovered from
     if new.state in (Alert.State.RESOLVED, Alert.State.OK):
         alert.resolved_at = now
-    alert.save()
+    alert.is_open = new.open
+    if alert.pk is None:
+        alert.save()
+    else:
+        changed.append(alert)
     result.held += int(new.held)
     for event in events:
         result.fired += event == evaluator.FIRED
