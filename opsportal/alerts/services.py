@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -204,8 +204,8 @@ def _pass(*, now: datetime, result: PassResult) -> None:
                     result=result,
                     changed=changed,
                 )
-        # Open alerts that were already stored are written in a few statements, not one each.
-        Alert.objects.bulk_update(changed, UPDATED_FIELDS, batch_size=500)
+        # Open alerts that were already stored: written together, not one save() each.
+        _alerts_write(changed)
         state.memory, state.last_pass_at = memory, now
         state.save(update_fields=["memory", "last_pass_at"])
 
@@ -221,6 +221,22 @@ UPDATED_FIELDS = [
     "message",
     "resolved_at",
 ]
+
+
+def _alerts_write(alerts: list[Alert]) -> None:
+    """The open alerts a pass already had, written in one ``executemany`` (psycopg pipelines it).
+    ``bulk_update`` was tried: its CASE expressions cost ~0.6 s of Python for 200 rows."""
+    if not alerts:
+        return
+    fields = [Alert._meta.get_field(name) for name in UPDATED_FIELDS]
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(Alert._meta.db_table)} SET {sets} WHERE {quote('id')} = %s"
+    rows = [
+        [field.get_db_prep_save(getattr(a, field.attname), connection) for field in fields] + [a.pk] for a in alerts
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, result: PassResult, changed) -> None:
