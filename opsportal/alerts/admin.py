@@ -10,6 +10,8 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from opsportal.alerts.delivery import channel_test, channel_url_problem, channel_url_shown
 from opsportal.alerts.models import Alert, Channel, Mute, Notification, Rule
@@ -88,8 +90,22 @@ class AlertAdmin(ReadOnlyAdmin):
         "fired_at",
         "resolved_at",
         "last_evaluated_at",
+        "mute_links",
     ]
+    readonly_fields = ["mute_links"]
     inlines = [NotificationInline]
+
+    @admin.display(description="mute")
+    def mute_links(self, obj: Alert) -> str:
+        """Links to the mute form, filled in for this rule and target, or for the target under any rule."""
+        add = reverse("admin:alerts_mute_add")
+        return format_html(
+            '<a href="{}?{}">Mute this rule for this target</a> · <a href="{}?{}">Mute this target (every rule)</a>',
+            add,
+            urlencode({"rule": obj.rule_id, "target": obj.target}),
+            add,
+            urlencode({"target": obj.target}),
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).order_by("-is_open", "state", "-started_at")

@@ -182,3 +182,29 @@ def test_a_queue_deeper_than_its_threshold_fires_naming_the_depth(only_rules):
         alerts_evaluate()
     (alert,) = Alert.objects.filter(state="alerting")
     assert alert.target == "plannings_refresh" and alert.message == "queue plannings_refresh: depth 3 > 2"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_of_many_workers_claiming_at_once_exactly_one_wins():
+    import threading
+
+    from django.db import connections
+
+    now, tokens, barrier = timezone.now(), [], threading.Barrier(8)
+    evaluator_claim(now=now - timedelta(days=1))  # the row exists; its lock has long expired
+
+    def claim():
+        barrier.wait()
+        try:
+            tokens.append(evaluator_claim(now=now))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len([token for token in tokens if token]) == 1
+    assert EvaluatorState.objects.get().owner in tokens

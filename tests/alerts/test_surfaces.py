@@ -213,3 +213,21 @@ def test_the_dashboard_shows_the_badge_linking_to_the_open_alerts(admin_client, 
     assert "/admin/alerts/alert/?is_open__exact=1" in body
     Alert.objects.update(state="resolved", is_open=False)
     assert "none open" in admin_client.get("/admin/ops/").content.decode()
+
+
+def test_an_alert_links_to_a_mute_form_filled_in_for_its_rule_and_target(admin_client, history):
+    firing = history[2]
+    body = admin_client.get(f"/admin/alerts/alert/{firing.pk}/change/").content.decode()
+    link = f"/admin/alerts/mute/add/?rule={firing.rule_id}&amp;target=web-1"
+    assert link in body
+    form = admin_client.get(link.replace("&amp;", "&")).content.decode()
+    assert 'name="target" value="web-1"' in form and f'<option value="{firing.rule_id}" selected>' in form
+
+
+def test_the_evaluation_runs_on_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["alerts-evaluate"]
+    assert entry["task"] == "alerts.evaluate" and entry["schedule"] == settings.OPSPORTAL_ALERTS_EVALUATE_SECONDS
+    from opsportal.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery finds opsportal.alerts.tasks
+    assert "alerts.evaluate" in app.tasks
