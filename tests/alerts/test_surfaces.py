@@ -231,3 +231,27 @@ def test_the_evaluation_runs_on_the_beat_schedule(settings):
 
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery finds opsportal.alerts.tasks
     assert "alerts.evaluate" in app.tasks
+
+
+def test_the_alerts_pages_carry_no_inline_code_the_content_security_policy_would_block(admin_client, history):
+    import re
+
+    channel, alert = Channel.objects.get(), history[2]
+    pages = [
+        "/admin/alerts/alert/",
+        f"/admin/alerts/alert/{alert.pk}/change/",
+        "/admin/alerts/channel/",
+        f"/admin/alerts/channel/{channel.pk}/change/",
+        "/admin/alerts/mute/add/",
+        "/admin/alerts/rule/",
+        "/admin/alerts/notification/",
+        "/admin/ops/",
+    ]
+    for path in pages:
+        response = admin_client.get(path)
+        html = response.content.decode()
+        assert response.status_code == HTTPStatus.OK, path
+        for tag in re.findall(r"<(?:script|style)\b[^>]*>", html):
+            assert re.search(r'\b(src|nonce)="[^"]+"', tag), f"{path}: {tag}"
+        assert not re.search(r"<[^>]+\sstyle=", html), f"{path}: a style attribute"
+        assert not re.search(r"<[^>]+\son[a-z]+=", html), f"{path}: an event-handler attribute"
