@@ -23,7 +23,8 @@ from opsportal.alerts.models import Channel, Notification
 SEND_POOL = 8
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-CLAIM_SECONDS = 600  # a claimed row is left alone this long by other workers while it is being sent
+CLAIM_SECONDS = 600
+log = logging.getLogger(__name__)  # a claimed row is left alone this long by other workers while it is being sent
 
 
 def backoff(attempts: int) -> timedelta:
@@ -139,9 +140,13 @@ def notifications_deliver(*, now: datetime | None = None, limit: int = 200, ids:
             row.status, row.sent_at, row.next_attempt_at, row.last_error = Notification.Status.SENT, now, None, ""
             counts["sent"] += 1
         elif row.attempts >= settings.OPSPORTAL_ALERTS_MAX_ATTEMPTS:
+            log.warning("alerts: notification %s to %s failed for good: %s", row.pk, row.channel.name, error)
             row.status, row.next_attempt_at, row.last_error = Notification.Status.FAILED, None, error
             counts["failed"] += 1
         else:
+            log.info(
+                "alerts: notification %s to %s failed (attempt %s): %s", row.pk, row.channel.name, row.attempts, error
+            )
             row.next_attempt_at, row.last_error = now + backoff(row.attempts), error
             counts["retrying"] += 1
         row.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"])

@@ -5,6 +5,7 @@ Each step returns what it did, so tests call steps directly.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ OBSERVERS = {
     Kind.QUEUE: observe.queues_observe,
 }
 STATE_ROW = 1
+log = logging.getLogger(__name__)
 
 
 def evaluator_claim(*, now: datetime) -> str | None:
@@ -170,6 +172,8 @@ def _pass(*, now: datetime, result: PassResult) -> None:
             try:
                 observed[kind] = observer(now=now, memory=memory)
             except Exception as exc:  # noqa: BLE001 (one source failing must not stop the other rules)
+                # Logged with its traceback: a bug here shows in the logs, not only as a quiet rule.
+                log.exception("alerts: the %s rules were not evaluated this pass", kind)
                 observed[kind] = None
                 result.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
     deploy = observe.deploy_observe(now=now, memory=memory)
@@ -182,6 +186,12 @@ def _pass(*, now: datetime, result: PassResult) -> None:
 
     changed: list[Alert] = []
     with transaction.atomic():
+        for alert in open_alerts.values():
+            if not alert.rule.enabled:  # its rule was turned off: close it quietly, or the badge shows it forever
+                alert.state, alert.is_open, alert.resolved_at = Alert.State.RESOLVED, False, now
+                alert.last_evaluated_at = now
+                alert.message = f"{alert.message} (closed: its rule was disabled)"
+                changed.append(alert)
         for rule in rules:
             if rule.kind == Kind.DEPLOY:
                 if deploy.changed:

@@ -208,3 +208,23 @@ def test_of_many_workers_claiming_at_once_exactly_one_wins():
         thread.join()
     assert len([token for token in tokens if token]) == 1
     assert EvaluatorState.objects.get().owner in tokens
+
+
+def test_disabling_a_rule_closes_its_open_alerts_quietly(health_rule):
+    with time_machine.travel(START, tick=False) as clock:
+        _unhealthy()
+        alerts_evaluate()
+        clock.shift(60)
+        alerts_evaluate()
+        assert Alert.objects.get().state == "alerting"
+        health_rule.enabled = False
+        health_rule.save()
+        clock.shift(60)
+        alerts_evaluate()
+    alert = Alert.objects.get()
+    assert (alert.state, alert.is_open) == ("resolved", False) and alert.message.endswith(
+        "(closed: its rule was disabled)"
+    )
+    assert list(Notification.objects.values_list("kind", flat=True)) == [
+        "fired"
+    ]  # no recovery message: nothing recovered
