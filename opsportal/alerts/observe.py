@@ -103,11 +103,16 @@ def hosts_observe(*, now: datetime, memory: dict) -> Observed:
         report = hosts.hosts_report()
     except PrometheusUnavailable as exc:
         return Observed(facts={"prometheus": {"down": True, "hosts": known, "error": str(exc)}}, unknown=set(known))
-    names = [row["name"] for row in report["hosts"]]
+    # A host is its node name; two exporters reporting one name (containers, clones) keep their instance too.
+    repeated = {name for name in (row["name"] for row in report["hosts"]) if name}
+    repeated = {name for name in repeated if sum(row["name"] == name for row in report["hosts"]) > 1}
+    names = [
+        f"{row['name']} ({row['instance']})" if row["name"] in repeated else row["name"] for row in report["hosts"]
+    ]
     memory["hosts"] = names
     facts = {"prometheus": {"down": False, "hosts": names, "error": ""}}
-    for row in report["hosts"]:
-        facts[row["name"]] = {"cpu": row["cpu_util"], "mem": row["mem_util"]}
+    for name, row in zip(names, report["hosts"], strict=True):
+        facts[name] = {"cpu": row["cpu_util"], "mem": row["mem_util"]}
     return Observed(facts=facts)
 
 
