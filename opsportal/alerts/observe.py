@@ -85,10 +85,9 @@ def containers_observe(*, now: datetime, memory: dict) -> Observed:
         names = known.get(host, [])
         observed.facts[f"{ENGINE_PREFIX}{host}"] = {"down": True, "containers": names}
         observed.unknown.update(names)
-    for host, names in seen.items():
-        known[host] = sorted(names)
     for host in labels.values():
         if host not in missing:
+            known[host] = sorted(seen.get(host, []))  # an engine that answered: what it runs now, maybe nothing
             # An engine that answered is a target too, so its "down" alert resolves.
             observed.facts.setdefault(f"{ENGINE_PREFIX}{host}", {"down": False, "containers": known.get(host, [])})
     live = set(observed.facts) | observed.unknown

@@ -228,3 +228,33 @@ def test_disabling_a_rule_closes_its_open_alerts_quietly(health_rule):
     assert list(Notification.objects.values_list("kind", flat=True)) == [
         "fired"
     ]  # no recovery message: nothing recovered
+
+
+def test_a_deploy_is_in_progress_while_the_lock_file_exists_or_within_the_window_of_a_change(settings, tmp_path):
+    from opsportal.alerts.observe import deploy_observe
+
+    lock, path = tmp_path / "deploy.lock", tmp_path / "deploy_info.json"
+    settings.OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH, settings.WALLETOPS_DEPLOY_INFO_PATH = str(lock), path
+    settings.OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS = 600
+    info = {
+        "current_tag": "v1",
+        "previous_tag": None,
+        "commit_sha": "",
+        "deployed_by": "ana",
+        "deployed_at": "2026-03-01T00:00:00Z",
+    }
+    path.write_text(json.dumps(info))
+    memory: dict = {}
+    with time_machine.travel(START, tick=False) as clock:
+        assert deploy_observe(now=timezone.now(), memory=memory).in_progress is False  # deployed yesterday
+        lock.write_text("")
+        assert deploy_observe(now=timezone.now(), memory=memory).in_progress is True
+        lock.unlink()
+        # Kamal recorded a time in the past (a clock behind): the change itself, when seen, opens the window.
+        path.write_text(json.dumps({**info, "current_tag": "v2", "deployed_at": "2026-03-01T12:00:00Z"}))
+        seen = deploy_observe(now=timezone.now(), memory=memory)
+        assert seen.in_progress is True and seen.changed["current_tag"] == "v2"
+        clock.shift(599)
+        assert deploy_observe(now=timezone.now(), memory=memory).in_progress is True
+        clock.shift(1)
+        assert deploy_observe(now=timezone.now(), memory=memory).in_progress is False
