@@ -133,6 +133,9 @@ class NotificationAdmin(ReadOnlyAdmin):
     fields = list_display + ["alert", "body"]
 
 
+KINDS = ("fired", "reminder", "resolved", "deploy")
+
+
 class ChannelForm(forms.ModelForm):
     """The URL is write-only: a secret once saved, shown masked, kept when left blank on edit."""
 
@@ -155,14 +158,11 @@ class ChannelForm(forms.ModelForm):
             return data
         if problem := channel_url_problem(kind=data.get("kind") or Channel.Kind.APPRISE, url=url):
             self.add_error("url", problem)
-        unknown = {k.strip() for k in (data.get("kinds") or "").split(",")} - {
-            "fired",
-            "reminder",
-            "resolved",
-            "deploy",
-        }
-        if unknown:
-            self.add_error("kinds", f"unknown: {', '.join(sorted(unknown))}")
+        kinds = {kind.strip() for kind in (data.get("kinds") or "").split(",") if kind.strip()}
+        if unknown := kinds - set(KINDS):
+            self.add_error("kinds", f"unknown: {', '.join(sorted(unknown))}; known: {', '.join(KINDS)}")
+        elif not kinds:
+            self.add_error("kinds", f"at least one of {', '.join(KINDS)}")
         data["url"] = url
         return data
 

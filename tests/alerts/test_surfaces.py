@@ -100,6 +100,17 @@ def test_a_channel_with_an_unusable_url_is_refused_with_a_message(admin_client):
     assert not Channel.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [("fired,paged", "unknown: paged; known: fired, reminder, resolved, deploy"), (" , ", "at least one of fired")],
+)
+def test_a_channel_with_unknown_or_no_notification_kinds_is_refused(admin_client, kinds, message):
+    response = admin_client.post(
+        "/admin/alerts/channel/add/", {"name": "x", "kind": "webhook", "url": "https://h.example.com/", "kinds": kinds}
+    )
+    assert message in response.content.decode() and not Channel.objects.exists()
+
+
 def test_send_test_delivers_on_post_only_with_csrf_and_the_change_permission(client, smtp_server):
     mail = Channel.objects.create(name="mail", url=smtp_server.url())
     test_url = f"/admin/alerts/channel/{mail.pk}/test/"
