@@ -258,3 +258,14 @@ def test_a_deploy_is_in_progress_while_the_lock_file_exists_or_within_the_window
         assert deploy_observe(now=timezone.now(), memory=memory).in_progress is True
         clock.shift(1)
         assert deploy_observe(now=timezone.now(), memory=memory).in_progress is False
+
+
+@pytest.mark.parametrize(("mute_ends_after", "status"), [(61, "muted"), (60, "pending")])
+def test_a_mute_covers_its_alert_until_the_second_it_ends(health_rule, mute_ends_after, status):
+    with time_machine.travel(START, tick=False) as clock:
+        Mute.objects.create(target="plannings", until=START + timedelta(seconds=mute_ends_after), reason="x")
+        _unhealthy()
+        alerts_evaluate()
+        clock.shift(60)  # fires now, at START + 60 s
+        alerts_evaluate()
+    assert Notification.objects.get().status == status
