@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "opsportal.audit",
     "plannings",
     "walletops",
+    "opsportal.alerts",  # above both apps: it watches them (docs/architecture.md)
     "axes",  # login throttling (opsportal/login_throttle.py)
 ]
 
@@ -332,6 +333,16 @@ WALLETOPS_MEM_THRESHOLD = strict_fraction("WALLETOPS_MEM_THRESHOLD", 0.85)
 # Relative paths are relative to the checkout.
 WALLETOPS_DEPLOY_INFO_PATH = BASE_DIR / portal_str("WALLETOPS_DEPLOY_INFO_PATH", "deploy_info.json")
 
+# --- Alerts (opsportal/alerts; README "Alerts") ---------------------------------------
+OPSPORTAL_ALERTS_EVALUATE_SECONDS = strict_int("OPSPORTAL_ALERTS_EVALUATE_SECONDS", 60, minimum=10)
+# While a deploy is in progress container alerts are held back: the lock file exists (empty: not watched),
+# or deploy_info.json changed (or says it was deployed) within the window.
+OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH = portal_str("OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH", "")
+OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS = strict_int("OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS", 600, minimum=0)
+OPSPORTAL_ALERTS_SEND_TIMEOUT = strict_int("OPSPORTAL_ALERTS_SEND_TIMEOUT", 10, minimum=1)
+# Attempts per notification (backoff 30 s, 60 s, 120 s...) before it is marked failed.
+OPSPORTAL_ALERTS_MAX_ATTEMPTS = strict_int("OPSPORTAL_ALERTS_MAX_ATTEMPTS", 6, minimum=1)
+
 # --- Logging -------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -379,5 +390,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "plannings.attempts_prune",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
+    },
+    # Alerts: one pass at a time across workers (the evaluator lock), then the due notifications.
+    "alerts-evaluate": {
+        "task": "alerts.evaluate",
+        "schedule": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS),
+        "options": {"expires": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
     },
 }
