@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from opsportal.audit.services import Actor, Outcome, audit_record
+from opsportal.audit.services import Actor, audit_refusal_record
 from opsportal.lib.admin import ReadOnlyAdmin, time_column
 from plannings import feeds, operator_actions, policy, selectors
 from plannings.models import (
@@ -288,13 +288,11 @@ class OperatorActions:
     def refresh_now(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True)[: REFRESH_NOW_LIMIT + 1])
         if len(full_ids) > REFRESH_NOW_LIMIT:
-            audit_record(
+            audit_refusal_record(
                 actor=Actor.portal(request.user),
                 action=operator_actions.AUDIT_REFRESH_NOW,
-                outcome=Outcome.REFUSED,
                 target_type="planning",
                 targets=full_ids,
-                changed=0,
                 detail=f"over the limit of {REFRESH_NOW_LIMIT} plannings at a time",
             )
             self.message_user(
@@ -586,13 +584,12 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
         }[action]
         actor = Actor.portal(request.user)
         if not (self.has_view_permission(request) and self.has_operate_permission(request)):
-            audit_record(
+            # Capped like every refusal: a user without the right cannot grow the trail by looping.
+            audit_refusal_record(
                 actor=actor,
                 action=audit_name,
-                outcome=Outcome.REFUSED,
                 target_type="planning",
                 targets=[full_id],
-                changed=0,
                 detail="without the permission to operate plannings",
             )
             raise PermissionDenied

@@ -164,12 +164,19 @@ def _remember_status(response) -> None:
     _last_response.status = response.status_code
 
 
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut at ``limit`` with no NUL (PostgreSQL refuses it) nor control characters.
+
+    A feed's text reaches the attempt history both as a bad body's start and inside a parse
+    error's message (icalendar quotes the value it refused): either may hold anything.
+    """
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text[:limit])
+
+
 def _safe_head(body: bytes) -> str:
-    """The first characters of a bad body as plain text: no NUL (PostgreSQL refuses it) nor control characters."""
-    text = body[: RefreshAttempt.BODY_HEAD_CHARS * 4].decode("utf-8", errors="replace")[
-        : RefreshAttempt.BODY_HEAD_CHARS
-    ]
-    return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text)
+    """The first characters of a bad body as plain text."""
+    limit = RefreshAttempt.BODY_HEAD_CHARS
+    return _printable(body[: limit * 4].decode("utf-8", errors="replace"), limit)
 
 
 def _fetch_backup(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> Fetched:
@@ -266,13 +273,13 @@ def _finish(
         result.outcomes[f"{failure.last_error}:{outcome}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
         if attempts is not None and outcome != "forgotten":
-            error = str(failure)[: RefreshAttempt.ERROR_CHARS]
+            error = _printable(str(failure), RefreshAttempt.ERROR_CHARS)
             attempts.append(_attempt(item, fetched, owner, failure.kind, disabled=outcome == "disabled", error=error))
         return
     if fetched.unexpected is not None:  # an unexpected error is the spec's own outcome row, not a crash
         exc = fetched.unexpected
         logger.error("refresh %s raised unexpectedly", item.planning_full_id, exc_info=exc)
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = _printable(f"{type(exc).__name__}: {exc}", 500)
         outcome = services.refresh_item_failed(
             item=item,
             owner=owner,

@@ -74,6 +74,21 @@ def test_every_outcome_of_a_drain_is_recorded_with_what_it_measured(feed_host):
     assert (refused.outcome, refused.http_status, refused.bytes) == ("connection_refused", None, None)
 
 
+def test_a_parse_error_quoting_a_nul_is_recorded_and_the_group_still_lands(feed_host):
+    # icalendar's message quotes the refused value, NUL included; PostgreSQL refuses NUL in text, and the
+    # attempts ride in the successes' transaction: unclean, it rolled the good feeds' backups back.
+    _queued(f"{feed_host.url}/ok/a.ics?events=3", "s.good1")
+    _queued(f"{feed_host.url}/bad-date/b.ics", "s.bad")
+    _queued(f"{feed_host.url}/ok/c.ics?events=4", "s.good2")
+
+    result = jobs.refresh_drain(owner=OWNER, limits=_limits())
+
+    assert result.succeeded == 2
+    bad = _attempt("s.bad")
+    assert bad.outcome == "parse_error" and "\x00" not in bad.error and "bad" in bad.error
+    assert {_attempt(full_id).outcome for full_id in ("s.good1", "s.good2")} == {"success"}
+
+
 def test_an_unchanged_feed_is_recorded_as_not_modified(feed_host, frozen_now):
     planning = _queued(f"{feed_host.url}/ok/same.ics?events=5", "s.same")
     jobs.refresh_drain(owner=OWNER, limits=_limits())

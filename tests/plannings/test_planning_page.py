@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from opsportal.audit.models import AuditEvent
+from opsportal.audit.services import REFUSALS_KEPT_PER_MINUTE
 from plannings.models import PlanningRefreshQueue, PlanningRefreshState, RefreshAttempt
 from tests import factories
 
@@ -174,7 +175,13 @@ def test_a_looker_cannot_press_a_button_and_the_refusal_is_audited(looker, story
     assert looker.post(f"{OPERATE}reenable/").status_code == HTTPStatus.FORBIDDEN
     assert list(PlanningRefreshState.objects.values()) == before
     assert not PlanningRefreshQueue.objects.exists()
-    assert _audits() == [("plannings.reenable", "looker", "portal", ["s.a"], 0, "refused")]
+    assert _audits() == [("plannings.reenable", "looker", "portal", ["s.a"], None, "refused")]
+
+
+def test_a_looker_pressing_in_a_loop_cannot_grow_the_audit_trail_without_bound(looker, story):
+    for _ in range(REFUSALS_KEPT_PER_MINUTE + 5):
+        assert looker.post(f"{OPERATE}refresh-now/").status_code == HTTPStatus.FORBIDDEN
+    assert len(_audits()) == REFUSALS_KEPT_PER_MINUTE
 
 
 def test_the_buttons_take_only_a_post_with_its_csrf_token(story, django_user_model):
@@ -227,7 +234,7 @@ def test_a_refused_refresh_over_the_limit_is_audited(operator, monkeypatch):
                                                  ACTION_CHECKBOX_NAME: ["school.p0"]})  # fmt: skip
     assert not PlanningRefreshQueue.objects.exists()
     [(name, _, _, targets, changed, outcome)] = _audits()
-    assert (name, len(targets), changed, outcome) == ("plannings.refresh_now", 2, 0, "refused")
+    assert (name, len(targets), changed, outcome) == ("plannings.refresh_now", 2, None, "refused")
 
 
 # --- The list's failure kinds, with counts --------------------------------------------------
