@@ -109,14 +109,52 @@ def test_the_backoff_doubles_up_to_an_hour():
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
 
 
-def test_a_claimed_notification_is_not_sent_twice(webhook):
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_racing_for_the_same_due_notifications_send_each_exactly_once(webhook):
+    """Both workers read the same due rows, then both try to claim them: a row lock held by the test
+    makes both wait at their first claim, so they race for real once it is released."""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
     hook = Channel.objects.create(name="hook", kind="webhook", url=webhook.url)
-    _fired([hook])
-    row = Notification.objects.get()
-    # Another worker claimed it (the guarded update moves next_attempt_at): this one finds nothing due.
-    Notification.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=10))
-    assert notifications_deliver() == {"sent": 0, "retrying": 0, "failed": 0}
-    assert webhook.bodies == []
+    due = timezone.now() - timedelta(seconds=1)
+    for n in range(3):
+        Notification.objects.create(
+            channel=hook, kind="fired", title=f"t{n}", body="b", payload={"title": f"t{n}"}, next_attempt_at=due
+        )
+    results: list[dict] = []
+
+    def worker():
+        try:
+            results.append(notifications_deliver())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    with transaction.atomic():
+        list(Notification.objects.select_for_update())  # held until both workers wait on it
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else this transaction sees its first reading
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                if cursor.fetchone()[0] == 2:
+                    break
+                assert time.monotonic() < deadline, "the two workers never both reached their claim"
+                time.sleep(0.01)  # waiting for the other threads, not for time to pass
+    for thread in threads:
+        thread.join(30)
+    assert sum(result["sent"] for result in results) == 3 and len(results) == 2
+    assert sorted(body["json"]["title"] for body in webhook.bodies) == ["t0", "t1", "t2"]
+    assert set(Notification.objects.values_list("status", "attempts")) == {("sent", 1)}
 
 
 def test_send_test_reports_success_or_the_error_at_once(smtp_server, unreachable_url):
