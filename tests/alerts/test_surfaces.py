@@ -200,6 +200,29 @@ def test_a_threshold_out_of_range_is_refused_in_the_rule_form(admin_client):
     assert rule.thresholds == {"cpu": 0.5} and rule.grace_seconds == 60
 
 
+@pytest.mark.parametrize("field", ["grace_seconds", "reminder_seconds", "flap_window_seconds"])
+def test_a_rule_time_beyond_30_days_is_refused_with_a_message(admin_client, field):
+    rule = Rule.objects.get(kind="host")
+    data = {
+        "name": rule.name,
+        "kind": "host",
+        "target": "",
+        "thresholds": "{}",
+        "grace_evaluations": 3,
+        "grace_seconds": 60,
+        "reminder_seconds": 0,
+        "flap_transitions": 4,
+        "flap_window_seconds": 3600,
+        "enabled": "on",
+    }
+    response = admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", {**data, field: 30 * 86400 + 1})
+    assert response.status_code == HTTPStatus.OK and "at most 30 days (2592000 seconds)" in response.content.decode()
+    response = admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", {**data, field: 30 * 86400})
+    assert response.status_code == HTTPStatus.FOUND
+    rule.refresh_from_db()
+    assert getattr(rule, field) == 30 * 86400
+
+
 def test_the_api_lists_alerts_open_first_with_their_deliveries(api_client, token_for, history):
     old, pending, firing = history
     assert api_client.get(URL).status_code == HTTPStatus.UNAUTHORIZED
