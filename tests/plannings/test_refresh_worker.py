@@ -274,7 +274,8 @@ def test_a_drain_keeps_claiming_batches_until_the_queue_is_empty(feed_host):
 
 def test_the_drain_budget_stops_claiming(feed_host):
     for index in range(4):
-        _queued(feed_host, f"/ok/s{index}.ics?delay=0.3", f"s.s{index}")
-    result = _drain(batch_size=1, concurrency=1, budget=timedelta(milliseconds=100))
+        _queued(feed_host, f"/ok/s{index}.ics?delay=1.5", f"s.s{index}")
+    # A budget a loaded machine cannot spend before the first claim, but the first feed outlasts it.
+    result = _drain(batch_size=1, concurrency=1, budget=timedelta(seconds=1))
     assert result.claimed == 1  # the budget is spent during the first batch
     assert PlanningRefreshQueue.objects.count() == 3
