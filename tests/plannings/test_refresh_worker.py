@@ -272,7 +272,8 @@ def test_a_drain_keeps_claiming_batches_until_the_queue_is_empty(feed_host):
     assert not PlanningRefreshQueue.objects.exists()
 
 
-def test_the_drain_budget_stops_claiming(feed_host):
+def test_the_drain_budget_stops_claiming(feed_host, settings):
+    settings.CURL_TIMEOUT = 5_000  # the slow feed must answer, not time out
     for index in range(4):
         _queued(feed_host, f"/ok/s{index}.ics?delay=1.5", f"s.s{index}")
     # A budget a loaded machine cannot spend before the first claim, but the first feed outlasts it.
