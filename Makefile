@@ -67,6 +67,7 @@ bench: venv services
 	$(PY) -m bench.job_accounting
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.logs_grep
+	$(PY) -m bench.alerts
 
 # The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
 image-check: venv

@@ -4,7 +4,8 @@
 
 1. One drain process over N plannings (40-event feeds, no latency), against the
    floor: the worker's own fetch and parse of the same feeds in a bare loop
-   (no queue, no threads, no database).
+   (no queue, no threads, no database); and the same drain without recording
+   the attempt history, for that history's cost.
 2. Two drain processes over the same N, against one.
 3. With 200 ms of server latency: default limits (concurrency 2, 2 per host),
    then concurrency 16 with 16 per host, then concurrency 16 but 2 per host,
@@ -49,8 +50,9 @@ def start_feed_server() -> tuple[subprocess.Popen, str]:
 def queue(urls: list[str]) -> None:
     from django.utils import timezone
 
-    from plannings.models import Planning, PlanningBackup, PlanningRefreshQueue, PlanningRefreshState
+    from plannings.models import Planning, PlanningBackup, PlanningRefreshQueue, PlanningRefreshState, RefreshAttempt
 
+    RefreshAttempt.objects.all().delete()
     Planning.objects.all().delete()
     PlanningBackup.objects.all().delete()
     PlanningRefreshState.objects.all().delete()
@@ -73,7 +75,7 @@ def floor_rate(urls: list[str]) -> float:
     return len(urls) / (time.perf_counter() - start)
 
 
-def _drain_child(limits, barrier, results) -> None:
+def _drain_child(limits, record, barrier, results) -> None:
     from django.db import connections
 
     from plannings import jobs
@@ -81,11 +83,12 @@ def _drain_child(limits, barrier, results) -> None:
     connections.close_all()  # never share the parent's connection across fork
     barrier.wait()
     start = time.perf_counter()
-    result = jobs.refresh_drain(owner=f"bench-{multiprocessing.current_process().pid}", limits=limits)
+    owner = f"bench-{multiprocessing.current_process().pid}"
+    result = jobs.refresh_drain(owner=owner, limits=limits, record_attempts=record)
     results.put((start, time.perf_counter(), result.succeeded))
 
 
-def drain_rate(processes: int, **limit_overrides) -> float:
+def drain_rate(processes: int, *, record: bool = True, **limit_overrides) -> float:
     """Plannings refreshed per second by ``processes`` drain processes started together."""
     from django.db import connections
 
@@ -96,7 +99,7 @@ def drain_rate(processes: int, **limit_overrides) -> float:
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(processes), context.Queue()
     connections.close_all()
-    children = [context.Process(target=_drain_child, args=(limits, barrier, results)) for _ in range(processes)]
+    children = [context.Process(target=_drain_child, args=(limits, record, barrier, results)) for _ in range(processes)]
     for child in children:
         child.start()
     outcomes = [results.get(timeout=3600) for _ in children]
@@ -118,18 +121,23 @@ def main() -> None:
             urls = [f"{feeds_url}/ok/p{i}.ics?events=40" for i in range(args.plannings)]
             floor_rate(urls)  # warm the server's feed cache
             # The machine is noisy: interleave the three measurements and report medians.
-            floors, ones, twos = [], [], []
+            floors, ones, bares, twos = [], [], [], []
             for _ in range(args.rounds):
                 floors.append(floor_rate(urls))
                 queue(urls)
                 ones.append(drain_rate(1))
                 queue(urls)
+                bares.append(drain_rate(1, record=False))
+                queue(urls)
                 twos.append(drain_rate(2))
             floor, one, two = statistics.median(floors), statistics.median(ones), statistics.median(twos)
+            bare = statistics.median(bares)
             ratio_floor = statistics.median(o / f for o, f in zip(ones, floors, strict=True))
+            ratio_bare = statistics.median(o / b for o, b in zip(ones, bares, strict=True))
             ratio_two = statistics.median(t / o for t, o in zip(twos, ones, strict=True))
             print(f"bare fetch+parse loop (floor)  {floor:8.1f} plannings/s   (median of {args.rounds} rounds)")
             print(f"1 drain process                {one:8.1f} plannings/s   {ratio_floor:.2f} x floor")
+            print(f"1 drain, no attempt history    {bare:8.1f} plannings/s   history on: {ratio_bare:.2f} x off")
             print(f"2 drain processes              {two:8.1f} plannings/s   {ratio_two:.2f} x one")
 
             slow = [f"{feeds_url}/ok/s{i}.ics?events=40&delay=0.2" for i in range(args.slow_plannings)]

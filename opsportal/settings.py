@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "opsportal.audit",
     "plannings",
     "walletops",
+    "opsportal.alerts",  # above both apps: it watches them (docs/architecture.md)
     "axes",  # login throttling (opsportal/login_throttle.py)
 ]
 
@@ -113,6 +114,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # opsportal is not an installed app, so its tag libraries are named here.
+            "libraries": {"opstime": "opsportal.templatetags.opstime"},
         },
     },
 ]
@@ -301,6 +304,8 @@ PLANNINGS_FEED_TIMEZONE = portal_str("PLANNINGS_FEED_TIMEZONE", "Europe/Paris")
 PLANNINGS_REFRESH_BACKOFF_JITTER = strict_bool("PLANNINGS_REFRESH_BACKOFF_JITTER", default=True)
 # Health snapshots (one a minute) are kept this long; the dashboard draws 24 h, so less would starve it.
 PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS = strict_int("PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS", 168, minimum=24)
+# A planning's refresh attempts (its page's history) are kept this long, and at most its newest 50.
+PLANNINGS_ATTEMPTS_RETENTION_DAYS = strict_int("PLANNINGS_ATTEMPTS_RETENTION_DAYS", 14, minimum=1)
 # Empty means "not set": upstream treats an empty token like a missing one.
 OPS_TOKEN = upstream_str("OPS_TOKEN", "")
 
@@ -340,6 +345,16 @@ WALLETOPS_CPU_THRESHOLD = strict_fraction("WALLETOPS_CPU_THRESHOLD", 0.85)
 WALLETOPS_MEM_THRESHOLD = strict_fraction("WALLETOPS_MEM_THRESHOLD", 0.85)
 # Relative paths are relative to the checkout.
 WALLETOPS_DEPLOY_INFO_PATH = BASE_DIR / portal_str("WALLETOPS_DEPLOY_INFO_PATH", "deploy_info.json")
+
+# --- Alerts (opsportal/alerts; README "Alerts") ---------------------------------------
+OPSPORTAL_ALERTS_EVALUATE_SECONDS = strict_int("OPSPORTAL_ALERTS_EVALUATE_SECONDS", 60, minimum=10)
+# While a deploy is in progress container alerts are held back: the lock file exists (empty: not watched),
+# or deploy_info.json changed (or says it was deployed) within the window.
+OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH = portal_str("OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH", "")
+OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS = strict_int("OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS", 600, minimum=0)
+OPSPORTAL_ALERTS_SEND_TIMEOUT = strict_int("OPSPORTAL_ALERTS_SEND_TIMEOUT", 10, minimum=1)
+# Attempts per notification (backoff 30 s, 60 s, 120 s...) before it is marked failed.
+OPSPORTAL_ALERTS_MAX_ATTEMPTS = strict_int("OPSPORTAL_ALERTS_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- Logging -------------------------------------------------------------------
 LOGGING = {
@@ -382,5 +397,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "plannings.health_snapshot",
         "schedule": 60.0,
         "options": {"expires": 60.0},
+    },
+    # The plannings' attempt histories: past their retention, or beyond 50 a planning, in bounded batches.
+    "plannings-attempts-prune": {
+        "task": "plannings.attempts_prune",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    # Alerts: one pass at a time across workers (the evaluator lock), then the due notifications.
+    "alerts-evaluate": {
+        "task": "alerts.evaluate",
+        "schedule": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS),
+        "options": {"expires": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
     },
 }

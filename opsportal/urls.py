@@ -3,6 +3,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from opsportal.alerts.web import AlertsApi
 from opsportal.portal import api as portal_api
 from opsportal.portal import errors
 from plannings.web.api import PlanningsHealthApi
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", include("walletops.web.urls")),  # wallet ops' routes under OPS
     # /queues reads both apps: the portal's view, at wallet ops' prefix (the documented path).
     path(f"{OPS}queues", portal_api.QueuesApi.as_view(), name="ops-queues"),
+    path(f"{OPS}alerts", AlertsApi.as_view(), name="ops-alerts"),
     # Last: any other /api/ path is a JSON 404 in its prefix's shape, with DEBUG on too.
     re_path(r"^api/(?P<rest>.*)$", errors.api_route_missing),
 ]

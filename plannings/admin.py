@@ -3,7 +3,12 @@
 The actions (refresh now, re-enable, release lock, retry now) need the
 ``plannings.operate_plannings`` permission: Django lists an action, and accepts
 a posted one, only when ``has_operate_permission`` allows it. They write through
-``plannings.operator_actions``, one transaction each, and report what they did and skipped.
+``plannings.operator_actions``, one transaction each (audited in it), and report what they did and skipped.
+
+A planning's page (``PlanningAdmin.change_view``) is its whole story: state, queue row, backup,
+feed and refresh attempts, with the same actions as buttons for that one planning.
+Dates are in the portal's one format (relative, the exact UTC time on hover): ``time_column`` in
+the lists, ``|ago`` in ``templates/admin/plannings/planning/story.html``.
 """
 
 from __future__ import annotations
@@ -13,16 +18,18 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import display_for_value
-from django.core.exceptions import ObjectDoesNotExist
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import F, Q
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from opsportal.lib.admin import ReadOnlyAdmin
-from plannings import operator_actions
+from opsportal.audit.services import Actor, audit_refusal_record
+from opsportal.lib.admin import ReadOnlyAdmin, time_column
+from plannings import feeds, operator_actions, policy, selectors
 from plannings.models import (
     LOCK_TTL_SECONDS,
     JobRuntime,
@@ -38,6 +45,7 @@ from plannings.models import (
     q_ready,
     q_stale_or_missing,
     queue_states,
+    stale_before,
 )
 
 OPERATE_PERMISSION = "plannings.operate_plannings"
@@ -200,6 +208,55 @@ class QueueStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+def state_failure(state: PlanningRefreshState | None) -> str | None:
+    """A state's last failure as the filter names it: client errors by status, the rest by kind."""
+    if state is None or not state.last_failure_kind:
+        return None
+    if state.last_failure_kind == policy.HTTP_4XX and (state.last_error or "").startswith("http_4"):
+        return state.last_error
+    return state.last_failure_kind
+
+
+def failure_label(value: str | None) -> str:
+    """``http_404`` as "HTTP 404", ``http_5xx`` as "HTTP 5xx", ``parse_error`` as "parse error"."""
+    if not value:
+        return "-"
+    if value.startswith("http_"):
+        return f"HTTP {value.removeprefix('http_')}"
+    return value.replace("_", " ")
+
+
+class FailureKindFilter(admin.SimpleListFilter):
+    """Plannings whose last refresh failed, by kind (client errors by status), each with its count.
+
+    The counts come from one grouped statement (``selectors.failure_kind_counts``). A
+    success clears the kind; a re-enable keeps it until the next success, so this is
+    "failing now, or not refreshed since".
+    """
+
+    title = "last failure"
+    parameter_name = "failure"
+    prefix = "refresh_state__"
+
+    def lookups(self, request, model_admin):
+        return [(row.value, f"{failure_label(row.value)} ({row.count})") for row in selectors.failure_kind_counts()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        kind, error = f"{self.prefix}last_failure_kind", f"{self.prefix}last_error"
+        if value.startswith("http_4") and value != policy.HTTP_4XX:
+            return queryset.filter(**{kind: policy.HTTP_4XX, error: value})
+        if value == policy.HTTP_4XX:
+            return queryset.filter(**{kind: value}).exclude(**{f"{error}__startswith": "http_4"})
+        return queryset.filter(**{kind: value})
+
+
+class StateFailureKindFilter(FailureKindFilter):
+    prefix = ""
+
+
 # --- Operator actions --------------------------------------------------------------
 
 
@@ -231,6 +288,13 @@ class OperatorActions:
     def refresh_now(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True)[: REFRESH_NOW_LIMIT + 1])
         if len(full_ids) > REFRESH_NOW_LIMIT:
+            audit_refusal_record(
+                actor=Actor.portal(request.user),
+                action=operator_actions.AUDIT_REFRESH_NOW,
+                target_type="planning",
+                targets=full_ids,
+                detail=f"over the limit of {REFRESH_NOW_LIMIT} plannings at a time",
+            )
             self.message_user(
                 request,
                 f"Refresh now takes at most {REFRESH_NOW_LIMIT} plannings at a time; nothing was queued. "
@@ -238,7 +302,8 @@ class OperatorActions:
                 messages.ERROR,
             )
             return None
-        queued = operator_actions.plannings_refresh(planning_full_ids=full_ids, now=timezone.now())
+        actor = Actor.portal(request.user)
+        queued = operator_actions.plannings_refresh(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
         self._report(
             request,
             queued,
@@ -250,7 +315,8 @@ class OperatorActions:
     @admin.action(description="Re-enable (and refresh)", permissions=["operate"])
     def reenable(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True))
-        reenabled = operator_actions.plannings_reenable(planning_full_ids=full_ids, now=timezone.now())
+        actor = Actor.portal(request.user)
+        reenabled = operator_actions.plannings_reenable(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
         self._report(
             request, reenabled, f"Re-enabled {_plannings(reenabled)}.", len(full_ids) - reenabled, "not disabled"
         )
@@ -267,7 +333,8 @@ class OperatorActions:
                 return None
             return self._release_confirmation(request, locks)
         full_ids = list(queryset.values_list("pk", flat=True))
-        released = operator_actions.plannings_release_locks(planning_full_ids=full_ids)
+        actor = Actor.portal(request.user)
+        released = operator_actions.plannings_release_locks(planning_full_ids=full_ids, actor=actor)
         self._report(
             request,
             released,
@@ -301,7 +368,8 @@ class OperatorActions:
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True))
-        moved = operator_actions.plannings_retry_now(planning_full_ids=full_ids, now=timezone.now())
+        actor = Actor.portal(request.user)
+        moved = operator_actions.plannings_retry_now(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
         self._report(
             request,
             moved,
@@ -313,6 +381,34 @@ class OperatorActions:
 
 # --- Pages --------------------------------------------------------------------------
 
+# Ids longer than this are shown as their first and last characters around an ellipsis,
+# the whole id in the title attribute (on hover) and on the row's page.
+SHORT_ID_HEAD = 10
+SHORT_ID_TAIL = 10
+TITLE_SHOWN = 48
+
+
+def short_id(value: str | None) -> str:
+    """``fac-sciences-r…industriel`` with the full id on hover; short ids as they are."""
+    if not value:
+        return "-"
+    if len(value) <= SHORT_ID_HEAD + SHORT_ID_TAIL + 1:
+        return format_html('<span class="short-id" title="{}">{}</span>', value, value)
+    return format_html(
+        '<span class="short-id" title="{}">{}…{}</span>', value, value[:SHORT_ID_HEAD], value[-SHORT_ID_TAIL:]
+    )
+
+
+ERROR_SHOWN = 40
+
+
+def short_text(value: str | None, limit: int = ERROR_SHOWN) -> str:
+    """Free text (an error) cut to ``limit`` characters in a list, whole on hover; may wrap anywhere."""
+    if not value:
+        return "-"
+    shown = value if len(value) <= limit else value[: limit - 1] + "…"
+    return format_html('<span class="short-text" title="{}">{}</span>', value, shown)
+
 
 def _related(obj, name: str):
     """A reverse one-to-one row or None; with select_related, a missing row costs no query."""
@@ -320,13 +416,6 @@ def _related(obj, name: str):
         return getattr(obj, name)
     except ObjectDoesNotExist:
         return None
-
-
-def _fields_table(row, fields: list[tuple[str, str]], empty: str):
-    if row is None:
-        return empty
-    cells = ((label, display_for_value(getattr(row, name), "-")) for label, name in fields)
-    return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", cells))
 
 
 def _event_time(value) -> str:
@@ -340,19 +429,49 @@ def _event_time(value) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
 
 
+def queue_status(queued: PlanningRefreshQueue | None, state: PlanningRefreshState | None, now: datetime) -> str:
+    """One phrase for where a planning stands: disabled, locked, queued (and how), or not queued."""
+    if state is not None and state.disabled_until is not None and state.disabled_until > now:
+        return "disabled"
+    if queued is None:
+        return "failing" if state is not None and state.last_failure_kind else "idle"
+    if queued.lock_is_live(now):
+        return "locked"
+    if queued.attempts >= settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS:
+        return "out of attempts"
+    return "queued" if queued.next_attempt_at <= now else "backoff"
+
+
+class ShortPlanningColumn:
+    """The ``planning`` column of the tables keyed by a planning: its id, shortened."""
+
+    @admin.display(description="planning", ordering="planning_id")
+    def planning_short(self, obj):
+        return short_id(obj.planning_id)
+
+
+OPERATE_URL = "plannings_planning_operate"
+# The buttons of a planning's page: their URL segment and label.
+PAGE_ACTIONS = {
+    "refresh-now": "Refresh now",
+    "reenable": "Re-enable",
+    "retry-now": "Retry now",
+}
+
+
 @admin.register(Planning)
 class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
     list_display = [
-        "full_id",
-        "title",
-        "last_success",
+        "id_short",
+        "status",
         "failures",
         "failure_kind",
-        "disabled_until",
-        "next_attempt",
+        "last_success",
         "backup_updated",
     ]
+    list_display_links = ["id_short"]
     list_filter = [
+        FailureKindFilter,
         PlanningHostFilter,
         PlanningDisabledFilter,
         HasBackupFilter,
@@ -365,27 +484,24 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
     list_select_related = ["refresh_state", "refresh_queue"]
     search_fields = ["full_id", "title"]
     actions = ["refresh_now", "reenable", "release_locks", "retry_now"]
-    fields = [
-        "full_id",
-        "planning_id",
-        "title",
-        "url",
-        "created_at",
-        "updated_at",
-        "refresh_state_table",
-        "refresh_queue_table",
-        "backup_link",
-    ]
-    readonly_fields = ["refresh_state_table", "refresh_queue_table", "backup_link"]
 
     def get_queryset(self, request):
         # select_related("backup") would load every row's events, which can be megabytes.
         return super().get_queryset(request).annotate(backup_updated_at=F("backup__updated_at"))
 
-    @admin.display(description="last success", ordering="refresh_state__last_success_at")
-    def last_success(self, obj):
-        state = _related(obj, "refresh_state")
-        return state and state.last_success_at
+    @admin.display(description="planning", ordering="full_id")
+    def id_short(self, obj):
+        """The short id, its title beneath (shortened too: the whole is on the planning's page)."""
+        title = obj.title or ""
+        if len(title) > TITLE_SHOWN:
+            title = title[: TITLE_SHOWN - 1] + "…"
+        return format_html('{}<br><span class="planning-title">{}</span>', short_id(obj.full_id), title)
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return queue_status(_related(obj, "refresh_queue"), _related(obj, "refresh_state"), timezone.now())
+
+    last_success = time_column("refresh_state__last_success_at", description="last success")
 
     @admin.display(description="failures", ordering="refresh_state__consecutive_failures")
     def failures(self, obj):
@@ -394,63 +510,114 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
 
     @admin.display(description="last failure", ordering="refresh_state__last_failure_kind")
     def failure_kind(self, obj):
-        state = _related(obj, "refresh_state")
-        return state and state.last_failure_kind
+        kind = state_failure(_related(obj, "refresh_state"))
+        return kind and failure_label(kind)
 
-    @admin.display(description="disabled until", ordering="refresh_state__disabled_until")
-    def disabled_until(self, obj):
-        state = _related(obj, "refresh_state")
-        return state and state.disabled_until
+    backup_updated = time_column("backup_updated_at", description="backup updated", ordering="backup__updated_at")
 
-    @admin.display(description="next attempt", ordering="refresh_queue__next_attempt_at")
-    def next_attempt(self, obj):
-        queued = _related(obj, "refresh_queue")
-        return queued and queued.next_attempt_at
+    # --- The page of one planning: its story, and its three buttons ---------------------
 
-    @admin.display(description="backup updated", ordering="backup__updated_at")
-    def backup_updated(self, obj):
-        return obj.backup_updated_at
+    def get_urls(self):
+        operate = path(
+            "<path:object_id>/operate/<slug:action>/",
+            self.admin_site.admin_view(self.operate_view),
+            name=OPERATE_URL,
+        )
+        return [operate, *super().get_urls()]
 
-    # The page of one planning: its state and queue row (one primary-key read each).
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Everything about one planning in one place, as healthchecks.io shows a check's log.
 
-    @admin.display(description="refresh state")
-    def refresh_state_table(self, obj):
-        fields = [
-            ("disabled until", "disabled_until"),
-            ("consecutive failures", "consecutive_failures"),
-            ("last failure kind", "last_failure_kind"),
-            ("last error", "last_error"),
-            ("last attempt", "last_attempt_at"),
-            ("last success", "last_success_at"),
-            ("updated", "updated_at"),
-        ]
-        return _fields_table(_related(obj, "refresh_state"), fields, "Never refreshed")
+        Rendered from ``selectors.planning_story`` alone (two statements) rather than
+        the admin's read-only form, whose widgets would read the rows again.
+        """
+        full_id = unquote(object_id)
+        story = selectors.planning_story(full_id=full_id)
+        if story is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, story.planning):
+            raise PermissionDenied
+        planning, now = story.planning, timezone.now()
+        state, queued = _related(planning, "refresh_state"), _related(planning, "refresh_queue")
+        feed_href = ""
+        if planning.url and planning.url.lower().startswith(("http://", "https://")):
+            feed_href = feeds.feed_url(planning.url, today=now.astimezone(timezone.get_current_timezone()).date())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": planning.title or planning.full_id,
+            "subtitle": planning.full_id,
+            "opts": self.opts,
+            "planning": planning,
+            "state": state,
+            "queued": queued,
+            "status": queue_status(queued, state, now),
+            "disabled": bool(state and state.disabled_until and state.disabled_until > now),
+            "lock_live": bool(queued and queued.lock_is_live(now)),
+            "last_failure": state_failure(state) and failure_label(state_failure(state)),
+            "backup_stale": bool(planning.backup_updated_at and planning.backup_updated_at < stale_before(now)),
+            "backup_url": reverse(f"{self.admin_site.name}:plannings_planningbackup_change", args=[planning.pk]),
+            "feed_href": feed_href,
+            "attempts": [(attempt, failure_label(attempt.outcome)) for attempt in story.attempts],
+            "attempts_shown": selectors.ATTEMPTS_SHOWN,
+            "retention_days": settings.PLANNINGS_ATTEMPTS_RETENTION_DAYS,
+            "can_operate": self.has_operate_permission(request),
+            "actions": [
+                (reverse(f"{self.admin_site.name}:{OPERATE_URL}", args=[planning.pk, slug]), label)
+                for slug, label in PAGE_ACTIONS.items()
+            ],
+            "max_attempts": settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/plannings/planning/story.html", context)
 
-    @admin.display(description="refresh queue")
-    def refresh_queue_table(self, obj):
-        fields = [
-            ("priority", "priority"),
-            ("attempts", "attempts"),
-            ("requested", "requested_at"),
-            ("next attempt", "next_attempt_at"),
-            ("locked at", "locked_at"),
-            ("lock owner", "lock_owner"),
-            ("last error", "last_error"),
-        ]
-        return _fields_table(_related(obj, "refresh_queue"), fields, "Not queued")
-
-    @admin.display(description="backup")
-    def backup_link(self, obj):
-        if obj.backup_updated_at is None:
-            return "No backup"
-        url = reverse(f"{self.admin_site.name}:plannings_planningbackup_change", args=[obj.pk])
-        updated = display_for_value(obj.backup_updated_at, "-")
-        return format_html('<a href="{}">Events</a>, updated {}', url, updated)
+    def operate_view(self, request, object_id, action):
+        """A button of the planning's page: the operator action on this one planning, audited, then back."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if action not in PAGE_ACTIONS:
+            raise Http404("no such action")
+        full_id = unquote(object_id)
+        audit_name = {
+            "refresh-now": operator_actions.AUDIT_REFRESH_NOW,
+            "reenable": operator_actions.AUDIT_REENABLE,
+            "retry-now": operator_actions.AUDIT_RETRY_NOW,
+        }[action]
+        actor = Actor.portal(request.user)
+        if not (self.has_view_permission(request) and self.has_operate_permission(request)):
+            # Capped like every refusal: a user without the right cannot grow the trail by looping.
+            audit_refusal_record(
+                actor=actor,
+                action=audit_name,
+                target_type="planning",
+                targets=[full_id],
+                detail="without the permission to operate plannings",
+            )
+            raise PermissionDenied
+        if not Planning.objects.filter(pk=full_id).exists():
+            raise Http404("no such planning")
+        now, ids = timezone.now(), [full_id]
+        if action == "refresh-now":
+            done = operator_actions.plannings_refresh(planning_full_ids=ids, now=now, actor=actor)
+            message = "Queued for a refresh." if done else "Skipped: already requested in the last 30 seconds."
+        elif action == "reenable":
+            done = operator_actions.plannings_reenable(planning_full_ids=ids, now=now, actor=actor)
+            message = "Re-enabled and queued for a refresh." if done else "Skipped: not disabled."
+        else:
+            done = operator_actions.plannings_retry_now(planning_full_ids=ids, now=now, actor=actor)
+            message = (
+                "Moved the next attempt to now."
+                if done
+                else "Skipped: not waiting in the queue (not queued, already due, or out of attempts)."
+            )
+        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
+        change = reverse(f"{self.admin_site.name}:plannings_planning_change", args=[full_id])
+        return HttpResponseRedirect(change)
 
 
 @admin.register(PlanningBackup)
-class PlanningBackupAdmin(OperatorActions, ReadOnlyAdmin):
-    list_display = ["planning", "signature", "updated_at"]
+class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
+    list_display = ["planning_short", "title", "signature_short", "updated"]
+    list_display_links = ["planning_short"]
     list_filter = [HostFilter]
     list_select_related = ["planning"]
     search_fields = ["planning__full_id", "planning__title"]
@@ -461,6 +628,16 @@ class PlanningBackupAdmin(OperatorActions, ReadOnlyAdmin):
     def get_queryset(self, request):
         # The list never shows the events; the page of one backup loads them with one more read.
         return super().get_queryset(request).defer("events")
+
+    updated = time_column("updated_at", description="updated")
+
+    @admin.display(description="title", ordering="planning__title")
+    def title(self, obj):
+        return obj.planning.title
+
+    @admin.display(description="signature", ordering="signature")
+    def signature_short(self, obj):
+        return format_html('<span class="short-id" title="{}">{}…</span>', obj.signature, obj.signature[:8])
 
     @admin.display(description="events")
     def events_table(self, obj):
@@ -494,38 +671,64 @@ class PlanningBackupAdmin(OperatorActions, ReadOnlyAdmin):
 
 
 @admin.register(PlanningRefreshQueue)
-class PlanningRefreshQueueAdmin(OperatorActions, ReadOnlyAdmin):
-    list_display = [
-        "planning",
-        "priority",
-        "attempts",
-        "next_attempt_at",
-        "locked_at",
-        "lock_owner",
-        "last_error",
-    ]
+class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
+    list_display = ["planning_short", "state", "next_attempt", "lock", "error"]
+    list_display_links = ["planning_short"]
     list_filter = [QueueStateFilter, HostFilter, "last_error"]
-    list_select_related = ["planning"]
     search_fields = ["planning__full_id", "planning__title"]
     actions = ["refresh_now", "release_locks", "retry_now"]
 
+    @admin.display(description="state", ordering="-priority")
+    def state(self, obj):
+        """Where the row stands, with its attempts and priority beneath."""
+        return format_html(
+            '{}<br><span class="planning-title">attempt {}, priority {}</span>',
+            queue_status(obj, None, timezone.now()),
+            obj.attempts,
+            obj.priority,
+        )
+
+    next_attempt = time_column("next_attempt_at", description="next attempt")
+
+    @admin.display(description="last error", ordering="last_error")
+    def error(self, obj):
+        return short_text(obj.last_error)
+
+    @admin.display(description="lock", ordering="locked_at")
+    def lock(self, obj):
+        if obj.locked_at is None:
+            return "-"
+        live = "live" if obj.lock_is_live(timezone.now()) else "expired"
+        return format_html('{}<br><span class="planning-title">{}</span>', live, short_id(obj.lock_owner))
+
 
 @admin.register(PlanningRefreshState)
-class PlanningRefreshStateAdmin(OperatorActions, ReadOnlyAdmin):
+class PlanningRefreshStateAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
     list_display = [
-        "planning",
-        "disabled_until",
+        "planning_short",
+        "disabled",
         "consecutive_failures",
-        "last_failure_kind",
-        "last_attempt_at",
-        "last_success_at",
+        "failure",
+        "last_attempt",
+        "last_success",
     ]
-    list_filter = [StateDisabledFilter, HostFilter, "last_failure_kind"]
-    list_select_related = ["planning"]
+    list_display_links = ["planning_short"]
+    list_filter = [StateFailureKindFilter, StateDisabledFilter, HostFilter]
     search_fields = ["planning__full_id", "planning__title"]
     actions = ["reenable", "refresh_now"]
+
+    disabled = time_column("disabled_until", description="disabled until")
+    last_attempt = time_column("last_attempt_at", description="last attempt")
+    last_success = time_column("last_success_at", description="last success")
+
+    @admin.display(description="last failure", ordering="last_failure_kind")
+    def failure(self, obj):
+        kind = state_failure(obj)
+        return kind and failure_label(kind)
 
 
 @admin.register(JobRuntime)
 class JobRuntimeAdmin(ReadOnlyAdmin):
-    list_display = ["job_id", "state", "last_loop_at", "last_work_at", "last_error"]
+    list_display = ["job_id", "state", "last_loop", "last_work", "last_error"]
+    last_loop = time_column("last_loop_at", description="last loop")
+    last_work = time_column("last_work_at", description="last work")

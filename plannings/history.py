@@ -1,8 +1,8 @@
 """The health history: a snapshot of the health report each minute, pruned past a retention.
 
-One small feature, so its write (record, prune) and its read (the last 24 h) sit
-together here rather than in ``services.py`` and ``selectors.py``. Every function
-takes ``now`` so tests move time instead of sleeping.
+One small feature, so its write (record, prune) and its read (the dashboard's range,
+1 h to 7 d) sit together here rather than in ``services.py`` and ``selectors.py``.
+Every function takes ``now`` so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from plannings.health import health_report
 from plannings.models import HealthSnapshot
 
 HISTORY_WINDOW = timedelta(hours=24)
+SNAPSHOT_EVERY = timedelta(minutes=1)
 # One snapshot a minute: 24 h holds at most this many, and the read never returns more.
 HISTORY_MAX_ROWS = 24 * 60
 PRUNE_BATCH_SIZE = 1000
@@ -90,11 +91,13 @@ def health_snapshots_prune(
     return pruned
 
 
-def health_history(*, now: datetime) -> list[HealthSnapshot]:
-    """The snapshots of the last 24 h, oldest first, in one statement.
+def health_history(*, now: datetime, window: timedelta = HISTORY_WINDOW) -> list[HealthSnapshot]:
+    """The snapshots of the last ``window`` (24 h unless the dashboard's range says otherwise), oldest first.
 
-    Newest first with a limit, then reversed: should the table ever hold more
-    than one row a minute, the cap drops the oldest rows, not the current ones.
+    One statement. Newest first with a limit (one row a minute of the window), then
+    reversed: should the table ever hold more than one row a minute, the cap drops the
+    oldest rows, not the current ones. A window past the retention returns what is kept.
     """
-    rows = HealthSnapshot.objects.filter(taken_at__gt=now - HISTORY_WINDOW, taken_at__lte=now).order_by("-taken_at")
-    return list(rows[:HISTORY_MAX_ROWS])[::-1]
+    max_rows = HISTORY_MAX_ROWS if window == HISTORY_WINDOW else int(window / SNAPSHOT_EVERY)
+    rows = HealthSnapshot.objects.filter(taken_at__gt=now - window, taken_at__lte=now).order_by("-taken_at")
+    return list(rows[:max_rows])[::-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -29,6 +30,7 @@ from plannings.models import (
     JOB_REFRESH_WORKER,
     JobRuntime,
     Planning,
+    RefreshAttempt,
     q_backup_missing,
     q_backup_stale,
 )
@@ -139,11 +141,65 @@ class DrainResult:
         return sum(self.outcomes.values())
 
 
-def _fetch_backup(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> PreparedBackup:
+@dataclass
+class Fetched:
+    """What a pool thread brings back: the backup or why not, and what the attempt measured."""
+
+    started_at: datetime
+    duration_ms: int = 0
+    backup: PreparedBackup | None = None
+    failure: FeedFailure | None = None
+    unexpected: Exception | None = None
+    http_status: int | None = None
+    size: int | None = None
+    body_head: str = ""
+
+
+# The status of the last response each pool thread received (an httpx event hook sets it):
+# the feed client returns only the body, and a redirect's final status is the one that counts.
+_last_response = threading.local()
+
+
+def _remember_status(response) -> None:
+    _last_response.status = response.status_code
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut at ``limit`` with no NUL (PostgreSQL refuses it) nor control characters.
+
+    A feed's text reaches the attempt history both as a bad body's start and inside a parse
+    error's message (icalendar quotes the value it refused): either may hold anything.
+    """
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text[:limit])
+
+
+def _safe_head(body: bytes) -> str:
+    """The first characters of a bad body as plain text."""
+    limit = RefreshAttempt.BODY_HEAD_CHARS
+    return _printable(body[: limit * 4].decode("utf-8", errors="replace"), limit)
+
+
+def _fetch_backup(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> Fetched:
     """Runs on a pool thread: download, parse and prepare the backup; no database access."""
-    today = now.astimezone(config.zone).date()
-    body = feeds.feed_fetch(client, feeds.feed_url(item.url, today=today), config=config)
-    return backup_prepare(feeds.feed_parse(body, zone=config.zone))
+    fetched = Fetched(started_at=timezone.now())
+    _last_response.status = None
+    started = time.monotonic()
+    body = None
+    try:
+        today = now.astimezone(config.zone).date()
+        body = feeds.feed_fetch(client, feeds.feed_url(item.url, today=today), config=config)
+        fetched.size = len(body)
+        fetched.backup = backup_prepare(feeds.feed_parse(body, zone=config.zone))
+    except FeedFailure as failure:
+        fetched.failure = failure
+        if body is not None:  # the body came but is not a calendar: keep its start for the operator
+            fetched.body_head = _safe_head(body)
+    except Exception as exc:  # handled on the main thread, which logs it with its traceback
+        fetched.unexpected = exc
+    fetched.duration_ms = int((time.monotonic() - started) * 1000)
+    failure_status = fetched.failure.status if fetched.failure is not None else None
+    fetched.http_status = failure_status or _last_response.status
+    return fetched
 
 
 def _host(url: str | None) -> str:
@@ -156,25 +212,54 @@ SUCCESS_FLUSH_SIZE = 50
 ACCOUNTING_QUEUE = "plannings_refresh"
 
 
-def _flush(successes: list, owner: str, result: DrainResult) -> None:
+def _flush(successes: list, attempts: list | None, owner: str, result: DrainResult) -> None:
+    """Write the successes collected so far, with every attempt finished since the last flush."""
+    pending = attempts if attempts is not None else []
     if not successes:
+        if pending:
+            services.refresh_attempts_record(attempts=list(pending))
+            pending.clear()
         return
-    services.refresh_items_succeeded(successes=successes, owner=owner, now=timezone.now())
+    services.refresh_items_succeeded(successes=successes, owner=owner, now=timezone.now(), attempts=pending)
+    pending.clear()
     accounting.outcomes_record(queue=ACCOUNTING_QUEUE, succeeded=len(successes))
     result.succeeded += len(successes)
     result.outcomes["success"] += len(successes)
     successes.clear()
 
 
-def _finish(item: services.ClaimedItem, future: Future, owner: str, result: DrainResult, successes: list) -> None:
+def _attempt(item: services.ClaimedItem, fetched: Fetched, owner: str, outcome: str, **fields) -> RefreshAttempt:
+    return RefreshAttempt(
+        planning_id=item.planning_full_id,
+        started_at=fetched.started_at,
+        finished_at=timezone.now(),
+        outcome=outcome,
+        http_status=fetched.http_status,
+        duration_ms=fetched.duration_ms,
+        bytes=fetched.size,
+        body_head=fetched.body_head,
+        worker=owner[:100],
+        **fields,
+    )
+
+
+def _finish(
+    item: services.ClaimedItem,
+    future: Future,
+    owner: str,
+    result: DrainResult,
+    successes: list,
+    attempts: list | None = None,
+) -> None:
     """Apply one item's outcome (main thread: all database writes happen here).
 
-    Failures are written at once; successes are collected and written in groups.
+    Failures are written at once; successes are collected and written in groups,
+    and the attempts of both ride along with the next group (``attempts`` None: not recorded).
     """
     now = timezone.now()
-    try:
-        backup = future.result()
-    except FeedFailure as failure:
+    fetched: Fetched = future.result()
+    if fetched.failure is not None:
+        failure = fetched.failure
         outcome = services.refresh_item_failed(
             item=item,
             owner=owner,
@@ -187,37 +272,50 @@ def _finish(item: services.ClaimedItem, future: Future, owner: str, result: Drai
         )
         result.outcomes[f"{failure.last_error}:{outcome}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
+        if attempts is not None and outcome != "forgotten":
+            error = _printable(str(failure), RefreshAttempt.ERROR_CHARS)
+            attempts.append(_attempt(item, fetched, owner, failure.kind, disabled=outcome == "disabled", error=error))
         return
-    except Exception as exc:  # an unexpected error is the spec's own outcome row, not a crash
-        logger.exception("refresh %s raised unexpectedly", item.planning_full_id)
+    if fetched.unexpected is not None:  # an unexpected error is the spec's own outcome row, not a crash
+        exc = fetched.unexpected
+        logger.error("refresh %s raised unexpectedly", item.planning_full_id, exc_info=exc)
+        error = _printable(f"{type(exc).__name__}: {exc}", 500)
         outcome = services.refresh_item_failed(
             item=item,
             owner=owner,
             kind="network_error",
-            last_error=f"{type(exc).__name__}: {exc}"[:500],
+            last_error=error,
             now=now,
             unexpected=True,
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
         )
         result.outcomes[f"unexpected:{outcome}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, type(exc).__name__)])
+        if attempts is not None and outcome != "forgotten":
+            attempts.append(
+                _attempt(item, fetched, owner, RefreshAttempt.UNEXPECTED, disabled=outcome == "disabled", error=error)
+            )
         return
-    successes.append((item, backup))
+    successes.append((item, fetched.backup))
+    if attempts is not None:
+        attempts.append(_attempt(item, fetched, owner, RefreshAttempt.SUCCESS, events=fetched.backup.nb_events))
     if len(successes) >= SUCCESS_FLUSH_SIZE:
-        _flush(successes, owner, result)
+        _flush(successes, attempts, owner, result)
 
 
-def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResult:
+def refresh_drain(*, owner: str, limits: DrainLimits | None = None, record_attempts: bool = True) -> DrainResult:
     """Claim and refresh batches until the queue has nothing ready or the budget is spent.
 
     Feeds are fetched on a thread pool, at most ``concurrency`` at once and
     ``per_host`` per URL host; outcomes are written on the calling thread.
+    ``record_attempts=False`` skips the attempt history (the throughput bench's "before").
     """
     limits = limits or DrainLimits.from_settings()
     config = feeds.FeedSettings.from_settings()
     result = DrainResult()
     deadline = time.monotonic() + limits.budget.total_seconds()
     with feeds.feed_client(config) as client, ThreadPoolExecutor(limits.concurrency) as pool:
+        client.event_hooks = {**client.event_hooks, "response": [*client.event_hooks["response"], _remember_status]}
         while time.monotonic() < deadline:
             items = services.refresh_queue_claim(
                 owner=owner, limit=limits.batch_size, now=timezone.now(), max_attempts=limits.max_attempts
@@ -227,6 +325,7 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResu
             result.claimed += len(items)
             pending = list(items)
             successes: list = []
+            attempts: list | None = [] if record_attempts else None
             running: dict[Future, services.ClaimedItem] = {}
             per_host: Counter = Counter()
             while pending or running:
@@ -250,8 +349,8 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None) -> DrainResu
                 for future in done:
                     item = running.pop(future)
                     per_host[_host(item.url)] -= 1
-                    _finish(item, future, owner, result, successes)
-            _flush(successes, owner, result)
+                    _finish(item, future, owner, result, successes, attempts)
+            _flush(successes, attempts, owner, result)
     return result
 
 

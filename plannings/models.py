@@ -398,3 +398,52 @@ class HealthSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.taken_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class RefreshAttempt(models.Model):
+    """One fetch of a planning's feed by the refresh worker, whatever its outcome: the planning's story.
+
+    Written in groups with the worker's success writes (one statement per group), kept
+    ``PLANNINGS_ATTEMPTS_RETENTION_DAYS`` and at most ``ATTEMPTS_KEPT_PER_PLANNING`` per
+    planning (``services.refresh_attempts_prune``). No database foreign key: a planning
+    deleted by a catalog import while its feed was being fetched must not fail the
+    worker's whole group; such rows age out, and ORM deletes still cascade.
+    """
+
+    SUCCESS = "success"
+    NOT_MODIFIED = "not_modified"
+    UNEXPECTED = "unexpected"
+    BODY_HEAD_CHARS = 200
+    ERROR_CHARS = 500
+
+    planning = models.ForeignKey(
+        Planning,
+        on_delete=models.CASCADE,
+        db_column="planning_full_id",
+        db_constraint=False,
+        related_name="refresh_attempts",
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    # success, not_modified, a failure kind of plannings.policy, or unexpected (a bug, not the feed).
+    outcome = models.CharField(max_length=32)
+    disabled = models.BooleanField(default=False, help_text="this attempt disabled the planning")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    bytes = models.PositiveIntegerField(null=True, blank=True)
+    events = models.PositiveIntegerField(null=True, blank=True)
+    body_head = models.CharField(max_length=BODY_HEAD_CHARS, blank=True, default="")
+    error = models.CharField(max_length=ERROR_CHARS, blank=True, default="")
+    worker = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        db_table = "opsportal_refresh_attempt"
+        verbose_name = "refresh attempt"
+        indexes = [
+            # A planning's newest attempts (its page, the per-planning cap), and the age pruning.
+            models.Index(fields=["planning", "-started_at", "-id"], name="refresh_attempt_recent_idx"),
+            models.Index(fields=["started_at"], name="refresh_attempt_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.planning_id} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"

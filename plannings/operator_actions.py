@@ -6,6 +6,9 @@ rest as skipped. Conditions are re-checked inside the transaction, so a row that
 changed since the operator looked (a worker finished it, a lock expired) is
 skipped rather than overwritten. Ids are handled in chunks so a select-all over
 the whole catalog stays within every database's limit on query parameters.
+
+Given an ``actor``, each also records itself in the audit trail inside its own
+transaction, so the change and its record commit (or roll back) together.
 """
 
 from __future__ import annotations
@@ -16,10 +19,21 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 
+from opsportal.audit.services import Actor, audit_record
 from plannings import services
 from plannings.models import Planning, PlanningRefreshQueue, PlanningRefreshState
 
 CHUNK_SIZE = 500
+# The audit trail's action names.
+AUDIT_REFRESH_NOW = "plannings.refresh_now"
+AUDIT_REENABLE = "plannings.reenable"
+AUDIT_RELEASE_LOCKS = "plannings.release_locks"
+AUDIT_RETRY_NOW = "plannings.retry_now"
+
+
+def _audit(actor: Actor | None, action: str, full_ids: list[str], changed: int) -> None:
+    if actor is not None:
+        audit_record(actor=actor, action=action, target_type="planning", targets=full_ids, changed=changed)
 
 
 def _chunks(full_ids: list[str]) -> Iterator[list[str]]:
@@ -46,7 +60,7 @@ def _wake() -> None:
     services.refresh_worker_wake()
 
 
-def plannings_refresh(*, planning_full_ids: list[str], now: datetime) -> int:
+def plannings_refresh(*, planning_full_ids: list[str], now: datetime, actor: Actor | None = None) -> int:
     """Refresh now: a user request per planning; returns how many were queued.
 
     This is exactly a user's "refresh now" (``services.refresh_request``): priority
@@ -54,13 +68,15 @@ def plannings_refresh(*, planning_full_ids: list[str], now: datetime) -> int:
     30 s ago at user priority is skipped.
     """
     with transaction.atomic():
-        return sum(
+        queued = sum(
             services.refresh_request(planning_full_id=full_id, now=now)
             for full_id in _plannings_lock(planning_full_ids)
         )
+        _audit(actor, AUDIT_REFRESH_NOW, planning_full_ids, queued)
+    return queued
 
 
-def plannings_reenable(*, planning_full_ids: list[str], now: datetime) -> int:
+def plannings_reenable(*, planning_full_ids: list[str], now: datetime, actor: Actor | None = None) -> int:
     """Clear the disable of the disabled plannings and queue them at user priority; returns how many.
 
     Only ``disabled_until`` and ``consecutive_failures`` are cleared: the last
@@ -78,10 +94,11 @@ def plannings_reenable(*, planning_full_ids: list[str], now: datetime) -> int:
             )
             reenabled += ids
         services.refresh_enqueue_batch(planning_full_ids=reenabled, now=now, priority=services.PRIORITY_USER)
+        _audit(actor, AUDIT_REENABLE, planning_full_ids, len(reenabled))
     return len(reenabled)
 
 
-def plannings_release_locks(*, planning_full_ids: list[str]) -> int:
+def plannings_release_locks(*, planning_full_ids: list[str], actor: Actor | None = None) -> int:
     """Unlock the queue rows of these plannings (live or expired locks); returns how many were locked.
 
     For the rows of a worker that is gone: they become claimable at once instead
@@ -100,10 +117,11 @@ def plannings_release_locks(*, planning_full_ids: list[str]) -> int:
             )
         if released:
             _wake()
+        _audit(actor, AUDIT_RELEASE_LOCKS, planning_full_ids, released)
     return released
 
 
-def plannings_retry_now(*, planning_full_ids: list[str], now: datetime) -> int:
+def plannings_retry_now(*, planning_full_ids: list[str], now: datetime, actor: Actor | None = None) -> int:
     """Bring the next attempt of queued plannings waiting in backoff forward to now; returns how many.
 
     Rows already due are left as they are, and so are rows that used every
@@ -121,4 +139,5 @@ def plannings_retry_now(*, planning_full_ids: list[str], now: datetime) -> int:
             )
         if moved:
             _wake()
+        _audit(actor, AUDIT_RETRY_NOW, planning_full_ids, moved)
     return moved

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from plannings import policy
 from plannings.backups import BackupWrite, PreparedBackup, backups_write
@@ -21,6 +23,7 @@ from plannings.models import (
     Planning,
     PlanningRefreshQueue,
     PlanningRefreshState,
+    RefreshAttempt,
     queue_sql_params,
 )
 from plannings.signals import refresh_queue_changed
@@ -202,16 +205,29 @@ ON CONFLICT (planning_full_id) DO UPDATE SET
 """
 
 
+def refresh_attempts_record(*, attempts: list[RefreshAttempt]) -> None:
+    """Add the attempts to the plannings' histories: one INSERT for the group (no per-item round trip)."""
+    if attempts:
+        RefreshAttempt.objects.bulk_create(attempts, batch_size=500)
+
+
 def refresh_items_succeeded(
-    *, successes: list[tuple[ClaimedItem, PreparedBackup]], owner: str, now: datetime
+    *,
+    successes: list[tuple[ClaimedItem, PreparedBackup]],
+    owner: str,
+    now: datetime,
+    attempts: list[RefreshAttempt] = (),
 ) -> list[BackupWrite]:
-    """Write the backups, drop the queue rows, reset the states: one transaction, four statements.
+    """Write the backups, drop the queue rows, reset the states, add the attempts: one transaction.
 
     Successes are written in groups so the database cost of a refresh does not
     dominate the fetch; a crash before commit leaves the rows locked, to be
-    claimed again after the lock TTL.
+    claimed again after the lock TTL. ``attempts`` (this group's, and the failures
+    finished since the last group) ride along: a success whose backup did not
+    change is recorded as ``not_modified``.
     """
     if not successes:
+        refresh_attempts_record(attempts=list(attempts))
         return []
     full_ids = [item.planning_full_id for item, _ in successes]
     with transaction.atomic():
@@ -223,6 +239,11 @@ def refresh_items_succeeded(
             params += [full_id, _dt(now), _dt(now), _dt(now)]
         with connection.cursor() as cursor:
             cursor.execute(_STATE_SUCCESS.format(values=values), params)
+        unchanged = {write.planning_full_id for write in written if not write.changed}
+        for attempt in attempts:
+            if attempt.outcome == RefreshAttempt.SUCCESS and attempt.planning_id in unchanged:
+                attempt.outcome = RefreshAttempt.NOT_MODIFIED
+        refresh_attempts_record(attempts=list(attempts))
     return written
 
 
@@ -241,7 +262,13 @@ def refresh_item_failed(
     """Apply the outcome table to a failed attempt; returns ``disabled`` or ``retry``."""
     max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
     with transaction.atomic():
-        state = _state_locked(item.planning_full_id, now)
+        try:
+            state = _state_locked(item.planning_full_id, now)
+        except IntegrityError:
+            # The planning was deleted (catalog import) while its feed was being fetched, and it had no
+            # state row: get_or_create's insert broke the foreign key (in its own savepoint).
+            _owned(item.planning_full_id, owner).delete()
+            return "forgotten"
         state.last_attempt_at = now
         state.updated_at = now
         if kind == policy.HTTP_4XX and not unexpected:
@@ -300,3 +327,52 @@ def refresh_dead_rows_sweep(*, now: datetime, limit: int, max_attempts: int) -> 
             state.save()
         PlanningRefreshQueue.objects.filter(planning_id__in=[pk for pk, _ in dead]).delete()
     return len(dead)
+
+
+ATTEMPTS_KEPT_PER_PLANNING = 50
+ATTEMPTS_PRUNE_BATCH = 5_000
+ATTEMPTS_PRUNE_MAX_BATCHES = 20
+
+
+def _delete_batches(select, *, batch_size: int, max_batches: int) -> int:
+    """Delete the ids ``select(batch_size)`` returns, a batch per transaction, until none or the bound."""
+    deleted = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            ids = list(select(batch_size))
+            if ids:
+                RefreshAttempt.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+        if len(ids) < batch_size:
+            break
+    return deleted
+
+
+def refresh_attempts_prune(
+    *,
+    now: datetime,
+    retention: timedelta,
+    keep: int = ATTEMPTS_KEPT_PER_PLANNING,
+    batch_size: int = ATTEMPTS_PRUNE_BATCH,
+    max_batches: int = ATTEMPTS_PRUNE_MAX_BATCHES,
+) -> int:
+    """Delete attempts started more than ``retention`` ago, then each planning's beyond its newest ``keep``.
+
+    Bounded batches, so one run stays within its task's time limit and never holds
+    long locks; what is left is taken by the next run. An attempt exactly
+    ``retention`` old is kept. Returns how many rows were deleted.
+    """
+    cutoff = now - retention
+    old = RefreshAttempt.objects.filter(started_at__lt=cutoff).order_by().values_list("pk", flat=True)
+    deleted = _delete_batches(lambda size: old[:size], batch_size=batch_size, max_batches=max_batches)
+    # The planning's rank among its own attempts, newest first: the index
+    # (planning, -started_at, -id) feeds the window in order, so no sort of the table.
+    ranked = (
+        RefreshAttempt.objects.annotate(
+            rank=Window(RowNumber(), partition_by=[F("planning_id")], order_by=[F("started_at").desc(), F("id").desc()])
+        )
+        .filter(rank__gt=keep)
+        .values_list("pk", flat=True)
+    )
+    deleted += _delete_batches(lambda size: ranked[:size], batch_size=batch_size, max_batches=max_batches)
+    return deleted

@@ -10,7 +10,7 @@ from celery.signals import beat_init
 from django.conf import settings
 from django.utils import timezone
 
-from plannings import history, jobs
+from plannings import history, jobs, services
 
 _OWNERS: dict[int, str] = {}
 
@@ -64,6 +64,13 @@ def health_snapshot() -> dict:
     retention = timedelta(hours=settings.PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS)
     pruned = history.health_snapshots_prune(now=now, retention=retention)
     return {"recorded": recorded, "pruned": pruned}
+
+
+@shared_task(name="plannings.attempts_prune", ignore_result=True, time_limit=300, soft_time_limit=240)
+def attempts_prune() -> dict:
+    """Beat runs this hourly: each run deletes a bounded number of rows, the next takes the rest."""
+    retention = timedelta(days=settings.PLANNINGS_ATTEMPTS_RETENTION_DAYS)
+    return {"pruned": services.refresh_attempts_prune(now=timezone.now(), retention=retention)}
 
 
 @beat_init.connect

@@ -4,12 +4,14 @@
 
 The feed server's ``/demo/`` path answers most feeds with a calendar and some, chosen
 by planning id, with each kind of failure, so the demo shows real refresh activity.
+``write_demo_deploy_info`` writes the demo's deploy_info.json (``scripts/run_portal.py`` calls it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 CATALOG = Path(__file__).resolve().parent.parent / "data" / "catalog"
@@ -43,3 +45,24 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+DEMO_DEPLOY_INFO = "demo-deploy_info.json"
+
+
+def write_demo_deploy_info(path: Path, *, now: datetime, commit_sha: str, deployed_by: str) -> dict:
+    """Write the deploy_info.json that ``make run``'s Deploy panel reads, in the shape the post-deploy hook writes.
+
+    ``{current_tag, previous_tag, commit_sha, deployed_by, deployed_at}`` (docs: walletops spec,
+    ``walletops/deploy_info.py``): this checkout's commit, "deployed" when the demo starts.
+    """
+    info = {
+        "current_tag": f"demo-{now.astimezone(UTC):%Y.%m.%d}",
+        "previous_tag": None,
+        "commit_sha": commit_sha,
+        "deployed_by": deployed_by,
+        "deployed_at": now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return info

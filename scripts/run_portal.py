@@ -2,22 +2,94 @@
 
 Starts every process, prints where to go, and stops them all on Ctrl-C or when any
 one of them exits. Demo defaults (set only when the variable is unset): a backfill
-every minute and no quiet hours, so coverage climbs visibly at any hour.
+every minute and no quiet hours, so coverage climbs visibly at any hour; a demo
+deploy_info.json for the Deploy panel; and it says whether a local Docker engine
+answers for the Containers panel, and what to set for the panels it cannot show.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+from scripts.demo_catalog import DEMO_DEPLOY_INFO, write_demo_deploy_info
 
 ROOT = Path(__file__).resolve().parent.parent
 # Quiet hours are off ("none" does not parse) so the demo shows activity at any hour.
 DEMO_DEFAULTS = {"PLANNINGS_BACKFILL_INTERVAL_MS": "60000", "JOBS_QUIET_HOURS": "none"}
+LOCAL_DOCKER_SOCKET = Path("/var/run/docker.sock")
+README_CONFIGURATION = "README.md, Configuration; the portal serves it at /admin/ops/readme/#configuration"
+
+
+def docker_engine_version(url: str, *, timeout: float = 2.0) -> str | None:
+    """The version of the Docker engine answering at ``url`` (``unix:///…``), or None when none answers."""
+    import docker
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    try:
+        client = docker.DockerClient(base_url=url, version="1.41", timeout=timeout)
+        try:
+            return str(client.version().get("Version") or "unknown")
+        finally:
+            client.close()
+    except (DockerException, RequestException, OSError):
+        return None
+
+
+def _commit_sha() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def demo_setup(environ: dict[str, str], var: Path, *, docker_socket: Path = LOCAL_DOCKER_SOCKET) -> tuple[dict, list]:
+    """The variables ``make run`` adds for the outside systems' panels, and what to print about each.
+
+    Deploy: a demo deploy_info.json in ``var`` (unless WALLETOPS_DEPLOY_INFO_PATH is set).
+    Containers: the local engine when its socket answers (the settings' default already
+    points there); otherwise what to set. Hosts: what to set (no Prometheus in the demo).
+    """
+    added: dict[str, str] = {}
+    said: list[str] = []
+    if environ.get("WALLETOPS_DEPLOY_INFO_PATH"):
+        said.append(f"Deploy panel: reads WALLETOPS_DEPLOY_INFO_PATH={environ['WALLETOPS_DEPLOY_INFO_PATH']}.")
+    else:
+        path = var / DEMO_DEPLOY_INFO
+        user = environ.get("USER") or getpass.getuser()
+        write_demo_deploy_info(path, now=datetime.now(UTC), commit_sha=_commit_sha(), deployed_by=user)
+        added["WALLETOPS_DEPLOY_INFO_PATH"] = str(path)
+        said.append(f"Deploy panel: demo deploy info written to {path} (set WALLETOPS_DEPLOY_INFO_PATH for your own).")
+    if environ.get("WALLETOPS_DOCKER_HOSTS") or environ.get("DOCKER_HOST"):
+        name = "WALLETOPS_DOCKER_HOSTS" if environ.get("WALLETOPS_DOCKER_HOSTS") else "DOCKER_HOST"
+        said.append(f"Containers panel: the engines of {name}.")
+    else:
+        version = docker_engine_version(f"unix://{docker_socket}")
+        if version:
+            said.append(
+                f"Containers panel: the local Docker engine at {docker_socket} answers (Docker {version}); "
+                "it lists the containers of the Kamal service WALLETOPS_SERVICE (wallet-core) there."
+            )
+        else:
+            said.append(
+                f"Containers panel: no Docker engine answers at {docker_socket}; set WALLETOPS_DOCKER_HOSTS "
+                f"({README_CONFIGURATION})."
+            )
+    if not environ.get("WALLET_CORE_OPS_PROMETHEUS_URL"):
+        said.append(
+            "Hosts panel: needs a Prometheus scraping node exporters; set WALLET_CORE_OPS_PROMETHEUS_URL "
+            f"({README_CONFIGURATION})."
+        )
+    return added, said
 
 
 def mode_banner() -> str:
@@ -54,6 +126,10 @@ def main() -> int:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "opsportal"]
     var = Path(env.get("OPSPORTAL_VAR_DIR") or ROOT / "var")
+    added, said = demo_setup(env, var)
+    env.update(added)
+    for line in said:
+        print(line, flush=True)
     commands = {
         "feeds": [python, "-m", "scripts.servers.feeds", "--port", args.feeds_port],
         # --insecure: the admin's static files are served with DEBUG off too.

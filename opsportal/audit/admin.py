@@ -6,21 +6,20 @@ Its number of queries does not grow with the trail: no full count, no facet coun
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from django.contrib import admin
 from django.db import connection
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from opsportal.audit.models import AuditEvent
-from opsportal.lib.admin import ReadOnlyAdmin
+from opsportal.lib.admin import ReadOnlyAdmin, time_column
 
 # The action names written today (the README's "Audit trail" lists what each means). A filter over
 # constants costs no query; an action written later and not listed here is still found by search.
 KNOWN_ACTIONS = (
+    "alerts.mute",
+    "alerts.unmute",
     "container.health_check",
     "container.restart",
     "jobs.pause",
@@ -29,7 +28,7 @@ KNOWN_ACTIONS = (
     "jobs.run_drain",
     "plannings.refresh_now",
     "plannings.reenable",
-    "plannings.release_lock",
+    "plannings.release_locks",
     "plannings.retry_now",
     "token.create",
     "token.revoke",
@@ -71,12 +70,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
     class Media:
         css = {"all": ["audit/audit.css"]}
 
-    @admin.display(description="when", ordering="created_at")
-    def when_shown(self, event: AuditEvent):
-        # Short in the list (the page is newest first); the exact time, in UTC, on hover and on the row's page.
-        local = timezone.localtime(event.created_at)
-        exact = event.created_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        return format_html('<time datetime="{}" title="{}">{}</time>', exact, exact, local.strftime("%b %d %H:%M:%S"))
+    # The portal's one date format: relative, the exact UTC time on hover (and on the row's page).
+    when_shown = time_column("created_at", description="when")
 
     @admin.display(description="action", ordering="action")
     def action_shown(self, event: AuditEvent):

@@ -1,6 +1,9 @@
 """Admin building blocks shared by the apps."""
 
 from django.contrib import admin
+from django.utils import timezone
+
+from opsportal.lib.timefmt import time_html
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,3 +21,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def time_column(path: str, *, description: str, ordering: str | None = None):
+    """A change-list column for the datetime at ``path`` (``field`` or ``relation__field``), in the
+    portal's one date format: relative, with the exact UTC time on hover. A missing relation is "—"."""
+
+    def column(self, obj):
+        value = obj
+        for part in path.split("__"):
+            # A missing one-to-one row raises RelatedObjectDoesNotExist, an AttributeError: "—".
+            value = getattr(value, part, None) if value is not None else None
+        return time_html(value, timezone.now())
+
+    return admin.display(description=description, ordering=ordering or path)(column)

@@ -1,9 +1,9 @@
 """Server-rendered charts: data in, SVG geometry out. Pure: the template draws what this computes.
 
-``history_chart`` turns the health snapshots of the last 24 h into the dashboard's
-history chart: a status band on top, then one lane per figure (queue depth,
-backups covered of total, disabled), each with its own zero-based scale, over a
-fixed 24 h x-axis ending at ``now`` with hour ticks. A lane per figure because
+``history_chart`` turns the health snapshots of a range (1 h, 6 h, 24 h or 7 d, see
+``RANGES``) into the dashboard's history chart: a status band on top, then one lane per
+figure (queue depth, backups covered of total, disabled), each with its own zero-based
+scale, over a fixed x-axis of the range ending at ``now`` with clock ticks. A lane per figure because
 the figures differ by orders of magnitude (thousands covered, a handful disabled):
 on one shared scale the small ones would lie flat on zero.
 
@@ -19,12 +19,43 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NamedTuple, Protocol
 
-WINDOW = timedelta(hours=24)
-# 1440 snapshots become 288 buckets: a readable band (2.4 units a bucket) and light
-# polylines. A bucket keeps the worst of its minutes (worst status, highest queue
-# depth and disabled, lowest coverage) so a short incident is never averaged away.
-BUCKET = timedelta(minutes=5)
-LABEL_EVERY_HOURS = 3
+
+@dataclass(frozen=True)
+class HistoryRange:
+    """One choice of the range control: its window, bucket and axis ticks.
+
+    A bucket keeps the worst of its minutes (worst status, highest queue depth and
+    disabled, lowest coverage) so a short incident is never averaged away. Buckets
+    are sized for 60 to 340 per chart: a readable band and light polylines.
+    """
+
+    key: str  # the ``?range=`` value
+    label: str  # the control's text
+    title: str  # "last 24 hours"
+    window: timedelta
+    bucket: timedelta
+    bucket_label: str
+    tick_every: timedelta  # a grid line; ticks fall on multiples of it in the display zone's day
+    label_every: timedelta  # a labelled tick
+    label_format: str
+
+
+RANGES = {
+    r.key: r
+    for r in (
+        HistoryRange("1h", "1 h", "last hour", timedelta(hours=1), timedelta(minutes=1), "minute",
+                     timedelta(minutes=5), timedelta(minutes=15), "%H:%M"),
+        HistoryRange("6h", "6 h", "last 6 hours", timedelta(hours=6), timedelta(minutes=2), "2 minutes",
+                     timedelta(minutes=30), timedelta(hours=1), "%H:%M"),
+        HistoryRange("24h", "24 h", "last 24 hours", timedelta(hours=24), timedelta(minutes=5), "5 minutes",
+                     timedelta(hours=1), timedelta(hours=3), "%H:%M"),
+        HistoryRange("7d", "7 d", "last 7 days", timedelta(days=7), timedelta(minutes=30), "30 minutes",
+                     timedelta(hours=6), timedelta(days=1), "%a %d"),
+    )
+}  # fmt: skip
+LONGEST_DEFAULT = "24h"  # the default never goes past a day: a week is a choice, not a surprise
+WINDOW = RANGES["24h"].window
+BUCKET = RANGES["24h"].bucket
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 NO_DATA = "none"
@@ -143,6 +174,7 @@ class HistoryChart:
     hour_ticks: tuple[Tick, ...]
     legend: tuple[LegendEntry, ...]
     axis_y: float
+    history_range: HistoryRange = field(default_factory=lambda: RANGES["24h"])
     width: int = WIDTH
     plot_left: float = PLOT_LEFT
     plot_right: float = PLOT_RIGHT
@@ -222,24 +254,38 @@ def _floor(moment: datetime, step: timedelta) -> datetime:
     return _EPOCH + (moment - _EPOCH) // step * step
 
 
-def _x(moment: datetime, start: datetime) -> float:
-    return round(PLOT_LEFT + (moment - start) / WINDOW * (PLOT_RIGHT - PLOT_LEFT), 1)
+def range_default(snapshots: Sequence[Snapshot], *, now: datetime) -> HistoryRange:
+    """The shortest range holding every snapshot of the last 24 h, so a new install's hour is not a sliver.
+
+    With no snapshot at all the shortest range; with a day or more recorded, 24 h.
+    """
+    oldest = min((s.taken_at for s in snapshots if s.taken_at <= now), default=None)
+    for history_range in RANGES.values():
+        if oldest is None or oldest > now - history_range.window or history_range.key == LONGEST_DEFAULT:
+            return history_range
+    return RANGES[LONGEST_DEFAULT]  # unreachable: the loop stops at LONGEST_DEFAULT
+
+
+def _x(moment: datetime, start: datetime, window: timedelta = WINDOW) -> float:
+    return round(PLOT_LEFT + (moment - start) / window * (PLOT_RIGHT - PLOT_LEFT), 1)
 
 
 def _clock(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%H:%M")
 
 
-def _buckets(snapshots: Iterable[Snapshot], start: datetime, end: datetime) -> list[_Bucket]:
-    first = _floor(start, BUCKET)
+def _buckets(
+    snapshots: Iterable[Snapshot], start: datetime, end: datetime, bucket: timedelta = BUCKET
+) -> list[_Bucket]:
+    first = _floor(start, bucket)
     buckets = []
     moment = first
     while moment < end:
-        buckets.append(_Bucket(start=max(moment, start), end=min(moment + BUCKET, end)))
-        moment += BUCKET
+        buckets.append(_Bucket(start=max(moment, start), end=min(moment + bucket, end)))
+        moment += bucket
     for snapshot in snapshots:
-        # A snapshot taken exactly at ``now`` on a bucket boundary belongs to the last five minutes.
-        index = min((snapshot.taken_at - first) // BUCKET, len(buckets) - 1)
+        # A snapshot taken exactly at ``now`` on a bucket boundary belongs to the last bucket.
+        index = min((snapshot.taken_at - first) // bucket, len(buckets) - 1)
         buckets[index].add(snapshot)
     # The bucket of ``now`` is still filling: without a snapshot yet it is pending, not a gap.
     if buckets and buckets[-1].count == 0:
@@ -255,7 +301,7 @@ def _segment_label(status: str, start: datetime, end: datetime, issues: list[str
     return label
 
 
-def _segments(buckets: list[_Bucket], start: datetime, tz: tzinfo) -> tuple[Segment, ...]:
+def _segments(buckets: list[_Bucket], start: datetime, tz: tzinfo, window: timedelta) -> tuple[Segment, ...]:
     runs: list[list[_Bucket]] = []
     for bucket in buckets:
         if runs and runs[-1][-1].status == bucket.status:
@@ -268,11 +314,11 @@ def _segments(buckets: list[_Bucket], start: datetime, tz: tzinfo) -> tuple[Segm
         issues: list[str] = []
         for bucket in run:
             issues += [issue for issue in bucket.issues if issue not in issues]
-        x = _x(run_start, start)
+        x = _x(run_start, start, window)
         segments.append(
             Segment(
                 x=x,
-                width=round(_x(run_end, start) - x, 1),
+                width=round(_x(run_end, start, window) - x, 1),
                 status=status,
                 colour=STATUS_COLOURS[status],
                 label=_segment_label(status, run_start, run_end, issues, tz),
@@ -289,6 +335,7 @@ def _series(
     value: Callable[[_Bucket], int],
     *,
     start: datetime,
+    window: timedelta,
     lane_bottom: float,
     maximum: int,
     dashed: bool = False,
@@ -304,7 +351,7 @@ def _series(
             continue
         middle = bucket.start + (bucket.end - bucket.start) / 2
         y = round(lane_bottom - value(bucket) / maximum * LANE_HEIGHT, 1)
-        current.append(Point(_x(middle, start), y))
+        current.append(Point(_x(middle, start, window), y))
     if current:
         runs.append(current)
     return Series(name=name, colour=colour, runs=tuple(tuple(run) for run in runs), dashed=dashed)
@@ -315,28 +362,49 @@ def _value_ticks(top: float, maximum: int) -> tuple[Tick, ...]:
     return tuple(Tick(position=round(top + LANE_HEIGHT - v / maximum * LANE_HEIGHT, 1), label=str(v)) for v in values)
 
 
-def _hour_ticks(start: datetime, end: datetime, tz: tzinfo) -> tuple[Tick, ...]:
-    # Full hours of the display zone, stepped in UTC so a DST change shows as it happened.
+def _minute_of_day(moment: datetime) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def _time_ticks(start: datetime, end: datetime, tz: tzinfo, history_range: HistoryRange) -> tuple[Tick, ...]:
+    """Ticks on the display zone's clock (full hours, quarters, midnights), stepped in UTC.
+
+    Stepping by at most an hour in UTC and keeping the moments whose local time falls on
+    a tick makes a DST change show as it happened (a 25-hour day keeps its extra hour).
+    """
+    step = min(history_range.tick_every, timedelta(hours=1))
+    step_minutes = int(step / timedelta(minutes=1))
+    tick_minutes = int(history_range.tick_every / timedelta(minutes=1))
+    label_minutes = int(history_range.label_every / timedelta(minutes=1))
     local = start.astimezone(tz)
-    moment = local.replace(minute=0, second=0, microsecond=0)
+    moment = local.replace(minute=local.minute - local.minute % step_minutes, second=0, microsecond=0)
     if moment < local:
-        moment += timedelta(hours=1)
+        moment += step
     moment = moment.astimezone(UTC)
     ticks = []
     while moment <= end:
-        labelled = moment.astimezone(tz).hour % LABEL_EVERY_HOURS == 0
-        ticks.append(Tick(position=_x(moment, start), label=_clock(moment, tz) if labelled else ""))
-        moment += timedelta(hours=1)
+        minute = _minute_of_day(moment.astimezone(tz))
+        if minute % tick_minutes == 0:
+            labelled = minute % label_minutes == 0
+            label = moment.astimezone(tz).strftime(history_range.label_format) if labelled else ""
+            ticks.append(Tick(position=_x(moment, start, history_range.window), label=label))
+        moment += step
     return tuple(ticks)
+
+
+def _hour_ticks(start: datetime, end: datetime, tz: tzinfo) -> tuple[Tick, ...]:
+    return _time_ticks(start, end, tz, RANGES["24h"])
 
 
 def _percent(part: timedelta, whole: timedelta) -> int:
     return round(part / whole * 100) if whole else 0
 
 
-def _summary(segments: Sequence[Segment], latest: Snapshot | None, end: datetime, tz: tzinfo) -> str:
+def _summary(
+    segments: Sequence[Segment], latest: Snapshot | None, end: datetime, tz: tzinfo, history_range: HistoryRange
+) -> str:
     if latest is None:
-        return "No history yet: no health snapshot in the last 24 hours."
+        return f"No history yet: no health snapshot in the {history_range.title}."
     whole = sum((segment.duration for segment in segments), timedelta())
     shares = {status: timedelta() for status in STATUS_LABELS}
     for segment in segments:
@@ -345,23 +413,27 @@ def _summary(segments: Sequence[Segment], latest: Snapshot | None, end: datetime
         f"{STATUS_LABELS[status].lower()} {_percent(share, whole)}%" for status, share in shares.items()
     )
     return (
-        f"Last 24 hours to {_clock(end, tz)}: {time_shares} of the time. "
+        f"{history_range.title.capitalize()} to {_clock(end, tz)}: {time_shares} of the time. "
         f"Latest ({_clock(latest.taken_at, tz)}, {latest.status}): queue depth {latest.queue_depth}, "
         f"covered {latest.covered} of {latest.total}, disabled {latest.disabled}."
     )
 
 
-def history_chart(snapshots: Sequence[Snapshot], *, now: datetime, tz: tzinfo = UTC) -> HistoryChart:
-    """The 24 h health history chart ending at ``now``, times labelled in ``tz``.
+def history_chart(
+    snapshots: Sequence[Snapshot], *, now: datetime, tz: tzinfo = UTC, history_range: HistoryRange | None = None
+) -> HistoryChart:
+    """The health history chart of ``history_range`` (24 h by default) ending at ``now``, times labelled in ``tz``.
 
     Snapshots outside the window are ignored; gaps (buckets without a snapshot)
     show as "no data" in the band and break the lines.
     """
+    history_range = history_range or RANGES["24h"]
+    window = history_range.window
     end = now.astimezone(UTC)
-    start = end - WINDOW
+    start = end - window
     shown = [snapshot for snapshot in snapshots if start < snapshot.taken_at <= end]
     latest = max(shown, key=lambda snapshot: snapshot.taken_at, default=None)
-    buckets = _buckets(shown, start, end)
+    buckets = _buckets(shown, start, end, history_range.bucket)
 
     lanes = []
     top = TOP + BAND_HEIGHT
@@ -390,8 +462,8 @@ def history_chart(snapshots: Sequence[Snapshot], *, now: datetime, tz: tzinfo = 
         peak = max((value(bucket) for _, _, value, _ in series_specs for bucket in buckets if bucket.count), default=0)
         maximum = nice_ceiling(peak)
         series = tuple(
-            _series(name, colour, buckets, value, start=start, lane_bottom=top + LANE_HEIGHT, maximum=maximum,
-                    dashed=dashed)
+            _series(name, colour, buckets, value, start=start, window=window, lane_bottom=top + LANE_HEIGHT,
+                    maximum=maximum, dashed=dashed)
             for name, colour, value, dashed in series_specs
         )  # fmt: skip
         lanes.append(
@@ -400,7 +472,7 @@ def history_chart(snapshots: Sequence[Snapshot], *, now: datetime, tz: tzinfo = 
         )  # fmt: skip
         top += LANE_HEIGHT
 
-    segments = _segments(buckets, start, tz)
+    segments = _segments(buckets, start, tz, window)
     legend = tuple(LegendEntry(STATUS_LABELS[s], STATUS_COLOURS[s], "band") for s in STATUS_LABELS) + tuple(
         LegendEntry(series.name, series.colour, "dashed" if series.dashed else "line")
         for lane in lanes
@@ -412,11 +484,12 @@ def history_chart(snapshots: Sequence[Snapshot], *, now: datetime, tz: tzinfo = 
         end=end,
         timezone_name=zone,
         snapshot_count=len(shown),
-        title=f"Plannings health, last 24 hours ({zone})",
-        summary=_summary(segments, latest, end, tz),
+        title=f"Plannings health, {history_range.title} ({zone})",
+        summary=_summary(segments, latest, end, tz, history_range),
         segments=segments,
         lanes=tuple(lanes),
-        hour_ticks=_hour_ticks(start, end, tz),
+        hour_ticks=_time_ticks(start, end, tz, history_range),
         legend=legend,
         axis_y=top,
+        history_range=history_range,
     )

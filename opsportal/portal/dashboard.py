@@ -27,29 +27,85 @@ logger = logging.getLogger(__name__)
 PANELS = ("plannings", "history", "containers", "queues", "hosts", "deploy")
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What an operator sets so a panel's outside system answers: shown with the panel's error."""
+
+    setting: str
+    what: str
+    anchor: str = "configuration"  # the README section (the portal serves the README at /admin/ops/readme/)
+
+
+SETUP = {
+    "containers": Setup(
+        "WALLETOPS_DOCKER_HOSTS",
+        "the Docker engine of each env (unix://, tcp:// or ssh:// URLs); unset, every env uses the local engine "
+        "(DOCKER_HOST, else /var/run/docker.sock)",
+    ),
+    "hosts": Setup("WALLET_CORE_OPS_PROMETHEUS_URL", "a Prometheus that scrapes the hosts' node exporters"),
+    "deploy": Setup("WALLETOPS_DEPLOY_INFO_PATH", "the deploy_info.json that wallet-core's post-deploy hook writes"),
+}
+
+
 @dataclass
 class Panel:
     name: str
     data: dict = field(default_factory=dict)
     error: str = ""
-    # "down" for an outage of the system behind the panel, "missing" for absent data (no deploy yet).
+    # "down" for an outage of the system behind the panel, "missing" for absent data (no deploy yet),
+    # "internal" for the panel's own failure.
     error_kind: str = ""
+
+    @property
+    def setup(self) -> Setup | None:
+        """How to make an outside system answer, for a panel that failed for want of it."""
+        return SETUP.get(self.name) if self.error and self.error_kind in ("down", "missing") else None
+
+
+FAILING_HOSTS_SHOWN = 5
 
 
 def _plannings() -> dict:
+    """Health as the API reports it, and beside it what the API's rule leaves out: the feeds failing now.
+
+    The status keeps upstream's rule (only disabled rows count), so "healthy" can stand
+    while many feeds fail and retry; the failure figures are shown with it so the panel
+    never says "healthy, no issues" alone. Two grouped statements on top of health's five.
+    """
     now = timezone.now()
     runtimes, shared = selectors.job_runtimes(), selectors.jobs_shared_state()
     report = health.health_report(now=now, runtimes=runtimes, shared=shared)
+    failing = selectors.failing_feeds()
     return {
         "report": report,
         "jobs": [(job_id, runtimes.get(job_id)) for job_id in selectors.JOB_IDS],
         "shared": shared,
+        "failing": failing,
+        "failing_hosts": failing.failing_hosts[:FAILING_HOSTS_SHOWN],
+        "failing_hosts_more": max(0, len(failing.failing_hosts) - FAILING_HOSTS_SHOWN),
+        "failures_by_kind": selectors.failures_by_kind(now=now),
     }
 
 
-def _history() -> dict:
+def _history(*, range_key: str | None = None) -> dict:
+    """The history chart of ``?range=`` (1h, 6h, 24h, 7d); without one, or with an unknown one, the default.
+
+    The default is the shortest range that holds the recorded history (at most 24 h), read
+    from the same statement as the chart: a new install's first hour fills its chart.
+    An unknown value falls back to the default and says so, as ``?every=`` falls back.
+    """
     now = timezone.now()
-    return {"history": charts.history_chart(history.health_history(now=now), now=now)}
+    chosen = charts.RANGES.get(range_key or "")
+    window = chosen.window if chosen else charts.RANGES[charts.LONGEST_DEFAULT].window
+    snapshots = history.health_history(now=now, window=window)
+    shown = chosen or charts.range_default(snapshots, now=now)
+    return {
+        "history": charts.history_chart(snapshots, now=now, history_range=shown),
+        "ranges": list(charts.RANGES.values()),
+        "range": shown,
+        "range_chosen": chosen is not None,
+        "range_invalid": range_key if range_key and chosen is None else "",
+    }
 
 
 def _containers() -> dict:
@@ -113,9 +169,11 @@ BUILDERS = {
 }
 
 
-def panel_build(name: str) -> Panel:
+def panel_build(name: str, *, history_range: str | None = None) -> Panel:
+    """One panel; ``history_range`` is the history panel's ``?range=`` (the other panels take no options)."""
+    build = BUILDERS[name]
     try:
-        return Panel(name, BUILDERS[name]())
+        return Panel(name, build(range_key=history_range) if name == "history" else build())
     except WalletOpsError as exc:
         kind = "missing" if isinstance(exc, Missing) else "down"
         return Panel(name, error=f"{exc.code}: {exc.detail}", error_kind=kind)
@@ -124,10 +182,11 @@ def panel_build(name: str) -> Panel:
         return Panel(name, error="database_unavailable: the portal's database did not answer", error_kind="down")
     except Exception:  # one panel's bug must not take the page down; the traceback goes to the log only
         logger.exception("dashboard panel %s failed", name)
+        # "internal": a bug of the portal, not a setting; the panel shows no configuration hint.
         return Panel(
-            name, error="internal_error: this panel failed; the error is in the portal's log", error_kind="down"
+            name, error="internal_error: this panel failed; the error is in the portal's log", error_kind="internal"
         )
 
 
-def dashboard_build() -> dict[str, Panel]:
-    return {name: panel_build(name) for name in PANELS}
+def dashboard_build(*, history_range: str | None = None) -> dict[str, Panel]:
+    return {name: panel_build(name, history_range=history_range) for name in PANELS}

@@ -11,6 +11,7 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from opsportal.alerts.selectors import open_alerts
 from opsportal.lib import accounting
 from opsportal.portal import queues as queue_reports
 from plannings.health import health_report
@@ -60,6 +61,21 @@ class PortalCollector:
             processed.add_metric([name], done)
             failed.add_metric([name], bad)
         yield from (processed, failed)
+        yield from _alert_metrics()
+
+
+def _alert_metrics():
+    """Open alerts only (resolved ones leave the series): Prometheus can alert on the portal's own alerts."""
+    rows = open_alerts()
+    count = GaugeMetricFamily("opsportal_alerts_open", "open alerts by state", labels=["state"])
+    for state in ("pending", "alerting"):
+        count.add_metric([state], sum(1 for alert in rows if alert.state == state))
+    one = GaugeMetricFamily(
+        "opsportal_alert", "1 per open alert", labels=["rule", "kind", "target", "state", "flapping"]
+    )
+    for alert in rows:
+        one.add_metric([alert.rule.name, alert.rule.kind, alert.target, alert.state, str(alert.flapping).lower()], 1.0)
+    return count, one
 
 
 def metrics_text() -> bytes:

@@ -27,6 +27,7 @@ class OpsAdminSite(admin.AdminSite):
         ops = [
             path("ops/", view(dashboard_views.dashboard_page), name="ops-dashboard"),
             path("ops/panels/<slug:panel>/", view(dashboard_views.dashboard_panel), name="ops-dashboard-panel"),
+            path("ops/readme/", view(dashboard_views.readme_page), name="ops-readme"),
             path("ops/jobs/", view(jobs_views.jobs_page), name="ops-jobs"),
             path("ops/jobs/<slug:action>/", view(jobs_views.jobs_action), name="ops-jobs-action"),
             path("ops/containers/", view(container_views.containers_page), name="ops-containers"),
@@ -70,3 +71,27 @@ class OpsAdminSite(admin.AdminSite):
             ],
         }
         return [operations, *app_list]
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        nav_current_mark(context.get("available_apps") or [], request.path)
+        return context
+
+
+def nav_current_mark(app_list: list[dict], path: str) -> None:
+    """Mark the one navigation item of ``path``: the item whose URL is the longest prefix of it.
+
+    Django's sidebar highlights every item whose URL is *in* the path, so the Dashboard
+    (``/admin/ops/``) lit up beside Containers (``/admin/ops/containers/``) on every
+    operations page. ``templates/opsportal/nav_app_list.html`` reads these marks instead.
+    """
+    best: tuple[int, dict, dict] | None = None
+    for app in app_list:
+        app["current"] = False
+        for model in app["models"]:
+            model["current"] = False
+            url = model.get("admin_url")
+            if url and path.startswith(url) and (best is None or len(url) > best[0]):
+                best = (len(url), app, model)
+    if best is not None:
+        best[1]["current"] = best[2]["current"] = True

@@ -233,6 +233,9 @@ class FeedHandler(BaseHTTPRequestHandler):
             self._send(200, page, content_type="text/html")
         elif kind == "garbage":
             self._send(200, b"this is not a calendar\x00\x01 at all", content_type="text/plain")
+        elif kind == "bad-date":  # a calendar whose parse error quotes a NUL back (icalendar names the value)
+            event = b"BEGIN:VEVENT\r\nUID:x\r\nDTSTART:2024\x00bad\r\nDTEND:20240101T100000Z\r\nEND:VEVENT\r\n"
+            self._send(200, b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + event + b"END:VCALENDAR\r\n")
         elif kind == "huge":
             size = int(float(query.get("mb", "25")) * 1024 * 1024)
             self.send_response(200)

@@ -41,11 +41,17 @@ def test_the_three_groups_exist_with_the_permissions_each_role_implies():
     viewer, operator, admin = _perms("Viewer"), _perms("Operator"), _perms("Admin")
     assert {"audit.view_auditevent", "plannings.view_planning", "walletops.view_restartaudit"} <= viewer
     assert all(name.split(".")[1].startswith("view_") for name in viewer)
+    assert {"alerts.view_alert", "alerts.view_notification", "alerts.view_rule", "alerts.view_channel"} <= viewer
     assert operator - viewer == {
         "plannings.operate_plannings", "plannings.control_jobs", "walletops.restart_container",
         "walletops.run_health_check", "walletops.add_apitoken", "walletops.delete_apitoken",
+        "alerts.add_mute", "alerts.delete_mute",
     }  # fmt: skip
-    assert admin - operator == {"walletops.manage_all_tokens", "auth.view_user", "auth.view_group"}
+    assert admin - operator == {
+        "walletops.manage_all_tokens", "auth.view_user", "auth.view_group",
+        "alerts.add_rule", "alerts.change_rule", "alerts.delete_rule",
+        "alerts.add_channel", "alerts.change_channel", "alerts.delete_channel",
+    }  # fmt: skip
     assert not any(name.startswith("auth.") and not name.startswith("auth.view_") for name in admin)
 
 
@@ -98,3 +104,13 @@ def test_an_admin_also_issues_tokens_for_others_and_sees_users_but_cannot_change
     assert response.status_code == HTTPStatus.FORBIDDEN
     user.refresh_from_db()
     assert not user.is_superuser
+
+
+def test_an_operator_mutes_alerts_a_viewer_cannot_and_only_an_admin_edits_channels(client):
+    assert _member(client, "Viewer").get("/admin/alerts/mute/add/").status_code == HTTPStatus.FORBIDDEN
+    assert client.get("/admin/alerts/channel/").status_code == HTTPStatus.OK
+    client.logout()
+    assert _member(client, "Operator").get("/admin/alerts/mute/add/").status_code == HTTPStatus.OK
+    assert client.get("/admin/alerts/channel/add/").status_code == HTTPStatus.FORBIDDEN
+    client.logout()
+    assert _member(client, "Admin").get("/admin/alerts/channel/add/").status_code == HTTPStatus.OK

@@ -16,7 +16,7 @@ from django.utils import timezone
 from plannings import health, runtime
 from plannings.models import HealthSnapshot
 from tests import factories
-from walletops.models import RestartAudit
+from walletops.models import ApiToken, RestartAudit
 
 pytestmark = pytest.mark.postgres_only
 RUNNER = "wallet-core-staging-runner-abc1234"
@@ -149,6 +149,10 @@ def test_a_token_is_shown_once_and_copied(page, portal, screenshots):
     page.click("input[name=_save]")
     secret = page.input_value("#token-secret")
     assert secret.startswith("wo_")
+    # The defect seen: "Token grafana (prefix , scopes )". The page names both, as the secret begins.
+    prefix = ApiToken.objects.get(name="grafana").prefix
+    assert prefix and secret.startswith(f"wo_{prefix}_")
+    assert f"prefix {prefix}, scopes read" in page.inner_text("#content")
     page.click("#token-copy")
     page.wait_for_selector("#token-copied:text('Copied.')")
     assert page.evaluate("navigator.clipboard.readText()") == secret

@@ -98,7 +98,7 @@ def test_a_health_check_runs_the_containers_own_command(checker, fleet_settings)
 
 def test_a_restart_needs_the_typed_name_then_restarts_and_shows_the_audit(restarter, fleet_settings):
     page = f"{PAGES}{WORKER}/"
-    before = re.search(r"<th>Started</th><td>([^<]+)</td>", restarter.get(page).content.decode()).group(1)
+    before = re.search(r'<th>Started</th><td><time datetime="([^"]+)"', restarter.get(page).content.decode()).group(1)
     assert "Restart…" in restarter.get(page).content.decode()
     confirm = restarter.get(f"{page}restart/")
     assert confirm.status_code == HTTPStatus.OK and b"Type the container" in confirm.content
@@ -108,7 +108,7 @@ def test_a_restart_needs_the_typed_name_then_restarts_and_shows_the_audit(restar
     done = restarter.post(f"{page}restart/", {"confirm_name": WORKER, "timeout": 1}, follow=True)
     assert done.status_code == HTTPStatus.OK
     body = done.content.decode()
-    after = re.search(r"<th>Started</th><td>([^<]+)</td>", body).group(1)
+    after = re.search(r'<th>Started</th><td><time datetime="([^"]+)"', body).group(1)
     assert after > before
     audit = RestartAudit.objects.get()
     assert (audit.container, audit.env, audit.outcome, audit.actor, audit.token) == (

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    name = "opsportal.alerts"
+    label = "alerts"
+    verbose_name = "Alerts"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,167 @@
+"""What each rule kind watches, read once per pass from both apps: facts per target, no judgement.
+
+A rule turns facts into a condition (``conditions.py``) with its own thresholds. A target whose
+source could not be read this pass is *unknown*: its open alert neither fires nor resolves, and one
+alert names the source instead (grouping: one engine down is one alert naming its containers).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+
+from opsportal.celery import app as celery_app
+from plannings.health import health_report
+from plannings.selectors import runner_queue_depths
+from walletops import containers, fleet, hosts
+from walletops import deploy_info as deploy_files
+from walletops import queues as worker_queues
+from walletops.clients import docker as engine
+from walletops.exceptions import DeployInfoInvalid, DeployInfoMissing, DockerUnavailable, PrometheusUnavailable
+
+INSPECT_POOL = 8
+ENGINE_PREFIX = "engine "
+
+
+@dataclass
+class Observed:
+    facts: dict[str, dict] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+
+def plannings_observe(*, now: datetime, memory: dict) -> Observed:
+    report = health_report(now=now)
+    return Observed(facts={"plannings": {"status": report.status, "issues": list(report.issues)}})
+
+
+def _inspect(found: containers.Found) -> tuple[containers.Found, dict | None, str | None]:
+    try:
+        return found, engine.container_inspect(found.url, found.id), None
+    except engine.ContainerGone:
+        return found, None, None
+    except engine.EngineDown as down:
+        return found, None, down.host
+
+
+def containers_observe(*, now: datetime, memory: dict) -> Observed:
+    """Each managed container's status, health and restarts; an engine that does not answer is one
+    target (``engine <host>``) naming the containers last seen on it, which are unknown this pass."""
+    labels = {url: engine.host_label(url) for url in fleet.engines_for(settings.WALLETOPS_ENVS)}
+    try:
+        scan = containers.fleet_scan(envs=settings.WALLETOPS_ENVS, include_accessories=False)
+        found, missing = scan.found, list(scan.missing_hosts)
+    except DockerUnavailable:
+        found, missing = [], list(labels.values())
+    with ThreadPoolExecutor(INSPECT_POOL) as pool:
+        inspected = list(pool.map(_inspect, found)) if found else []
+    missing += [host for _, _, host in inspected if host]
+    known = memory.setdefault("engines", {})  # engine host -> container names last seen on it
+    restarts = memory.setdefault("restarts", {})
+    observed = Observed()
+    seen: dict[str, list[str]] = {}
+    for item, inspect, down in inspected:
+        if inspect is None or down:
+            continue
+        view = containers.container_view(item, inspect)
+        host = labels.get(item.url) or engine.host_label(item.url)
+        seen.setdefault(host, []).append(item.name)
+        before = restarts.get(item.name)
+        restarts[item.name] = view["restarts"]
+        observed.facts[item.name] = {
+            "status": view["status"],
+            "health": view["health"],
+            "restarted": before is not None and view["restarts"] > before,
+            "restarts": view["restarts"],
+            "env": view["env"],
+            "role": view["role"],
+            "engine": host,
+            "service": True,  # managed containers only (no accessories): deploys hold them back
+        }
+    for host in dict.fromkeys(missing):
+        names = known.get(host, [])
+        observed.facts[f"{ENGINE_PREFIX}{host}"] = {"down": True, "containers": names}
+        observed.unknown.update(names)
+    for host in labels.values():
+        if host not in missing:
+            known[host] = sorted(seen.get(host, []))  # an engine that answered: what it runs now, maybe nothing
+            # An engine that answered is a target too, so its "down" alert resolves.
+            observed.facts.setdefault(f"{ENGINE_PREFIX}{host}", {"down": False, "containers": known.get(host, [])})
+    live = set(observed.facts) | observed.unknown
+    for name in [n for n in restarts if n not in live]:
+        del restarts[name]  # removed containers (old versions): the memory stays the fleet's size
+    return observed
+
+
+def hosts_observe(*, now: datetime, memory: dict) -> Observed:
+    known = memory.setdefault("hosts", [])
+    try:
+        report = hosts.hosts_report()
+    except PrometheusUnavailable as exc:
+        return Observed(facts={"prometheus": {"down": True, "hosts": known, "error": str(exc)}}, unknown=set(known))
+    # A host is its node name; two exporters reporting one name (containers, clones) keep their instance too.
+    repeated = {name for name in (row["name"] for row in report["hosts"]) if name}
+    repeated = {name for name in repeated if sum(row["name"] == name for row in report["hosts"]) > 1}
+    names = [
+        f"{row['name']} ({row['instance']})" if row["name"] in repeated else row["name"] for row in report["hosts"]
+    ]
+    memory["hosts"] = names
+    facts = {"prometheus": {"down": False, "hosts": names, "error": ""}}
+    for name, row in zip(names, report["hosts"], strict=True):
+        facts[name] = {"cpu": row["cpu_util"], "mem": row["mem_util"]}
+    return Observed(facts=facts)
+
+
+def queues_observe(*, now: datetime, memory: dict) -> Observed:
+    # The same composition as opsportal.portal.queues (which sits above this package).
+    report = worker_queues.queues_report(
+        partial=True, broker_app=celery_app, runner_depths=runner_queue_depths(now=now)
+    )
+    broker_down = "broker" in report["missing"]
+    facts = {"broker": {"down": broker_down}}
+    unknown = set()
+    for row in report["queues"]:
+        if row["depth"] is None and broker_down:
+            unknown.add(row["name"])
+            continue
+        facts[row["name"]] = {"depth": row["depth"], "failures_last_hour": row["failures_last_hour"]}
+    return Observed(facts=facts, unknown=unknown)
+
+
+@dataclass(frozen=True)
+class Deploy:
+    in_progress: bool
+    changed: dict | None  # the new deploy info when it changed since the last pass (the first pass only remembers)
+    previous: dict | None
+
+
+def deploy_observe(*, now: datetime, memory: dict) -> Deploy:
+    """Whether a deploy is in progress (the lock file exists, or deploy_info.json changed within the
+    window) and whether the deploy info changed since the last pass."""
+    lock = settings.OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH
+    locked = bool(lock) and Path(lock).exists()
+    window = timedelta(seconds=settings.OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS)
+    try:
+        info = deploy_files.deploy_info_read()
+    except (DeployInfoMissing, DeployInfoInvalid):
+        info = None
+    before = memory.get("deploy")
+    changed = None
+    if info is not None:
+        if before is not None and (before.get("current_tag"), before.get("deployed_at")) != (
+            info["current_tag"],
+            info["deployed_at"],
+        ):
+            changed = info
+            memory["deploy_seen_at"] = now.isoformat()
+        memory["deploy"] = info
+    recent = False
+    if info is not None:
+        deployed_at = datetime.fromisoformat(info["deployed_at"].replace("Z", "+00:00"))
+        recent = deployed_at.tzinfo is not None and now - deployed_at < window
+    if seen := memory.get("deploy_seen_at"):
+        recent = recent or now - datetime.fromisoformat(seen) < window
+    return Deploy(in_progress=locked or recent, changed=changed, previous=before)

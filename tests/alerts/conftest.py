@@ -1,0 +1,91 @@
+"""Alerts tests: real receivers for notifications (an SMTP server, an HTTP webhook) and rule helpers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from scripts.servers.postgres import free_port
+
+
+class SmtpServer:
+    """aiosmtpd on loopback, keeping each message it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self.port = free_port()
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                outer.messages.append(envelope)
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def url(self, to: str = "ops@example.com") -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=alerts@example.com&to={to}"
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer()
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+class WebhookReceiver:
+    """http.server in a thread: keeps every JSON body POSTed; answers ``status`` (200 by default)."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                outer.bodies.append({"path": self.path, "json": json.loads(self.rfile.read(length) or b"null")})
+                self.send_response(outer.status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/s3cr3t-token-value"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+
+@pytest.fixture
+def webhook():
+    receiver = WebhookReceiver()
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture
+def only_rules(db):
+    """Keep only the default rules of the given kinds enabled (the others read servers the test does not start)."""
+    from opsportal.alerts.models import Rule
+
+    def keep(*kinds: str, **fields) -> list[Rule]:
+        Rule.objects.exclude(kind__in=kinds).update(enabled=False)
+        Rule.objects.filter(kind__in=kinds).update(**fields)
+        return list(Rule.objects.filter(kind__in=kinds))
+
+    return keep
+
+
+@pytest.fixture
+def unreachable_url():
+    return f"http://127.0.0.1:{free_port()}/nothing-listens-here"

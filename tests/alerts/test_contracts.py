@@ -1,0 +1,27 @@
+"""The alerts' import contracts bite: a planted import breaks the contract that forbids it
+(the same method as tests/opsportal/test_architecture.py, on a copy of the tree)."""
+
+import pytest
+
+from tests.opsportal.test_architecture import _lint, _plant, tree  # noqa: F401 (the fixture)
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("opsportal/alerts/evaluator.py", "from opsportal.alerts import models  # noqa", "Alerts layers"),
+        ("opsportal/alerts/services.py", "from opsportal.alerts import tasks  # noqa", "Alerts layers"),
+        (
+            "opsportal/alerts/observe.py",
+            "from opsportal.portal import queues  # noqa",
+            "Layers: project, portal, apps, lib",
+        ),
+        ("walletops/hosts.py", "from opsportal.alerts import models  # noqa", "Apps import only lib of the project"),
+        ("opsportal/alerts/services.py", "import rest_framework  # noqa", "DRF only in web layers"),
+    ],
+)
+def test_a_forbidden_import_in_or_into_the_alerts_breaks_its_contract(tree, module, line, contract):  # noqa: F811
+    _plant(tree, module, line)
+    result = _lint(tree)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert f"{contract} BROKEN" in result.stdout, result.stdout[-3000:]

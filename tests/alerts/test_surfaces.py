@@ -1,0 +1,268 @@
+"""Where operators see the alerts: the Alerts page, channels with "Send test", mutes from the portal,
+``GET /api/v1/admin/ops/alerts``, ``/metrics`` and the dashboard badge."""
+
+import json
+from datetime import timedelta
+from http import HTTPStatus
+from io import StringIO
+
+import jsonschema
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from opsportal.alerts.models import Alert, Channel, Mute, Notification, Rule
+from opsportal.audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/admin/ops/alerts"
+
+
+@pytest.fixture
+def history():
+    """One resolved alert (older), one pending, one alerting and flapping with a sent and a failed notification."""
+    rule = Rule.objects.get(kind="container")
+    hook = Channel.objects.create(name="hook", kind="webhook", url="https://hooks.example.com/T0/SECRETSECRET")
+    now = timezone.now()
+    old = Alert.objects.create(
+        rule=rule,
+        target="old-web",
+        state="resolved",
+        started_at=now - timedelta(days=2),
+        resolved_at=now - timedelta(days=1),
+        message="old-web: stopped (exited)",
+    )
+    pending = Alert.objects.create(rule=rule, target="web-2", state="pending", started_at=now - timedelta(hours=3))
+    firing = Alert.objects.create(
+        rule=rule,
+        target="web-1",
+        state="alerting",
+        flapping=True,
+        fired_at=now,
+        started_at=now - timedelta(hours=1),
+        message="web-1: Docker health unhealthy",
+    )
+    Notification.objects.create(
+        alert=firing, channel=hook, kind="fired", status="sent", title="t", body="b", attempts=1, sent_at=now
+    )
+    Notification.objects.create(
+        alert=firing,
+        channel=hook,
+        kind="reminder",
+        status="failed",
+        title="t",
+        body="b",
+        attempts=6,
+        last_error="HTTP 500: boom",
+    )
+    return old, pending, firing
+
+
+def test_the_alerts_page_lists_open_alerts_first_then_the_history(admin_client, history):
+    old, pending, firing = history
+    body = admin_client.get("/admin/alerts/alert/").content.decode()
+    positions = [body.index(f"/admin/alerts/alert/{alert.pk}/change/") for alert in (firing, pending, old)]
+    assert positions == sorted(positions)
+    assert "alerting (flapping)" in body
+
+
+def test_an_alert_shows_each_notifications_delivery_status_and_error(admin_client, history):
+    body = admin_client.get(f"/admin/alerts/alert/{history[2].pk}/change/").content.decode()
+    inline = body[body.index('id="notifications-group"') :]
+    assert "<p>Sent</p>" in inline and "<p>Failed</p>" in inline and "HTTP 500: boom" in inline
+
+
+def test_a_channel_url_is_never_shown_in_clear(admin_client, history):
+    hook = Channel.objects.get()
+    for page in ("/admin/alerts/channel/", f"/admin/alerts/channel/{hook.pk}/change/"):
+        body = admin_client.get(page).content.decode()
+        assert "SECRETSECRET" not in body and "https://hooks.example.com/T0/S…T" in body
+
+
+def test_editing_a_channel_with_the_url_left_blank_keeps_it(admin_client, history):
+    hook = Channel.objects.get()
+    response = admin_client.post(
+        f"/admin/alerts/channel/{hook.pk}/change/",
+        {"name": "renamed", "kind": "webhook", "url": "", "kinds": "fired", "enabled": "on"},
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    hook.refresh_from_db()
+    assert (hook.name, hook.url, hook.kinds) == ("renamed", "https://hooks.example.com/T0/SECRETSECRET", "fired")
+
+
+def test_a_channel_with_an_unusable_url_is_refused_with_a_message(admin_client):
+    response = admin_client.post(
+        "/admin/alerts/channel/add/", {"name": "x", "kind": "apprise", "url": "nonsense://", "kinds": "fired"}
+    )
+    assert response.status_code == HTTPStatus.OK and "not an Apprise URL Apprise can load" in response.content.decode()
+    assert not Channel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [("fired,paged", "unknown: paged; known: fired, reminder, resolved, deploy"), (" , ", "at least one of fired")],
+)
+def test_a_channel_with_unknown_or_no_notification_kinds_is_refused(admin_client, kinds, message):
+    response = admin_client.post(
+        "/admin/alerts/channel/add/", {"name": "x", "kind": "webhook", "url": "https://h.example.com/", "kinds": kinds}
+    )
+    assert message in response.content.decode() and not Channel.objects.exists()
+
+
+def test_send_test_delivers_on_post_only_with_csrf_and_the_change_permission(client, smtp_server):
+    mail = Channel.objects.create(name="mail", url=smtp_server.url())
+    test_url = f"/admin/alerts/channel/{mail.pk}/test/"
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_channel"))
+    client.force_login(viewer)
+    assert client.post(test_url).status_code == HTTPStatus.FORBIDDEN
+    admin = User.objects.create_superuser("boss", password="pw")
+    client.force_login(admin)
+    assert client.get(test_url).status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    page = client.get(f"/admin/alerts/channel/{mail.pk}/change/").content.decode()
+    assert f'action="{test_url}"' in page and "Send test" in page
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(admin)
+    assert strict.post(test_url).status_code == HTTPStatus.FORBIDDEN  # no CSRF token
+    assert smtp_server.messages == []
+    response = client.post(test_url, follow=True)
+    assert "Test message sent to mail." in response.content.decode()
+    assert len(smtp_server.messages) == 1 and Notification.objects.get().status == "sent"
+
+
+def test_a_mute_made_in_the_portal_is_audited_with_the_user(admin_client, admin_user):
+    rule = Rule.objects.get(kind="host")
+    until = (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    response = admin_client.post(
+        "/admin/alerts/mute/add/",
+        {"rule": rule.pk, "target": "", "until_0": until[:10], "until_1": until[11:], "reason": "kernel upgrade"},
+    )
+    assert response.status_code == HTTPStatus.FOUND, response.content.decode()[:2000]
+    mute = Mute.objects.get()
+    event = AuditEvent.objects.get(action="alerts.mute")
+    assert (mute.created_by, event.actor, event.via) == (admin_user.username, admin_user.username, "portal")
+    assert "kernel upgrade" in event.detail
+
+
+def test_a_threshold_out_of_range_is_refused_in_the_rule_form(admin_client):
+    rule = Rule.objects.get(kind="host")
+    data = {
+        "name": rule.name,
+        "kind": "host",
+        "target": "",
+        "thresholds": json.dumps({"cpu": 2}),
+        "grace_evaluations": 3,
+        "grace_seconds": 60,
+        "reminder_seconds": 0,
+        "flap_transitions": 4,
+        "flap_window_seconds": 3600,
+        "enabled": "on",
+    }
+    response = admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", data)
+    assert "cpu: a fraction above 0, at most 1" in response.content.decode()
+    data["thresholds"] = json.dumps({"cpu": 0.5})
+    assert admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", data).status_code == HTTPStatus.FOUND
+    rule.refresh_from_db()
+    assert rule.thresholds == {"cpu": 0.5} and rule.grace_seconds == 60
+
+
+def test_the_api_lists_alerts_open_first_with_their_deliveries(api_client, token_for, history):
+    old, pending, firing = history
+    assert api_client.get(URL).status_code == HTTPStatus.UNAUTHORIZED
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
+    rows = api_client.get(URL).json()
+    assert [row["id"] for row in rows] == [firing.pk, pending.pk, old.pk]
+    assert rows[0]["flapping"] is True and rows[0]["rule"] == "Containers"
+    assert sorted((n["kind"], n["status"], n["last_error"]) for n in rows[0]["notifications"]) == [
+        ("fired", "sent", ""),
+        ("reminder", "failed", "HTTP 500: boom"),
+    ]
+    assert [row["id"] for row in api_client.get(URL, {"open": "true"}).json()] == [firing.pk, pending.pk]
+    bad = api_client.get(URL, {"limit": "0"})
+    assert bad.status_code == HTTPStatus.BAD_REQUEST and bad.json()["code"] == "invalid_param"
+
+
+def test_the_api_answer_matches_its_openapi_schema(api_client, token_for, history):
+    out = StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out)
+    schema = json.loads(out.getvalue())
+    operation = schema["paths"][URL]["get"]
+    assert operation["operationId"] == "alerts_list" and operation["security"] == [{"bearerToken": []}]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
+    validator = jsonschema.Draft202012Validator(
+        {**schema["components"]["schemas"]["Alert"], "components": schema["components"]}
+    )
+    for row in api_client.get(URL).json():
+        validator.validate(row)
+
+
+def test_metrics_export_each_open_alert_and_the_counts_by_state(client, history):
+    samples = {}
+    for family in text_string_to_metric_families(client.get("/metrics").content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert samples[("opsportal_alerts_open", (("state", "alerting"),))] == 1
+    assert samples[("opsportal_alerts_open", (("state", "pending"),))] == 1
+    labels = (
+        ("flapping", "true"),
+        ("kind", "container"),
+        ("rule", "Containers"),
+        ("state", "alerting"),
+        ("target", "web-1"),
+    )
+    assert samples[("opsportal_alert", labels)] == 1
+    assert not any(name == "opsportal_alert" and ("target", "old-web") in labels for name, labels in samples)
+
+
+def test_the_dashboard_shows_the_badge_linking_to_the_open_alerts(admin_client, history):
+    body = admin_client.get("/admin/ops/").content.decode()
+    assert 'id="alerts-badge"' in body and "<strong>1 alerting</strong>, 1 pending (1 flapping)" in body
+    assert "/admin/alerts/alert/?is_open__exact=1" in body
+    Alert.objects.update(state="resolved", is_open=False)
+    assert "none open" in admin_client.get("/admin/ops/").content.decode()
+
+
+def test_an_alert_links_to_a_mute_form_filled_in_for_its_rule_and_target(admin_client, history):
+    firing = history[2]
+    body = admin_client.get(f"/admin/alerts/alert/{firing.pk}/change/").content.decode()
+    link = f"/admin/alerts/mute/add/?rule={firing.rule_id}&amp;target=web-1"
+    assert link in body
+    form = admin_client.get(link.replace("&amp;", "&")).content.decode()
+    assert 'name="target" value="web-1"' in form and f'<option value="{firing.rule_id}" selected>' in form
+
+
+def test_the_evaluation_runs_on_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["alerts-evaluate"]
+    assert entry["task"] == "alerts.evaluate" and entry["schedule"] == settings.OPSPORTAL_ALERTS_EVALUATE_SECONDS
+    from opsportal.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery finds opsportal.alerts.tasks
+    assert "alerts.evaluate" in app.tasks
+
+
+def test_the_alerts_pages_carry_no_inline_code_the_content_security_policy_would_block(admin_client, history):
+    import re
+
+    channel, alert = Channel.objects.get(), history[2]
+    pages = [
+        "/admin/alerts/alert/",
+        f"/admin/alerts/alert/{alert.pk}/change/",
+        "/admin/alerts/channel/",
+        f"/admin/alerts/channel/{channel.pk}/change/",
+        "/admin/alerts/mute/add/",
+        "/admin/alerts/rule/",
+        "/admin/alerts/notification/",
+        "/admin/ops/",
+    ]
+    for path in pages:
+        response = admin_client.get(path)
+        html = response.content.decode()
+        assert response.status_code == HTTPStatus.OK, path
+        for tag in re.findall(r"<(?:script|style)\b[^>]*>", html):
+            assert re.search(r'\b(src|nonce)="[^"]+"', tag), f"{path}: {tag}"
+        assert not re.search(r"<[^>]+\sstyle=", html), f"{path}: a style attribute"
+        assert not re.search(r"<[^>]+\son[a-z]+=", html), f"{path}: an event-handler attribute"
