@@ -122,7 +122,8 @@ def matches(grep, text: str) -> bool:
 
 def line_json(line: Line, *, timestamps: bool = True) -> dict:
     ts = iso_utc(ns_datetime(line.ns)) if timestamps and line.ns else None
-    return {"ts": ts, "container": line.source.name, "host": line.source.host, "text": line.text}
+    return {"id": ns_stamp(line.ns), "ts": ts, "container": line.source.name, "host": line.source.host,
+            "text": line.text}  # fmt: skip
 
 
 def _line_bytes(line: Line) -> int:

@@ -394,3 +394,17 @@ def test_follow_is_documented_as_an_event_stream_in_the_openapi_schema(admin_cli
         assert "text/event-stream" in content and "application/json" in content
         assert "follow" in {p["name"] for p in paths[path]["get"]["parameters"]}
         assert "429" in paths[path]["get"]["responses"]
+
+
+def test_the_portal_streams_need_a_staff_login_and_refuse_foreign_containers(client, django_user_model, follow_env):
+    stream = "/admin/ops/containers/unrelated-database/logs/stream/?env=staging"
+    assert client.get(stream).status_code == 302  # to the login page
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    response = client.get(stream)
+    assert (response.status_code, response.json()["code"]) == (404, "container_not_found")
+    response = client.get("/admin/ops/logs/stream/?env=staging&containers=unrelated-database")
+    assert response.status_code == 404
+    response = client.get("/admin/ops/logs/?env=follow&role=ticker&format=text&tail=4")
+    assert response["Content-Disposition"] == 'attachment; filename="follow-ticker.log"'
+    assert len(response.content.decode().splitlines()) == 4

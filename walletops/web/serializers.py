@@ -64,6 +64,7 @@ class LogsSerializer(serializers.Serializer):
 
 
 class MergedLogLineSerializer(LogLineSerializer):
+    id = serializers.CharField(help_text="the line's exact time (nanoseconds): a live follow's Last-Event-ID")
     container = serializers.CharField()
     host = serializers.CharField(help_text="the Docker engine the container runs on")
 
