@@ -14,6 +14,7 @@ are counted per actor and per process (``stream_lease``) so followers never hold
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -40,6 +41,7 @@ MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thr
 REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engines' lines come out in time order
 RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
 QUEUE_LINES = 10_000  # lines waiting for a slow client before the readers wait (and Docker with them)
+BATCH_LINES = 1000  # lines written to the client at once, at most
 _STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 NS = 1_000_000_000
 
@@ -64,10 +66,16 @@ def stamp_ns(stamp: str) -> int | None:
     return seconds * NS + int((fraction or "0").ljust(9, "0"))
 
 
+@functools.lru_cache(maxsize=64)
+def _second_text(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def ns_stamp(ns: int) -> str:
-    """Nanoseconds as ``2026-03-10T11:59:58.123456789Z``: an SSE ``id``, exact and sortable as text."""
+    """Nanoseconds as ``2026-03-10T11:59:58.123456789Z``: an SSE ``id``, exact and sortable as text.
+    (Lines come thousands a second: the date part is formatted once a second.)"""
     seconds, rest = divmod(ns, NS)
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:09d}Z"
+    return f"{_second_text(seconds)}.{rest:09d}Z"
 
 
 def ns_datetime(ns: int) -> datetime:
@@ -108,7 +116,8 @@ def line_parse(raw: bytes, source: Source) -> Line:
         raw = raw[:-1]
     stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
     cut = len(raw) - raw.find(b" ") - 1 > LINE_BYTES
-    text = ANSI_ESCAPE.sub("", text)
+    if "\x1b" in text:
+        text = ANSI_ESCAPE.sub("", text)
     if len(text) > MAX_LINE:
         text, cut = text[:MAX_LINE], True
     return Line(ns=stamp_ns(stamp) or 0, text=text, cut=cut, source=source)
@@ -121,9 +130,14 @@ def matches(grep, text: str) -> bool:
 
 
 def line_json(line: Line, *, timestamps: bool = True) -> dict:
-    ts = iso_utc(ns_datetime(line.ns)) if timestamps and line.ns else None
-    return {"id": ns_stamp(line.ns), "ts": ts, "container": line.source.name, "host": line.source.host,
-            "text": line.text}  # fmt: skip
+    stamp = ns_stamp(line.ns)
+    ts = f"{stamp[:23]}Z" if timestamps and line.ns else None  # milliseconds, as every time in the API
+    return {"id": stamp, "ts": ts, "container": line.source.name, "host": line.source.host, "text": line.text}
+
+
+def line_event(line: Line) -> bytes:
+    data = line_json(line)
+    return f"id: {data['id']}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
 def _line_bytes(line: Line) -> int:
@@ -428,10 +442,8 @@ class LogFollowStream:
         lines, reads = merged_read(
             self.sources, tail=backlog_tail, since=since, until=None, grep=self.grep, after_ns=self.after_ns
         )
-        last_ns = self.after_ns
-        for line in lines:
-            last_ns = max(last_ns, line.ns)
-            yield sse(id=ns_stamp(line.ns), data=line_json(line))
+        if lines:
+            yield b"".join(line_event(line) for line in lines)
         active = set()
         for source in self.sources:
             read = reads[source]
@@ -464,8 +476,15 @@ class LogFollowStream:
             else:
                 time.sleep(min(wait, window))
             now = time.monotonic()
-            if item is not None:
-                kind, source, value = item
+            # What else is waiting is taken too, and written in one piece: one write per batch, not per line.
+            items = [item] if item is not None else []
+            while item is not None and len(items) < BATCH_LINES:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(item)
+            for kind, source, value in items:
                 if kind == "line":
                     last_line = now
                     heapq.heappush(pending, (value.ns, next(seq), now, value))
@@ -473,9 +492,11 @@ class LogFollowStream:
                     active.discard(source)
                     for event in self._ended(source, kind, value):
                         yield event
+            ready = []
             while pending and (pending[0][2] + window <= now or not active):
-                line = heapq.heappop(pending)[3]
-                yield sse(id=ns_stamp(line.ns), data=line_json(line))
+                ready.append(line_event(heapq.heappop(pending)[3]))
+            if ready:
+                yield b"".join(ready)
             if not active and not pending:
                 yield self._end()
                 return
