@@ -263,8 +263,11 @@ def test_the_caps_answer_429_and_a_client_that_goes_frees_its_stream(http, follo
     with _follow(http, path, env="follow") as response:
         first = EventReader(response)  # held: a reader dropped would close its connection
         first.until(lambda e: e.event == "message", seconds=5)
-        second = http.get(f"{API}/{path}", params={"follow": "true", "env": "follow"})
-        assert second.status_code == 429
+        # Asked as an event stream (as an EventSource asks), the refusal is still the JSON error shape.
+        second = http.get(
+            f"{API}/{path}", params={"follow": "true", "env": "follow"}, headers={"Accept": "text/event-stream"}
+        )
+        assert second.status_code == 429 and second.headers["content-type"] == "application/json"
         assert (
             second.json()
             == {
