@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -151,8 +150,18 @@ class EventStreamRenderer(BaseRenderer):
         return JSONRenderer().render(data)
 
 
+SSE_EVENT = {
+    "type": "object",
+    "description": "one Server-Sent Event",
+    "properties": {
+        "event": {"type": "string", "description": "absent (a line), source_end, engine_down or end"},
+        "id": {"type": "string", "description": "a line's time, nanoseconds: resume with Last-Event-ID"},
+        "data": {"type": "string", "description": "JSON: {id, ts, container, host, text} for a line"},
+        "retry": {"type": "integer"},
+    },
+}
 EVENT_STREAM = OpenApiResponse(
-    OpenApiTypes.STR,
+    SSE_EVENT,
     description="With `follow=true`: Server-Sent Events. Each line is an event whose `id` is the line's time "
     "(nanoseconds, `2026-03-10T11:59:58.123456789Z`; send it back as `Last-Event-ID` to resume after it) and whose "
     "`data` is `{ts, container, host, text}`. Then `event: source_end` when a container's stream ends, "
