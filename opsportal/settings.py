@@ -355,6 +355,8 @@ OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS = strict_int("OPSPORTAL_ALERTS_DEPLOY_WIN
 OPSPORTAL_ALERTS_SEND_TIMEOUT = strict_int("OPSPORTAL_ALERTS_SEND_TIMEOUT", 10, minimum=1)
 # Attempts per notification (backoff 30 s, 60 s, 120 s...) before it is marked failed.
 OPSPORTAL_ALERTS_MAX_ATTEMPTS = strict_int("OPSPORTAL_ALERTS_MAX_ATTEMPTS", 6, minimum=1)
+# Days a closed alert (with its notifications) and a channel's test message are kept; pruned hourly.
+OPSPORTAL_ALERTS_RETENTION_DAYS = strict_int("OPSPORTAL_ALERTS_RETENTION_DAYS", 30, minimum=1)
 
 # --- Logging -------------------------------------------------------------------
 LOGGING = {
@@ -409,5 +411,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.evaluate",
         "schedule": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS),
         "options": {"expires": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
+    },
+    # Alerts closed, and test messages sent, longer ago than their retention: in bounded batches.
+    "alerts-prune": {
+        "task": "alerts.prune",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
 }

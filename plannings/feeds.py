@@ -111,7 +111,18 @@ def feed_client(config: FeedSettings) -> httpx.Client:
     )
 
 
+@dataclass(frozen=True)
+class FeedResponse:
+    status: int  # the final status, after redirects (the attempt history shows it)
+    body: bytes
+
+
 def feed_fetch(client: httpx.Client, url: str, *, config: FeedSettings) -> bytes:
+    """The feed's body (see ``feed_get``)."""
+    return feed_get(client, url, config=config).body
+
+
+def feed_get(client: httpx.Client, url: str, *, config: FeedSettings) -> FeedResponse:
     """GET the feed; the whole exchange must end within the timeout and the size limit."""
     seconds = config.timeout.total_seconds()
     deadline = time.monotonic() + seconds
@@ -127,16 +138,16 @@ def feed_fetch(client: httpx.Client, url: str, *, config: FeedSettings) -> bytes
                 raise FeedFailure(policy.HTTP_5XX, f"HTTP {status}", status=status)
             declared = response.headers.get("content-length", "")
             if _ascii_digits(declared) and int(declared) > config.max_bytes:
-                raise FeedFailure(policy.INVALID_BODY, f"body of {declared} bytes is over the limit")
+                raise FeedFailure(policy.INVALID_BODY, f"body of {declared} bytes is over the limit", status=status)
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > config.max_bytes:
-                    raise FeedFailure(policy.INVALID_BODY, f"body over {config.max_bytes} bytes")
+                    raise FeedFailure(policy.INVALID_BODY, f"body over {config.max_bytes} bytes", status=status)
                 if time.monotonic() > deadline:
-                    raise FeedFailure(policy.TIMEOUT, f"body not received within {seconds:g} s")
+                    raise FeedFailure(policy.TIMEOUT, f"body not received within {seconds:g} s", status=status)
                 chunks.append(chunk)
-            return b"".join(chunks)
+            return FeedResponse(status=status, body=b"".join(chunks))
     except httpx.TimeoutException:
         raise FeedFailure(policy.TIMEOUT, f"no answer within {seconds:g} s") from None
     except httpx.ConnectError as exc:

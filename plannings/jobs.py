@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections import Counter
@@ -157,13 +156,6 @@ class Fetched:
 
 # The status of the last response each pool thread received (an httpx event hook sets it):
 # the feed client returns only the body, and a redirect's final status is the one that counts.
-_last_response = threading.local()
-
-
-def _remember_status(response) -> None:
-    _last_response.status = response.status_code
-
-
 def _printable(text: str, limit: int) -> str:
     """``text`` cut at ``limit`` with no NUL (PostgreSQL refuses it) nor control characters.
 
@@ -182,12 +174,12 @@ def _safe_head(body: bytes) -> str:
 def _fetch_backup(client, item: services.ClaimedItem, config: feeds.FeedSettings, now: datetime) -> Fetched:
     """Runs on a pool thread: download, parse and prepare the backup; no database access."""
     fetched = Fetched(started_at=timezone.now())
-    _last_response.status = None
     started = time.monotonic()
     body = None
     try:
         today = now.astimezone(config.zone).date()
-        body = feeds.feed_fetch(client, feeds.feed_url(item.url, today=today), config=config)
+        response = feeds.feed_get(client, feeds.feed_url(item.url, today=today), config=config)
+        fetched.http_status, body = response.status, response.body
         fetched.size = len(body)
         fetched.backup = backup_prepare(feeds.feed_parse(body, zone=config.zone))
     except FeedFailure as failure:
@@ -197,8 +189,8 @@ def _fetch_backup(client, item: services.ClaimedItem, config: feeds.FeedSettings
     except Exception as exc:  # handled on the main thread, which logs it with its traceback
         fetched.unexpected = exc
     fetched.duration_ms = int((time.monotonic() - started) * 1000)
-    failure_status = fetched.failure.status if fetched.failure is not None else None
-    fetched.http_status = failure_status or _last_response.status
+    if fetched.failure is not None and fetched.failure.status is not None:
+        fetched.http_status = fetched.failure.status
     return fetched
 
 
@@ -315,7 +307,6 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None, record_attem
     result = DrainResult()
     deadline = time.monotonic() + limits.budget.total_seconds()
     with feeds.feed_client(config) as client, ThreadPoolExecutor(limits.concurrency) as pool:
-        client.event_hooks = {**client.event_hooks, "response": [*client.event_hooks["response"], _remember_status]}
         while time.monotonic() < deadline:
             items = services.refresh_queue_claim(
                 owner=owner, limit=limits.batch_size, now=timezone.now(), max_attempts=limits.max_attempts

@@ -175,11 +175,12 @@ class ChannelAdmin(admin.ModelAdmin):
     change_form_template = "alerts/channel_change_form.html"
 
     def get_fields(self, request, obj=None):
-        return (
-            ["name", "kind", "url_shown", "url", "kinds", "enabled"]
-            if obj
-            else ["name", "kind", "url", "kinds", "enabled"]
-        )
+        if obj is None:
+            return ["name", "kind", "url", "kinds", "enabled"]
+        if not self.has_change_permission(request, obj):
+            # A read-only form would show every field's value as text, the URL in clear: only its mask.
+            return ["name", "kind", "url_shown", "kinds", "enabled"]
+        return ["name", "kind", "url_shown", "url", "kinds", "enabled"]
 
     @admin.display(description="URL (masked)")
     def url_shown(self, obj: Channel) -> str:

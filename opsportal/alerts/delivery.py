@@ -8,7 +8,6 @@ so one slow or failing channel never holds up the others.
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -33,68 +32,77 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _mask(text: str) -> str:
-    return text[:1] + "…" + text[-1:] if len(text) > 4 else "****"
+    """A secret's first and last characters when it is long enough to keep them hidden, else stars."""
+    return text[:1] + "…" + text[-1:] if len(text) >= 12 else "****"
+
+
+def _shown(text: str, *, longest: int) -> str:
+    return text if len(text) <= longest else _mask(text)
 
 
 def url_masked(url: str) -> str:
-    """A channel URL fit to show: password, query values and long path parts (tokens) masked."""
+    """A channel URL fit to show, for every kind: only the scheme, a DNS-like host, a numeric port, a short
+    user name, short path parts and query keys stay readable. Apprise URLs keep tokens where a host would be
+    (slack://TokenA/..., tgram://bot:token/...) and in the path (ntfy topics), so those are masked too.
+    Never raises: the admin list and every error message go through it."""
     try:
         parts = urlsplit(url)
-    except ValueError:
+        if not parts.scheme or not parts.netloc:
+            return _mask(url) if url else ""  # not a URL: masked whole, it may be a token
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        if hostport.startswith("["):  # an IPv6 literal
+            host, _, rest = hostport.partition("]")
+            host, port = host + "]", rest[1:] if rest.startswith(":") else ""
+        else:
+            host, _, port = hostport.partition(":")
+        if not ("." in host or host.startswith("[") or host == "localhost"):
+            host = _shown(host, longest=4)
+        netloc = host + (f":{port if port.isdigit() and int(port) <= 65535 else '****'}" if port else "")
+        if userinfo:
+            user, colon, _password = userinfo.partition(":")
+            netloc = f"{_shown(user, longest=8)}{':****' if colon else ''}@{netloc}"
+        path = "/".join(_shown(seg, longest=4) for seg in parts.path.split("/"))
+        query = urlencode([(key, "****") for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+        return urlunsplit((parts.scheme, netloc, path, query, ""))
+    except Exception:  # noqa: BLE001 (whatever the URL holds, the page showing it must not fail)
         return "(unreadable URL)"
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}{':****' if parts.password else ''}@{netloc}"
-    path = "/".join(_mask(seg) if len(seg) > 8 else seg for seg in parts.path.split("/"))
-    query = urlencode([(key, "****") for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def channel_url_shown(channel: Channel) -> str:
-    if channel.kind == Channel.Kind.APPRISE:
-        plugin = apprise.Apprise.instantiate(channel.url, suppress_exceptions=True)
-        if plugin:
-            return plugin.url(privacy=True)
+    """Always our own masking: Apprise's privacy URL keeps ntfy topics and other path tokens in clear."""
     return url_masked(channel.url)
 
 
 def channel_url_problem(*, kind: str, url: str) -> str | None:
     """Why ``url`` cannot be a channel of ``kind``, or None."""
     if kind == Channel.Kind.WEBHOOK:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+            httpx.URL(url)
+        except (ValueError, httpx.InvalidURL) as exc:
+            return f"not a usable URL: {str(exc).replace(url, url_masked(url))}"[:300]
         return None if parts.scheme in ("http", "https") and parts.hostname else "a webhook needs an http(s):// URL"
-    if not apprise.Apprise.instantiate(url, suppress_exceptions=True):
+    try:
+        loaded = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001 (a plugin may raise on a URL it cannot parse)
+        loaded = None
+    if not loaded:
         return "not an Apprise URL Apprise can load (see its list of services)"
     return None
 
 
-class _ThreadLog(logging.Handler):
-    """Apprise reports failures in its log, not in an exception: keep this thread's warnings."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.thread = threading.get_ident()
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        if record.thread == self.thread:
-            self.lines.append(record.getMessage())
-
-
 def _apprise_send(url: str, title: str, body: str) -> str | None:
+    """Apprise reports failures in its log, not in an exception. Apprise 2.x sends from its own thread pool,
+    so a handler keyed on this thread saw nothing: the result carries this call's log entries instead."""
     sender = apprise.Apprise()
     if not sender.add(url):
         return "not an Apprise URL Apprise can load"
-    log = logging.getLogger("apprise")
-    handler = _ThreadLog()
-    log.addHandler(handler)
-    try:
-        ok = bool(sender.notify(title=title, body=body))
-    finally:
-        log.removeHandler(handler)
-    return None if ok else ("; ".join(handler.lines) or "Apprise reported a failure")[-1000:]
+    result = sender.notify(title=title, body=body, log_level=logging.WARNING)
+    if result:
+        return None
+    lines = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+    return ("; ".join(lines) or f"Apprise reported {getattr(result.status, 'name', 'a failure')}")[-1000:]
 
 
 def _webhook_send(url: str, payload: dict) -> str | None:
@@ -108,15 +116,40 @@ def _webhook_send(url: str, payload: dict) -> str | None:
 
 
 def _send(item: tuple[str, str, str, str, dict]) -> str | None:
+    """Never raises: any failure of one send (httpx.InvalidURL is no HTTPError, a plugin's bug...) is that
+    item's error, so the pool's map never aborts a delivery whose rows are already claimed and sent."""
     kind, url, title, body, payload = item
+    try:
+        error = _webhook_send(url, payload) if kind == Channel.Kind.WEBHOOK else _apprise_send(url, title, body)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("alerts: a %s send raised", kind, exc_info=True)
+        error = f"{type(exc).__name__}: {exc}"[:1000]
     # Error texts can quote the URL: never keep its secrets.
-    error = _webhook_send(url, payload) if kind == Channel.Kind.WEBHOOK else _apprise_send(url, title, body)
     return error.replace(url, url_masked(url)) if error else None
+
+
+def _outcome_write(row: Notification, error: str | None, *, now: datetime, final: bool, counts: dict) -> None:
+    row.attempts += 1
+    if error is None:
+        row.status, row.sent_at, row.next_attempt_at, row.last_error = Notification.Status.SENT, now, None, ""
+        counts["sent"] += 1
+    elif final or row.attempts >= settings.OPSPORTAL_ALERTS_MAX_ATTEMPTS:
+        log.warning("alerts: notification %s to %s failed for good: %s", row.pk, row.channel.name, error)
+        row.status, row.next_attempt_at, row.last_error = Notification.Status.FAILED, None, error
+        counts["failed"] += 1
+    else:
+        log.info("alerts: notification %s to %s failed (attempt %s): %s", row.pk, row.channel.name, row.attempts, error)
+        row.next_attempt_at, row.last_error = now + backoff(row.attempts), error
+        counts["retrying"] += 1
+    row.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"])
 
 
 def notifications_deliver(*, now: datetime | None = None, limit: int = 200, ids: list[int] | None = None) -> dict:
     """Send the due notifications (or those of ``ids``), each claimed first with a guarded update so
-    two workers never send one twice. Returns counts by outcome."""
+    two workers never send one twice. Returns counts by outcome.
+
+    Rows of a disabled channel, or of a channel whose URL cannot be used, fail at once (not retried
+    every few minutes); every row's outcome is written on its own, so nothing sent is sent again."""
     now = now or timezone.now()
     due = Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
     if ids is not None:
@@ -131,25 +164,25 @@ def notifications_deliver(*, now: datetime | None = None, limit: int = 200, ids:
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     if not claimed:
         return counts
-    items = [(row.channel.kind, row.channel.url, row.title, row.body, row.payload) for row in claimed]
-    with ThreadPoolExecutor(min(SEND_POOL, len(items))) as pool:
-        errors = list(pool.map(_send, items))
-    for row, error in zip(claimed, errors, strict=True):
-        row.attempts += 1
-        if error is None:
-            row.status, row.sent_at, row.next_attempt_at, row.last_error = Notification.Status.SENT, now, None, ""
-            counts["sent"] += 1
-        elif row.attempts >= settings.OPSPORTAL_ALERTS_MAX_ATTEMPTS:
-            log.warning("alerts: notification %s to %s failed for good: %s", row.pk, row.channel.name, error)
-            row.status, row.next_attempt_at, row.last_error = Notification.Status.FAILED, None, error
-            counts["failed"] += 1
-        else:
-            log.info(
-                "alerts: notification %s to %s failed (attempt %s): %s", row.pk, row.channel.name, row.attempts, error
-            )
-            row.next_attempt_at, row.last_error = now + backoff(row.attempts), error
-            counts["retrying"] += 1
-        row.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"])
+    refused: dict[int, str | None] = {}
+    for channel in {row.channel_id: row.channel for row in claimed}.values():
+        problem = None if channel.enabled else "channel disabled"
+        if problem is None and (url_problem := channel_url_problem(kind=channel.kind, url=channel.url)):
+            problem = f"unusable channel URL: {url_problem}"
+        refused[channel.pk] = problem
+    sendable = [row for row in claimed if refused[row.channel_id] is None]
+    errors: list[str | None] = []
+    if sendable:
+        items = [(row.channel.kind, row.channel.url, row.title, row.body, row.payload) for row in sendable]
+        with ThreadPoolExecutor(min(SEND_POOL, len(items))) as pool:
+            errors = list(pool.map(_send, items))
+    outcomes = [(row, refused[row.channel_id], True) for row in claimed if refused[row.channel_id] is not None]
+    outcomes += [(row, error, False) for row, error in zip(sendable, errors, strict=True)]
+    for row, error, final in outcomes:
+        try:
+            _outcome_write(row, error, now=now, final=final, counts=counts)
+        except Exception:  # noqa: BLE001 (one row that cannot be written must not lose the others' outcomes)
+            log.exception("alerts: the outcome of notification %s was not written", row.pk)
     return counts
 
 
@@ -166,9 +199,10 @@ def channel_test(*, channel: Channel, now: datetime | None = None) -> Notificati
         body=body,
         payload=payload,
         created_at=now,
-        next_attempt_at=now,
+        next_attempt_at=None,  # never due: a worker's delivery pass must not send it a second time
     )
-    error = _send((channel.kind, channel.url, title, body, payload))
+    problem = channel_url_problem(kind=channel.kind, url=channel.url)
+    error = f"unusable channel URL: {problem}" if problem else _send((channel.kind, channel.url, title, body, payload))
     row.attempts, row.next_attempt_at = 1, None
     row.status = Notification.Status.SENT if error is None else Notification.Status.FAILED
     row.sent_at, row.last_error = (now if error is None else None), error or ""

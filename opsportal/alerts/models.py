@@ -10,8 +10,13 @@ from __future__ import annotations
 import fnmatch
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
+
+# Longer would overflow nothing, but a typo of a few zeros would silence a rule for years: refused.
+SECONDS_MAX = 30 * 24 * 3600
+seconds_capped = MaxValueValidator(SECONDS_MAX, message=f"at most 30 days ({SECONDS_MAX} seconds)")
 
 
 class Rule(models.Model):
@@ -41,14 +46,18 @@ class Rule(models.Model):
     grace_evaluations = models.PositiveIntegerField(
         default=3, help_text="Consecutive evaluations a condition must hold to fire, and be gone to resolve."
     )
-    grace_seconds = models.PositiveIntegerField(default=120, help_text="And for at least this long (both must be met).")
+    grace_seconds = models.PositiveIntegerField(
+        default=120, validators=[seconds_capped], help_text="And for at least this long (both must be met)."
+    )
     reminder_seconds = models.PositiveIntegerField(
-        default=4 * 3600, help_text="A reminder at most this often while alerting; 0: none."
+        default=4 * 3600,
+        validators=[seconds_capped],
+        help_text="A reminder at most this often while alerting; 0: none.",
     )
     flap_transitions = models.PositiveIntegerField(
         default=4, help_text="This many changes of the condition within the flap window mark the alert flapping."
     )
-    flap_window_seconds = models.PositiveIntegerField(default=3600)
+    flap_window_seconds = models.PositiveIntegerField(default=3600, validators=[seconds_capped])
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -116,7 +125,13 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-is_open", "-started_at"]
-        indexes = [models.Index(fields=["is_open", "rule"], name="alerts_open_rule")]
+        indexes = [
+            models.Index(fields=["is_open", "rule"], name="alerts_open_rule"),
+            # The Alerts page and the API read in this order (open first, alerting before pending, newest).
+            models.Index(fields=["-is_open", "state", "-started_at"], name="alerts_list_order"),
+            # The hourly prune: closed alerts past the retention.
+            models.Index(fields=["is_open", "resolved_at"], name="alerts_closed_resolved"),
+        ]
         constraints = [
             # One open episode per (rule, target): a second evaluator pass can never open a twin.
             models.UniqueConstraint(
@@ -189,7 +204,10 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="alerts_notif_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="alerts_notif_due"),
+            models.Index(fields=["kind", "created_at"], name="alerts_notif_kind_created"),  # the prune of tests
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.channel}"

@@ -90,6 +90,7 @@ def notifications_queue(*, alert: Alert, kind: str, now: datetime, muted: bool, 
     title = TITLES[kind].format(rule=alert.rule.name, target=alert.target)
     if alert.flapping and kind == Notification.Kind.FIRED:
         title += " (flapping)"
+    title = _capped(title, Notification, "title")
     body = alert.message if kind != Notification.Kind.RESOLVED else f"Recovered. It was: {alert.message}"
     payload = {"version": 1, "kind": kind, "title": title, "message": body, "alert": _alert_json(alert)}
     status = Notification.Status.MUTED if muted else Notification.Status.PENDING
@@ -124,12 +125,18 @@ class PassResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _capped(text: str, model, field: str) -> str:
+    """``text`` cut to the column's length (a deploy tag is whatever the deploy tooling wrote)."""
+    limit = model._meta.get_field(field).max_length
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _deploy_event(*, rule: Rule, deploy: observe.Deploy, now, muted, channels, result: PassResult) -> None:
     info, before = deploy.changed, deploy.previous or {}
     previous = info.get("previous_tag") or before.get("current_tag") or "none"
     alert = Alert(
         rule=rule,
-        target=info["current_tag"],
+        target=_capped(info["current_tag"], Alert, "target"),
         state=Alert.State.RESOLVED,
         started_at=now,
         fired_at=now,
@@ -176,7 +183,13 @@ def _pass(*, now: datetime, result: PassResult) -> None:
                 log.exception("alerts: the %s rules were not evaluated this pass", kind)
                 observed[kind] = None
                 result.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-    deploy = observe.deploy_observe(now=now, memory=memory)
+    try:
+        deploy = observe.deploy_observe(now=now, memory=memory)
+    except Exception as exc:  # noqa: BLE001 (as for the observers: the other rules still run)
+        log.exception("alerts: the deploy was not observed this pass")
+        result.errors.append(f"deploy: {type(exc).__name__}: {exc}")
+        # Unknown: nothing held back (an alert during a deploy beats a silenced outage), no deploy notice.
+        deploy = observe.Deploy(in_progress=False, changed=None, previous=memory.get("deploy"))
     open_alerts = {(a.rule_id, a.target): a for a in Alert.objects.filter(is_open=True).select_related("rule")}
     mutes = list(Mute.objects.filter(until__gt=now))
     channels = list(Channel.objects.filter(enabled=True))
@@ -283,6 +296,33 @@ def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, resu
         result.resolved += event == evaluator.RESOLVED_EVENT
         result.reminders += event == evaluator.REMINDER
         result.notifications += notifications_queue(alert=alert, kind=event, now=now, muted=muted, channels=channels)
+
+
+PRUNE_BATCH = 1000
+PRUNE_BATCHES = 20
+
+
+def alerts_prune(
+    *, now: datetime | None = None, batch: int = PRUNE_BATCH, batches: int = PRUNE_BATCHES
+) -> dict[str, int]:
+    """Delete the alerts closed more than OPSPORTAL_ALERTS_RETENTION_DAYS ago (their notifications go
+    with them) and the channels' test messages as old, at most ``batch`` x ``batches`` rows of each a
+    run, each batch its own short statement: a backlog is worked off over the hourly runs."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.OPSPORTAL_ALERTS_RETENTION_DAYS)
+    closed = Alert.objects.filter(is_open=False).filter(
+        Q(resolved_at__lt=cutoff) | Q(resolved_at__isnull=True, started_at__lt=cutoff)
+    )
+    tests = Notification.objects.filter(kind=Notification.Kind.TEST, created_at__lt=cutoff)
+    pruned = {"alerts": 0, "tests": 0}
+    for key, rows in (("alerts", closed), ("tests", tests)):
+        for _ in range(batches):
+            pks = list(rows.order_by("pk").values_list("pk", flat=True)[:batch])
+            if not pks:
+                break
+            rows.model.objects.filter(pk__in=pks).delete()
+            pruned[key] += len(pks)
+    return pruned
 
 
 def mute_create(

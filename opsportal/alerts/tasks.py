@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from opsportal.alerts.delivery import notifications_deliver
-from opsportal.alerts.services import alerts_evaluate
+from opsportal.alerts.services import alerts_evaluate, alerts_prune
 
 
 @shared_task(name="alerts.evaluate", ignore_result=True)
@@ -15,3 +15,9 @@ def alerts_evaluate_task() -> dict:
     result = alerts_evaluate()
     sent = notifications_deliver()
     return {"ran": result.ran, "fired": result.fired, "resolved": result.resolved, **sent}
+
+
+@shared_task(name="alerts.prune", ignore_result=True)
+def alerts_prune_task() -> dict:
+    """Hourly: the history past its retention (OPSPORTAL_ALERTS_RETENTION_DAYS), a bounded amount a run."""
+    return alerts_prune()

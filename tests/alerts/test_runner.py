@@ -269,3 +269,34 @@ def test_a_mute_covers_its_alert_until_the_second_it_ends(health_rule, mute_ends
         clock.shift(60)  # fires now, at START + 60 s
         alerts_evaluate()
     assert Notification.objects.get().status == status
+
+
+def test_a_deploy_that_cannot_be_observed_leaves_the_other_rules_running(only_rules, settings, tmp_path):
+    only_rules("plannings_health", "deploy", grace_evaluations=1, grace_seconds=0)
+    settings.OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH = str(tmp_path / ("x" * 300))  # OSError: File name too long
+    with time_machine.travel(START, tick=False):
+        _unhealthy()
+        result = alerts_evaluate()
+    assert result.ran and result.fired == 1 and Alert.objects.get().target == "plannings"
+    assert any(error.startswith("deploy: OSError") for error in result.errors)
+
+
+def test_a_deploy_tag_longer_than_a_target_is_cut_to_fit(only_rules, settings, tmp_path):
+    only_rules("deploy")
+    Channel.objects.create(name="hook", kind="webhook", url="http://127.0.0.1:9/")
+    path = tmp_path / "deploy_info.json"
+    settings.WALLETOPS_DEPLOY_INFO_PATH = path
+    info = {"current_tag": "v1", "previous_tag": None, "commit_sha": "", "deployed_by": "ana"}
+    path.write_text(json.dumps({**info, "deployed_at": "2026-03-02T08:00:00Z"}))
+    long_tag = "registry.example.com/wallet-core:" + "f" * 400
+    with time_machine.travel(START, tick=False) as clock:
+        alerts_evaluate()
+        clock.shift(60)
+        path.write_text(json.dumps({**info, "current_tag": long_tag, "deployed_at": "2026-03-02T09:00:30Z"}))
+        result = alerts_evaluate()
+    assert result.ran and not result.errors
+    (alert,) = Alert.objects.all()
+    assert len(alert.target) == 200 and alert.target.startswith("registry.example.com/wallet-core:fff")
+    notice = Notification.objects.get()
+    assert len(notice.title) <= 300 and notice.title.startswith("[DEPLOY] registry.example.com")
+    assert long_tag in notice.body  # the message keeps the whole tag

@@ -8,7 +8,7 @@ from io import StringIO
 
 import jsonschema
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -79,6 +79,36 @@ def test_a_channel_url_is_never_shown_in_clear(admin_client, history):
     for page in ("/admin/alerts/channel/", f"/admin/alerts/channel/{hook.pk}/change/"):
         body = admin_client.get(page).content.decode()
         assert "SECRETSECRET" not in body and "https://hooks.example.com/T0/S…T" in body
+
+
+def test_a_viewer_sees_only_the_masked_channel_url_on_the_list_and_the_change_page(client):
+    ntfy = Channel.objects.create(name="ntfy", url="ntfys://alice:pa55word@ntfy.example.com/topicSECRETvalue")
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="Viewer"))
+    client.force_login(viewer)
+    for page in ("/admin/alerts/channel/", f"/admin/alerts/channel/{ntfy.pk}/change/"):
+        response = client.get(page)
+        body = response.content.decode()
+        assert response.status_code == HTTPStatus.OK, page
+        assert "topicSECRET" not in body and "pa55word" not in body, page
+        assert "ntfys://alice:****@ntfy.example.com/" in body, page
+
+
+def test_a_channel_with_a_broken_url_neither_breaks_the_list_nor_the_send_test_button(admin_client):
+    broken = Channel.objects.create(name="broken", kind="webhook", url="http://127.0.0.1:99999/hook")
+    assert admin_client.get("/admin/alerts/channel/").status_code == HTTPStatus.OK
+    assert admin_client.get(f"/admin/alerts/channel/{broken.pk}/change/").status_code == HTTPStatus.OK
+    response = admin_client.post(f"/admin/alerts/channel/{broken.pk}/test/")
+    assert response.status_code == HTTPStatus.FOUND
+    assert Notification.objects.get().last_error.startswith("unusable channel URL: not a usable URL: Port out of range")
+
+
+def test_a_webhook_url_with_an_impossible_port_is_refused_with_a_message(admin_client):
+    response = admin_client.post(
+        "/admin/alerts/channel/add/",
+        {"name": "x", "kind": "webhook", "url": "https://h.example.com:99999/", "kinds": "fired"},
+    )
+    assert "Port out of range 0-65535" in response.content.decode() and not Channel.objects.exists()
 
 
 def test_editing_a_channel_with_the_url_left_blank_keeps_it(admin_client, history):
@@ -168,6 +198,29 @@ def test_a_threshold_out_of_range_is_refused_in_the_rule_form(admin_client):
     assert admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", data).status_code == HTTPStatus.FOUND
     rule.refresh_from_db()
     assert rule.thresholds == {"cpu": 0.5} and rule.grace_seconds == 60
+
+
+@pytest.mark.parametrize("field", ["grace_seconds", "reminder_seconds", "flap_window_seconds"])
+def test_a_rule_time_beyond_30_days_is_refused_with_a_message(admin_client, field):
+    rule = Rule.objects.get(kind="host")
+    data = {
+        "name": rule.name,
+        "kind": "host",
+        "target": "",
+        "thresholds": "{}",
+        "grace_evaluations": 3,
+        "grace_seconds": 60,
+        "reminder_seconds": 0,
+        "flap_transitions": 4,
+        "flap_window_seconds": 3600,
+        "enabled": "on",
+    }
+    response = admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", {**data, field: 30 * 86400 + 1})
+    assert response.status_code == HTTPStatus.OK and "at most 30 days (2592000 seconds)" in response.content.decode()
+    response = admin_client.post(f"/admin/alerts/rule/{rule.pk}/change/", {**data, field: 30 * 86400})
+    assert response.status_code == HTTPStatus.FOUND
+    rule.refresh_from_db()
+    assert getattr(rule, field) == 30 * 86400
 
 
 def test_the_api_lists_alerts_open_first_with_their_deliveries(api_client, token_for, history):

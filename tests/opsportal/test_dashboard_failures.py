@@ -53,8 +53,20 @@ def test_failures_by_kind_count_the_last_hour_only(admin_client):
     _failing(plannings[4:6], kind="timeout", minutes_ago=61)  # failing still, but not in the last hour
     by_kind = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
     by_kind = re.search(r'<div id="failures-by-kind">.*?</div>\s*</div>', by_kind, re.S).group(0)
-    rows = re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td><td><time", by_kind)
+    rows = re.findall(r"<tr><td>(?:<a [^>]*>)?(\w+)(?:</a>)?</td><td>(\d+)</td><td><time", by_kind)
     assert rows == [("http_5xx", "3"), ("invalid_body", "1")]
+
+
+def test_a_failure_kind_links_to_the_plannings_failing_with_it(admin_client):
+    factories.both_jobs_running()
+    plannings = factories.plannings_make(6, school="iut")
+    _failing(plannings[:2], kind="timeout", minutes_ago=5)
+    _failing(plannings[2:3], kind="parse_error", minutes_ago=5)
+    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    link = re.search(r'<a href="([^"]+)"[^>]*>timeout</a>', page).group(1).replace("&amp;", "&")
+    listed = admin_client.get(link)
+    assert listed.status_code == HTTPStatus.OK
+    assert sorted(row.pk for row in listed.context["cl"].result_list) == sorted(p.pk for p in plannings[:2])
 
 
 def test_hosts_failing_now_show_their_count_and_share_and_link_to_their_rows(admin_client):

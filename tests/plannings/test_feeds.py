@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from plannings import feeds, policy
@@ -91,6 +92,12 @@ def test_a_huge_body_is_refused_without_reading_it_all(feed_host):
     failure = _failure(f"{feed_host.url}/huge/x?mb=200", config)
     assert failure.kind == policy.INVALID_BODY
     assert "over" in failure.detail
+    assert failure.status == 200  # the answer's status, for the attempt history
+
+
+def test_a_fetch_answers_its_final_status_with_the_body(feed_host):
+    response = feeds.feed_get(httpx.Client(), f"{feed_host.url}/ok/a.ics?events=2", config=CONFIG)
+    assert response.status == 200 and response.body.startswith(b"BEGIN:VCALENDAR")
 
 
 def test_date_templates_become_a_month_back_and_two_years_ahead():
