@@ -1,7 +1,7 @@
 # The portal's one image; the Procfile's three roles run from it (Kamal: config/deploy.yml).
 #
 #   docker build -t opsportal .
-#   docker run IMAGE                      web: gunicorn, static files through whitenoise (the default)
+#   docker run IMAGE                      web: gunicorn (threaded workers), static files through whitenoise (the default)
 #   docker run IMAGE worker               Celery worker (as many as you like, on any machine)
 #   docker run IMAGE beat                 Celery beat (exactly one)
 #   docker run IMAGE python manage.py migrate --noinput      anything else runs as given

@@ -319,6 +319,19 @@ WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
 WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
 # A logs response (JSON, text or the portal's page) keeps its newest lines within this many bytes of JSON.
 WALLETOPS_LOGS_MAX_BYTES = strict_int("WALLETOPS_LOGS_MAX_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
+# Live log streams (SSE) hold a gunicorn thread each: capped per user (or token) and per web process,
+# the total below WEB_THREADS (the Procfile's --threads) so followers never take every thread.
+WEB_THREADS = strict_int("WEB_THREADS", 32, minimum=2)
+WALLETOPS_LOG_STREAMS_TOTAL = strict_int("WALLETOPS_LOG_STREAMS_TOTAL", WEB_THREADS // 2, minimum=1)
+WALLETOPS_LOG_STREAMS_PER_USER = strict_int("WALLETOPS_LOG_STREAMS_PER_USER", 4, minimum=1)
+if WALLETOPS_LOG_STREAMS_TOTAL >= WEB_THREADS:
+    raise ImproperlyConfigured(
+        f"WALLETOPS_LOG_STREAMS_TOTAL ({WALLETOPS_LOG_STREAMS_TOTAL}) must stay below WEB_THREADS ({WEB_THREADS}): "
+        "live log streams would hold every thread of a web process"
+    )
+WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = strict_int("WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS", 15, minimum=1)
+WALLETOPS_LOG_STREAM_IDLE_SECONDS = strict_int("WALLETOPS_LOG_STREAM_IDLE_SECONDS", 600, minimum=1)
+WALLETOPS_LOG_STREAM_MAX_SECONDS = strict_int("WALLETOPS_LOG_STREAM_MAX_SECONDS", 3600, minimum=1)
 WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", ["opsportal-*"])
 WALLETOPS_RESTARTS_PER_MINUTE = strict_int("WALLETOPS_RESTARTS_PER_MINUTE", 5, minimum=1)
 # Refused restart attempts audited per token (or user) a minute; past it, 429 and a count on the last row.

@@ -67,3 +67,9 @@ class RestartThrottled(WalletOpsError):
     """Too many restart attempts (or refusals) a minute by one actor."""
 
     code = "throttled"
+
+
+class LogStreamsFull(WalletOpsError):
+    """Too many live log streams open: the actor's, or the web process's."""
+
+    code = "too_many_streams"

@@ -36,6 +36,13 @@ class OpsAdminSite(admin.AdminSite):
                 "ops/containers/<str:name>/logs/", view(container_views.container_logs_page), name="ops-container-logs"
             ),
             path(
+                "ops/containers/<str:name>/logs/stream/",
+                view(container_views.container_logs_stream),
+                name="ops-container-logs-stream",
+            ),
+            path("ops/logs/", view(container_views.merged_logs_page), name="ops-logs"),
+            path("ops/logs/stream/", view(container_views.merged_logs_stream), name="ops-logs-stream"),
+            path(
                 "ops/containers/<str:name>/health-check/",
                 view(container_views.container_health_check_page),
                 name="ops-container-health-check",

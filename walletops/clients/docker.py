@@ -9,10 +9,11 @@ cannot be reached is ``EngineDown`` (naming it), a container that vanished is
 from __future__ import annotations
 
 import re
+import socket
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -261,3 +262,59 @@ def container_restart(url: str, container_id: str, *, timeout: int) -> None:
             client.restart(container_id, timeout=timeout)
     finally:
         client.close()
+
+
+def engine_ping(url: str) -> None:
+    """``EngineDown`` unless the engine answers ``/_ping`` within the configured timeout."""
+    _call(url, "ping")
+
+
+class LogFollow:
+    """A ``docker logs --follow`` of one container: its lines as they are written, until it stops.
+
+    ``lines()`` blocks until the engine sends something; it ends when the container stops (the
+    engine closes the stream) and raises ``EngineDown`` when the engine goes away. The read has
+    no timeout (a quiet container sends nothing for hours): the caller watches the engine and
+    calls ``close()`` from another thread, which shuts the socket down and so wakes the read.
+    """
+
+    def __init__(self, url: str, container_id: str, *, since: datetime | None, tail: int | str, max_bytes: int):
+        self.url, self.max_bytes = url, max_bytes
+        params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1, "tail": tail}
+        if since is not None and since > EPOCH:
+            params["since"] = _unix(since)
+        self.closed = False
+        with _translated(url):
+            client = _client(url)
+            self.response = client.get(
+                f"{client.base_url}/v{API_VERSION}/containers/{container_id}/logs",
+                params=params,
+                stream=True,
+                timeout=(settings.WALLETOPS_DOCKER_TIMEOUT, None),
+            )
+            try:
+                self.response.raise_for_status()
+            except requests.exceptions.HTTPError as exc:
+                self.response.close()
+                docker_errors.create_api_error_from_http_exception(exc)
+
+    def lines(self) -> Iterator[bytes]:
+        try:
+            yield from _log_lines(self.response.iter_content(LOG_READ_SIZE), self.max_bytes + 1)
+        except (requests.exceptions.RequestException, OSError, ValueError, AttributeError) as exc:
+            if self.closed:
+                return  # our own close() woke the read
+            raise EngineDown(host_label(self.url), type(exc).__name__) from None
+
+    def close(self) -> None:
+        """Idempotent, from any thread: the blocked read returns at once."""
+        if self.closed:
+            return
+        self.closed = True
+        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        # Closing a socket another thread reads: any error means it is closed.
+        with suppress(Exception):
+            self.response.close()

@@ -15,10 +15,10 @@ from rest_framework.views import APIView
 
 from opsportal.audit.selectors import audit_events_list
 from opsportal.audit.services import Actor
-from walletops import containers, deploy_info, hosts, services
+from walletops import containers, deploy_info, hosts, logs, services
 from walletops.models import ApiToken
 from walletops.tokens import HEALTH_CHECK_PERMISSION, token_owner_lacks, token_use_refusal
-from walletops.web import params
+from walletops.web import params, streams
 from walletops.web import serializers as shapes
 from walletops.web.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
 from walletops.web.errors import Forbidden, InvalidParam, RequestTooLarge, ops_exception_handler
@@ -139,20 +139,110 @@ class TextAwareResponse(Response):
         return content
 
 
-class ContainerLogsApi(OpsApi):
-    renderer_classes = [JSONRenderer, LogsTextRenderer]
+class EventStreamRenderer(BaseRenderer):
+    """``Accept: text/event-stream`` is acceptable (a live follow answers it); anything else it would
+    render is an error, which ``LogsApi.finalize_response`` hands to JSON instead."""
 
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data)
+
+
+SSE_EVENT = {
+    "type": "object",
+    "description": "one Server-Sent Event",
+    "properties": {
+        "event": {"type": "string", "description": "absent (a line), source_end, engine_down or end"},
+        "id": {"type": "string", "description": "a line's time, nanoseconds: resume with Last-Event-ID"},
+        "data": {"type": "string", "description": "JSON: {id, ts, container, host, text} for a line"},
+        "retry": {"type": "integer"},
+    },
+}
+EVENT_STREAM = OpenApiResponse(
+    SSE_EVENT,
+    description="With `follow=true`: Server-Sent Events. Each line is an event whose `id` is the line's time "
+    "(nanoseconds, `2026-03-10T11:59:58.123456789Z`; send it back as `Last-Event-ID` to resume after it) and whose "
+    "`data` is `{ts, container, host, text}`. Then `event: source_end` when a container's stream ends, "
+    "`event: engine_down` naming an engine that went away, and a last `event: end` with `{reason, detail}` "
+    "(`stopped`, `removed`, `engine_down`, `idle`, `max_duration`). Comments (`: heartbeat`) keep it open. "
+    "At most `WALLETOPS_LOG_STREAMS_PER_USER` streams per token and `WALLETOPS_LOG_STREAMS_TOTAL` per web process "
+    "(429 `too_many_streams`).",
+)
+
+
+class LogsApi(OpsApi):
+    renderer_classes = [JSONRenderer, LogsTextRenderer, EventStreamRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error asked for as an event stream is answered in the error shape, as JSON.
+        if isinstance(getattr(request, "accepted_renderer", None), EventStreamRenderer) and isinstance(
+            response, Response
+        ):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def follow(self, request, sources, query: dict):
+        return streams.event_stream_response(request, sources, query=query, key=f"token:{request.auth.pk}")
+
+
+class ContainerLogsApi(LogsApi):
     @extend_schema(
         operation_id="container_logs",
         parameters=[params.LogsQuery],
-        responses={200: shapes.LogsSerializer, **errors_documented(400, 404, 503)},
+        responses={
+            200: shapes.LogsSerializer,
+            (200, "text/event-stream"): EVENT_STREAM,
+            **errors_documented(400, 404, 429, 503),
+        },
         description="The newest lines within `WALLETOPS_LOGS_MAX_BYTES` of JSON (default 2 MiB); `truncated` "
-        "says when lines were left out or cut. `Accept: text/plain` (or `?format=txt`) gets the same lines as text.",
+        "says when lines were left out or cut. `Accept: text/plain` (or `?format=txt`) gets the same lines as text. "
+        "`follow=true`: a live stream (`text/event-stream`) of the same lines, then each new one.",
     )
     def get(self, request, name: str):
         query = params.validated(params.LogsQuery, request.query_params).validated_data
         found = _found(request, name)
+        if query["follow"]:
+            return self.follow(request, [logs.source_of(found)], query)
         return TextAwareResponse(containers.container_logs(found, **params.logs_options(query)))
+
+
+class MergedLogsTextRenderer(LogsTextRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, dict) and "lines" in data and "containers" in data:
+            return logs.lines_text(data["lines"], labelled=True).encode("utf-8")
+        return super().render(data, accepted_media_type, renderer_context)
+
+
+class MergedLogsApi(LogsApi):
+    renderer_classes = [JSONRenderer, MergedLogsTextRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        operation_id="logs_merged",
+        parameters=[params.MergedLogsQuery],
+        responses={
+            200: shapes.MergedLogsSerializer,
+            (200, "text/event-stream"): EVENT_STREAM,
+            **errors_documented(400, 404, 429, 503),
+        },
+        description="Every container of a `role` (or the `containers` named) in one `env`, on all its engines, "
+        "merged by time: each line labelled with its container and host, counts per container (`matched` in the "
+        "lines read, `shown`). `since`, `until`, `grep` and `tail` as for one container (`tail` counts merged "
+        "lines). `follow=true` streams the merged view live.",
+    )
+    def get(self, request):
+        query = params.validated(params.MergedLogsQuery, request.query_params).validated_data
+        sources = logs.sources_find(
+            env=query["env"],
+            role=query.get("role"),
+            names=query.get("containers"),
+            include_accessories=query["include_accessories"],
+        )
+        if query["follow"]:
+            return self.follow(request, sources, query)
+        options = params.logs_options(query)
+        return TextAwareResponse(logs.merged_logs(sources, env=query["env"], **options))
 
 
 def token_actor(token: ApiToken) -> Actor:

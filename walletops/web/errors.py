@@ -12,6 +12,7 @@ from rest_framework.views import exception_handler
 from walletops.exceptions import (
     ContainerNotRunning,
     DeployInfoInvalid,
+    LogStreamsFull,
     Missing,
     RestartRefused,
     RestartThrottled,
@@ -56,6 +57,7 @@ STATUS: dict[type[WalletOpsError], int] = {
     ContainerNotRunning: status.HTTP_409_CONFLICT,
     RestartRefused: status.HTTP_403_FORBIDDEN,
     RestartThrottled: status.HTTP_429_TOO_MANY_REQUESTS,
+    LogStreamsFull: status.HTTP_429_TOO_MANY_REQUESTS,
     DeployInfoInvalid: status.HTTP_500_INTERNAL_SERVER_ERROR,
 }
 

@@ -119,10 +119,48 @@ class LogsQuery(ContainersQuery):
                 raise serializers.ValidationError(f"not a valid RE2 regular expression: {exc}") from None
         return value
 
+    follow = FlagField(
+        required=False,
+        default=False,
+        help_text="true: a text/event-stream of the last `tail` lines, then each line as it is written",
+    )
+
     def validate(self, attrs):
         since, until = attrs.get("since"), attrs.get("until")
         if since and until and since > until:
             raise serializers.ValidationError({"since": "is after until"})
+        if attrs.get("follow") and until:
+            raise serializers.ValidationError({"until": "a live follow has no end time: leave until out"})
+        if attrs.get("follow") and attrs.get("format") == "txt":
+            raise serializers.ValidationError({"format": "a live follow is text/event-stream: leave format out"})
+        return attrs
+
+
+class MergedLogsQuery(LogsQuery):
+    """Several containers of one env at once: a role's, or a chosen set (``containers=a,b``)."""
+
+    role = serializers.CharField(required=False, max_length=100, help_text="every container of this role")
+    containers = serializers.CharField(
+        required=False, max_length=4000, help_text="comma-separated container names (with or instead of role)"
+    )
+
+    def validate_containers(self, value: str) -> list[str]:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        for name in names:
+            if not NAME.match(name):
+                raise serializers.ValidationError(f"{name!r}: a container name is letters, digits, '_', '.', '-'")
+        if not names:
+            raise serializers.ValidationError("no container name")
+        return names
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not attrs.get("env"):
+            if len(settings.WALLETOPS_ENVS) != 1:
+                raise serializers.ValidationError({"env": f"required: one of {settings.WALLETOPS_ENVS}"})
+            attrs["env"] = settings.WALLETOPS_ENVS[0]
+        if not attrs.get("role") and not attrs.get("containers"):
+            raise serializers.ValidationError({"role": "give a role, or containers=a,b"})
         return attrs
 
 
@@ -184,6 +222,12 @@ def validated(serializer_class, data, **kwargs):
         param, problems = next(iter(serializer.errors.items()))
         raise InvalidParam(param, str(problems[0]) if isinstance(problems, list) else str(problems))
     return serializer
+
+
+def last_event_id(request) -> str | None:
+    """Where a live follow resumes: the ``Last-Event-ID`` header (an EventSource reconnecting), or
+    ``?last_event_id=`` (a page opening a new stream after the line it shows last)."""
+    return request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("last_event_id") or None
 
 
 def container_name(name: str) -> str:

@@ -63,6 +63,28 @@ class LogsSerializer(serializers.Serializer):
     )
 
 
+class MergedLogLineSerializer(LogLineSerializer):
+    id = serializers.CharField(help_text="the line's exact time (nanoseconds): a live follow's Last-Event-ID")
+    container = serializers.CharField()
+    host = serializers.CharField(help_text="the Docker engine the container runs on")
+
+
+class MergedSourceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    host = serializers.CharField()
+    role = serializers.CharField()
+    matched = serializers.IntegerField(help_text="lines of this container that matched grep (all, without grep)")
+    shown = serializers.IntegerField(help_text="of which in lines")
+    error = serializers.CharField(help_text="empty, or why this container's lines are missing (its engine went away)")
+
+
+class MergedLogsSerializer(serializers.Serializer):
+    env = serializers.CharField()
+    containers = MergedSourceSerializer(many=True)
+    lines = MergedLogLineSerializer(many=True, help_text="oldest first, merged by time")
+    truncated = serializers.BooleanField()
+
+
 class DockerHealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     failing_streak = serializers.IntegerField()

@@ -13,6 +13,7 @@ urlpatterns = [
     path(f"{OPS}containers", api.ContainersApi.as_view(), name="ops-containers"),
     path(f"{OPS}containers/<str:name>", api.ContainerDetailApi.as_view(), name="ops-container"),
     path(f"{OPS}containers/<str:name>/logs", api.ContainerLogsApi.as_view(), name="ops-container-logs"),
+    path(f"{OPS}logs", api.MergedLogsApi.as_view(), name="ops-logs"),
     path(
         f"{OPS}containers/<str:name>/health-check",
         api.ContainerHealthCheckApi.as_view(),

@@ -13,7 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed
+from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -21,10 +21,10 @@ from django.utils.http import urlencode
 
 from opsportal.audit.services import Actor
 from opsportal.lib.pages import render_page
-from walletops import containers, services
+from walletops import containers, logs, services
 from walletops.exceptions import RestartRefused, WalletOpsError
 from walletops.models import RestartAudit
-from walletops.web import params
+from walletops.web import params, streams
 from walletops.web.errors import OpsError, error_of
 
 RESTART_PERMISSION = "walletops.restart_container"
@@ -123,12 +123,73 @@ def container_page(request, name: str):
     )
 
 
+RANGES = [("", "tail only"), ("15m", "last 15 min"), ("1h", "last hour"), ("24h", "last 24 h"), ("custom", "custom")]
+PAGE_LINE_CAP = 5000  # lines the page keeps while following (the oldest go first)
+
+
 class LogsForm(forms.Form):
     """The form's fields; their values are validated by ``params.LogsQuery``, as the API's are."""
 
     tail = forms.IntegerField(required=False, min_value=0, max_value=params.MAX_TAIL, initial=100)
-    since = forms.CharField(required=False, help_text="ISO-8601 or an age: 30s, 15m, 2h, 1d")
+    range = forms.ChoiceField(required=False, choices=RANGES, label="Time")
+    since = forms.CharField(required=False, help_text="ISO-8601 (UTC) or an age: 30s, 15m, 2h, 1d")
+    until = forms.CharField(required=False, help_text="ISO-8601 (UTC) or an age")
     grep = forms.CharField(required=False, help_text="text, or /regular expression/ in RE2 syntax")
+
+
+class MergedLogsForm(LogsForm):
+    env = forms.ChoiceField(required=False, choices=[])
+    role = forms.CharField(required=False, help_text="every container of this role")
+    containers = forms.CharField(required=False, help_text="or names, comma-separated")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["env"].choices = [(env, env) for env in settings.WALLETOPS_ENVS]
+        self.order_fields(["env", "role", "containers", "tail", "range", "since", "until", "grep"])
+
+
+def _logs_params(request) -> dict:
+    """The page's query as the API's: the picker's range becomes ``since`` (custom keeps since/until),
+    and the page's own switches (``format=text``, ``range``) are not the API's."""
+    data = {k: v for k, v in request.GET.items() if v != "" and k not in ("format", "range", "follow")}
+    chosen = request.GET.get("range") or ""
+    if chosen and chosen != "custom":
+        data["since"] = chosen
+        data.pop("until", None)
+    return data
+
+
+def _stream_query(request) -> str:
+    """The stream's query: the page's, less what a live follow has no use for."""
+    data = _logs_params(request)
+    data.pop("until", None)
+    return urlencode(data)
+
+
+def _logs_text(request, lines: list[dict], *, filename: str, labelled: bool) -> HttpResponse:
+    """Download: the lines as shown, as text."""
+    response = HttpResponse(logs.lines_text(lines, labelled=labelled), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _logs_context(request, result: dict, *, merged: bool, stream_url: str) -> dict:
+    hosts = sorted({c["host"] for c in result["containers"]})
+    colour = {c["name"]: i % 8 for i, c in enumerate(result["containers"])}  # the page's eight source colours
+    result = {
+        **result,
+        "containers": [{**c, "src": colour[c["name"]]} for c in result["containers"]],
+        "lines": [{**line, "src": colour.get(line["container"], 0)} for line in result["lines"]],
+    }
+    return {
+        "logs": result,
+        "merged": merged,
+        "stream_url": f"{stream_url}?{_stream_query(request)}",
+        "download_query": urlencode({**_logs_params(request), "format": "text"}),
+        "line_cap": PAGE_LINE_CAP,
+        "max_bytes": settings.WALLETOPS_LOGS_MAX_BYTES,
+        "hosts": hosts,
+    }
 
 
 def container_logs_page(request, name: str):
@@ -136,14 +197,75 @@ def container_logs_page(request, name: str):
     context = {"name": name, "form": form}
     try:
         found, query = _found(request, name)
-        logs_query = params.validated(
-            params.LogsQuery, {k: v for k, v in request.GET.items() if v != ""}
-        ).validated_data
-        logs = containers.container_logs(found, **params.logs_options(logs_query))
+        logs_query = params.validated(params.LogsQuery, _logs_params(request)).validated_data
+        options = params.logs_options(logs_query)
+        source = logs.source_of(found)
+        result = logs.merged_logs([source], env=found.membership.env, **options)
     except FAILURES as exc:
         return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
-    context.update(logs=logs, scope=urlencode(_scope(query)), max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES)
+    if request.GET.get("format") == "text":
+        return _logs_text(request, result["lines"], filename=f"{found.name}.log", labelled=False)
+    stream_url = reverse("admin:ops-container-logs-stream", args=[found.name])
+    context.update(
+        scope=urlencode(_scope(query)), **_logs_context(request, result, merged=False, stream_url=stream_url)
+    )
     return render_page(request, "walletops/logs.html", context, title=f"Logs of {found.name}")
+
+
+def merged_logs_page(request):
+    form = MergedLogsForm(request.GET or None, initial={"tail": 100})
+    context = {"form": form, "merged": True}
+    title = "Logs of a role"
+    if not request.GET.get("role") and not request.GET.get("containers"):
+        return render_page(request, "walletops/logs.html", context, title=title)
+    try:
+        query = params.validated(params.MergedLogsQuery, _logs_params(request)).validated_data
+        sources = logs.sources_find(
+            env=query["env"],
+            role=query.get("role"),
+            names=query.get("containers"),
+            include_accessories=query["include_accessories"],
+        )
+        result = logs.merged_logs(sources, env=query["env"], **params.logs_options(query))
+    except FAILURES as exc:
+        return _failed(request, exc, template="walletops/logs.html", title=title, context=context)
+    what = query.get("role") or ", ".join(query.get("containers") or [])
+    if request.GET.get("format") == "text":
+        return _logs_text(request, result["lines"], filename=f"{query['env']}-{what}.log", labelled=True)
+    stream_url = reverse("admin:ops-logs-stream")
+    context.update(_logs_context(request, result, merged=True, stream_url=stream_url))
+    return render_page(request, "walletops/logs.html", context, title=f"Logs of {what} in {query['env']}")
+
+
+def _stream_failed(exc) -> JsonResponse:
+    status, code, detail = error_of(exc)
+    return JsonResponse({"code": code, "detail": detail}, status=status)
+
+
+def container_logs_stream(request, name: str):
+    """The page's live follow (EventSource, the session's user): as the API's ``follow=true``."""
+    try:
+        found, _query = _found(request, name)
+        query = params.validated(params.LogsQuery, _logs_params(request)).validated_data
+        return streams.event_stream_response(
+            request, [logs.source_of(found)], query=query, key=f"user:{request.user.pk}"
+        )
+    except FAILURES as exc:
+        return _stream_failed(exc)
+
+
+def merged_logs_stream(request):
+    try:
+        query = params.validated(params.MergedLogsQuery, _logs_params(request)).validated_data
+        sources = logs.sources_find(
+            env=query["env"],
+            role=query.get("role"),
+            names=query.get("containers"),
+            include_accessories=query["include_accessories"],
+        )
+        return streams.event_stream_response(request, sources, query=query, key=f"user:{request.user.pk}")
+    except FAILURES as exc:
+        return _stream_failed(exc)
 
 
 def container_health_check_page(request, name: str):

@@ -1,0 +1,106 @@
+"""The Logs page in Chromium: live follow, pause, the merged view of a role on two engines, Download.
+
+The portal runs in pytest-django's live server (real HTTP, so the EventSource is real) on the private
+Docker engines' ``follow`` env (tests/walletops/test_logs_follow.py: a ticker on each engine writing a
+line every 0.2 s). Static files are served from the finders, as in development.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
+
+from tests.walletops.conftest import fleet_settings  # noqa: F401 (fixtures)
+from tests.walletops.test_logs_follow import follow_env, tickers  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("follow_env")]
+
+
+@pytest.fixture
+def page(browser, live_server, client):
+    user = User.objects.create_user("reader", password="pw", is_staff=True)
+    client.force_login(user)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    host = urlsplit(live_server.url).hostname
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "domain": host, "path": "/"}])
+    static = "/" + settings.STATIC_URL.lstrip("/")
+
+    def serve_static(route):
+        found = finders.find(urlsplit(route.request.url).path[len(static) :])
+        return route.fulfill(path=found) if found else route.fulfill(status=404, body="")
+
+    context.route(f"{live_server.url}{static}**", serve_static)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.errors = errors
+    yield page
+    context.close()
+
+
+def _wait(page, predicate, *, seconds: float) -> None:
+    """Poll ``predicate(page)`` (the page's CSP forbids Playwright's string predicates: they are eval)."""
+    limit = time.monotonic() + seconds
+    while not predicate(page):
+        assert time.monotonic() < limit, f"not within {seconds} s: {page.inner_text('#logs-status')}"
+        page.wait_for_timeout(100)
+
+
+def _lines(page) -> list[dict]:
+    return page.evaluate("""() => [...document.querySelectorAll('#logs .ops-log-line')].map(l => ({
+        id: l.dataset.id, container: l.dataset.container, cls: l.className, text: l.textContent}))""")
+
+
+def test_a_container_is_followed_live_paused_and_resumed_in_chromium(page, live_server):
+    page.goto(f"{live_server.url}/admin/ops/containers/wallet-core-follow-ticker-a/logs/?env=follow&tail=5")
+    before = _lines(page)
+    assert len(before) == 5
+    page.click("#logs-follow")
+    _wait(page, lambda p: len(_lines(p)) >= 12, seconds=5)
+    assert page.inner_text("#logs-status") == "following"
+    lines = _lines(page)
+    numbers = [int(line["text"].rsplit(" ", 1)[1]) for line in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # resumed after the last line shown
+    page.click("#logs-pause")
+    paused_count = len(_lines(page))
+    _wait(page, lambda p: "held" in p.inner_text("#logs-status"), seconds=3)
+    assert len(_lines(page)) == paused_count  # held, not shown
+    page.click("#logs-pause")
+    assert len(_lines(page)) > paused_count
+    numbers = [int(line["text"].rsplit(" ", 1)[1]) for line in _lines(page)]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # nothing lost while paused
+    page.click("#logs-follow")
+    assert page.inner_text("#logs-status") == "stopped"
+    assert not page.errors
+
+
+def test_the_merged_view_of_a_role_interleaves_two_engines_with_a_colour_each_and_downloads(page, live_server):
+    page.goto(f"{live_server.url}/admin/ops/logs/?env=follow&role=ticker&tail=20")
+    lines = _lines(page)
+    assert [line["id"] for line in lines] == sorted(line["id"] for line in lines) and len(lines) == 20
+    colours = {line["container"]: line["cls"] for line in lines}
+    assert set(colours) == {"wallet-core-follow-ticker-a", "wallet-core-follow-ticker-b"}
+    assert len(set(colours.values())) == 2  # a colour each
+    assert page.locator("#logs-sources tr[data-container]").count() == 2
+    page.click("#logs-follow")
+    _wait(page, lambda p: len(_lines(p)) >= 40, seconds=6)
+    live = _lines(page)[20:]
+    assert {line["container"] for line in live} == set(colours)
+    assert [line["id"] for line in live] == sorted(line["id"] for line in live)
+    page.click("#logs-follow")
+    shown = _lines(page)
+    href = page.get_attribute("#logs-download", "href")
+    assert "format=text" in href
+    download = page.request.get(f"{live_server.url}{href}")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    rows = download.text().splitlines()
+    assert len(rows) == len(shown)
+    assert all(row.split(" ", 2)[1].startswith(f"[{line['container']}@") for line, row in zip(shown, rows, strict=True))
+    assert [row.rsplit(" ", 1)[1] for row in rows] == [line["text"].rsplit(" ", 1)[1] for line in shown]
+    assert not page.errors

@@ -1,0 +1,413 @@
+"""Live follow and the merged view, over real HTTP, on the private Docker engines.
+
+An env of its own (``follow``) spans both engines: a ticker container on each writes a line every
+0.2 s. A third "engine" is the staging engine seen through a Unix-socket relay the test can cut,
+which is what a host that goes away looks like from the portal. The portal runs in pytest-django's
+live server (a real HTTP server thread), so a stream is read as a client reads it, line by line
+with a read timeout: nothing here can hang, and timing assertions are deadlines, not sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import yaml
+
+from tests.walletops.conftest import _run
+from walletops import logs
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+API = "/api/v1/admin/ops"
+TICK = 'n=0; while true; do echo "{label} $n"; n=$((n+1)); sleep 0.2; done'
+COLOURED = "printf '\\033[1;32mgreen\\033[0m plain\\n'; exec sleep 100000"
+SHORT = "echo one; echo two; sleep 1.5; echo three; exit 0"
+
+
+@dataclass
+class Event:
+    event: str = "message"
+    id: str | None = None
+    data: dict | None = None
+    comment: str | None = None
+    at: float = 0.0
+
+
+class EventReader:
+    """Server-Sent Events off an httpx stream, one at a time, each with its arrival time."""
+
+    def __init__(self, response: httpx.Response):
+        self.response = response
+        self.lines = response.iter_lines()
+
+    def next(self) -> Event | None:
+        event = Event()
+        seen = False
+        for line in self.lines:
+            if line == "":
+                if seen:
+                    event.at = time.monotonic()
+                    if event.data is None and event.event == "message":
+                        event.event = "comment"  # retry: and comments only
+                    return event
+                continue
+            seen = True
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "":
+                event.comment = value
+            elif field == "event":
+                event.event = value
+            elif field == "id":
+                event.id = value
+            elif field == "data":
+                event.data = json.loads(value)
+        return None
+
+    def until(self, predicate, *, seconds: float) -> list[Event]:
+        """Events until one satisfies ``predicate`` (included), or fail after ``seconds``."""
+        events, limit = [], time.monotonic() + seconds
+        while time.monotonic() < limit:
+            event = self.next()
+            if event is None:
+                break
+            events.append(event)
+            if predicate(event):
+                return events
+        raise AssertionError(f"not within {seconds} s: {[(e.event, e.data, e.comment) for e in events][-10:]}")
+
+
+class Relay:
+    """A Unix socket that forwards to a Docker engine's, until ``cut()``: the engine "goes away"."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.path = os.path.join(tempfile.mkdtemp(prefix="opsrl-", dir="/tmp"), "docker.sock")
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(self.path)
+        self.listener.listen(64)
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}"
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self):
+        with suppress(OSError):
+            self.listener.close()
+        with suppress(OSError):
+            os.unlink(self.path)
+        with self.lock:
+            for sock in self.sockets:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+@pytest.fixture(scope="module")
+def tickers(fleet):
+    import docker
+
+    clients = {
+        "a": docker.DockerClient(base_url=fleet.staging_url, version="1.41"),
+        "b": docker.DockerClient(base_url=fleet.production_url, version="1.41"),
+    }
+    created = []
+
+    def run(client, name, script, labels):
+        created.append((client, name))
+        return _run(client, name, ["/bin/sh", "-c", script], labels=labels, hostname=name)
+
+    try:
+        for label, client in clients.items():
+            run(client, f"wallet-core-follow-ticker-{label}", TICK.format(label=label),
+                {"service": "wallet-core-follow", "role": "ticker"})  # fmt: skip
+        run(clients["a"], "wallet-core-follow-colour-1", COLOURED, {"service": "wallet-core-follow", "role": "colour"})
+        run(clients["a"], "wallet-core-relayed-ticker-1", TICK.format(label="r"),
+            {"service": "wallet-core-relayed", "role": "ticker"})  # fmt: skip
+        time.sleep(0.5)  # a few lines of backlog in each
+        yield clients
+    finally:
+        for client, name in created:
+            with suppress(docker.errors.NotFound):
+                client.containers.get(name).remove(force=True)
+        for client in clients.values():
+            client.close()
+
+
+@pytest.fixture
+def follow_env(settings, fleet_settings, tickers):
+    settings.WALLETOPS_ENVS = [*settings.WALLETOPS_ENVS, "follow"]
+    settings.WALLETOPS_DOCKER_HOSTS = {
+        **settings.WALLETOPS_DOCKER_HOSTS,
+        "follow": [fleet_settings.staging_url, fleet_settings.production_url],
+    }
+    settings.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = 1
+    return settings
+
+
+@pytest.fixture
+def token(token_for):
+    return token_for("read")
+
+
+@pytest.fixture
+def http(live_server, token):
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(10, read=5)
+    ) as client:
+        yield client
+
+
+def _follow(http, path: str, **params):
+    return http.stream("GET", f"{API}/{path}", params={"follow": "true", **params})
+
+
+def test_a_container_writing_on_a_timer_is_followed_in_order_within_a_second(http, follow_env):
+    with _follow(http, "containers/wallet-core-follow-ticker-a/logs", env="follow", tail="3") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream"
+        events = EventReader(response).until(lambda e: e.data and e.data["text"].endswith(" 20"), seconds=8)
+    lines = [e for e in events if e.event == "message"]
+    numbers = [int(e.data["text"].split()[1]) for e in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), numbers  # in order, none missing
+    assert [e.id for e in lines] == sorted(e.id for e in lines)
+    assert all(e.data["container"] == "wallet-core-follow-ticker-a" for e in lines)
+    # Live lines (after the 3 of backlog) arrive as they are written: every 0.2 s, so never a second apart.
+    live = lines[3:]
+    gaps = [b.at - a.at for a, b in zip(live, live[1:], strict=False)]
+    assert len(live) >= 10 and max(gaps) < 1.0, gaps
+    # Each id is the line's exact time (nanoseconds), and its ts the same to the millisecond.
+    assert all(e.id[:23] == e.data["ts"][:23] and len(e.id) == 30 for e in lines)
+
+
+def test_last_event_id_resumes_right_after_the_last_line_seen(http, follow_env):
+    path = "containers/wallet-core-follow-ticker-a/logs"
+    with _follow(http, path, env="follow", tail="5") as response:
+        first = [e for e in EventReader(response).until(lambda e: e.event == "message", seconds=5)]
+    seen = first[-1]
+    time.sleep(0.7)  # lines written while "disconnected"
+    with http.stream(
+        "GET", f"{API}/{path}", params={"follow": "true", "env": "follow"}, headers={"Last-Event-ID": seen.id}
+    ) as response:
+        events = EventReader(response).until(lambda e: e.event == "message", seconds=5)
+    resumed = events[-1]
+    assert resumed.id > seen.id
+    assert int(resumed.data["text"].split()[1]) == int(seen.data["text"].split()[1]) + 1  # the very next line
+
+
+def test_ansi_colours_are_stripped_and_long_lines_cut_as_today(http, follow_env, fleet_settings):
+    with _follow(http, "containers/wallet-core-follow-colour-1/logs", env="follow") as response:
+        event = EventReader(response).until(lambda e: e.event == "message", seconds=5)[-1]
+    assert event.data["text"] == "green plain"
+    with _follow(http, "containers/wallet-core-staging-runner-abc1234/logs", env="staging", tail="200") as response:
+        events = EventReader(response).until(lambda e: e.data and e.data["text"].startswith("xxx"), seconds=5)
+    assert [e for e in events if e.event == "message"][0].data["text"] == "red started"
+    assert len(events[-1].data["text"]) == 16 * 1024  # the 20,000-character line, cut at 16 KiB
+
+
+def test_foreign_containers_are_refused_and_the_endpoint_needs_its_scope(http, follow_env, live_server, token_for):
+    for name in ("unrelated-database", "other-app-staging-web-1"):
+        response = http.get(f"{API}/containers/{name}/logs", params={"follow": "true", "env": "staging"})
+        assert (response.status_code, response.json()["code"]) == (404, "container_not_found")
+    response = http.get(f"{API}/logs", params={"follow": "true", "env": "staging", "containers": "unrelated-database"})
+    assert response.status_code == 404
+    anonymous = httpx.get(f"{live_server.url}{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow")
+    assert anonymous.status_code == 401
+    other_scope = {"Authorization": f"Bearer {token_for('restart')}"}
+    response = httpx.get(
+        f"{live_server.url}{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow",
+        headers=other_scope,
+    )
+    assert response.status_code == 403
+    assert _drained()
+
+
+def test_the_caps_answer_429_and_a_client_that_goes_frees_its_stream(http, follow_env, live_server, token_for):
+    assert _drained()  # the streams of the tests before are given back
+    follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 1
+    follow_env.WALLETOPS_LOG_STREAMS_TOTAL = 2
+    path = "containers/wallet-core-follow-ticker-a/logs"
+    with _follow(http, path, env="follow") as response:
+        first = EventReader(response)  # held: a reader dropped would close its connection
+        first.until(lambda e: e.event == "message", seconds=5)
+        # Asked as an event stream (as an EventSource asks), the refusal is still the JSON error shape.
+        second = http.get(
+            f"{API}/{path}", params={"follow": "true", "env": "follow"}, headers={"Accept": "text/event-stream"}
+        )
+        assert second.status_code == 429 and second.headers["content-type"] == "application/json"
+        assert (
+            second.json()
+            == {
+                "code": "too_many_streams",
+                "detail": second.json()["detail"],
+            }
+            and "WALLETOPS_LOG_STREAMS_PER_USER" in second.json()["detail"]
+        )
+        other = {"Authorization": f"Bearer {token_for('read')}"}
+        client = httpx.Client(base_url=live_server.url, headers=other, timeout=httpx.Timeout(10, read=5))
+        with client, _follow(client, path, env="follow") as response_2:
+            assert response_2.status_code == 200
+            other_reader = EventReader(response_2)
+            other_reader.until(lambda e: e.event == "message", seconds=5)
+            third = httpx.get(
+                f"{live_server.url}{API}/{path}?follow=true&env=follow",
+                headers={"Authorization": f"Bearer {token_for('read')}"},
+            )
+            assert (third.status_code, third.json()["code"]) == (429, "too_many_streams")
+            assert "WALLETOPS_LOG_STREAMS_TOTAL" in third.json()["detail"]
+    # Both clients went away: their streams are given back within a heartbeat or two (1 s here).
+    assert _drained()
+
+
+def test_a_quiet_stream_ends_after_the_idle_timeout_and_any_after_the_max_duration(http, follow_env):
+    follow_env.WALLETOPS_LOG_STREAM_IDLE_SECONDS = 2
+    started = time.monotonic()
+    with _follow(http, "containers/wallet-core-staging-worker-abc1234/logs", env="staging") as response:
+        events = EventReader(response).until(lambda e: e.event == "end", seconds=6)
+    assert events[-1].data["reason"] == "idle"
+    assert any(e.comment and e.comment.startswith("heartbeat") for e in events)
+    assert 2 <= time.monotonic() - started < 5
+    follow_env.WALLETOPS_LOG_STREAM_MAX_SECONDS = 2
+    with _follow(http, "containers/wallet-core-follow-ticker-a/logs", env="follow") as response:
+        events = EventReader(response).until(lambda e: e.event == "end", seconds=6)
+    assert events[-1].data["reason"] == "max_duration"
+    assert _drained()
+
+
+def _drained() -> bool:
+    limit = time.monotonic() + 5
+    while logs.streams_open() and time.monotonic() < limit:
+        time.sleep(0.1)
+    return logs.streams_open() == 0
+
+
+def test_a_container_that_stops_ends_its_stream_with_a_final_event(http, follow_env, tickers):
+    _run(tickers["a"], "wallet-core-follow-short-1", ["/bin/sh", "-c", SHORT],
+         labels={"service": "wallet-core-follow", "role": "short"}, hostname="short")  # fmt: skip
+    with _follow(http, "containers/wallet-core-follow-short-1/logs", env="follow") as response:
+        events = EventReader(response).until(lambda e: e.event == "end", seconds=8)
+    texts = [e.data["text"] for e in events if e.event == "message"]
+    assert texts == ["one", "two", "three"]
+    assert events[-1].data["reason"] == "stopped"
+    assert any(e.event == "source_end" and e.data["container"] == "wallet-core-follow-short-1" for e in events)
+
+
+def test_an_engine_that_goes_away_mid_stream_is_named_in_an_event_not_a_hang(http, follow_env, fleet_settings):
+    relay = Relay(fleet_settings.staging_url.removeprefix("unix://"))
+    follow_env.WALLETOPS_ENVS = [*follow_env.WALLETOPS_ENVS, "relayed"]
+    follow_env.WALLETOPS_DOCKER_HOSTS = {**follow_env.WALLETOPS_DOCKER_HOSTS, "relayed": [relay.url]}
+    try:
+        with _follow(http, "containers/wallet-core-relayed-ticker-1/logs", env="relayed") as response:
+            reader = EventReader(response)
+            reader.until(lambda e: e.event == "message", seconds=5)
+            relay.cut()
+            cut_at = time.monotonic()
+            events = reader.until(lambda e: e.event == "end", seconds=6)
+    finally:
+        relay.cut()
+    down = next(e for e in events if e.event == "engine_down")
+    assert down.data["engine"] == relay.url and down.data["containers"] == ["wallet-core-relayed-ticker-1"]
+    assert events[-1].data == {
+        "reason": "engine_down",
+        "detail": f"Docker engine {relay.url} went away",
+        "engines": [relay.url],
+    }
+    assert events[-1].at - cut_at < 3
+
+
+def test_the_merged_view_interleaves_two_engines_by_time_with_counts(http, follow_env):
+    response = http.get(f"{API}/logs", params={"env": "follow", "role": "ticker", "tail": "40"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    lines = body["lines"]
+    assert {(line["container"], line["host"]) for line in lines} == {
+        ("wallet-core-follow-ticker-a", follow_env.WALLETOPS_DOCKER_HOSTS["staging"][0]),
+        ("wallet-core-follow-ticker-b", follow_env.WALLETOPS_DOCKER_HOSTS["production"][0]),
+    }
+    assert [line["ts"] for line in lines] == sorted(line["ts"] for line in lines) and len(lines) == 40
+    runs = sum(1 for a, b in zip(lines, lines[1:], strict=False) if a["container"] != b["container"])
+    assert runs >= 10  # interleaved, not one container's block after the other's
+    counts = {c["name"]: (c["matched"], c["shown"]) for c in body["containers"]}
+    assert sum(shown for _, shown in counts.values()) == 40
+    # grep (RE2) over the merged view, with counts per container.
+    response = http.get(f"{API}/logs", params={"env": "follow", "role": "ticker", "grep": "/^b \\d*7$/"})
+    body = response.json()
+    assert body["lines"] and all(line["text"].startswith("b ") for line in body["lines"])
+    counts = {c["name"]: c["matched"] for c in body["containers"]}
+    assert counts["wallet-core-follow-ticker-a"] == 0 and counts["wallet-core-follow-ticker-b"] == len(body["lines"])
+    # since/until pick a window; text is labelled with container and host.
+    until = lines[20]["ts"]
+    response = http.get(
+        f"{API}/logs",
+        params={"env": "follow", "containers": "wallet-core-follow-ticker-a", "until": until, "format": "txt"},
+    )
+    text_lines = response.text.splitlines()
+    assert response.headers["content-type"].startswith("text/plain")
+    assert text_lines and all("[wallet-core-follow-ticker-a@" in row for row in text_lines)
+    assert max(row.split()[0] for row in text_lines) <= until
+
+
+def test_the_merged_view_follows_live_in_time_order(http, follow_env):
+    with _follow(http, "logs", env="follow", role="ticker", tail="4") as response:
+        seen = []
+        EventReader(response).until(lambda e: (e.event == "message" and seen.append(e)) or len(seen) > 20, seconds=8)
+    lines = seen
+    containers = {e.data["container"] for e in lines}
+    assert containers == {"wallet-core-follow-ticker-a", "wallet-core-follow-ticker-b"}
+    assert [e.id for e in lines] == sorted(e.id for e in lines)
+
+
+def test_follow_is_documented_as_an_event_stream_in_the_openapi_schema(admin_client):
+    paths = yaml.safe_load(admin_client.get("/api/schema/").content)["paths"]
+    for path in ("/api/v1/admin/ops/containers/{name}/logs", "/api/v1/admin/ops/logs"):
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        assert "text/event-stream" in content and "application/json" in content
+        assert "follow" in {p["name"] for p in paths[path]["get"]["parameters"]}
+        assert "429" in paths[path]["get"]["responses"]
+
+
+def test_the_portal_streams_need_a_staff_login_and_refuse_foreign_containers(client, django_user_model, follow_env):
+    stream = "/admin/ops/containers/unrelated-database/logs/stream/?env=staging"
+    assert client.get(stream).status_code == 302  # to the login page
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    response = client.get(stream)
+    assert (response.status_code, response.json()["code"]) == (404, "container_not_found")
+    response = client.get("/admin/ops/logs/stream/?env=staging&containers=unrelated-database")
+    assert response.status_code == 404
+    response = client.get("/admin/ops/logs/?env=follow&role=ticker&format=text&tail=4")
+    assert response["Content-Disposition"] == 'attachment; filename="follow-ticker.log"'
+    assert len(response.content.decode().splitlines()) == 4

@@ -1,0 +1,570 @@
+"""Logs of several containers at once, merged by time, and live follow of one or several containers.
+
+A line here carries its exact time (Docker's nanoseconds, as an integer): merging sorts on it, and
+a live line's SSE ``id`` is that time written with nine decimals, so ``Last-Event-ID`` resumes
+exactly after it. Lines are shown as ``containers.container_logs`` shows them: ANSI escapes
+stripped, cut at 16 KiB, searched (``grep``) as shown.
+
+Live follow runs in the web process's request thread: one reader thread per container blocks on
+its engine's ``docker logs --follow`` and hands lines to a queue; the request thread turns them
+into events, writes a heartbeat comment when nothing comes (which is also when a client that went
+away is noticed, and when the engines are pinged), and ends the stream on its own limits. Streams
+are counted per actor and per process (``stream_lease``) so followers never hold every thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import json
+import queue
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from opsportal.lib.timefmt import iso_utc
+from walletops import containers
+from walletops.clients import docker as engine
+from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found
+from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull
+
+MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
+REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engines' lines come out in time order
+RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
+QUEUE_LINES = 10_000  # lines waiting for a slow client before the readers wait (and Docker with them)
+BATCH_LINES = 1000  # lines written to the client at once, at most
+_STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+NS = 1_000_000_000
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def stamp_ns(stamp: str) -> int | None:
+    """An RFC 3339 time with up to nine decimals as nanoseconds since 1970; None if it is not one."""
+    match = _STAMP.match(stamp)
+    if not match:
+        return None
+    *parts, fraction, zone = match.groups()
+    try:
+        moment = datetime(*map(int, parts), tzinfo=UTC)
+    except ValueError:
+        return None
+    seconds = int(moment.timestamp())
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds * NS + int((fraction or "0").ljust(9, "0"))
+
+
+@functools.lru_cache(maxsize=64)
+def _second_text(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def ns_stamp(ns: int) -> str:
+    """Nanoseconds as ``2026-03-10T11:59:58.123456789Z``: an SSE ``id``, exact and sortable as text.
+    (Lines come thousands a second: the date part is formatted once a second.)"""
+    seconds, rest = divmod(ns, NS)
+    return f"{_second_text(seconds)}.{rest:09d}Z"
+
+
+def ns_datetime(ns: int) -> datetime:
+    """To the microsecond below: handed to Docker as ``since``, which is inclusive, so nothing is missed."""
+    return datetime.fromtimestamp(ns // 1000 / 1_000_000, tz=UTC)
+
+
+# --- one line ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    ns: int
+    text: str
+    cut: bool
+    source: Source
+
+
+@dataclass(frozen=True)
+class Source:
+    """A container followed or read: where it runs, and how its lines are labelled."""
+
+    found: Found
+    host: str
+
+    @property
+    def name(self) -> str:
+        return self.found.name
+
+
+def source_of(found: Found) -> Source:
+    return Source(found=found, host=engine.host_label(found.url))
+
+
+def line_parse(raw: bytes, source: Source) -> Line:
+    """Docker's ``<time> <text>`` as shown: ANSI escapes stripped, cut at ``MAX_LINE`` characters."""
+    if raw.endswith(b"\r"):  # a TTY ends its lines with \r\n
+        raw = raw[:-1]
+    stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
+    cut = len(raw) - raw.find(b" ") - 1 > LINE_BYTES
+    if "\x1b" in text:
+        text = ANSI_ESCAPE.sub("", text)
+    if len(text) > MAX_LINE:
+        text, cut = text[:MAX_LINE], True
+    return Line(ns=stamp_ns(stamp) or 0, text=text, cut=cut, source=source)
+
+
+def matches(grep, text: str) -> bool:
+    if grep is None:
+        return True
+    return grep in text if isinstance(grep, str) else grep.search(text) is not None
+
+
+def line_json(line: Line, *, timestamps: bool = True) -> dict:
+    stamp = ns_stamp(line.ns)
+    ts = f"{stamp[:23]}Z" if timestamps and line.ns else None  # milliseconds, as every time in the API
+    return {"id": stamp, "ts": ts, "container": line.source.name, "host": line.source.host, "text": line.text}
+
+
+def line_event(line: Line) -> bytes:
+    data = line_json(line)
+    return f"id: {data['id']}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+
+def _line_bytes(line: Line) -> int:
+    # As ``containers._json_size`` counts a line of the single-container answer, plus its labels.
+    return 64 + containers._json_size(line.text) + len(line.source.name) + len(line.source.host)
+
+
+# --- which containers -------------------------------------------------------------------------
+
+
+def sources_find(*, env: str, role: str | None, names: list[str] | None, include_accessories: bool) -> list[Source]:
+    """The service's containers of ``role`` (or named in ``names``) in ``env``, on every engine of ``env``.
+
+    Only containers the fleet scan classifies as the service's are ever returned: a foreign name is
+    ``ContainerNotFound``, exactly as for one container's logs.
+    """
+    scan = containers.fleet_scan(envs=[env], include_accessories=include_accessories)
+    chosen = [
+        found
+        for found in scan.found
+        if (role is None or found.membership.role == role) and (names is None or found.name in names)
+    ]
+    unknown = sorted(set(names or []) - {found.name for found in chosen})
+    down = f"; these engines did not answer: {', '.join(scan.missing_hosts)}" if scan.missing_hosts else ""
+    if unknown:
+        error = DockerUnavailable if scan.missing_hosts else ContainerNotFound
+        raise error(f"no managed container named {', '.join(unknown)} in {env}{down}")
+    if not chosen:
+        what = f"of role {role}" if role else "at all"
+        error = DockerUnavailable if scan.missing_hosts else ContainerNotFound
+        raise error(f"no managed container {what} in {env}{down}")
+    if len(chosen) > MAX_SOURCES:
+        raise ContainerNotFound(f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once")
+    return [source_of(found) for found in chosen]
+
+
+# --- reading a range, merged ------------------------------------------------------------------
+
+
+@dataclass
+class _Read:
+    source: Source
+    kept: deque = field(default_factory=deque)
+    matched: int = 0
+    newest_ns: int = 0  # of any line read, matching or not: where a live follow picks up
+    bytes: int = 0
+    dropped: bool = False
+    error: str = ""
+
+
+def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, max_bytes: int) -> _Read:
+    read = _Read(source)
+    fetch = tail if grep is None else max(tail, containers.GREP_SCAN)
+    try:
+        raw_lines = engine.container_log_lines(
+            source.found.url, source.found.id, tail=fetch, since=since, until=until, max_bytes=LINE_BYTES
+        )
+        for raw in raw_lines:
+            line = line_parse(raw, source)
+            read.newest_ns = max(read.newest_ns, line.ns)
+            if line.ns <= after_ns or not matches(grep, line.text):
+                continue
+            read.matched += 1
+            read.kept.append(line)
+            read.bytes += _line_bytes(line)
+            while read.kept and (len(read.kept) > tail or read.bytes > max_bytes):
+                read.bytes -= _line_bytes(read.kept.popleft())
+                read.dropped = True
+    except engine.EngineDown as down:
+        read.error = f"engine {down.host} went away"
+    except engine.ContainerGone:
+        read.error = "removed"
+    return read
+
+
+def merged_read(
+    sources: list[Source], *, tail: int, since, until, grep, after_ns: int = 0
+) -> tuple[list[Line], dict[Source, _Read]]:
+    """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap."""
+    max_bytes = settings.WALLETOPS_LOGS_MAX_BYTES - 1024
+
+    def read(source: Source) -> _Read:
+        return _read_source(source, tail=tail, since=since, until=until, grep=grep, after_ns=after_ns,
+                            max_bytes=max_bytes)  # fmt: skip
+
+    with ThreadPoolExecutor(min(len(sources), 8)) as pool:
+        reads = dict(zip(sources, pool.map(read, sources), strict=True))
+    merged = list(heapq.merge(*(r.kept for r in reads.values()), key=lambda line: line.ns))
+    kept: list[Line] = []
+    size = 0
+    for line in reversed(merged[-tail:] if tail else []):
+        size += _line_bytes(line)
+        if size > max_bytes:
+            break
+        kept.append(line)
+    kept.reverse()
+    return kept, reads
+
+
+def merged_logs(sources: list[Source], *, env: str, tail: int, since, until, grep, timestamps: bool = True) -> dict:
+    """The merged view's JSON: lines labelled with container and host, and counts per container."""
+    lines, reads = merged_read(sources, tail=tail, since=since, until=until, grep=grep)
+    shown = Counter(line.source for line in lines)
+    if all(read.error for read in reads.values()):
+        raise DockerUnavailable("; ".join(f"{s.name}: {r.error}" for s, r in reads.items()))
+    return {
+        "env": env,
+        "containers": [
+            {
+                "name": source.name,
+                "host": source.host,
+                "role": source.found.membership.role,
+                "matched": read.matched,
+                "shown": shown[source],
+                "error": read.error,
+            }
+            for source, read in reads.items()
+        ],
+        "lines": [line_json(line, timestamps=timestamps) for line in lines],
+        "truncated": any(r.dropped for r in reads.values())
+        or sum(r.matched for r in reads.values()) > len(lines)
+        or any(line.cut for line in lines),
+    }
+
+
+def lines_text(lines: Iterable[dict], *, labelled: bool) -> str:
+    """What the page shows, as plain text: ``<time> <container> <text>`` a line (the Download)."""
+    rows = []
+    for line in lines:
+        parts = [line["ts"]] if line.get("ts") else []
+        if labelled:
+            parts.append(f"[{line['container']}@{line['host']}]")
+        rows.append(" ".join([*parts, line["text"]]))
+    return "".join(row + "\n" for row in rows)
+
+
+# --- stream caps ------------------------------------------------------------------------------
+
+_leases_lock = threading.Lock()
+_leases: Counter = Counter()
+
+
+class StreamLease:
+    """One open stream, counted until ``release()`` (idempotent: a response's close may come twice)."""
+
+    def __init__(self, key: str):
+        self.key, self.released = key, False
+
+    def release(self) -> None:
+        with _leases_lock:
+            if not self.released:
+                self.released = True
+                _leases[self.key] -= 1
+                _leases["*"] -= 1
+
+
+def stream_lease(*, key: str) -> StreamLease:
+    """A slot for one more live stream of ``key`` (a user, a token), or ``LogStreamsFull``.
+
+    Counted in this web process: the caps protect its threads (``WEB_THREADS``), and settings refuse
+    a total cap that would leave none for other requests.
+    """
+    with _leases_lock:
+        if _leases["*"] >= settings.WALLETOPS_LOG_STREAMS_TOTAL:
+            raise LogStreamsFull(
+                f"{settings.WALLETOPS_LOG_STREAMS_TOTAL} live log streams are open in this web process "
+                "(WALLETOPS_LOG_STREAMS_TOTAL): close one or retry later"
+            )
+        if _leases[key] >= settings.WALLETOPS_LOG_STREAMS_PER_USER:
+            raise LogStreamsFull(
+                f"you have {settings.WALLETOPS_LOG_STREAMS_PER_USER} live log streams open "
+                "(WALLETOPS_LOG_STREAMS_PER_USER): close one first"
+            )
+        _leases[key] += 1
+        _leases["*"] += 1
+    return StreamLease(key)
+
+
+def streams_open() -> int:
+    with _leases_lock:
+        return _leases["*"]
+
+
+# --- live follow ------------------------------------------------------------------------------
+
+
+def sse(*, data: dict, event: str | None = None, id: str | None = None) -> bytes:  # noqa: A002 (the SSE field)
+    head = (f"event: {event}\n" if event else "") + (f"id: {id}\n" if id else "")
+    return f"{head}data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+
+def last_event_ns(value: str | None) -> int | None:
+    """A ``Last-Event-ID`` (a line's time) as nanoseconds; None when absent or not one of ours."""
+    return stamp_ns(value.strip()) if value else None
+
+
+class LogFollowStream:
+    """The body of a ``text/event-stream`` response: the backlog, then lines as they are written.
+
+    Iterated by the WSGI server in the request's thread; ``close()`` (called by the server when the
+    response ends, the client having gone or not) stops the readers and releases the lease.
+    Events: a line (``id`` = its time, ``data`` = ``{ts, container, host, text}``); ``source_end``
+    when one container's stream ends (``stopped``, ``removed``, ``engine_down``); ``engine_down``
+    naming the engine; and a last ``end`` with its ``reason`` (``stopped``, ``removed``,
+    ``engine_down``, ``idle``, ``max_duration``).
+    """
+
+    def __init__(self, sources: list[Source], *, tail: int, since, grep, after_ns: int | None, lease: StreamLease):
+        self.sources, self.tail, self.since, self.grep = sources, tail, since, grep
+        self.after_ns = after_ns or 0
+        self.lease = lease
+        self.queue: queue.Queue = queue.Queue(QUEUE_LINES)
+        self.stopped = threading.Event()
+        self.follows: list[engine.LogFollow] = []
+        self.follows_lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.ended: dict[Source, tuple[str, str | None]] = {}
+        self.heartbeat = settings.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS
+        self.idle = settings.WALLETOPS_LOG_STREAM_IDLE_SECONDS
+        self.max_duration = settings.WALLETOPS_LOG_STREAM_MAX_SECONDS
+        self._iterator = self._events()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._iterator
+
+    def __next__(self) -> bytes:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.follows_lock:
+            follows = list(self.follows)
+        for follow in follows:
+            follow.close()
+        self._iterator.close()
+        self.lease.release()
+
+    # Readers: one thread per container.
+
+    def _put(self, item) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _read(self, source: Source, since_ns: int | None) -> None:
+        skip_to_ns = since_ns or 0
+        try:
+            follow = engine.LogFollow(
+                source.found.url,
+                source.found.id,
+                since=ns_datetime(since_ns) if since_ns else None,
+                tail="all" if since_ns else 0,
+                max_bytes=LINE_BYTES,
+            )
+        except engine.EngineDown as down:
+            return self._put(("down", source, down.host))
+        except engine.ContainerGone:
+            return self._put(("end", source, "removed"))
+        with self.follows_lock:
+            self.follows.append(follow)
+        if self.stopped.is_set():
+            follow.close()
+            return None
+        try:
+            for raw in follow.lines():
+                line = line_parse(raw, source)
+                if line.ns > skip_to_ns and matches(self.grep, line.text):
+                    self._put(("line", source, line))
+                if self.stopped.is_set():
+                    return None
+        except engine.EngineDown as down:
+            return self._put(("down", source, down.host))
+        finally:
+            follow.close()
+        return self._put(("eof", source, None))
+
+    def _why_ended(self, source: Source) -> tuple[str, str | None]:
+        """After a container's stream ended: ``stopped``, ``removed``, ``restarted`` or ``engine_down``."""
+        try:
+            inspect = engine.container_inspect(source.found.url, source.found.id)
+        except engine.ContainerGone:
+            return "removed", None
+        except engine.EngineDown as down:
+            return "engine_down", down.host
+        state = inspect.get("State") or {}
+        if state.get("Running"):
+            return "restarted", None
+        return "stopped", None
+
+    # The request thread.
+
+    def _events(self) -> Iterator[bytes]:
+        yield f"retry: 3000\n: following {len(self.sources)} container(s)\n\n".encode()
+        started = time.monotonic()
+        backlog_tail = self.tail if self.after_ns == 0 else RESUME_TAIL
+        since = self.since
+        if self.after_ns:
+            since = ns_datetime(self.after_ns)
+        lines, reads = merged_read(
+            self.sources, tail=backlog_tail, since=since, until=None, grep=self.grep, after_ns=self.after_ns
+        )
+        if lines:
+            yield b"".join(line_event(line) for line in lines)
+        active = set()
+        for source in self.sources:
+            read = reads[source]
+            if read.error:
+                yield from self._source_end(source, "engine_down" if "engine" in read.error else "removed", read.error)
+                continue
+            # From the newest line read (Docker's ``since`` is inclusive: that line is skipped), or, when
+            # none was, from now as the engine sees it (``tail=0``: no clock of ours involved).
+            since_ns = max(read.newest_ns, self.after_ns) or None
+            thread = threading.Thread(
+                target=self._read, args=(source, since_ns), daemon=True, name=f"logs-follow-{source.name}"
+            )
+            thread.start()
+            self.threads.append(thread)
+            active.add(source)
+        window = REORDER_SECONDS if len(self.sources) > 1 else 0.0
+        pending: list = []  # heap of (ns, seq, arrival, line)
+        seq = itertools.count()
+        last_line = last_beat = time.monotonic()
+        while True:
+            now = time.monotonic()
+            deadlines = [last_beat + self.heartbeat, last_line + self.idle, started + self.max_duration]
+            if pending:
+                deadlines.append(pending[0][2] + window)
+            wait = max(0.0, min(deadlines) - now)
+            item = None
+            if active:
+                with suppress(queue.Empty):
+                    item = self.queue.get(timeout=wait)
+            else:
+                time.sleep(min(wait, window))
+            now = time.monotonic()
+            # What else is waiting is taken too, and written in one piece: one write per batch, not per line.
+            items = [item] if item is not None else []
+            while item is not None and len(items) < BATCH_LINES:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(item)
+            for kind, source, value in items:
+                if kind == "line":
+                    last_line = now
+                    heapq.heappush(pending, (value.ns, next(seq), now, value))
+                else:
+                    active.discard(source)
+                    for event in self._ended(source, kind, value):
+                        yield event
+            ready = []
+            while pending and (pending[0][2] + window <= now or not active):
+                ready.append(line_event(heapq.heappop(pending)[3]))
+            if ready:
+                yield b"".join(ready)
+            if not active and not pending:
+                yield self._end()
+                return
+            if now - last_line >= self.idle:
+                yield sse(event="end", data={"reason": "idle", "detail": f"no line for {self.idle} s"})
+                return
+            if now - started >= self.max_duration:
+                detail = f"streams last at most {self.max_duration} s: reconnect with Last-Event-ID to go on"
+                yield sse(event="end", data={"reason": "max_duration", "detail": detail})
+                return
+            if now - last_beat >= self.heartbeat:
+                for source, host in self._engines_down(active):
+                    active.discard(source)
+                    for event in self._ended(source, "down", host):
+                        yield event
+                yield f": heartbeat {iso_utc(datetime.now(tz=UTC))}\n\n".encode()
+                last_beat = now
+
+    def _engines_down(self, active: set[Source]) -> list[tuple[Source, str]]:
+        """Each active container whose engine does not answer a ping: a remote engine that vanished
+        without closing its connections (a host powered off) would otherwise keep its reader waiting."""
+        down = []
+        for url in {source.found.url for source in active}:
+            try:
+                engine.engine_ping(url)
+            except engine.EngineDown as error:
+                down += [(source, error.host) for source in active if source.found.url == url]
+        for source, _ in down:
+            with self.follows_lock:
+                for follow in self.follows:
+                    if follow.url == source.found.url:
+                        follow.close()
+        return down
+
+    def _ended(self, source: Source, kind: str, value) -> Iterator[bytes]:
+        if kind == "down":
+            reason, host = "engine_down", value
+        elif kind == "end":
+            reason, host = value, None
+        else:
+            reason, host = self._why_ended(source)
+        detail = {
+            "stopped": f"{source.name} stopped",
+            "removed": f"{source.name} was removed",
+            "restarted": f"{source.name}'s log stream closed (it restarted): reconnect to go on",
+            "engine_down": f"Docker engine {host} went away",
+        }[reason]
+        if reason == "engine_down" and not any(r == "engine_down" and h == host for r, h in self.ended.values()):
+            containers_there = [s.name for s in self.sources if engine.host_label(s.found.url) == host]
+            yield sse(event="engine_down", data={"engine": host, "containers": containers_there, "detail": detail})
+        yield from self._source_end(source, reason, detail, host)
+
+    def _source_end(self, source: Source, reason: str, detail: str, host: str | None = None) -> Iterator[bytes]:
+        self.ended[source] = (reason, host)
+        data = {"container": source.name, "host": source.host, "reason": reason, "detail": detail}
+        yield sse(event="source_end", data=data)
+
+    def _end(self) -> bytes:
+        reasons = {reason for reason, _ in self.ended.values()}
+        reason = reasons.pop() if len(reasons) == 1 else "ended"
+        engines = sorted({host for r, host in self.ended.values() if r == "engine_down" and host})
+        names = ", ".join(source.name for source in self.ended)
+        detail = {
+            "stopped": f"{names} stopped",
+            "removed": f"{names} removed",
+            "engine_down": f"Docker engine {', '.join(engines)} went away",
+        }.get(reason, f"every stream ended ({names})")
+        data = {"reason": reason, "detail": detail}
+        if engines:
+            data["engines"] = engines
+        return sse(event="end", data=data)
