@@ -68,6 +68,7 @@ bench: venv services
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.logs_grep
 	$(PY) -m bench.alerts
+	$(PY) -m bench.logs_follow
 
 # The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
 image-check: venv
