@@ -59,7 +59,12 @@ class OpsAdminSite(admin.AdminSite):
         app_list = super().get_app_list(request, app_label)
         if app_label is not None:
             return app_list
-        pages = [("Dashboard", "ops-dashboard"), ("Containers", "ops-containers"), ("Jobs", "ops-jobs")]
+        pages = [
+            ("Dashboard", "ops-dashboard"),
+            ("Containers", "ops-containers"),
+            ("Logs", "ops-logs"),
+            ("Jobs", "ops-jobs"),
+        ]
         operations = {
             "name": "Operations",
             "app_label": "operations",
