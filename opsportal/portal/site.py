@@ -62,7 +62,7 @@ class OpsAdminSite(admin.AdminSite):
         pages = [
             ("Dashboard", "ops-dashboard"),
             ("Containers", "ops-containers"),
-            ("Logs", "ops-logs"),
+            ("Fleet logs", "ops-logs"),
             ("Jobs", "ops-jobs"),
         ]
         operations = {
