@@ -232,7 +232,9 @@ def test_ansi_colours_are_stripped_and_long_lines_cut_as_today(http, follow_env,
     with _follow(http, "containers/wallet-core-follow-colour-1/logs", env="follow") as response:
         event = EventReader(response).until(lambda e: e.event == "message", seconds=5)[-1]
     assert event.data["text"] == "green plain"
-    with _follow(http, "containers/wallet-core-staging-runner-abc1234/logs", env="staging", tail="200") as response:
+    # The runner ticks every second from the session's start: its first lines must stay within the tail
+    # however long the suite ran before this test (200 was not enough in a full run).
+    with _follow(http, "containers/wallet-core-staging-runner-abc1234/logs", env="staging", tail="5000") as response:
         events = EventReader(response).until(lambda e: e.data and e.data["text"].startswith("xxx"), seconds=5)
     assert [e for e in events if e.event == "message"][0].data["text"] == "red started"
     assert len(events[-1].data["text"]) == 16 * 1024  # the 20,000-character line, cut at 16 KiB
