@@ -411,3 +411,42 @@ def test_the_portal_streams_need_a_staff_login_and_refuse_foreign_containers(cli
     response = client.get("/admin/ops/logs/?env=follow&role=ticker&format=text&tail=4")
     assert response["Content-Disposition"] == 'attachment; filename="follow-ticker.log"'
     assert len(response.content.decode().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    ["9999-12-31T23:59:59.999999999Z", "9999-12-31T23:30:00.000000000-01:00", "0001-01-01T00:00:00+01:00", "garbage"],
+)
+def test_a_bad_last_event_id_is_refused_with_400_before_any_stream_starts(client, follow_env, token_for, last_event_id):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for('read')}", "HTTP_LAST_EVENT_ID": last_event_id}
+    response = client.get(f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow", **auth)
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_param"), response
+    response = client.get(
+        "/admin/ops/logs/stream/", {"env": "follow", "role": "ticker", "last_event_id": last_event_id}
+    )
+    assert response.status_code in (302, 400)  # anonymous: to the login page, never a stream
+    assert logs.streams_open() == 0
+
+
+def test_a_bad_last_event_id_on_the_portal_stream_is_a_400(client, django_user_model, follow_env):
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    url = "/admin/ops/logs/stream/?env=follow&role=ticker&last_event_id=9999-12-31T23:59:59.999999999Z"
+    response = client.get(url)
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_param")
+    assert logs.streams_open() == 0
+
+
+def test_head_answers_at_once_and_holds_no_stream_slot(client, django_user_model, follow_env, token_for):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for('read')}"}
+    response = client.head(f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow", **auth)
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    assert not response.streaming and logs.streams_open() == 0  # not closed yet, and still no slot taken
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    response = client.head("/admin/ops/logs/stream/?env=follow&role=ticker")
+    assert response.status_code == 200 and not response.streaming and logs.streams_open() == 0
+    response = client.post("/admin/ops/logs/stream/?env=follow&role=ticker")
+    assert response.status_code in (403, 405) and logs.streams_open() == 0  # CSRF or not allowed: never a stream
+    response = client.put("/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow")
+    assert response.status_code == 405 and logs.streams_open() == 0
