@@ -367,13 +367,18 @@ class LogFollowStream:
         return next(self._iterator)
 
     def close(self) -> None:
+        # The slot first: closing a follow can block (an ssh:// engine's pipe), and a slot held by a
+        # response that is already gone would count against its user until the process restarts.
+        self.lease.release()
         self.stopped.set()
         with self.follows_lock:
             follows = list(self.follows)
-        for follow in follows:
-            follow.close()
-        self._iterator.close()
-        self.lease.release()
+        try:
+            for follow in follows:
+                with suppress(Exception):
+                    follow.close()
+        finally:
+            self._iterator.close()
 
     # Readers: one thread per container.
 

@@ -450,3 +450,32 @@ def test_head_answers_at_once_and_holds_no_stream_slot(client, django_user_model
     assert response.status_code in (403, 405) and logs.streams_open() == 0  # CSRF or not allowed: never a stream
     response = client.put("/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow")
     assert response.status_code == 405 and logs.streams_open() == 0
+
+
+class _StuckFollow:
+    """A follow whose close blocks, as urllib3 closing an ssh:// engine's pipe under a blocked reader."""
+
+    url = "ssh://stuck"
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def close(self):
+        self.release.wait(10)
+
+
+def test_a_follow_that_blocks_on_close_still_gives_its_stream_slot_back_at_once(settings):
+    assert logs.streams_open() == 0
+    stream = logs.LogFollowStream([], tail=0, since=None, grep=None, after_ns=None, lease=logs.stream_lease(key="t"))
+    stuck = _StuckFollow()
+    stream.follows.append(stuck)
+    closing = threading.Thread(target=stream.close, daemon=True)
+    closing.start()
+    try:
+        limit = time.monotonic() + 2
+        while logs.streams_open() and time.monotonic() < limit:
+            time.sleep(0.05)
+        assert logs.streams_open() == 0
+    finally:
+        stuck.release.set()
+        closing.join(5)
