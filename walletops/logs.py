@@ -321,6 +321,10 @@ def streams_open() -> int:
         return _leases["*"]
 
 
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
 # --- live follow ------------------------------------------------------------------------------
 
 
@@ -340,9 +344,10 @@ class LogFollowStream:
     Iterated by the WSGI server in the request's thread; ``close()`` (called by the server when the
     response ends, the client having gone or not) stops the readers and releases the lease.
     Events: a line (``id`` = its time, ``data`` = ``{ts, container, host, text}``); ``source_end``
-    when one container's stream ends (``stopped``, ``removed``, ``engine_down``); ``engine_down``
-    naming the engine; and a last ``end`` with its ``reason`` (``stopped``, ``removed``,
-    ``engine_down``, ``idle``, ``max_duration``).
+    when one container's stream ends (``stopped``, ``removed``, ``engine_down``, ``error``: its
+    reader failed, the detail says how); ``engine_down`` naming the engine; and a last ``end`` with
+    its ``reason`` (``stopped``, ``removed``, ``engine_down``, ``error``, ``idle``, ``max_duration``,
+    ``access_revoked``).
     """
 
     def __init__(self, sources: list[Source], *, tail: int, since, grep, after_ns: int | None, lease: StreamLease):
@@ -404,6 +409,8 @@ class LogFollowStream:
             return self._put(("down", source, down.host))
         except engine.ContainerGone:
             return self._put(("end", source, "removed"))
+        except Exception as exc:  # a Docker 4xx other than 404, anything: said in an event, not a silent thread
+            return self._put(("error", source, _error_text(exc)))
         with self.follows_lock:
             self.follows.append(follow)
         if self.stopped.is_set():
@@ -418,6 +425,8 @@ class LogFollowStream:
                     return None
         except engine.EngineDown as down:
             return self._put(("down", source, down.host))
+        except Exception as exc:
+            return self._put(("error", source, _error_text(exc)))
         finally:
             follow.close()
         return self._put(("eof", source, None))
@@ -539,6 +548,9 @@ class LogFollowStream:
     def _ended(self, source: Source, kind: str, value) -> Iterator[bytes]:
         if kind == "down":
             reason, host = "engine_down", value
+        elif kind == "error":
+            yield from self._source_end(source, "error", f"reading {source.name}'s log failed: {value}")
+            return
         elif kind == "end":
             reason, host = value, None
         else:
@@ -568,6 +580,7 @@ class LogFollowStream:
             "stopped": f"{names} stopped",
             "removed": f"{names} removed",
             "engine_down": f"Docker engine {', '.join(engines)} went away",
+            "error": f"reading the log of {names} failed",
         }.get(reason, f"every stream ended ({names})")
         data = {"reason": reason, "detail": detail}
         if engines:

@@ -479,3 +479,29 @@ def test_a_follow_that_blocks_on_close_still_gives_its_stream_slot_back_at_once(
     finally:
         stuck.release.set()
         closing.join(5)
+
+
+class _FailingGrep:
+    """A reader's unexpected failure (here in matching a line): any exception, not only the engine's."""
+
+    def search(self, text):
+        raise RuntimeError("matcher broke")
+
+
+def test_a_reader_that_fails_unexpectedly_ends_its_container_with_an_event_naming_it(follow_env):
+    [source] = logs.sources_find(env="follow", role="ticker", names=["wallet-core-follow-ticker-a"],
+                                 include_accessories=False)  # fmt: skip
+    stream = logs.LogFollowStream([source], tail=0, since=None, grep=_FailingGrep(), after_ns=None,
+                                  lease=logs.stream_lease(key="t"))  # fmt: skip
+    try:
+        reader = threading.Thread(target=stream._read, args=(source, None), daemon=True)
+        reader.start()
+        reader.join(5)
+        kind, failed, detail = stream.queue.get(timeout=1)
+        assert (kind, failed) == ("error", source) and "RuntimeError: matcher broke" in detail
+        [event] = list(stream._ended(source, kind, detail))
+        data = json.loads(event.decode().split("data: ", 1)[1])
+        assert data["container"] == "wallet-core-follow-ticker-a" and data["reason"] == "error"
+        assert "matcher broke" in data["detail"] and "error" in stream._end().decode()
+    finally:
+        stream.close()
