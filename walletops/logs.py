@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -350,8 +350,20 @@ class LogFollowStream:
     ``access_revoked``).
     """
 
-    def __init__(self, sources: list[Source], *, tail: int, since, grep, after_ns: int | None, lease: StreamLease):
+    def __init__(
+        self,
+        sources: list[Source],
+        *,
+        tail: int,
+        since,
+        grep,
+        after_ns: int | None,
+        lease: StreamLease,
+        access_refusal: Callable[[], str] | None = None,
+    ):
         self.sources, self.tail, self.since, self.grep = sources, tail, since, grep
+        # Asked again at each heartbeat: a stream outlives no revoked token, deactivated user, lost right.
+        self.access_refusal = access_refusal
         self.after_ns = after_ns or 0
         self.lease = lease
         self.queue: queue.Queue = queue.Queue(QUEUE_LINES)
@@ -522,12 +534,23 @@ class LogFollowStream:
                 yield sse(event="end", data={"reason": "max_duration", "detail": detail})
                 return
             if now - last_beat >= self.heartbeat:
+                if refusal := self._access_refused():
+                    yield sse(event="end", data={"reason": "access_revoked", "detail": refusal})
+                    return
                 for source, host in self._engines_down(active):
                     active.discard(source)
                     for event in self._ended(source, "down", host):
                         yield event
                 yield f": heartbeat {iso_utc(datetime.now(tz=UTC))}\n\n".encode()
                 last_beat = now
+
+    def _access_refused(self) -> str:
+        if self.access_refusal is None:
+            return ""
+        try:
+            return self.access_refusal()
+        except Exception:  # the database unreachable for a moment: the stream goes on, asked again next beat
+            return ""
 
     def _engines_down(self, active: set[Source]) -> list[tuple[Source, str]]:
         """Each active container whose engine does not answer a ping: a remote engine that vanished

@@ -505,3 +505,36 @@ def test_a_reader_that_fails_unexpectedly_ends_its_container_with_an_event_namin
         assert "matcher broke" in data["detail"] and "error" in stream._end().decode()
     finally:
         stream.close()
+
+
+def test_an_open_api_stream_ends_when_its_token_is_revoked(live_server, follow_env, token):
+    from walletops.tokens import api_token_authenticate, api_token_revoke
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        httpx.Client(base_url=live_server.url, headers=headers, timeout=httpx.Timeout(10, read=5)) as client,
+        _follow(client, "containers/wallet-core-follow-ticker-a/logs", env="follow") as response,
+    ):
+        reader = EventReader(response)
+        reader.until(lambda e: e.event == "message", seconds=5)
+        api_token_revoke(token=api_token_authenticate(token))
+        events = reader.until(lambda e: e.event == "end", seconds=5)
+    assert events[-1].data == {"reason": "access_revoked", "detail": "the token was revoked or expired"}
+    assert _drained()
+
+
+def test_an_open_portal_stream_ends_when_its_user_is_no_longer_staff(client, django_user_model, follow_env):
+    user = django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    response = client.get("/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow")
+    assert response.status_code == 200
+    try:
+        chunks = iter(response.streaming_content)
+        next(chunks)  # the stream has begun
+        django_user_model.objects.filter(pk=user.pk).update(is_staff=False)
+        limit, body = time.monotonic() + 5, b""
+        while b"event: end" not in body and time.monotonic() < limit:
+            body += next(chunks)
+    finally:
+        response.close()
+    assert b'"reason":"access_revoked"' in body and b"no longer staff" in body

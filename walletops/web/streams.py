@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.utils import timezone
 
 from walletops import logs
+from walletops.models import ApiToken
+from walletops.tokens import token_owner_refusal, token_use_refusal
 from walletops.web import params
 from walletops.web.errors import InvalidParam
 
@@ -26,7 +30,48 @@ def _without_database(stream: logs.LogFollowStream):
     yield from stream
 
 
-def event_stream_response(request, sources: list[logs.Source], *, query: dict, key: str) -> StreamingHttpResponse:
+def _closing_connection(check):
+    """The check's own database connection, given back at once: the stream's thread holds none."""
+
+    def run() -> str:
+        try:
+            return check()
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return run
+
+
+def token_access_refusal(token: ApiToken, scope: str):
+    """Why ``token`` may no longer read this stream (empty while it may): as each API request asks."""
+
+    def check() -> str:
+        current = ApiToken.objects.select_related("owner").filter(pk=token.pk).first()
+        if current is None or not current.is_active(timezone.now()):
+            return "the token was revoked or expired"
+        return token_owner_refusal(current) or token_use_refusal(current, [scope])
+
+    return _closing_connection(check)
+
+
+def user_access_refusal(user):
+    """Why the portal's ``user`` may no longer read this stream: deactivated, or no longer staff."""
+
+    def check() -> str:
+        current = get_user_model().objects.filter(pk=user.pk).first()
+        if current is None or not current.is_active:
+            return "your account was deactivated"
+        if not current.is_staff:
+            return "your account is no longer staff"
+        return ""
+
+    return _closing_connection(check)
+
+
+def event_stream_response(
+    request, sources: list[logs.Source], *, query: dict, key: str, access_refusal=None
+) -> StreamingHttpResponse:
     """A ``text/event-stream`` of ``sources``' backlog then live lines, or ``LogStreamsFull`` (429).
 
     Everything that can be refused is refused before the slot is taken: a stream that fails once
@@ -47,6 +92,7 @@ def event_stream_response(request, sources: list[logs.Source], *, query: dict, k
             grep=query.get("grep"),
             after_ns=after_ns,
             lease=lease,
+            access_refusal=access_refusal,
         )
         body = _without_database(stream)
         response = StreamingHttpResponse(body, content_type="text/event-stream")

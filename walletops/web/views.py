@@ -248,7 +248,11 @@ def container_logs_stream(request, name: str):
         found, _query = _found(request, name)
         query = params.validated(params.LogsQuery, _logs_params(request)).validated_data
         return streams.event_stream_response(
-            request, [logs.source_of(found)], query=query, key=f"user:{request.user.pk}"
+            request,
+            [logs.source_of(found)],
+            query=query,
+            key=f"user:{request.user.pk}",
+            access_refusal=streams.user_access_refusal(request.user),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
@@ -263,7 +267,13 @@ def merged_logs_stream(request):
             names=query.get("containers"),
             include_accessories=query["include_accessories"],
         )
-        return streams.event_stream_response(request, sources, query=query, key=f"user:{request.user.pk}")
+        return streams.event_stream_response(
+            request,
+            sources,
+            query=query,
+            key=f"user:{request.user.pk}",
+            access_refusal=streams.user_access_refusal(request.user),
+        )
     except FAILURES as exc:
         return _stream_failed(exc)
 
