@@ -538,3 +538,29 @@ def test_an_open_portal_stream_ends_when_its_user_is_no_longer_staff(client, dja
     finally:
         response.close()
     assert b'"reason":"access_revoked"' in body and b"no longer staff" in body
+
+
+def test_a_persons_tokens_and_portal_session_share_one_stream_cap(http, live_server, follow_env, django_user_model):
+    from walletops.tokens import api_token_create
+
+    follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 1
+    owner = django_user_model.objects.create_superuser("owner", password="pw")
+    tokens = [api_token_create(name=f"t{n}", scopes=["read"], owner=owner).secret for n in (1, 2)]
+    path = f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow"
+    with (
+        httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10, read=5)) as client,
+        client.stream("GET", path, headers={"Authorization": f"Bearer {tokens[0]}"}) as first,
+    ):
+        EventReader(first).until(lambda e: e.event == "message", seconds=5)
+        second = client.get(path, headers={"Authorization": f"Bearer {tokens[1]}"})
+        assert (second.status_code, second.json()["code"]) == (429, "too_many_streams")
+        portal = httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10, read=5))
+        with portal:
+            login = portal.get("/admin/login/")
+            csrf = portal.cookies["csrftoken"]
+            portal.post("/admin/login/", data={"username": "owner", "password": "pw", "csrfmiddlewaretoken": csrf},
+                        headers={"Referer": f"{live_server.url}/admin/login/"})  # fmt: skip
+            assert login.status_code == 200 and "sessionid" in portal.cookies
+            third = portal.get("/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow")
+            assert (third.status_code, third.json()["code"]) == (429, "too_many_streams")
+    assert _drained()
