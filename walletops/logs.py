@@ -35,7 +35,7 @@ from opsportal.lib.timefmt import iso_utc
 from walletops import containers
 from walletops.clients import docker as engine
 from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found
-from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull
+from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull, TooManyContainers
 
 MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
 REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engines' lines come out in time order
@@ -170,7 +170,9 @@ def sources_find(*, env: str, role: str | None, names: list[str] | None, include
         error = DockerUnavailable if scan.missing_hosts else ContainerNotFound
         raise error(f"no managed container {what} in {env}{down}")
     if len(chosen) > MAX_SOURCES:
-        raise ContainerNotFound(f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once")
+        raise TooManyContainers(
+            f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once (name them in containers=)"
+        )
     return [source_of(found) for found in chosen]
 
 

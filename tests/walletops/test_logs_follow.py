@@ -568,3 +568,12 @@ def test_a_persons_tokens_and_portal_session_share_one_stream_cap(http, live_ser
                 assert third.status_code == 429
                 assert third.read() and third.json()["code"] == "too_many_streams"
     assert _drained()
+
+
+def test_more_containers_than_are_read_at_once_is_a_400_not_a_404(http, follow_env, monkeypatch):
+    monkeypatch.setattr(logs, "MAX_SOURCES", 1)  # two tickers match: as 33 containers would against 32
+    for params in ({"env": "follow", "role": "ticker"}, {"env": "follow", "role": "ticker", "follow": "true"}):
+        response = http.get(f"{API}/logs", params=params)
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_param"), response.text
+        assert "at most 1 are read at once" in response.json()["detail"]
+    assert logs.streams_open() == 0
