@@ -577,3 +577,23 @@ def test_more_containers_than_are_read_at_once_is_a_400_not_a_404(http, follow_e
         assert (response.status_code, response.json()["code"]) == (400, "invalid_param"), response.text
         assert "at most 1 are read at once" in response.json()["detail"]
     assert logs.streams_open() == 0
+
+
+def test_same_named_containers_on_two_hosts_get_their_own_colour_and_labels(client, django_user_model, follow_env,
+                                                                            tickers):  # fmt: skip
+    import re
+
+    for client_ in tickers.values():  # Kamal names a role's container alike on every host
+        _run(client_, "wallet-core-follow-twin-1", ["/bin/sh", "-c", "echo hello; exec sleep 100000"],
+             labels={"service": "wallet-core-follow", "role": "twin"}, hostname="twin")  # fmt: skip
+    try:
+        django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+        client.login(username="looker", password="pw")
+        page = client.get("/admin/ops/logs/?env=follow&role=twin").content.decode()
+        rows = re.findall(r'<tr data-container="wallet-core-follow-twin-1" data-host="([^"]+)" data-src="(\d)">', page)
+        assert len(rows) == 2 and len({src for _, src in rows}) == 2, rows
+        lines = re.findall(r'ops-src-(\d)" data-id="[^"]+" data-container="[^"]+" data-host="([^"]+)">', page)
+        assert {(host, src) for src, host in lines} == set(rows)
+    finally:
+        for client_ in tickers.values():
+            client_.containers.get("wallet-core-follow-twin-1").remove(force=True)
