@@ -40,7 +40,7 @@ from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStream
 MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
 REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engines' lines come out in time order
 RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
-QUEUE_LINES = 10_000  # lines waiting for a slow client before the readers wait (and Docker with them)
+QUEUE_BYTES = 4 * 1024 * 1024  # lines waiting for a slow client before the readers wait (and Docker with them)
 BATCH_LINES = 1000  # lines written to the client at once, at most
 _STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 NS = 1_000_000_000
@@ -190,8 +190,36 @@ class _Read:
     error: str = ""
 
 
-def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, max_bytes: int) -> _Read:
+class _Budget:
+    """One byte budget shared by every source of a merged read: over it, the oldest line kept (of any
+    source) goes, so memory stays within ``WALLETOPS_LOGS_MAX_BYTES`` however many containers are read."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used, self.lock = limit, 0, threading.Lock()
+        self.reads: list[_Read] = []
+
+    def keep(self, read: _Read, line: Line, *, tail: int) -> None:
+        size = _line_bytes(line)
+        with self.lock:
+            read.kept.append(line)
+            read.bytes += size
+            self.used += size
+            while len(read.kept) > tail:
+                self._drop(read)
+            while self.used > self.limit:
+                self._drop(min((r for r in self.reads if r.kept), key=lambda r: r.kept[0].ns))
+
+    def _drop(self, read: _Read) -> None:
+        size = _line_bytes(read.kept.popleft())
+        read.bytes -= size
+        self.used -= size
+        read.dropped = True
+
+
+def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, budget: _Budget) -> _Read:
     read = _Read(source)
+    with budget.lock:
+        budget.reads.append(read)
     fetch = tail if grep is None else max(tail, containers.GREP_SCAN)
     try:
         raw_lines = engine.container_log_lines(
@@ -203,11 +231,7 @@ def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, max
             if line.ns <= after_ns or not matches(grep, line.text):
                 continue
             read.matched += 1
-            read.kept.append(line)
-            read.bytes += _line_bytes(line)
-            while read.kept and (len(read.kept) > tail or read.bytes > max_bytes):
-                read.bytes -= _line_bytes(read.kept.popleft())
-                read.dropped = True
+            budget.keep(read, line, tail=tail)
     except engine.EngineDown as down:
         read.error = f"engine {down.host} went away"
     except engine.ContainerGone:
@@ -220,10 +244,11 @@ def merged_read(
 ) -> tuple[list[Line], dict[Source, _Read]]:
     """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap."""
     max_bytes = settings.WALLETOPS_LOGS_MAX_BYTES - 1024
+    budget = _Budget(max_bytes)
 
     def read(source: Source) -> _Read:
         return _read_source(source, tail=tail, since=since, until=until, grep=grep, after_ns=after_ns,
-                            max_bytes=max_bytes)  # fmt: skip
+                            budget=budget)  # fmt: skip
 
     with ThreadPoolExecutor(min(len(sources), 8)) as pool:
         reads = dict(zip(sources, pool.map(read, sources), strict=True))
@@ -368,7 +393,9 @@ class LogFollowStream:
         self.access_refusal = access_refusal
         self.after_ns = after_ns or 0
         self.lease = lease
-        self.queue: queue.Queue = queue.Queue(QUEUE_LINES)
+        self.queue: queue.Queue = queue.Queue()  # bounded in bytes (``queued``), not in lines
+        self.queued = 0
+        self.queued_room = threading.Condition()
         self.stopped = threading.Event()
         self.follows: list[engine.LogFollow] = []
         self.follows_lock = threading.Lock()
@@ -402,12 +429,22 @@ class LogFollowStream:
     # Readers: one thread per container.
 
     def _put(self, item) -> None:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        size = _line_bytes(item[2]) if item[0] == "line" else 0
+        with self.queued_room:
+            # A line always fits an empty queue; past QUEUE_BYTES the reader waits for the client.
+            while self.queued and self.queued + size > QUEUE_BYTES:
+                if self.stopped.is_set():
+                    return
+                self.queued_room.wait(0.5)
+            self.queued += size
+        self.queue.put(item)
+
+    def _taken(self, items: list) -> None:
+        size = sum(_line_bytes(value) for kind, _, value in items if kind == "line")
+        if size:
+            with self.queued_room:
+                self.queued -= size
+                self.queued_room.notify_all()
 
     def _read(self, source: Source, since_ns: int | None) -> None:
         skip_to_ns = since_ns or 0
@@ -512,6 +549,7 @@ class LogFollowStream:
                 except queue.Empty:
                     break
                 items.append(item)
+            self._taken(items)
             for kind, source, value in items:
                 if kind == "line":
                     last_line = now

@@ -597,3 +597,36 @@ def test_same_named_containers_on_two_hosts_get_their_own_colour_and_labels(clie
     finally:
         for client_ in tickers.values():
             client_.containers.get("wallet-core-follow-twin-1").remove(force=True)
+
+
+def test_a_merged_read_keeps_one_byte_budget_across_all_its_containers(follow_env):
+    follow_env.WALLETOPS_LOGS_MAX_BYTES = 1024 + 600  # a few ~140-byte lines: less than both tickers wrote
+    sources = logs.sources_find(env="follow", role="ticker", names=None, include_accessories=False)
+    lines, reads = logs.merged_read(sources, tail=5000, since=None, until=None, grep=None)
+    held = sum(read.bytes for read in reads.values())
+    assert len(sources) == 2 and 400 < held <= 600  # not 600 for each container
+    assert all(read.bytes for read in reads.values())  # both busy: each keeps its newest lines
+    newest_kept = max(line.ns for read in reads.values() for line in read.kept)
+    assert lines and lines[-1].ns == newest_kept
+
+
+def test_the_live_queue_is_capped_in_bytes_so_a_slow_client_makes_readers_wait(monkeypatch, follow_env):
+    monkeypatch.setattr(logs, "QUEUE_BYTES", 64 * 1024)
+    [source] = logs.sources_find(env="follow", role="ticker", names=["wallet-core-follow-ticker-a"],
+                                 include_accessories=False)  # fmt: skip
+    stream = logs.LogFollowStream([source], tail=0, since=None, grep=None, after_ns=None,
+                                  lease=logs.stream_lease(key="t"))  # fmt: skip
+    long_line = logs.Line(ns=1, text="x" * 16 * 1024, cut=False, source=source)
+    writer = threading.Thread(target=lambda: [stream._put(("line", source, long_line)) for _ in range(10)], daemon=True)
+    try:
+        writer.start()
+        writer.join(1.5)
+        assert writer.is_alive() and stream.queue.qsize() == 3  # 64 KiB: three 16 KiB lines and their labels
+        stream._taken([stream.queue.get()])
+        limit = time.monotonic() + 2
+        while stream.queue.qsize() < 3 and time.monotonic() < limit:
+            time.sleep(0.05)
+        assert stream.queue.qsize() == 3  # room made, one more line in
+    finally:
+        stream.close()
+        writer.join(2)
