@@ -168,7 +168,8 @@ EVENT_STREAM = OpenApiResponse(
     "`event: engine_down` naming an engine that went away, and a last `event: end` with `{reason, detail}` "
     "(`stopped`, `removed`, `engine_down`, `error`, `idle`, `max_duration`, `access_revoked`: the token was revoked "
     "or its owner lost the right, checked at each heartbeat). Comments (`: heartbeat`) keep it open. "
-    "At most `WALLETOPS_LOG_STREAMS_PER_USER` streams per token and `WALLETOPS_LOG_STREAMS_TOTAL` per web process "
+    "At most `WALLETOPS_LOG_STREAMS_PER_USER` streams per person (a token counts as its owner) and "
+    "`WALLETOPS_LOG_STREAMS_TOTAL` per web process "
     "(429 `too_many_streams`).",
 )
 
