@@ -45,6 +45,12 @@ class PrometheusUnavailable(Unavailable):
     code = "prometheus_unavailable"
 
 
+class TooManyContainers(WalletOpsError):
+    """A merged view asked of more containers than are read at once: the request's to narrow, not absent."""
+
+    code = "invalid_param"
+
+
 class DeployInfoInvalid(WalletOpsError):
     """The post-deploy hook's file exists but cannot be read as deploy info."""
 

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -35,12 +35,12 @@ from opsportal.lib.timefmt import iso_utc
 from walletops import containers
 from walletops.clients import docker as engine
 from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found
-from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull
+from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull, TooManyContainers
 
 MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
 REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engines' lines come out in time order
 RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
-QUEUE_LINES = 10_000  # lines waiting for a slow client before the readers wait (and Docker with them)
+QUEUE_BYTES = 4 * 1024 * 1024  # lines waiting for a slow client before the readers wait (and Docker with them)
 BATCH_LINES = 1000  # lines written to the client at once, at most
 _STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 NS = 1_000_000_000
@@ -170,7 +170,9 @@ def sources_find(*, env: str, role: str | None, names: list[str] | None, include
         error = DockerUnavailable if scan.missing_hosts else ContainerNotFound
         raise error(f"no managed container {what} in {env}{down}")
     if len(chosen) > MAX_SOURCES:
-        raise ContainerNotFound(f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once")
+        raise TooManyContainers(
+            f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once (name them in containers=)"
+        )
     return [source_of(found) for found in chosen]
 
 
@@ -188,8 +190,36 @@ class _Read:
     error: str = ""
 
 
-def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, max_bytes: int) -> _Read:
+class _Budget:
+    """One byte budget shared by every source of a merged read: over it, the oldest line kept (of any
+    source) goes, so memory stays within ``WALLETOPS_LOGS_MAX_BYTES`` however many containers are read."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used, self.lock = limit, 0, threading.Lock()
+        self.reads: list[_Read] = []
+
+    def keep(self, read: _Read, line: Line, *, tail: int) -> None:
+        size = _line_bytes(line)
+        with self.lock:
+            read.kept.append(line)
+            read.bytes += size
+            self.used += size
+            while len(read.kept) > tail:
+                self._drop(read)
+            while self.used > self.limit:
+                self._drop(min((r for r in self.reads if r.kept), key=lambda r: r.kept[0].ns))
+
+    def _drop(self, read: _Read) -> None:
+        size = _line_bytes(read.kept.popleft())
+        read.bytes -= size
+        self.used -= size
+        read.dropped = True
+
+
+def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, budget: _Budget) -> _Read:
     read = _Read(source)
+    with budget.lock:
+        budget.reads.append(read)
     fetch = tail if grep is None else max(tail, containers.GREP_SCAN)
     try:
         raw_lines = engine.container_log_lines(
@@ -201,11 +231,7 @@ def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, max
             if line.ns <= after_ns or not matches(grep, line.text):
                 continue
             read.matched += 1
-            read.kept.append(line)
-            read.bytes += _line_bytes(line)
-            while read.kept and (len(read.kept) > tail or read.bytes > max_bytes):
-                read.bytes -= _line_bytes(read.kept.popleft())
-                read.dropped = True
+            budget.keep(read, line, tail=tail)
     except engine.EngineDown as down:
         read.error = f"engine {down.host} went away"
     except engine.ContainerGone:
@@ -218,10 +244,11 @@ def merged_read(
 ) -> tuple[list[Line], dict[Source, _Read]]:
     """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap."""
     max_bytes = settings.WALLETOPS_LOGS_MAX_BYTES - 1024
+    budget = _Budget(max_bytes)
 
     def read(source: Source) -> _Read:
         return _read_source(source, tail=tail, since=since, until=until, grep=grep, after_ns=after_ns,
-                            max_bytes=max_bytes)  # fmt: skip
+                            budget=budget)  # fmt: skip
 
     with ThreadPoolExecutor(min(len(sources), 8)) as pool:
         reads = dict(zip(sources, pool.map(read, sources), strict=True))
@@ -321,6 +348,10 @@ def streams_open() -> int:
         return _leases["*"]
 
 
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
 # --- live follow ------------------------------------------------------------------------------
 
 
@@ -340,16 +371,31 @@ class LogFollowStream:
     Iterated by the WSGI server in the request's thread; ``close()`` (called by the server when the
     response ends, the client having gone or not) stops the readers and releases the lease.
     Events: a line (``id`` = its time, ``data`` = ``{ts, container, host, text}``); ``source_end``
-    when one container's stream ends (``stopped``, ``removed``, ``engine_down``); ``engine_down``
-    naming the engine; and a last ``end`` with its ``reason`` (``stopped``, ``removed``,
-    ``engine_down``, ``idle``, ``max_duration``).
+    when one container's stream ends (``stopped``, ``removed``, ``engine_down``, ``error``: its
+    reader failed, the detail says how); ``engine_down`` naming the engine; and a last ``end`` with
+    its ``reason`` (``stopped``, ``removed``, ``engine_down``, ``error``, ``idle``, ``max_duration``,
+    ``access_revoked``).
     """
 
-    def __init__(self, sources: list[Source], *, tail: int, since, grep, after_ns: int | None, lease: StreamLease):
+    def __init__(
+        self,
+        sources: list[Source],
+        *,
+        tail: int,
+        since,
+        grep,
+        after_ns: int | None,
+        lease: StreamLease,
+        access_refusal: Callable[[], str] | None = None,
+    ):
         self.sources, self.tail, self.since, self.grep = sources, tail, since, grep
+        # Asked again at each heartbeat: a stream outlives no revoked token, deactivated user, lost right.
+        self.access_refusal = access_refusal
         self.after_ns = after_ns or 0
         self.lease = lease
-        self.queue: queue.Queue = queue.Queue(QUEUE_LINES)
+        self.queue: queue.Queue = queue.Queue()  # bounded in bytes (``queued``), not in lines
+        self.queued = 0
+        self.queued_room = threading.Condition()
         self.stopped = threading.Event()
         self.follows: list[engine.LogFollow] = []
         self.follows_lock = threading.Lock()
@@ -367,23 +413,38 @@ class LogFollowStream:
         return next(self._iterator)
 
     def close(self) -> None:
+        # The slot first: closing a follow can block (an ssh:// engine's pipe), and a slot held by a
+        # response that is already gone would count against its user until the process restarts.
+        self.lease.release()
         self.stopped.set()
         with self.follows_lock:
             follows = list(self.follows)
-        for follow in follows:
-            follow.close()
-        self._iterator.close()
-        self.lease.release()
+        try:
+            for follow in follows:
+                with suppress(Exception):
+                    follow.close()
+        finally:
+            self._iterator.close()
 
     # Readers: one thread per container.
 
     def _put(self, item) -> None:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        size = _line_bytes(item[2]) if item[0] == "line" else 0
+        with self.queued_room:
+            # A line always fits an empty queue; past QUEUE_BYTES the reader waits for the client.
+            while self.queued and self.queued + size > QUEUE_BYTES:
+                if self.stopped.is_set():
+                    return
+                self.queued_room.wait(0.5)
+            self.queued += size
+        self.queue.put(item)
+
+    def _taken(self, items: list) -> None:
+        size = sum(_line_bytes(value) for kind, _, value in items if kind == "line")
+        if size:
+            with self.queued_room:
+                self.queued -= size
+                self.queued_room.notify_all()
 
     def _read(self, source: Source, since_ns: int | None) -> None:
         skip_to_ns = since_ns or 0
@@ -399,6 +460,8 @@ class LogFollowStream:
             return self._put(("down", source, down.host))
         except engine.ContainerGone:
             return self._put(("end", source, "removed"))
+        except Exception as exc:  # a Docker 4xx other than 404, anything: said in an event, not a silent thread
+            return self._put(("error", source, _error_text(exc)))
         with self.follows_lock:
             self.follows.append(follow)
         if self.stopped.is_set():
@@ -413,6 +476,8 @@ class LogFollowStream:
                     return None
         except engine.EngineDown as down:
             return self._put(("down", source, down.host))
+        except Exception as exc:
+            return self._put(("error", source, _error_text(exc)))
         finally:
             follow.close()
         return self._put(("eof", source, None))
@@ -484,6 +549,7 @@ class LogFollowStream:
                 except queue.Empty:
                     break
                 items.append(item)
+            self._taken(items)
             for kind, source, value in items:
                 if kind == "line":
                     last_line = now
@@ -508,12 +574,23 @@ class LogFollowStream:
                 yield sse(event="end", data={"reason": "max_duration", "detail": detail})
                 return
             if now - last_beat >= self.heartbeat:
+                if refusal := self._access_refused():
+                    yield sse(event="end", data={"reason": "access_revoked", "detail": refusal})
+                    return
                 for source, host in self._engines_down(active):
                     active.discard(source)
                     for event in self._ended(source, "down", host):
                         yield event
                 yield f": heartbeat {iso_utc(datetime.now(tz=UTC))}\n\n".encode()
                 last_beat = now
+
+    def _access_refused(self) -> str:
+        if self.access_refusal is None:
+            return ""
+        try:
+            return self.access_refusal()
+        except Exception:  # the database unreachable for a moment: the stream goes on, asked again next beat
+            return ""
 
     def _engines_down(self, active: set[Source]) -> list[tuple[Source, str]]:
         """Each active container whose engine does not answer a ping: a remote engine that vanished
@@ -534,6 +611,9 @@ class LogFollowStream:
     def _ended(self, source: Source, kind: str, value) -> Iterator[bytes]:
         if kind == "down":
             reason, host = "engine_down", value
+        elif kind == "error":
+            yield from self._source_end(source, "error", f"reading {source.name}'s log failed: {value}")
+            return
         elif kind == "end":
             reason, host = value, None
         else:
@@ -563,6 +643,7 @@ class LogFollowStream:
             "stopped": f"{names} stopped",
             "removed": f"{names} removed",
             "engine_down": f"Docker engine {', '.join(engines)} went away",
+            "error": f"reading the log of {names} failed",
         }.get(reason, f"every stream ended ({names})")
         data = {"reason": reason, "detail": detail}
         if engines:

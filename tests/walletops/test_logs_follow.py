@@ -386,10 +386,12 @@ def test_the_merged_view_follows_live_in_time_order(http, follow_env):
     with _follow(http, "logs", env="follow", role="ticker", tail="4") as response:
         seen = []
         EventReader(response).until(lambda e: (e.event == "message" and seen.append(e)) or len(seen) > 20, seconds=8)
-    lines = seen
-    containers = {e.data["container"] for e in lines}
-    assert containers == {"wallet-core-follow-ticker-a", "wallet-core-follow-ticker-b"}
-    assert [e.id for e in lines] == sorted(e.id for e in lines)
+    # The 4 lines of backlog are merged by merged_read; what follows is the live merge under test.
+    live = seen[4:]
+    assert len(live) >= 16
+    assert {e.data["container"] for e in live} == {"wallet-core-follow-ticker-a", "wallet-core-follow-ticker-b"}
+    assert [e.id for e in live] == sorted(e.id for e in live)
+    assert live[0].id > seen[3].id  # and after the backlog, none repeated
 
 
 def test_follow_is_documented_as_an_event_stream_in_the_openapi_schema(admin_client):
@@ -413,3 +415,222 @@ def test_the_portal_streams_need_a_staff_login_and_refuse_foreign_containers(cli
     response = client.get("/admin/ops/logs/?env=follow&role=ticker&format=text&tail=4")
     assert response["Content-Disposition"] == 'attachment; filename="follow-ticker.log"'
     assert len(response.content.decode().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    ["9999-12-31T23:59:59.999999999Z", "9999-12-31T23:30:00.000000000-01:00", "0001-01-01T00:00:00+01:00", "garbage"],
+)
+def test_a_bad_last_event_id_is_refused_with_400_before_any_stream_starts(client, follow_env, token_for, last_event_id):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for('read')}", "HTTP_LAST_EVENT_ID": last_event_id}
+    response = client.get(f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow", **auth)
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_param"), response
+    response = client.get(
+        "/admin/ops/logs/stream/", {"env": "follow", "role": "ticker", "last_event_id": last_event_id}
+    )
+    assert response.status_code in (302, 400)  # anonymous: to the login page, never a stream
+    assert logs.streams_open() == 0
+
+
+def test_a_bad_last_event_id_on_the_portal_stream_is_a_400(client, django_user_model, follow_env):
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    url = "/admin/ops/logs/stream/?env=follow&role=ticker&last_event_id=9999-12-31T23:59:59.999999999Z"
+    response = client.get(url)
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_param")
+    assert logs.streams_open() == 0
+
+
+def test_head_answers_at_once_and_holds_no_stream_slot(client, django_user_model, follow_env, token_for):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for('read')}"}
+    response = client.head(f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow", **auth)
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    assert not response.streaming and logs.streams_open() == 0  # not closed yet, and still no slot taken
+    django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    response = client.head("/admin/ops/logs/stream/?env=follow&role=ticker")
+    assert response.status_code == 200 and not response.streaming and logs.streams_open() == 0
+    response = client.post("/admin/ops/logs/stream/?env=follow&role=ticker")
+    assert response.status_code in (403, 405) and logs.streams_open() == 0  # CSRF or not allowed: never a stream
+    response = client.put("/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow")
+    assert response.status_code == 405 and logs.streams_open() == 0
+
+
+class _StuckFollow:
+    """A follow whose close blocks, as urllib3 closing an ssh:// engine's pipe under a blocked reader."""
+
+    url = "ssh://stuck"
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def close(self):
+        self.release.wait(10)
+
+
+def test_a_follow_that_blocks_on_close_still_gives_its_stream_slot_back_at_once(settings):
+    assert logs.streams_open() == 0
+    stream = logs.LogFollowStream([], tail=0, since=None, grep=None, after_ns=None, lease=logs.stream_lease(key="t"))
+    stuck = _StuckFollow()
+    stream.follows.append(stuck)
+    closing = threading.Thread(target=stream.close, daemon=True)
+    closing.start()
+    try:
+        limit = time.monotonic() + 2
+        while logs.streams_open() and time.monotonic() < limit:
+            time.sleep(0.05)
+        assert logs.streams_open() == 0
+    finally:
+        stuck.release.set()
+        closing.join(5)
+
+
+class _FailingGrep:
+    """A reader's unexpected failure (here in matching a line): any exception, not only the engine's."""
+
+    def search(self, text):
+        raise RuntimeError("matcher broke")
+
+
+def test_a_reader_that_fails_unexpectedly_ends_its_container_with_an_event_naming_it(follow_env):
+    [source] = logs.sources_find(env="follow", role="ticker", names=["wallet-core-follow-ticker-a"],
+                                 include_accessories=False)  # fmt: skip
+    stream = logs.LogFollowStream([source], tail=0, since=None, grep=_FailingGrep(), after_ns=None,
+                                  lease=logs.stream_lease(key="t"))  # fmt: skip
+    try:
+        reader = threading.Thread(target=stream._read, args=(source, None), daemon=True)
+        reader.start()
+        reader.join(5)
+        kind, failed, detail = stream.queue.get(timeout=1)
+        assert (kind, failed) == ("error", source) and "RuntimeError: matcher broke" in detail
+        [event] = list(stream._ended(source, kind, detail))
+        data = json.loads(event.decode().split("data: ", 1)[1])
+        assert data["container"] == "wallet-core-follow-ticker-a" and data["reason"] == "error"
+        assert "matcher broke" in data["detail"] and "error" in stream._end().decode()
+    finally:
+        stream.close()
+
+
+def test_an_open_api_stream_ends_when_its_token_is_revoked(live_server, follow_env, token):
+    from walletops.tokens import api_token_authenticate, api_token_revoke
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        httpx.Client(base_url=live_server.url, headers=headers, timeout=httpx.Timeout(10, read=5)) as client,
+        _follow(client, "containers/wallet-core-follow-ticker-a/logs", env="follow") as response,
+    ):
+        reader = EventReader(response)
+        reader.until(lambda e: e.event == "message", seconds=5)
+        api_token_revoke(token=api_token_authenticate(token))
+        events = reader.until(lambda e: e.event == "end", seconds=5)
+    assert events[-1].data == {"reason": "access_revoked", "detail": "the token was revoked or expired"}
+    assert _drained()
+
+
+def test_an_open_portal_stream_ends_when_its_user_is_no_longer_staff(client, django_user_model, follow_env):
+    user = django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+    client.login(username="looker", password="pw")
+    response = client.get("/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow")
+    assert response.status_code == 200
+    try:
+        chunks = iter(response.streaming_content)
+        next(chunks)  # the stream has begun
+        django_user_model.objects.filter(pk=user.pk).update(is_staff=False)
+        limit, body = time.monotonic() + 5, b""
+        while b"event: end" not in body and time.monotonic() < limit:
+            body += next(chunks)
+    finally:
+        response.close()
+    assert b'"reason":"access_revoked"' in body and b"no longer staff" in body
+
+
+def test_a_persons_tokens_and_portal_session_share_one_stream_cap(http, live_server, follow_env, django_user_model):
+    from walletops.tokens import api_token_create
+
+    follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 1
+    owner = django_user_model.objects.create_superuser("owner", password="pw")
+    tokens = [api_token_create(name=f"t{n}", scopes=["read"], owner=owner).secret for n in (1, 2)]
+    path = f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow"
+    with (
+        httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10, read=5)) as client,
+        client.stream("GET", path, headers={"Authorization": f"Bearer {tokens[0]}"}) as first,
+    ):
+        EventReader(first).until(lambda e: e.event == "message", seconds=5)
+        with client.stream("GET", path, headers={"Authorization": f"Bearer {tokens[1]}"}) as second:
+            assert second.status_code == 429  # (read only when refused: a stream would never end)
+            assert second.read() and second.json()["code"] == "too_many_streams"
+        portal = httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10, read=5))
+        with portal:
+            login = portal.get("/admin/login/")
+            csrf = portal.cookies["csrftoken"]
+            portal.post("/admin/login/", data={"username": "owner", "password": "pw", "csrfmiddlewaretoken": csrf},
+                        headers={"Referer": f"{live_server.url}/admin/login/"})  # fmt: skip
+            assert login.status_code == 200 and "sessionid" in portal.cookies
+            with portal.stream(
+                "GET", "/admin/ops/containers/wallet-core-follow-ticker-a/logs/stream/?env=follow"
+            ) as third:
+                assert third.status_code == 429
+                assert third.read() and third.json()["code"] == "too_many_streams"
+    assert _drained()
+
+
+def test_more_containers_than_are_read_at_once_is_a_400_not_a_404(http, follow_env, monkeypatch):
+    monkeypatch.setattr(logs, "MAX_SOURCES", 1)  # two tickers match: as 33 containers would against 32
+    for params in ({"env": "follow", "role": "ticker"}, {"env": "follow", "role": "ticker", "follow": "true"}):
+        response = http.get(f"{API}/logs", params=params)
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_param"), response.text
+        assert "at most 1 are read at once" in response.json()["detail"]
+    assert logs.streams_open() == 0
+
+
+def test_same_named_containers_on_two_hosts_get_their_own_colour_and_labels(client, django_user_model, follow_env,
+                                                                            tickers):  # fmt: skip
+    import re
+
+    for client_ in tickers.values():  # Kamal names a role's container alike on every host
+        _run(client_, "wallet-core-follow-twin-1", ["/bin/sh", "-c", "echo hello; exec sleep 100000"],
+             labels={"service": "wallet-core-follow", "role": "twin"}, hostname="twin")  # fmt: skip
+    try:
+        django_user_model.objects.create_user("looker", password="pw", is_staff=True)
+        client.login(username="looker", password="pw")
+        page = client.get("/admin/ops/logs/?env=follow&role=twin").content.decode()
+        rows = re.findall(r'<tr data-container="wallet-core-follow-twin-1" data-host="([^"]+)" data-src="(\d)">', page)
+        assert len(rows) == 2 and len({src for _, src in rows}) == 2, rows
+        lines = re.findall(r'ops-src-(\d)" data-id="[^"]+" data-container="[^"]+" data-host="([^"]+)">', page)
+        assert {(host, src) for src, host in lines} == set(rows)
+    finally:
+        for client_ in tickers.values():
+            client_.containers.get("wallet-core-follow-twin-1").remove(force=True)
+
+
+def test_a_merged_read_keeps_one_byte_budget_across_all_its_containers(follow_env):
+    follow_env.WALLETOPS_LOGS_MAX_BYTES = 1024 + 600  # a few ~140-byte lines: less than both tickers wrote
+    sources = logs.sources_find(env="follow", role="ticker", names=None, include_accessories=False)
+    lines, reads = logs.merged_read(sources, tail=5000, since=None, until=None, grep=None)
+    held = sum(read.bytes for read in reads.values())
+    assert len(sources) == 2 and 400 < held <= 600  # not 600 for each container
+    assert all(read.bytes for read in reads.values())  # both busy: each keeps its newest lines
+    newest_kept = max(line.ns for read in reads.values() for line in read.kept)
+    assert lines and lines[-1].ns == newest_kept
+
+
+def test_the_live_queue_is_capped_in_bytes_so_a_slow_client_makes_readers_wait(monkeypatch, follow_env):
+    monkeypatch.setattr(logs, "QUEUE_BYTES", 64 * 1024)
+    [source] = logs.sources_find(env="follow", role="ticker", names=["wallet-core-follow-ticker-a"],
+                                 include_accessories=False)  # fmt: skip
+    stream = logs.LogFollowStream([source], tail=0, since=None, grep=None, after_ns=None,
+                                  lease=logs.stream_lease(key="t"))  # fmt: skip
+    long_line = logs.Line(ns=1, text="x" * 16 * 1024, cut=False, source=source)
+    writer = threading.Thread(target=lambda: [stream._put(("line", source, long_line)) for _ in range(10)], daemon=True)
+    try:
+        writer.start()
+        writer.join(1.5)
+        assert writer.is_alive() and stream.queue.qsize() == 3  # 64 KiB: three 16 KiB lines and their labels
+        stream._taken([stream.queue.get()])
+        limit = time.monotonic() + 2
+        while stream.queue.qsize() < 3 and time.monotonic() < limit:
+            time.sleep(0.05)
+        assert stream.queue.qsize() == 3  # room made, one more line in
+    finally:
+        stream.close()
+        writer.join(2)

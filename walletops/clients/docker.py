@@ -312,7 +312,13 @@ class LogFollow:
             return
         self.closed = True
         sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
-        if sock is not None:
+        process = getattr(sock, "proc", None)  # ssh:// (docker's SSHSocket): the ssh command's pipes
+        if process is not None:
+            # Ended first: its stdout closes, so the reader blocked on it wakes, and closing the
+            # response below cannot wait on that reader.
+            with suppress(OSError):
+                process.kill()
+        elif sock is not None:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         # Closing a socket another thread reads: any error means it is closed.

@@ -166,8 +166,10 @@ EVENT_STREAM = OpenApiResponse(
     "(nanoseconds, `2026-03-10T11:59:58.123456789Z`; send it back as `Last-Event-ID` to resume after it) and whose "
     "`data` is `{ts, container, host, text}`. Then `event: source_end` when a container's stream ends, "
     "`event: engine_down` naming an engine that went away, and a last `event: end` with `{reason, detail}` "
-    "(`stopped`, `removed`, `engine_down`, `idle`, `max_duration`). Comments (`: heartbeat`) keep it open. "
-    "At most `WALLETOPS_LOG_STREAMS_PER_USER` streams per token and `WALLETOPS_LOG_STREAMS_TOTAL` per web process "
+    "(`stopped`, `removed`, `engine_down`, `error`, `idle`, `max_duration`, `access_revoked`: the token was revoked "
+    "or its owner lost the right, checked at each heartbeat). Comments (`: heartbeat`) keep it open. "
+    "At most `WALLETOPS_LOG_STREAMS_PER_USER` streams per person (a token counts as its owner) and "
+    "`WALLETOPS_LOG_STREAMS_TOTAL` per web process "
     "(429 `too_many_streams`).",
 )
 
@@ -184,7 +186,14 @@ class LogsApi(OpsApi):
         return super().finalize_response(request, response, *args, **kwargs)
 
     def follow(self, request, sources, query: dict):
-        return streams.event_stream_response(request, sources, query=query, key=f"token:{request.auth.pk}")
+        token = request.auth
+        return streams.event_stream_response(
+            request,
+            sources,
+            query=query,
+            key=f"user:{token.owner_id}" if token.owner_id else f"token:{token.pk}",  # one person, one cap
+            access_refusal=streams.token_access_refusal(token, self.required_scope),
+        )
 
 
 class ContainerLogsApi(LogsApi):

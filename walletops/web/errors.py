@@ -16,6 +16,7 @@ from walletops.exceptions import (
     Missing,
     RestartRefused,
     RestartThrottled,
+    TooManyContainers,
     Unavailable,
     WalletOpsError,
 )
@@ -58,6 +59,7 @@ STATUS: dict[type[WalletOpsError], int] = {
     RestartRefused: status.HTTP_403_FORBIDDEN,
     RestartThrottled: status.HTTP_429_TOO_MANY_REQUESTS,
     LogStreamsFull: status.HTTP_429_TOO_MANY_REQUESTS,
+    TooManyContainers: status.HTTP_400_BAD_REQUEST,
     DeployInfoInvalid: status.HTTP_500_INTERNAL_SERVER_ERROR,
 }
 

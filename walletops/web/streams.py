@@ -7,11 +7,20 @@ the response is closed, whether the client went away, the stream ended or the se
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.utils import timezone
 
 from walletops import logs
+from walletops.models import ApiToken
+from walletops.tokens import token_owner_refusal, token_use_refusal
 from walletops.web import params
+from walletops.web.errors import InvalidParam
+
+RESUME_FUTURE = timedelta(days=1)  # a Last-Event-ID this far ahead of our clock is no line's time
 
 
 def _without_database(stream: logs.LogFollowStream):
@@ -21,8 +30,59 @@ def _without_database(stream: logs.LogFollowStream):
     yield from stream
 
 
-def event_stream_response(request, sources: list[logs.Source], *, query: dict, key: str) -> StreamingHttpResponse:
-    """A ``text/event-stream`` of ``sources``' backlog then live lines, or ``LogStreamsFull`` (429)."""
+def _closing_connection(check):
+    """The check's own database connection, given back at once: the stream's thread holds none."""
+
+    def run() -> str:
+        try:
+            return check()
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return run
+
+
+def token_access_refusal(token: ApiToken, scope: str):
+    """Why ``token`` may no longer read this stream (empty while it may): as each API request asks."""
+
+    def check() -> str:
+        current = ApiToken.objects.select_related("owner").filter(pk=token.pk).first()
+        if current is None or not current.is_active(timezone.now()):
+            return "the token was revoked or expired"
+        return token_owner_refusal(current) or token_use_refusal(current, [scope])
+
+    return _closing_connection(check)
+
+
+def user_access_refusal(user):
+    """Why the portal's ``user`` may no longer read this stream: deactivated, or no longer staff."""
+
+    def check() -> str:
+        current = get_user_model().objects.filter(pk=user.pk).first()
+        if current is None or not current.is_active:
+            return "your account was deactivated"
+        if not current.is_staff:
+            return "your account is no longer staff"
+        return ""
+
+    return _closing_connection(check)
+
+
+def event_stream_response(
+    request, sources: list[logs.Source], *, query: dict, key: str, access_refusal=None
+) -> StreamingHttpResponse:
+    """A ``text/event-stream`` of ``sources``' backlog then live lines, or ``LogStreamsFull`` (429).
+
+    Everything that can be refused is refused before the slot is taken: a stream that fails once
+    started can only say so in an event, and one never read (HEAD) would hold its slot until idle.
+    """
+    if request.method == "HEAD":
+        # gunicorn drops a HEAD's body, so a client gone would never be noticed: answer the headers only.
+        return _event_stream_headers(HttpResponse(b"", content_type="text/event-stream"))
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    after_ns = resume_after_ns(params.last_event_id(request))
     lease = logs.stream_lease(key=key)
     try:
         stream = logs.LogFollowStream(
@@ -30,8 +90,9 @@ def event_stream_response(request, sources: list[logs.Source], *, query: dict, k
             tail=query["tail"],
             since=query.get("since"),
             grep=query.get("grep"),
-            after_ns=logs.last_event_ns(params.last_event_id(request)),
+            after_ns=after_ns,
             lease=lease,
+            access_refusal=access_refusal,
         )
         body = _without_database(stream)
         response = StreamingHttpResponse(body, content_type="text/event-stream")
@@ -39,6 +100,25 @@ def event_stream_response(request, sources: list[logs.Source], *, query: dict, k
         lease.release()
         raise
     response._resource_closers.append(stream.close)  # the generator above is closed too; this stops the readers
+    return _event_stream_headers(response)
+
+
+def _event_stream_headers(response):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx and the like: do not buffer (kamal-proxy knows the type)
     return response
+
+
+def resume_after_ns(value: str | None) -> int | None:
+    """A ``Last-Event-ID`` (or ``?last_event_id=``) as nanoseconds, or ``InvalidParam`` (400): one that
+    is not a line's time, or outside 1970 .. tomorrow, would otherwise fail the stream once started."""
+    if not value:
+        return None
+    ns = logs.last_event_ns(value)
+    latest = datetime.now(tz=UTC) + RESUME_FUTURE
+    if ns is None or not 0 < ns <= int(latest.timestamp()) * logs.NS:
+        raise InvalidParam(
+            "Last-Event-ID",
+            "a line's id, an RFC 3339 time between 1970 and now (as 2026-03-10T11:59:58.123456789Z)",
+        )
+    return ns

@@ -175,11 +175,12 @@ def _logs_text(request, lines: list[dict], *, filename: str, labelled: bool) -> 
 
 def _logs_context(request, result: dict, *, merged: bool, stream_url: str) -> dict:
     hosts = sorted({c["host"] for c in result["containers"]})
-    colour = {c["name"]: i % 8 for i, c in enumerate(result["containers"])}  # the page's eight source colours
+    # The page's eight source colours, by container and host: Kamal names a role's containers alike on every host.
+    colour = {(c["name"], c["host"]): i % 8 for i, c in enumerate(result["containers"])}
     result = {
         **result,
-        "containers": [{**c, "src": colour[c["name"]]} for c in result["containers"]],
-        "lines": [{**line, "src": colour.get(line["container"], 0)} for line in result["lines"]],
+        "containers": [{**c, "src": colour[c["name"], c["host"]]} for c in result["containers"]],
+        "lines": [{**line, "src": colour.get((line["container"], line["host"]), 0)} for line in result["lines"]],
     }
     return {
         "logs": result,
@@ -248,7 +249,11 @@ def container_logs_stream(request, name: str):
         found, _query = _found(request, name)
         query = params.validated(params.LogsQuery, _logs_params(request)).validated_data
         return streams.event_stream_response(
-            request, [logs.source_of(found)], query=query, key=f"user:{request.user.pk}"
+            request,
+            [logs.source_of(found)],
+            query=query,
+            key=f"user:{request.user.pk}",
+            access_refusal=streams.user_access_refusal(request.user),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
@@ -263,7 +268,13 @@ def merged_logs_stream(request):
             names=query.get("containers"),
             include_accessories=query["include_accessories"],
         )
-        return streams.event_stream_response(request, sources, query=query, key=f"user:{request.user.pk}")
+        return streams.event_stream_response(
+            request,
+            sources,
+            query=query,
+            key=f"user:{request.user.pk}",
+            access_refusal=streams.user_access_refusal(request.user),
+        )
     except FAILURES as exc:
         return _stream_failed(exc)
 

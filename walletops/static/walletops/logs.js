@@ -15,9 +15,11 @@
     const bar = document.getElementById("logs-bar");
     const cap = parseInt(bar.dataset.cap, 10) || 5000;
     const merged = bar.dataset.merged === "1";
-    const colours = {};
+    // By container and host: Kamal names a role's containers alike on every host.
+    const colours = new Map();
+    function sourceKey(name, host) { return name + "@" + host; }
     document.querySelectorAll("#logs-sources tr[data-container]").forEach(function (row) {
-      colours[row.dataset.container] = row.dataset.src;
+      colours.set(sourceKey(row.dataset.container, row.dataset.host), row.dataset.src);
     });
     let source = null;
     let paused = false;
@@ -32,16 +34,18 @@
       if (autoscroll.checked) { logs.scrollTop = logs.scrollHeight; }
     }
 
-    function colourOf(name) {
-      if (!(name in colours)) { colours[name] = String(Object.keys(colours).length % 8); }
-      return colours[name];
+    function colourOf(name, host) {
+      const key = sourceKey(name, host);
+      if (!colours.has(key)) { colours.set(key, String(colours.size % 8)); }
+      return colours.get(key);
     }
 
     function lineElement(line) {
       const span = document.createElement("span");
-      span.className = "ops-log-line" + (merged ? " ops-src-" + colourOf(line.container) : "");
+      span.className = "ops-log-line" + (merged ? " ops-src-" + colourOf(line.container, line.host) : "");
       span.dataset.id = line.id;
       span.dataset.container = line.container;
+      span.dataset.host = line.host;
       if (line.ts) {
         const ts = document.createElement("span");
         ts.className = "ops-meta";
