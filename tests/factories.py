@@ -62,3 +62,18 @@ def both_jobs_running(state: str = "idle") -> None:
 
 def jobs_paused() -> JobsSharedState:
     return JobsSharedState.objects.create(paused=True, paused_at=timezone.now(), paused_by="ops")
+
+
+PLANNINGS_MODELS = ["planning", "planningbackup", "planningrefreshqueue", "planningrefreshstate"]
+
+
+def plannings_staff_login(client, username: str, *codenames: str):
+    """``client`` logged in as a staff user who may view the plannings tables, plus ``codenames``."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
+    views = [f"view_{model}" for model in PLANNINGS_MODELS]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=[*views, *codenames]))
+    client.force_login(user)
+    return client

@@ -9,7 +9,6 @@ import time_machine
 from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.templatetags.admin_list import results
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import strip_tags
@@ -28,7 +27,6 @@ from tests import factories
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 TTL = timedelta(seconds=LOCK_TTL_SECONDS)
 PLANNINGS = "/admin/plannings/planning/"
-MODELS = ["planning", "planningbackup", "planningrefreshqueue", "planningrefreshstate"]
 pytestmark = pytest.mark.django_db
 
 
@@ -38,23 +36,15 @@ def frozen_now():
         yield traveller
 
 
-def _staff(client, django_user_model, username: str, *codenames: str):
-    user = django_user_model.objects.create_user(username, password="pw", is_staff=True)
-    views = [f"view_{model}" for model in MODELS]
-    user.user_permissions.add(*Permission.objects.filter(codename__in=[*views, *codenames]))
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def looker(client, django_user_model):
     """A staff user who may look at the tables but not operate them."""
-    return _staff(client, django_user_model, "looker")
+    return factories.plannings_staff_login(client, "looker")
 
 
 @pytest.fixture
 def operator_client(client, django_user_model):
-    return _staff(client, django_user_model, "operator", "operate_plannings")
+    return factories.plannings_staff_login(client, "operator", "operate_plannings")
 
 
 def _act(client, action, selected, *, model="planning", query="", **extra):
@@ -323,14 +313,14 @@ def everything():
     return planning
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", factories.PLANNINGS_MODELS)
 def test_an_operator_gets_the_actions(operator_client, everything, model):
     page = operator_client.get(f"/admin/plannings/{model}/")
     offered = {name for name, _ in page.context["action_form"].fields["action"].choices if name}
     assert offered == ACTIONS[model]
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", factories.PLANNINGS_MODELS)
 def test_staff_without_the_permission_get_no_actions(looker, everything, model):
     page = looker.get(f"/admin/plannings/{model}/")
     assert page.status_code == HTTPStatus.OK

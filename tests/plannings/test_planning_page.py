@@ -6,7 +6,6 @@ from http import HTTPStatus
 import pytest
 import time_machine
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,7 +18,6 @@ from tests import factories
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PAGE = "/admin/plannings/planning/s.a/change/"
 OPERATE = "/admin/plannings/planning/s.a/operate/"
-MODELS = ["planning", "planningbackup", "planningrefreshqueue", "planningrefreshstate"]
 pytestmark = pytest.mark.django_db
 
 
@@ -29,22 +27,14 @@ def frozen_now():
         yield traveller
 
 
-def _staff(client, django_user_model, username: str, *codenames: str):
-    user = django_user_model.objects.create_user(username, password="pw", is_staff=True)
-    views = [f"view_{model}" for model in MODELS]
-    user.user_permissions.add(*Permission.objects.filter(codename__in=[*views, *codenames]))
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def looker(client, django_user_model):
-    return _staff(client, django_user_model, "looker")
+    return factories.plannings_staff_login(client, "looker")
 
 
 @pytest.fixture
 def operator(client, django_user_model):
-    return _staff(client, django_user_model, "operator", "operate_plannings")
+    return factories.plannings_staff_login(client, "operator", "operate_plannings")
 
 
 def _attempt(full_id: str, minutes_ago: int, outcome: str = "success", **fields) -> RefreshAttempt:
@@ -131,7 +121,7 @@ def test_an_operator_sees_the_three_buttons_and_a_looker_none(operator, story, c
     for slug, label in (("refresh-now", "Refresh now"), ("reenable", "Re-enable"), ("retry-now", "Retry now")):
         assert f'<form method="post" action="{OPERATE}{slug}/">' in page
         assert f'value="{label}"' in page
-    other = _staff(Client(), django_user_model, "looker")
+    other = factories.plannings_staff_login(Client(), "looker")
     assert 'id="story-actions"' not in _page(other)
 
 
@@ -185,7 +175,7 @@ def test_a_looker_pressing_in_a_loop_cannot_grow_the_audit_trail_without_bound(l
 
 
 def test_the_buttons_take_only_a_post_with_its_csrf_token(story, django_user_model):
-    client = _staff(Client(enforce_csrf_checks=True), django_user_model, "operator", "operate_plannings")
+    client = factories.plannings_staff_login(Client(enforce_csrf_checks=True), "operator", "operate_plannings")
     assert client.get(f"{OPERATE}refresh-now/").status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert client.post(f"{OPERATE}refresh-now/").status_code == HTTPStatus.FORBIDDEN
     assert client.post(f"{OPERATE}delete/").status_code == HTTPStatus.FORBIDDEN  # CSRF is checked first
