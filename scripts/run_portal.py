@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import signal
 import subprocess
@@ -52,6 +53,14 @@ def _commit_sha() -> str:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
 
 
+def _demo_commit(path: Path) -> str | None:
+    """The commit of the demo deploy info already written, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("commit_sha")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def demo_setup(environ: dict[str, str], var: Path, *, docker_socket: Path = LOCAL_DOCKER_SOCKET) -> tuple[dict, list]:
     """The variables ``make run`` adds for the outside systems' panels, and what to print about each.
 
@@ -65,10 +74,19 @@ def demo_setup(environ: dict[str, str], var: Path, *, docker_socket: Path = LOCA
         said.append(f"Deploy panel: reads WALLETOPS_DEPLOY_INFO_PATH={environ['WALLETOPS_DEPLOY_INFO_PATH']}.")
     else:
         path = var / DEMO_DEPLOY_INFO
-        user = environ.get("USER") or getpass.getuser()
-        write_demo_deploy_info(path, now=datetime.now(UTC), commit_sha=_commit_sha(), deployed_by=user)
+        commit = _commit_sha()
         added["WALLETOPS_DEPLOY_INFO_PATH"] = str(path)
-        said.append(f"Deploy panel: demo deploy info written to {path} (set WALLETOPS_DEPLOY_INFO_PATH for your own).")
+        # A restart of the same checkout is not a deploy: rewriting the file would send a [DEPLOY] notice to
+        # every channel and hold the container alerts again at each ``make run``.
+        if _demo_commit(path) == commit:
+            said.append(f"Deploy panel: demo deploy info kept at {path} (same commit; set WALLETOPS_DEPLOY_INFO_PATH "
+                        "for your own).")  # fmt: skip
+        else:
+            user = environ.get("USER") or getpass.getuser()
+            write_demo_deploy_info(path, now=datetime.now(UTC), commit_sha=commit, deployed_by=user)
+            said.append(
+                f"Deploy panel: demo deploy info written to {path} (set WALLETOPS_DEPLOY_INFO_PATH for your own)."
+            )
     if environ.get("WALLETOPS_DOCKER_HOSTS") or environ.get("DOCKER_HOST"):
         name = "WALLETOPS_DOCKER_HOSTS" if environ.get("WALLETOPS_DOCKER_HOSTS") else "DOCKER_HOST"
         said.append(f"Containers panel: the engines of {name}.")
@@ -115,6 +133,29 @@ def mode_banner() -> str:
     )
 
 
+def start_processes(commands: dict[str, list[str]], *, env: dict[str, str]) -> dict[str, subprocess.Popen]:
+    """Each command in a process group of its own: Ctrl-C reaches only this supervisor, which then stops
+    them in ``STOP_ORDER`` (all in the terminal's group, the feed server died with the worker's batch in
+    flight, which recorded every feed as connection_refused and showed every host failing)."""
+    return {name: subprocess.Popen(command, cwd=ROOT, env=env, process_group=0) for name, command in commands.items()}
+
+
+STOP_ORDER = ("worker", "beat", "web", "feeds")  # who uses whom: the feed server last
+
+
+def stop_in_order(processes: dict[str, subprocess.Popen], *, timeout: float = 15.0) -> None:
+    """SIGTERM each process in ``STOP_ORDER`` and wait for it to exit (killed after ``timeout``) before the next."""
+    for name in sorted(processes, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else len(STOP_ORDER)):
+        process = processes[name]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -137,7 +178,7 @@ def main() -> int:
         "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "2", "--loglevel", "INFO"],
         "beat": [*celery, "beat", "--schedule", str(var / "celerybeat-schedule"), "--loglevel", "INFO"],
     }
-    processes = {name: subprocess.Popen(command, cwd=ROOT, env=env) for name, command in commands.items()}
+    processes = start_processes(commands, env=env)
     print(
         f"\nopsportal is starting: admin http://{args.host}:{args.port}/admin/ , "
         f"health http://{args.host}:{args.port}/api/ops/plannings ; Ctrl-C stops everything.\n",
@@ -145,16 +186,10 @@ def main() -> int:
     )
 
     def stop(*_):
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_in_order(processes)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    signal.signal(signal.SIGHUP, lambda *_: (stop(), sys.exit(0)))  # the terminal closed: children have no tty
     try:
         while True:
             for name, process in processes.items():

@@ -45,3 +45,109 @@ def test_the_demo_deploy_info_is_valid_json_with_every_field(tmp_path):
     data = json.loads((tmp_path / "demo-deploy_info.json").read_text())
     assert set(data) == {"current_tag", "previous_tag", "commit_sha", "deployed_by", "deployed_at"}
     assert data["deployed_at"].endswith("Z")
+
+
+def test_a_restart_of_the_same_commit_keeps_the_demo_deploy_so_no_new_deploy_is_announced(tmp_path):
+    added, _ = demo_setup({}, tmp_path, docker_socket=tmp_path / "no.sock")
+    path = Path(added["WALLETOPS_DEPLOY_INFO_PATH"])
+    first = path.read_text()
+    data = json.loads(first)
+    data["deployed_at"] = "2026-01-01T00:00:00Z"  # as if written at an earlier start
+    path.write_text(json.dumps(data))
+    again, said = demo_setup({}, tmp_path, docker_socket=tmp_path / "no.sock")
+    assert again["WALLETOPS_DEPLOY_INFO_PATH"] == str(path)
+    assert json.loads(path.read_text())["deployed_at"] == "2026-01-01T00:00:00Z"
+    assert any("kept" in line and "same commit" in line for line in said)
+
+
+def test_a_new_commit_is_a_new_demo_deploy(tmp_path):
+    path = tmp_path / "demo-deploy_info.json"
+    path.write_text(json.dumps({"commit_sha": "0" * 40, "deployed_at": "2026-01-01T00:00:00Z"}))
+    demo_setup({}, tmp_path, docker_socket=tmp_path / "no.sock")
+    data = json.loads(path.read_text())
+    assert data["commit_sha"] != "0" * 40 and data["deployed_at"] != "2026-01-01T00:00:00Z"
+
+
+# A child of the supervisor that notes, when told to stop, its name and whether the feed server still runs.
+_CHILD = """
+import os, signal, sys, time
+name, log, feeds_pidfile = sys.argv[1], sys.argv[2], sys.argv[3]
+if name == "feeds":
+    open(feeds_pidfile, "w").write(str(os.getpid()))
+def stopped(*_):
+    feeds_alive = True
+    try:
+        os.kill(int(open(feeds_pidfile).read()), 0)
+    except (OSError, ValueError):
+        feeds_alive = False
+    with open(log, "a") as out:
+        out.write(f"{name} {feeds_alive}\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stopped)
+open(log + "." + name, "w").write("ready")
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _wait_for(predicate, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_supervisor_stops_the_worker_first_and_the_feed_server_last(tmp_path):
+    import sys
+
+    from scripts.run_portal import start_processes, stop_in_order
+
+    log, pidfile = tmp_path / "stops.log", tmp_path / "feeds.pid"
+    names = ["feeds", "web", "worker", "beat"]  # started in make run's order
+    commands = {name: [sys.executable, "-c", _CHILD, name, str(log), str(pidfile)] for name in names}
+    processes = start_processes(commands, env=dict(__import__("os").environ))
+    try:
+        _wait_for(lambda: all(Path(f"{log}.{name}").exists() for name in names))
+        stop_in_order(processes)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    assert log.read_text().splitlines() == ["worker True", "beat True", "web True", "feeds True"]
+
+
+def test_ctrl_c_reaches_the_supervisor_only_not_its_children(tmp_path):
+    """The terminal sends SIGINT to its foreground group: the children are outside it, so none dies before
+    the supervisor stops them in order."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    log, pidfile = tmp_path / "stops.log", tmp_path / "feeds.pid"
+    supervisor = (
+        "import os, sys, time\n"
+        "from scripts.run_portal import start_processes\n"
+        f"p = start_processes({{'feeds': [sys.executable, '-c', {_CHILD!r}, 'feeds', {str(log)!r}, {str(pidfile)!r}]}},"
+        " env=dict(os.environ))\n"
+        "print(p['feeds'].pid, flush=True)\n"
+        "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    group = subprocess.Popen([sys.executable, "-c", supervisor], cwd=root, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)  # fmt: skip
+    try:
+        child = int(group.stdout.readline())
+        _wait_for(lambda: Path(f"{log}.feeds").exists())
+        os.killpg(group.pid, signal.SIGINT)  # what Ctrl-C does to the terminal's foreground group
+        assert group.stdout.readline().strip() == "interrupted"
+        group.wait(timeout=60)
+        os.kill(child, 0)  # still running: it did not get the SIGINT
+        assert not log.exists()
+    finally:
+        with __import__("contextlib").suppress(NameError, ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        if group.poll() is None:
+            group.kill()

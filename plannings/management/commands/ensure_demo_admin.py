@@ -23,7 +23,10 @@ class Command(BaseCommand):
         password = os.environ.get("OPSPORTAL_ADMIN_PASSWORD") or self._saved_password()
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.is_staff = user.is_superuser = True
-        user.set_password(password)
+        # Only a changed password is set again: a new hash (new salt) would log out every open session,
+        # as Django ties a session to the password hash, at each ``make run``.
+        if not user.check_password(password):
+            user.set_password(password)
         user.save()
         self.stdout.write(self.style.SUCCESS(f"Portal: {url}  login: {username} / {password}"))
 
