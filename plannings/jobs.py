@@ -245,13 +245,15 @@ def _finish(
 ) -> None:
     """Apply one item's outcome (main thread: all database writes happen here).
 
-    Failures are written at once; successes are collected and written in groups,
-    and the attempts of both ride along with the next group (``attempts`` None: not recorded).
+    A failure is written at once, its attempt row in the same transaction as its state (the planning's
+    page must never show a failure its history lacks); successes are collected and written in groups,
+    their attempts with them (``attempts`` None: not recorded).
     """
     now = timezone.now()
     fetched: Fetched = future.result()
     if fetched.failure is not None:
         failure = fetched.failure
+        error = _printable(str(failure), RefreshAttempt.ERROR_CHARS)
         outcome = services.refresh_item_failed(
             item=item,
             owner=owner,
@@ -261,12 +263,10 @@ def _finish(
             status=failure.status,
             retry_after=failure.retry_after,
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
+            attempt=_attempt(item, fetched, owner, failure.kind, error=error) if attempts is not None else None,
         )
         result.outcomes[f"{failure.last_error}:{outcome}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
-        if attempts is not None and outcome != "forgotten":
-            error = _printable(str(failure), RefreshAttempt.ERROR_CHARS)
-            attempts.append(_attempt(item, fetched, owner, failure.kind, disabled=outcome == "disabled", error=error))
         return
     if fetched.unexpected is not None:  # an unexpected error is the spec's own outcome row, not a crash
         exc = fetched.unexpected
@@ -280,13 +280,12 @@ def _finish(
             now=now,
             unexpected=True,
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
+            attempt=_attempt(item, fetched, owner, RefreshAttempt.UNEXPECTED, error=error)
+            if attempts is not None
+            else None,
         )
         result.outcomes[f"unexpected:{outcome}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, type(exc).__name__)])
-        if attempts is not None and outcome != "forgotten":
-            attempts.append(
-                _attempt(item, fetched, owner, RefreshAttempt.UNEXPECTED, disabled=outcome == "disabled", error=error)
-            )
         return
     successes.append((item, fetched.backup))
     if attempts is not None:

@@ -403,7 +403,7 @@ class HealthSnapshot(models.Model):
 class RefreshAttempt(models.Model):
     """One fetch of a planning's feed by the refresh worker, whatever its outcome: the planning's story.
 
-    Written in groups with the worker's success writes (one statement per group), kept
+    Written with the worker's writes: a failure's with its state, successes' in groups (one statement a group); kept
     ``PLANNINGS_ATTEMPTS_RETENTION_DAYS`` and at most ``ATTEMPTS_KEPT_PER_PLANNING`` per
     planning (``services.refresh_attempts_prune``). No database foreign key: a planning
     deleted by a catalog import while its feed was being fetched must not fail the

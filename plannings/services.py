@@ -258,8 +258,13 @@ def refresh_item_failed(
     retry_after: timedelta | None = None,
     unexpected: bool = False,
     jitter: bool = True,
+    attempt: RefreshAttempt | None = None,
 ) -> str:
-    """Apply the outcome table to a failed attempt; returns ``disabled`` or ``retry``."""
+    """Apply the outcome table to a failed attempt; returns ``disabled``, ``retry`` or ``forgotten``.
+
+    ``attempt`` (the history row, when recorded) is written in the same transaction as the state, so the
+    planning's page never shows a "last attempt" or a failure count that its attempts table lacks.
+    """
     max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
     with transaction.atomic():
         try:
@@ -304,6 +309,9 @@ def refresh_item_failed(
             # The planning was deleted (catalog import) while its feed was being fetched.
             _owned(item.planning_full_id, owner).delete()
             return "forgotten"
+        if attempt is not None:
+            attempt.disabled = outcome == "disabled"
+            attempt.save(force_insert=True)
     logger.info("refresh %s failed: %s (attempt %d, %s)", item.planning_full_id, kind, item.attempt, outcome)
     return outcome
 

@@ -99,7 +99,7 @@ def test_an_unchanged_feed_is_recorded_as_not_modified(feed_host, frozen_now):
     assert outcomes == ["success", "not_modified"]
 
 
-def test_a_group_s_attempts_cost_one_insert_whatever_its_size(feed_host):
+def test_a_group_of_successes_costs_one_insert_and_a_failure_one_with_its_state(feed_host):
     for i in range(12):
         _queued(f"{feed_host.url}/ok/p{i}.ics?events=3", f"s.ok{i}")
     for i in range(4):
@@ -110,8 +110,29 @@ def test_a_group_s_attempts_cost_one_insert_whatever_its_size(feed_host):
 
     table = RefreshAttempt._meta.db_table
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith(f'INSERT INTO "{table}"')]
-    assert len(inserts) == 1
+    assert len(inserts) == 1 + 4  # the 12 successes' group, and each failure in its own state's transaction
     assert RefreshAttempt.objects.count() == 16
+
+
+def test_a_failure_s_attempt_is_written_with_its_state_not_after_the_batch(feed_host, monkeypatch):
+    """The planning's page read between a failure and the end of its batch showed "last attempt just now"
+    and a failure count beside an attempts table without the row."""
+    _queued(f"{feed_host.url}/status/500/first", "s.fail")
+    for i in range(3):
+        _queued(f"{feed_host.url}/ok/p{i}.ics?events=3", f"s.ok{i}")
+    seen = []
+    failed = services.refresh_item_failed
+
+    def then_read_the_page(**kwargs):
+        outcome = failed(**kwargs)
+        full_id = kwargs["item"].planning_full_id
+        state = services.PlanningRefreshState.objects.get(pk=full_id)
+        seen.append((state.consecutive_failures, RefreshAttempt.objects.filter(planning_id=full_id).count()))
+        return outcome
+
+    monkeypatch.setattr(jobs.services, "refresh_item_failed", then_read_the_page)
+    jobs.refresh_drain(owner=OWNER, limits=_limits(concurrency=1))
+    assert seen == [(1, 1)]
 
 
 def test_a_drain_told_not_to_record_attempts_records_none(feed_host):

@@ -288,3 +288,9 @@ def test_the_page_and_the_lists_run_a_fixed_number_of_queries_at_100000_planning
                            ("planningrefreshstate", 6)):  # fmt: skip
         with django_assert_num_queries(queries):
             assert admin_client.get(f"/admin/plannings/{model}/").status_code == HTTPStatus.OK
+
+
+def test_an_attempt_faster_than_a_millisecond_says_so_not_0_ms(admin_client, story):
+    _attempt("s.a", 1, "http_4xx", http_status=404, duration_ms=0).save()
+    row = _page(admin_client).split('<tr class="story-attempt')[1]
+    assert ">&lt;1 ms</td>" in row and ">0 ms<" not in row
