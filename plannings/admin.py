@@ -32,6 +32,7 @@ from opsportal.lib.admin import ReadOnlyAdmin, time_column
 from plannings import feeds, operator_actions, policy, selectors
 from plannings.models import (
     LOCK_TTL_SECONDS,
+    QUEUE_STATE_LABELS,
     JobRuntime,
     Planning,
     PlanningBackup,
@@ -44,6 +45,7 @@ from plannings.models import (
     q_queued,
     q_ready,
     q_stale_or_missing,
+    queue_row_state,
     queue_states,
     stale_before,
 )
@@ -194,12 +196,7 @@ class QueueStateFilter(admin.SimpleListFilter):
     parameter_name = "queue_state"
 
     def lookups(self, request, model_admin):
-        return [
-            ("ready", "Ready"),
-            ("waiting", "Waiting (backoff)"),
-            ("locked", "Locked"),
-            ("dead", "Dead (max attempts)"),
-        ]
+        return [(state, label.capitalize()) for state, label in QUEUE_STATE_LABELS.items()]
 
     def queryset(self, request, queryset):
         conditions = queue_states(timezone.now(), settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS)
@@ -210,20 +207,10 @@ class QueueStateFilter(admin.SimpleListFilter):
 
 def state_failure(state: PlanningRefreshState | None) -> str | None:
     """A state's last failure as the filter names it: client errors by status, the rest by kind."""
-    if state is None or not state.last_failure_kind:
-        return None
-    if state.last_failure_kind == policy.HTTP_4XX and (state.last_error or "").startswith("http_4"):
-        return state.last_error
-    return state.last_failure_kind
+    return None if state is None else policy.failure_value(state.last_failure_kind, state.last_error)
 
 
-def failure_label(value: str | None) -> str:
-    """``http_404`` as "HTTP 404", ``http_5xx`` as "HTTP 5xx", ``parse_error`` as "parse error"."""
-    if not value:
-        return "-"
-    if value.startswith("http_"):
-        return f"HTTP {value.removeprefix('http_')}"
-    return value.replace("_", " ")
+failure_label = policy.failure_label
 
 
 class FailureKindFilter(admin.SimpleListFilter):
@@ -239,13 +226,19 @@ class FailureKindFilter(admin.SimpleListFilter):
     prefix = "refresh_state__"
 
     def lookups(self, request, model_admin):
-        return [(row.value, f"{failure_label(row.value)} ({row.count})") for row in selectors.failure_kind_counts()]
+        counts = selectors.failure_kind_counts()
+        return [
+            (policy.ANY_FAILURE, f"any ({sum(row.count for row in counts)})"),
+            *((row.value, f"{failure_label(row.value)} ({row.count})") for row in counts),
+        ]
 
     def queryset(self, request, queryset):
         value = self.value()
         if not value:
             return queryset
         kind, error = f"{self.prefix}last_failure_kind", f"{self.prefix}last_error"
+        if value == policy.ANY_FAILURE:
+            return queryset.filter(**{f"{kind}__isnull": False})
         if value.startswith("http_4") and value != policy.HTTP_4XX:
             return queryset.filter(**{kind: policy.HTTP_4XX, error: value})
         if value == policy.HTTP_4XX:
@@ -430,16 +423,13 @@ def _event_time(value) -> str:
 
 
 def queue_status(queued: PlanningRefreshQueue | None, state: PlanningRefreshState | None, now: datetime) -> str:
-    """One phrase for where a planning stands: disabled, locked, queued (and how), or not queued."""
+    """One phrase for where a planning stands: disabled, its queue row's state (``queue_row_state``, the
+    health endpoint's and the queue-state filter's own rules and words), or, not queued, failing or idle."""
     if state is not None and state.disabled_until is not None and state.disabled_until > now:
         return "disabled"
     if queued is None:
         return "failing" if state is not None and state.last_failure_kind else "idle"
-    if queued.lock_is_live(now):
-        return "locked"
-    if queued.attempts >= settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS:
-        return "out of attempts"
-    return "queued" if queued.next_attempt_at <= now else "backoff"
+    return QUEUE_STATE_LABELS[queue_row_state(queued, now, settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS)]
 
 
 class ShortPlanningColumn:

@@ -92,6 +92,25 @@ def q_in_backoff(now: datetime, max_attempts: int) -> Q:
     return q_alive(max_attempts) & q_not_due(now)
 
 
+# The queue row states, as the health endpoint counts them and every page names them.
+QUEUE_STATE_LABELS = {
+    "ready": "ready",
+    "waiting": "waiting (backoff)",
+    "locked": "locked",
+    "dead": "dead (max attempts)",
+}
+
+
+def queue_row_state(row: PlanningRefreshQueue, now: datetime, max_attempts: int) -> str:
+    """One row's state by the rules of ``queue_states`` (and the SQL below), read in Python for one row:
+    dead first (whatever its lock), then a live lock, then due or not."""
+    if row.attempts >= max_attempts:
+        return "dead"
+    if row.lock_is_live(now):
+        return "locked"
+    return "ready" if row.next_attempt_at <= now else "waiting"
+
+
 def queue_states(now: datetime, max_attempts: int) -> dict[str, Q]:
     """The health endpoint's split of the queue: every row is in exactly one state."""
     return {

@@ -15,6 +15,28 @@ HTTP_5XX = "http_5xx"
 INVALID_BODY = "invalid_body"
 PARSE_ERROR = "parse_error"
 MAX_ATTEMPTS = "max_attempts"
+# What the portal shows beside any failure: a failing now, of any kind (the list filter's ``?failure=any``).
+ANY_FAILURE = "any"
+
+
+def failure_value(kind: str | None, last_error: str | None) -> str | None:
+    """A failure as every page names it (one vocabulary): a client error by its status (``http_404``, as its
+    ``last_error`` says), any other failure by its kind (``timeout``, ``http_5xx``)."""
+    if not kind:
+        return None
+    if kind == HTTP_4XX and (last_error or "").startswith("http_4"):
+        return last_error
+    return kind
+
+
+def failure_label(value: str | None) -> str:
+    """``http_404`` as "HTTP 404", ``http_5xx`` as "HTTP 5xx", ``parse_error`` as "parse error"."""
+    if not value:
+        return "-"
+    if value.startswith("http_"):
+        return f"HTTP {value.removeprefix('http_')}"
+    return value.replace("_", " ")
+
 
 BACKOFF_CAP = timedelta(minutes=10)
 JITTER = 0.20

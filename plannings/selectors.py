@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, F, Func, IntegerField, Max, TextField, Value, When
 
+from plannings import policy
 from plannings.models import (
     JOB_BACKFILL,
     JOB_REFRESH_WORKER,
@@ -214,10 +215,10 @@ class FailureKindCount:
     count: int
 
 
-# A client error is told by its status (http_404, http_410 ...), as its state's last_error names it;
-# any other failure by its kind (timeout, parse_error ...).
+# ``policy.failure_value`` in SQL: a client error by its status (http_404, http_410 ...), as its state's
+# last_error names it; any other failure by its kind (timeout, parse_error ...).
 FAILURE_LABEL = Case(
-    When(last_failure_kind="http_4xx", then=F("last_error")),
+    When(last_failure_kind=policy.HTTP_4XX, last_error__startswith="http_4", then=F("last_error")),
     default=F("last_failure_kind"),
     output_field=TextField(),
 )
@@ -245,9 +246,13 @@ FAILURES_WINDOW = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class RecentFailureKind:
-    kind: str
+    kind: str  # as the plannings list's failure filter names it: http_404, timeout ... (``policy.failure_value``)
     count: int
     last_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return policy.failure_label(self.kind)
 
 
 @dataclass(frozen=True)
@@ -287,11 +292,12 @@ def failures_by_kind(*, now: datetime, window: timedelta = FAILURES_WINDOW) -> l
         PlanningRefreshState.objects.filter(
             last_failure_kind__isnull=False, last_attempt_at__gt=now - window, last_attempt_at__lte=now
         )
-        .values("last_failure_kind")
+        .annotate(label=FAILURE_LABEL)
+        .values("label")
         .annotate(count=Count("*"), last_at=Max("last_attempt_at"))
-        .order_by("-count", "last_failure_kind")
+        .order_by("-count", "label")
     )
-    return [RecentFailureKind(kind=r["last_failure_kind"], count=r["count"], last_at=r["last_at"]) for r in rows]
+    return [RecentFailureKind(kind=r["label"] or "", count=r["count"], last_at=r["last_at"]) for r in rows]
 
 
 def failing_feeds() -> FailingFeeds:

@@ -67,7 +67,7 @@ def test_the_plannings_panel_shows_health_and_links_failures_to_their_rows(admin
     # 1 of 5 disabled is 20 %: "High disabled" degrades the status.
     assert 'data-status="degraded"' in plannings and "High disabled: 1/5 (20%)" in plannings
     assert "<strong>4 / 5</strong>backed up (80.0 %)" in plannings
-    assert 'href="/admin/plannings/planningrefreshstate/enscr.g1.a/change/"' in plannings
+    assert 'href="/admin/plannings/planning/enscr.g1.a/change/"' in plannings  # its page: history, Re-enable
     assert 'href="/admin/plannings/planningrefreshstate/?host=enscr&amp;disabled=yes"' in plannings
     assert "plannings-backfill" in plannings and "ops-badge-idle" in plannings
 

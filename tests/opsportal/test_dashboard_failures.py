@@ -53,8 +53,8 @@ def test_failures_by_kind_count_the_last_hour_only(admin_client):
     _failing(plannings[4:6], kind="timeout", minutes_ago=61)  # failing still, but not in the last hour
     by_kind = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
     by_kind = re.search(r'<div id="failures-by-kind">.*?</div>\s*</div>', by_kind, re.S).group(0)
-    rows = re.findall(r"<tr><td>(?:<a [^>]*>)?(\w+)(?:</a>)?</td><td>(\d+)</td><td><time", by_kind)
-    assert rows == [("http_5xx", "3"), ("invalid_body", "1")]
+    rows = re.findall(r"<tr><td>(?:<a [^>]*>)?([\w ]+)(?:</a>)?</td><td>(\d+)</td><td><time", by_kind)
+    assert rows == [("HTTP 5xx", "3"), ("invalid body", "1")]
 
 
 def test_a_failure_kind_links_to_the_plannings_failing_with_it(admin_client):
@@ -64,6 +64,7 @@ def test_a_failure_kind_links_to_the_plannings_failing_with_it(admin_client):
     _failing(plannings[2:3], kind="parse_error", minutes_ago=5)
     page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
     link = re.search(r'<a href="([^"]+)"[^>]*>timeout</a>', page).group(1).replace("&amp;", "&")
+    assert link.endswith("?failure=timeout")
     listed = admin_client.get(link)
     assert listed.status_code == HTTPStatus.OK
     assert sorted(row.pk for row in listed.context["cl"].result_list) == sorted(p.pk for p in plannings[:2])
@@ -108,3 +109,47 @@ def test_the_dashboard_queries_stay_fixed_as_failing_hosts_and_kinds_grow(admin_
     for school in range(8):
         _failing(factories.plannings_make(5, school=f"s{school}"), kind=f"kind{school}", minutes_ago=school)
     assert queries() == few
+
+
+def test_a_client_error_is_named_and_linked_by_its_status_as_the_list_filter_names_it(admin_client):
+    """The dashboard said http_4xx, unlinked, where the plannings list's filter says HTTP 404 (http_404)."""
+    factories.both_jobs_running()
+    plannings = factories.plannings_make(5, school="iut")
+    now = timezone.now()
+    for planning in plannings[:2]:
+        factories.state_make(planning, last_failure_kind="http_4xx", last_error="http_404", consecutive_failures=1,
+                             last_attempt_at=now - timedelta(minutes=3))  # fmt: skip
+    _failing(plannings[2:3], kind="timeout", minutes_ago=3)
+    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    link = re.search(r'<a href="([^"]+)"[^>]*>HTTP 404</a>', page).group(1).replace("&amp;", "&")
+    assert link == "/admin/plannings/planning/?failure=http_404" and "http_4xx" not in page
+    listed = admin_client.get(link)
+    assert sorted(row.pk for row in listed.context["cl"].result_list) == sorted(p.pk for p in plannings[:2])
+    assert "HTTP 404 (2)" in listed.content.decode()  # the filter's own choice, the same name and count
+
+
+def test_and_n_more_failing_hosts_links_every_failing_feed(admin_client):
+    from opsportal.portal.dashboard import FAILING_HOSTS_SHOWN
+
+    factories.both_jobs_running()
+    failing = []
+    for school in range(FAILING_HOSTS_SHOWN + 2):
+        plannings = factories.plannings_make(2, school=f"s{school}")
+        _failing(plannings[:1], kind="timeout", minutes_ago=5)
+        failing.append(plannings[0])
+    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    more = re.search(r'<a href="([^"]+)">and 2 more</a>', page)
+    assert more is not None
+    listed = admin_client.get(more.group(1).replace("&amp;", "&"))
+    assert listed.status_code == HTTPStatus.OK
+    assert sorted(row.pk for row in listed.context["cl"].result_list) == sorted(p.pk for p in failing)
+
+
+def test_recently_disabled_links_the_planning_s_page_with_its_history_and_buttons(admin_client):
+    factories.both_jobs_running()
+    planning = factories.planning_make("enscr.g1.a")
+    factories.disabled_state_make(planning, until=timezone.now() + timedelta(hours=1), kind="http_5xx",
+                                  consecutive_failures=10, last_attempt_at=timezone.now())  # fmt: skip
+    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    assert 'href="/admin/plannings/planning/enscr.g1.a/change/"' in page
+    assert "/admin/plannings/planningrefreshstate/enscr.g1.a/change/" not in page

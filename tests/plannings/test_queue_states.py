@@ -108,6 +108,18 @@ def test_the_admin_queue_state_filter_is_the_rule(queue_grid):
         assert _filtered(plannings_admin.QueueStateFilter, PlanningRefreshQueue, state) == ids, state
 
 
+def test_the_admin_status_columns_are_the_rule_in_the_filter_s_words(queue_grid):
+    """The plannings list's status and the queue list's state restated the states by hand (a dead row with
+    a live lock read "locked" there and "dead" in the filter and the health counts)."""
+    from plannings.models import QUEUE_STATE_LABELS
+
+    for state, ids in _expected(queue_grid).items():
+        for row in PlanningRefreshQueue.objects.filter(pk__in=ids):
+            assert plannings_admin.queue_status(row, None, NOW) == QUEUE_STATE_LABELS[state], row.pk
+    filter_words = dict(plannings_admin.QueueStateFilter(None, {}, PlanningRefreshQueue, None).lookup_choices)
+    assert {state: label.lower() for state, label in filter_words.items()} == QUEUE_STATE_LABELS
+
+
 def test_the_queryset_methods_are_the_rule(queue_grid):
     def ids(rows) -> set[str]:
         return set(rows.values_list("pk", flat=True))
