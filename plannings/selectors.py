@@ -150,6 +150,55 @@ def jobs_shared_state() -> JobsSharedState:
     return state or JobsSharedState(pk=JobsSharedState.SINGLETON_ID)
 
 
+# States a job reports from inside its loop: it reads the pause switch again at its next loop.
+LOOPING = {JobRuntime.State.STARTING, JobRuntime.State.IDLE, JobRuntime.State.WORKING, JobRuntime.State.QUIET_HOURS}
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job_id: str
+    job: JobRuntime | None
+    shown: str  # the state shown: the job's report, or pausing / resuming while it catches up with the switch
+    note: str = ""
+    next_poll_due: bool = False  # a next poll time that has passed: the next beat tick polls ("due now")
+
+
+@dataclass(frozen=True)
+class JobsSwitch:
+    state: str  # running, pausing, paused, resuming
+    note: str
+    rows: list[JobRow]
+
+
+def jobs_shown(*, shared: JobsSharedState, runtimes: dict[str, JobRuntime], now: datetime) -> JobsSwitch:
+    """The state every page shows for the jobs (the Jobs page, the dashboard): the switch and each row from
+    the same two facts, so no page says paused above rows saying idle, nor idle where another says pausing.
+
+    ``GET /api/ops/plannings`` keeps upstream's contract instead: each job's own last report.
+    """
+    rows = []
+    for job_id in JOB_IDS:
+        job = runtimes.get(job_id)
+        if job is None:
+            rows.append(JobRow(job_id, None, "never reported"))
+            continue
+        due = job.next_poll_at is not None and job.next_poll_at <= now and not shared.paused
+        if shared.paused and job.state in LOOPING:
+            rows.append(JobRow(job_id, job, "pausing", f"reported {job.state}; stops at its next loop"))
+        elif not shared.paused and job.state == JobRuntime.State.PAUSED:
+            rows.append(JobRow(job_id, job, "resuming", "reported paused; runs again at its next loop", due))
+        else:
+            rows.append(JobRow(job_id, job, job.state, next_poll_due=due))
+    shown = {row.shown for row in rows}
+    if shared.paused:
+        if "pausing" in shown:
+            return JobsSwitch("pausing", "paused: the jobs stop at their next loop", rows)
+        return JobsSwitch("paused", "paused: nothing runs until the jobs are resumed", rows)
+    if "resuming" in shown:
+        return JobsSwitch("resuming", "resumed: running again from their next loop", rows)
+    return JobsSwitch("running", "", rows)
+
+
 REFRESH_QUEUE_NAME = "plannings_refresh"  # its name in the cross-app /queues report and /metrics
 
 

@@ -78,7 +78,7 @@ def _plannings() -> dict:
     failing = selectors.failing_feeds()
     return {
         "report": report,
-        "jobs": [(job_id, runtimes.get(job_id)) for job_id in selectors.JOB_IDS],
+        "jobs": selectors.jobs_shown(shared=shared, runtimes=runtimes, now=now),  # as the Jobs page shows them
         "shared": shared,
         "failing": failing,
         "failing_hosts": failing.failing_hosts[:FAILING_HOSTS_SHOWN],

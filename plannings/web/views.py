@@ -8,7 +8,8 @@ Every action, allowed or refused, is in the audit trail (``jobs.pause``, ``jobs.
 The pause switch is read by each job at the top of its loop, so between an operator's
 Pause (or Resume) and the jobs' next loop the switch and the jobs' last reports disagree.
 The page says so instead of contradicting itself: the switch and every row are derived
-from the same two facts (``jobs_switch_view``), e.g. "pausing: stops at its next loop".
+from the same two facts (``selectors.jobs_shown``, which the dashboard reads too), e.g. "pausing: stops at
+its next loop".
 While paused, Run backfill / Run a drain are refused with that reason: the task would
 only report "paused" and do nothing, and "sent" would read as if it had run.
 """
@@ -16,7 +17,6 @@ only report "paused" and do nothing, and "sent" would read as if it had run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -28,11 +28,9 @@ from kombu.exceptions import OperationalError
 from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
 from opsportal.lib.pages import render_page
 from plannings import runtime, selectors, tasks
-from plannings.models import JobRuntime, JobsSharedState
 
 CONTROL_PERMISSION = "plannings.control_jobs"
 logger = logging.getLogger(__name__)
-State = JobRuntime.State
 
 # action -> (what the confirmation page asks, whether it needs confirming, its audit name)
 ACTIONS = {
@@ -41,47 +39,7 @@ ACTIONS = {
     "run-backfill": ("Run a backfill pass now?", False, "jobs.run_backfill"),
     "run-drain": ("Run a refresh drain now?", False, "jobs.run_drain"),
 }
-# States a job reports from inside its loop: it reads the switch again at its next loop.
-LOOPING = {State.STARTING, State.IDLE, State.WORKING, State.QUIET_HOURS}
 PAUSED_NOTHING_RUNS = "Jobs are paused: nothing runs until they are resumed."
-
-
-@dataclass(frozen=True)
-class JobRow:
-    job_id: str
-    job: JobRuntime | None
-    shown: str  # the state shown: the job's report, or pausing / resuming while it catches up with the switch
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class JobsSwitch:
-    state: str  # running, pausing, paused, resuming
-    note: str
-    rows: list[JobRow]
-
-
-def jobs_switch_view(*, shared: JobsSharedState, runtimes: dict[str, JobRuntime]) -> JobsSwitch:
-    """The switch and the rows from the same facts, so the page never says paused above rows saying idle."""
-    rows = []
-    for job_id in selectors.JOB_IDS:
-        job = runtimes.get(job_id)
-        if job is None:
-            rows.append(JobRow(job_id, None, "never reported"))
-        elif shared.paused and job.state in LOOPING:
-            rows.append(JobRow(job_id, job, "pausing", f"reported {job.state}; stops at its next loop"))
-        elif not shared.paused and job.state == State.PAUSED:
-            rows.append(JobRow(job_id, job, "resuming", "reported paused; runs again at its next loop"))
-        else:
-            rows.append(JobRow(job_id, job, job.state))
-    shown = {row.shown for row in rows}
-    if shared.paused:
-        if "pausing" in shown:
-            return JobsSwitch("pausing", "paused: the jobs stop at their next loop", rows)
-        return JobsSwitch("paused", "paused: nothing runs until the jobs are resumed", rows)
-    if "resuming" in shown:
-        return JobsSwitch("resuming", "resumed: running again from their next loop", rows)
-    return JobsSwitch("running", "", rows)
 
 
 def jobs_page(request):
@@ -90,7 +48,7 @@ def jobs_page(request):
         request,
         "plannings/jobs.html",
         {
-            "switch": jobs_switch_view(shared=shared, runtimes=selectors.job_runtimes()),
+            "switch": selectors.jobs_shown(shared=shared, runtimes=selectors.job_runtimes(), now=timezone.now()),
             "shared": shared,
             "can_control": request.user.has_perm(CONTROL_PERMISSION),
             "paused_nothing_runs": PAUSED_NOTHING_RUNS,

@@ -187,3 +187,49 @@ def test_the_buttons_of_the_jobs_and_confirmation_pages_share_one_style(operator
     for body, count in ((jobs_page, 3), (confirm, 2)):
         assert len(re.findall(r'class="(?:button )?ops-button', body)) == count
         assert ".ops-jobs-buttons .ops-button" in body  # the one rule sizing links and inputs alike
+
+
+def _dashboard_row_states(client) -> dict[str, str]:
+    body = client.get("/admin/ops/").content.decode()
+    panel = re.search(r'<section class="ops-panel ops-panel-plannings".*?</section>', body, re.S).group(0)
+    return _row_states(panel)
+
+
+def test_the_dashboard_shows_each_job_in_the_state_the_jobs_page_shows(operator_client, settings):
+    """Right after Pause the Jobs page said "pausing" while the dashboard said idle; after Resume "resuming"
+    beside "paused": both read ``selectors.jobs_shown`` now, at every step."""
+    settings.JOBS_QUIET_HOURS = "off"
+    factories.both_jobs_running("idle")
+    steps = [
+        lambda: operator_client.post(f"{JOBS}pause/"),
+        jobs.backfill_pass,
+        lambda: jobs.refresh_poll(owner="test"),
+        lambda: operator_client.post(f"{JOBS}resume/"),
+        jobs.backfill_pass,
+    ]
+    seen = []
+    for step in steps:
+        step()
+        on_jobs_page = _row_states(operator_client.get(JOBS).content.decode())
+        assert _dashboard_row_states(operator_client) == on_jobs_page
+        seen.append(on_jobs_page["plannings-backfill"])
+    assert seen == ["pausing", "paused", "paused", "resuming", "idle"]
+
+
+def test_a_next_poll_that_has_passed_reads_due_now_not_ago(operator_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    factories.runtime_make("plannings-backfill", "idle")
+    worker = factories.runtime_make("plannings-refresh-worker", "idle")
+    worker.next_poll_at = timezone.now() - timedelta(seconds=21)
+    worker.save()
+    body = operator_client.get(JOBS).content.decode()
+    row = re.search(r'<tr data-job="plannings-refresh-worker".*?</tr>', body, re.S).group(0)
+    assert "due now" in row and "ago" not in row.split("</td>")[5]
+    worker.next_poll_at = timezone.now() + timedelta(seconds=30)
+    worker.save()
+    row = re.search(r'<tr data-job="plannings-refresh-worker".*?</tr>', operator_client.get(JOBS).content.decode(),
+                    re.S).group(0)  # fmt: skip
+    assert "due now" not in row
