@@ -47,6 +47,11 @@ class RuleAdmin(admin.ModelAdmin):
         "enabled",
     ]
 
+    def has_delete_permission(self, request, obj=None):
+        # Switched off (``enabled``), never deleted: a delete would take the rule's alerts, their
+        # notifications and its mutes with it, with no row in the audit trail.
+        return False
+
 
 class NotificationInline(admin.TabularInline):
     model = Notification
@@ -173,6 +178,11 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "url_shown", "kinds", "enabled", "last_delivery"]
     readonly_fields = ["url_shown"]
     change_form_template = "alerts/channel_change_form.html"
+
+    def has_delete_permission(self, request, obj=None):
+        # Switched off (``enabled``), never deleted: a delete would take every notification's delivery
+        # record sent through the channel with it, with no row in the audit trail.
+        return False
 
     def get_fields(self, request, obj=None):
         if obj is None:
