@@ -17,7 +17,7 @@ from opsportal.alerts.delivery import channel_test, channel_url_problem, channel
 from opsportal.alerts.models import Alert, Channel, Mute, Notification, Rule
 from opsportal.alerts.services import mute_create, mute_delete
 from opsportal.audit.services import Actor
-from opsportal.lib.admin import ReadOnlyAdmin
+from opsportal.lib.admin import JSON_FIELDS_BOUNDED, ReadOnlyAdmin
 
 
 @admin.register(Rule)
@@ -34,6 +34,7 @@ class RuleAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "enabled"]
     list_editable = ["enabled"]
+    formfield_overrides = JSON_FIELDS_BOUNDED
     fields = [
         "name",
         "kind",
