@@ -81,13 +81,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: kamal-proxy's health check must get through the host check and the HTTPS redirect.
+    # Content-Security-Policy on every response, /up's and the NUL guard's 400s too (it refuses nothing);
+    # sets request.csp_nonce for the templates' inline code.
+    "csp.middleware.CSPMiddleware",
+    # Then: kamal-proxy's health check must get through the host check and the HTTPS redirect.
     "opsportal.middleware.LivenessMiddleware",
     # Then: a NUL byte in a path, query, cookie or form is 400 before anything hands it to PostgreSQL.
     "opsportal.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response; sets request.csp_nonce for the templates' inline code.
-    "csp.middleware.CSPMiddleware",
     # Static files (the admin's) straight from gunicorn, compressed and cache-busted.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
