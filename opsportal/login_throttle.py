@@ -22,12 +22,14 @@ def client_ip(request: HttpRequest) -> str | None:
     Behind ``OPSPORTAL_TRUSTED_PROXIES`` reverse proxies (production: 1, kamal-proxy) it is the
     address the outermost of them saw: that many entries from the right of X-Forwarded-For, the
     entries the proxies appended; whatever a client put further left is ignored, so a forged
-    header cannot move its failures to someone else's address. Without proxies, or without the
-    header, it is the connection's own address.
+    header cannot move its failures to someone else's address. The header counts only on a
+    connection from ``OPSPORTAL_TRUSTED_PROXY_NETWORKS`` (the proxy's): a client that reaches
+    gunicorn directly, rotating the header at each try, is still counted against its own address.
+    Without proxies, or without the header, it is the connection's own address.
     """
     remote = request.META.get("REMOTE_ADDR") or None
     proxies = settings.OPSPORTAL_TRUSTED_PROXIES
-    if proxies <= 0:
+    if proxies <= 0 or not _from_trusted_proxy(remote):
         return remote
     hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     if len(hops) < proxies:
@@ -36,6 +38,18 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(hops[-proxies]))
     except ValueError:  # not an address: a misconfigured proxy; count against the connection instead
         return remote
+
+
+def _from_trusted_proxy(remote: str | None) -> bool:
+    try:
+        peer = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    if peer.version == 6 and peer.ipv4_mapped is not None:  # ::ffff:10.0.0.2 on a dual-stack socket
+        peer = peer.ipv4_mapped
+    # Parsed at start-up (opsportal.lib.env.strict_networks); a string set elsewhere is read the same way.
+    networks = (ipaddress.ip_network(net, strict=False) for net in settings.OPSPORTAL_TRUSTED_PROXY_NETWORKS)
+    return any(peer in network for network in networks)
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):

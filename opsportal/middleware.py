@@ -5,9 +5,9 @@
 kamal-proxy decides whether a new web container may take traffic by asking a path
 with ``Host: <container id>:<port>``, over plain HTTP, with no credentials. The host
 check (ALLOWED_HOSTS), the HTTPS redirect and every endpoint's auth would refuse that,
-so this middleware sits first and answers ``/up`` itself, as Rails' ``/up`` does. It
-says only that this process serves requests, nothing about the database or the jobs:
-those are ``/api/ops/plannings`` and ``/metrics``, which need their credentials.
+so this middleware sits first (after the CSP header, which refuses nothing) and answers ``/up``
+itself, as Rails' ``/up`` does. It says only that this process serves requests, nothing about
+the database or the jobs: those are ``/api/ops/plannings`` and ``/metrics``, which need their credentials.
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ request.META), in META. Two rules are added on top of Django's:
 * everywhere else (settings, META, the frames' local variables, the exception's message)
   the password of any URL with credentials (``scheme://user:password@``) and the value of
   a query parameter named like a secret (``?token=...``) are masked.
+
+And the request itself, which Django masks only outside DEBUG and only for views marked
+``sensitive_post_parameters``: a GET or POST parameter named like a secret (``token``,
+``password``, ``csrfmiddlewaretoken``, ``api_key``...), those parameters in ``QUERY_STRING``
+and every URL-like META value (``RAW_URI``, ``HTTP_REFERER``), the CSRF cookie that
+``CsrfViewMiddleware`` copies into ``META["CSRF_COOKIE"]``, and the session and CSRF cookies.
+``Authorization``, ``X-Ops-Token`` and ``Cookie`` are masked by Django by their names.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django.utils.functional import Promise
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
@@ -34,6 +42,14 @@ _QUERY_SECRET = re.compile(
     r"(?P<head>[?&;][^=&;\s'\"#]*(?:pass|token|secret|key|auth|sig|credential)[^=&;\s'\"#]*=)(?P<value>[^&;\s'\"#]*)",
     re.I,
 )
+
+
+# A request parameter, cookie or META key named like one (the query pattern's names, plus the CSRF ones).
+_SECRET_PARAMETER = re.compile(r"pass|token|secret|key|auth|sig|credential|csrf", re.I)
+
+
+def secret_parameter(name: str) -> bool:
+    return isinstance(name, str) and bool(_SECRET_PARAMETER.search(name))
 
 
 def mask_credentials(text: str) -> str:
@@ -80,10 +96,40 @@ class PortalExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def get_safe_request_meta(self, request):
         # Under runserver, META holds the server's whole environment: mask by the variable's name.
+        return {name: self._meta_value(name, value) for name, value in super().get_safe_request_meta(request).items()}
+
+    def _meta_value(self, name, value):
+        if not isinstance(name, str) or env.holds_secret(name) or name == "CSRF_COOKIE":
+            return self.cleansed_substitute if isinstance(name, str) else value
+        if not isinstance(value, str):
+            return value
+        if name == "QUERY_STRING":  # no "?" before its first parameter
+            return mask_credentials(f"?{value}")[1:]
+        return mask_credentials(value)
+
+    def get_safe_cookies(self, request):
+        # Django masks the session cookie and names like its settings' (``csrftoken`` by TOKEN);
+        # a renamed CSRF cookie too.
         return {
-            name: self.cleansed_substitute if isinstance(name, str) and env.holds_secret(name) else value
-            for name, value in super().get_safe_request_meta(request).items()
+            name: self.cleansed_substitute if name == settings.CSRF_COOKIE_NAME or secret_parameter(name) else value
+            for name, value in super().get_safe_cookies(request).items()
         }
+
+    def get_post_parameters(self, request):
+        return self._masked_parameters(super().get_post_parameters(request))
+
+    def get_safe_query_parameters(self, request):
+        """``request.GET`` with the values of parameters named like a secret masked (the page's GET table)."""
+        return self._masked_parameters(request.GET if request is not None else {})
+
+    def _masked_parameters(self, parameters):
+        secret = [name for name in parameters if secret_parameter(name)]
+        if not secret:
+            return parameters
+        masked = parameters.copy()  # a QueryDict's copy is mutable
+        for name in secret:
+            masked[name] = self.cleansed_substitute
+        return masked
 
     def get_traceback_frame_variables(self, request, tb_frame):
         return [(name, _mask_value(value)) for name, value in super().get_traceback_frame_variables(request, tb_frame)]
@@ -95,6 +141,8 @@ class PortalExceptionReporter(ExceptionReporter):
 
     def get_traceback_data(self):
         data = super().get_traceback_data()
+        if self.request is not None:  # Django lists request.GET as it is, whatever its filter says
+            data["request_GET_items"] = self.filter.get_safe_query_parameters(self.request).items()
         for frame in data.get("frames", []):
             if "vars" in frame:
                 frame["vars"] = [(name, mask_credentials(str(value))) for name, value in frame["vars"]]

@@ -20,6 +20,7 @@ from opsportal.lib.env import (
     strict_bool,
     strict_fraction,
     strict_int,
+    strict_networks,
     upstream_flag,
     upstream_int,
     upstream_str,
@@ -81,13 +82,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: kamal-proxy's health check must get through the host check and the HTTPS redirect.
+    # Content-Security-Policy on every response, /up's and the NUL guard's 400s too (it refuses nothing);
+    # sets request.csp_nonce for the templates' inline code.
+    "csp.middleware.CSPMiddleware",
+    # Then: kamal-proxy's health check must get through the host check and the HTTPS redirect.
     "opsportal.middleware.LivenessMiddleware",
     # Then: a NUL byte in a path, query, cookie or form is 400 before anything hands it to PostgreSQL.
     "opsportal.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response; sets request.csp_nonce for the templates' inline code.
-    "csp.middleware.CSPMiddleware",
     # Static files (the admin's) straight from gunicorn, compressed and cache-busted.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,6 +216,13 @@ AXES_LOCKOUT_CALLABLE = "opsportal.login_throttle.lockout_response"  # templates
 # Reverse proxies in front of the portal that append to X-Forwarded-For (production: kamal-proxy, 1):
 # failures count against the address the outermost one saw, never a client-supplied one.
 OPSPORTAL_TRUSTED_PROXIES = strict_int("OPSPORTAL_TRUSTED_PROXIES", 1 if IS_PRODUCTION else 0, minimum=0)
+# ...and only when the connection comes from one of these networks (the proxy's): a client that reaches
+# gunicorn directly is counted against its own address, whatever X-Forwarded-For it sends. By default a
+# proxy on the same host (loopback) or kamal-proxy on the `kamal` Docker network (Docker's default pools,
+# 172.16.0.0/12; config/deploy.yml says how to narrow it).
+OPSPORTAL_TRUSTED_PROXY_NETWORKS = strict_networks(
+    "OPSPORTAL_TRUSTED_PROXY_NETWORKS", ["127.0.0.0/8", "::1", "172.16.0.0/12"]
+)
 AXES_CLIENT_IP_CALLABLE = "opsportal.login_throttle.client_ip"
 AXES_VERBOSE = False  # no banner at every start; failures and lockouts are still logged (WARNING)
 

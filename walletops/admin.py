@@ -130,7 +130,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke selected tokens", permissions=["delete"])
+    def has_delete_permission(self, request, obj=None):
+        # Never deleted: Django's delete (the bulk action, the row's Delete button) would leave no
+        # ``token.revoke`` row and take the restart ledger's token_id with it. Revoke instead.
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        # The model's delete permission (the Operator's ``walletops.delete_apitoken``) is the right to revoke.
+        return request.user.has_perm(f"{self.opts.app_label}.delete_{self.opts.model_name}")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
         revoked = services.tokens_revoke(actor=Actor.portal(request.user), tokens_to_revoke=queryset)
         chosen = len(queryset)

@@ -17,7 +17,7 @@ from opsportal.alerts.delivery import channel_test, channel_url_problem, channel
 from opsportal.alerts.models import Alert, Channel, Mute, Notification, Rule
 from opsportal.alerts.services import mute_create, mute_delete
 from opsportal.audit.services import Actor
-from opsportal.lib.admin import ReadOnlyAdmin
+from opsportal.lib.admin import JSON_FIELDS_BOUNDED, ReadOnlyAdmin
 
 
 @admin.register(Rule)
@@ -34,6 +34,7 @@ class RuleAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "enabled"]
     list_editable = ["enabled"]
+    formfield_overrides = JSON_FIELDS_BOUNDED
     fields = [
         "name",
         "kind",
@@ -46,6 +47,11 @@ class RuleAdmin(admin.ModelAdmin):
         "flap_window_seconds",
         "enabled",
     ]
+
+    def has_delete_permission(self, request, obj=None):
+        # Switched off (``enabled``), never deleted: a delete would take the rule's alerts, their
+        # notifications and its mutes with it, with no row in the audit trail.
+        return False
 
 
 class NotificationInline(admin.TabularInline):
@@ -173,6 +179,11 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "url_shown", "kinds", "enabled", "last_delivery"]
     readonly_fields = ["url_shown"]
     change_form_template = "alerts/channel_change_form.html"
+
+    def has_delete_permission(self, request, obj=None):
+        # Switched off (``enabled``), never deleted: a delete would take every notification's delivery
+        # record sent through the channel with it, with no row in the audit trail.
+        return False
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -1,9 +1,14 @@
 """Admin building blocks shared by the apps."""
 
 from django.contrib import admin
+from django.db import models
 from django.utils import timezone
 
+from opsportal.lib.jsonlimits import BoundedJSONField
 from opsportal.lib.timefmt import time_html
+
+# Every admin form's JSON field parses with a size and nesting cap (a form error, not a RecursionError's 500).
+JSON_FIELDS_BOUNDED = {models.JSONField: {"form_class": BoundedJSONField}}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

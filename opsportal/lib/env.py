@@ -11,6 +11,7 @@ Two policies live side by side, on purpose:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -56,6 +57,17 @@ def portal_list(name: str, default: list[str]) -> list[str]:
     if not raw:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def strict_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated networks (``10.0.0.0/8``) or addresses (``127.0.0.1``, a /32); a bad one stops start-up."""
+    networks = []
+    for item in portal_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a network (10.0.0.0/8) or an address.") from None
+    return networks
 
 
 def database_config(name: str, default_url: str) -> dict:

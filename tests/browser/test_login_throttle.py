@@ -73,6 +73,7 @@ def test_the_test_clients_login_still_works_and_a_locked_user_name_stays_locked_
 
 def test_behind_kamal_proxy_failures_count_against_the_client_not_the_proxy(client, people, settings):
     settings.OPSPORTAL_TRUSTED_PROXIES = 1
+    settings.OPSPORTAL_TRUSTED_PROXY_NETWORKS = ["172.16.0.0/12"]  # the kamal Docker network
     proxy = "172.18.0.2"  # every request arrives from kamal-proxy's address
     for _ in range(3):
         _post(client, "ana", "wrong", address=proxy, HTTP_X_FORWARDED_FOR="203.0.113.5")
@@ -97,6 +98,7 @@ def test_behind_kamal_proxy_failures_count_against_the_client_not_the_proxy(clie
 )
 def test_the_client_address(settings, proxies, forwarded, expected):
     settings.OPSPORTAL_TRUSTED_PROXIES = proxies
+    settings.OPSPORTAL_TRUSTED_PROXY_NETWORKS = ["10.0.0.0/8"]
     request = RequestFactory().post(LOGIN, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip(request) == expected
 

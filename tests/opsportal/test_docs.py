@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 READERS = (
     r"(?:portal_str|portal_list|strict_bool|strict_int|upstream_int|upstream_flag|upstream_str|database_config"
-    r"|docker_hosts|strict_fraction)"
+    r"|docker_hosts|strict_fraction|strict_networks)"
 )
 
 

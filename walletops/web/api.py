@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -15,6 +12,7 @@ from rest_framework.views import APIView
 
 from opsportal.audit.selectors import audit_events_list
 from opsportal.audit.services import Actor
+from opsportal.lib.jsonlimits import JSONRefused, json_loads_bounded
 from walletops import containers, deploy_info, hosts, logs, services
 from walletops.models import ApiToken
 from walletops.tokens import HEALTH_CHECK_PERMISSION, token_owner_lacks, token_use_refusal
@@ -36,7 +34,7 @@ class OpsJSONParser(JSONParser):
 
     DRF reads the request stream itself, so Django's own size check never runs for
     JSON bodies; and ``json`` raises ``RecursionError`` (not ``ValueError``) on
-    100,000 ``[``, which DRF would let through as a 500.
+    100,000 ``[``, which DRF would let through as a 500 (``opsportal.lib.jsonlimits``).
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -44,12 +42,18 @@ class OpsJSONParser(JSONParser):
         raw = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(raw) > limit:
             raise RequestTooLarge(f"body: longer than {limit} bytes")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return super().parse(io.BytesIO(raw), media_type, parser_context)
-        except RecursionError:
-            raise InvalidParam("body", "JSON nested too deeply") from None
-        except ParseError as exc:
-            raise InvalidParam("body", str(exc.detail)) from None
+            return json_loads_bounded(raw.decode(encoding), parse_constant=self._refuse_constant)
+        except JSONRefused as refused:
+            raise InvalidParam("body", f"JSON {refused}") from None
+        except (ValueError, LookupError) as exc:  # malformed JSON, bytes that are not text, an unknown charset
+            raise InvalidParam("body", f"JSON parse error - {exc}") from None
+
+    @staticmethod
+    def _refuse_constant(name: str):
+        # NaN and Infinity are not JSON (DRF's own parser refuses them too unless STRICT_JSON is off).
+        raise ValueError(f"{name} is not valid JSON")
 
 
 class OpsContentNegotiation(DefaultContentNegotiation):
