@@ -327,3 +327,16 @@ def tokens_revoke(*, actor: Actor, tokens_to_revoke, now=None) -> int:
             now=now,
         )
     return len(revoked)
+
+
+def owner_deleted_tokens_revoke(*, user) -> int:
+    """Revoke the live tokens of a user about to be deleted, audited (``pre_delete`` of the user model).
+
+    ``ApiToken.owner`` is ``SET_NULL`` so the restart ledger keeps its rows; without this, a deleted
+    person's tokens became ownerless machine tokens, which no owner's rights limit any more.
+    """
+    live = ApiToken.objects.filter(owner=user, revoked_at__isnull=True)
+    if not live.exists():
+        return 0
+    actor = Actor(name=f"deletion of user {user.get_username()}", via=Via.PORTAL)
+    return tokens_revoke(actor=actor, tokens_to_revoke=live)

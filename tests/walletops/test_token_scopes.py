@@ -176,3 +176,21 @@ def test_a_deactivated_or_unstaffed_owner_disables_the_token_and_a_restart_is_au
     audit = RestartAudit.objects.get()
     assert (audit.outcome, audit.container, audit.token_owner) == ("refused", WORKER, "deployer")
     assert audit.detail == response.json()["detail"]
+
+
+def test_deleting_a_user_revokes_their_tokens_instead_of_leaving_ownerless_machine_tokens():
+    """``owner`` is SET_NULL (the ledger keeps its rows): a deleted person's live tokens became machine
+    tokens that no owner's rights limit. They are revoked first, on the record."""
+    from opsportal.audit.models import AuditEvent
+    from opsportal.audit.services import Actor
+    from walletops import services as wallet_services
+    from walletops.tokens import api_token_authenticate
+
+    user = User.objects.create_user("leaver", is_staff=True)
+    issued = wallet_services.token_issue(actor=Actor.portal(user), name="leaver-read", scopes=["read"], owner=user)
+    user.delete()
+    token = ApiToken.objects.get(name="leaver-read")
+    assert token.owner is None and token.revoked_at is not None
+    assert api_token_authenticate(issued.secret) is None
+    row = AuditEvent.objects.filter(action="token.revoke").latest("id")
+    assert row.actor == "deletion of user leaver" and row.changed == 1
