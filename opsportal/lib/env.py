@@ -11,6 +11,7 @@ Two policies live side by side, on purpose:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -56,6 +57,18 @@ def portal_list(name: str, default: list[str]) -> list[str]:
     if not raw:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def portal_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated CIDRs (``10.0.0.0/8,fd00::/8``; a bare address is one host); a value that is not one
+    stops start-up, naming it."""
+    networks = []
+    for item in portal_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a network (CIDR such as 10.0.0.0/8).") from None
+    return networks
 
 
 def database_config(name: str, default_url: str) -> dict:
