@@ -78,6 +78,14 @@ def _is_hostname(host: str) -> bool:
     return "." in host or host.startswith("[") or host == "localhost"
 
 
+def _host(netloc: str) -> str:
+    """The host of a URL's netloc as written (``urlsplit().hostname`` lowercases it), IPv6 in brackets."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        return hostport.partition("]")[0] + "]"
+    return hostport.partition(":")[0]
+
+
 def url_secrets(url: str) -> list[str]:
     """The parts of ``url`` that ``url_masked`` hides (a password, a long user name, a token where a host
     would be, path parts longer than 4 characters, every query value, the fragment), longest first, each
@@ -85,9 +93,8 @@ def url_secrets(url: str) -> list[str]:
     masking in a text, where it would mangle numbers and words."""
     try:
         parts = urlsplit(url)
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        host = hostport.rpartition(":")[0] if hostport.count(":") == 1 else hostport
+        user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+        host = _host(parts.netloc)
         found = [password, user if len(user) > 8 else "", "" if _is_hostname(host) else host, parts.fragment]
         found += [segment for segment in parts.path.split("/") if len(segment) > 4]
         found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
@@ -105,7 +112,7 @@ def error_masked(error: str, url: str) -> str:
         error = error.replace(url, url_masked(url))
         secrets = url_secrets(url)
         try:
-            host = urlsplit(url).hostname or ""
+            host = _host(urlsplit(url).netloc)
         except ValueError:
             host = ""
         # A path part may also be part of the host name (hooks.example.com/hooks/T0KEN): the host,

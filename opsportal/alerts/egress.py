@@ -82,7 +82,7 @@ class SendGuard:
     _sockets: list[socket.socket] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check(self, sock: socket.socket, address) -> None:
+    def check(self, sock: socket.socket, address, *, connecting: bool) -> None:
         """Called before ``sock`` connects (or sends a datagram) to ``address``: raise to refuse."""
         with self._lock:
             if self.expired or self._closed:
@@ -95,9 +95,10 @@ class SendGuard:
             if reason is not None:
                 self.refused = self.refused or reason
                 raise EgressRefused(f"refused by the egress policy: {reason}")
-            # A duplicate of the socket, not the socket: TLS wraps it into a new object and detaches
-            # the first, and the duplicate keeps the connection itself reachable for the deadline.
-            self._sockets.append(sock.dup())
+            if connecting:
+                # A duplicate of the socket, not the socket: TLS wraps it into a new object and detaches
+                # the first, and the duplicate keeps the connection itself reachable for the deadline.
+                self._sockets.append(sock.dup())
 
     def expire(self) -> None:
         with self._lock:
@@ -142,7 +143,7 @@ def _audit(event: str, args: tuple) -> None:
     sock, address = args[0], args[1]
     if event == "socket.sendmsg" and address is None:
         return  # on a connected socket, whose connect was checked
-    guard.check(sock, address)
+    guard.check(sock, address, connecting=event == "socket.connect")
 
 
 _get_redirect_target = requests.Session.get_redirect_target

@@ -15,6 +15,7 @@ import time
 from http import HTTPStatus
 from pathlib import Path
 
+import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
@@ -170,7 +171,9 @@ def test_a_stored_error_is_capped():
 # --- Item 3: the egress policy --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "0", "0x7f.1", "127.1", "[::ffff:127.0.0.1]", "localhost"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "2130706433", "0", "0x7f.1", "127.1", "[::ffff:127.0.0.1]", "[::1]", "localhost"]
+)
 def test_a_webhook_to_loopback_in_any_number_form_is_refused_and_never_connects(settings, receivers, host):
     settings.OPSPORTAL_ALERTS_ALLOWED_NETWORKS = []
     listener = receivers(_answer("200 OK"))  # 0.0.0.0 and 127.1 reach it too, on Linux
@@ -178,6 +181,17 @@ def test_a_webhook_to_loopback_in_any_number_form_is_refused_and_never_connects(
     row = channel_test(channel=hook)
     assert row.status == "failed" and "refused by the egress policy" in row.last_error, row.last_error
     assert listener.requests == []
+
+
+def test_the_policy_holds_only_inside_a_send_other_connections_of_the_process_are_untouched(settings, receivers):
+    settings.OPSPORTAL_ALERTS_ALLOWED_NETWORKS = []
+    listener = receivers(_answer("200 OK"))
+    url = f"http://127.0.0.1:{listener.port}/hook"
+    assert channel_test(channel=Channel.objects.create(name="hook", kind="webhook", url=url)).status == "failed"
+    assert httpx.post(url, json={}, timeout=10).status_code == HTTPStatus.OK  # the portal's own clients
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10):
+        pass
+    assert len(listener.requests) == 1
 
 
 def test_apprise_channels_are_refused_too_json_and_mail(settings, receivers, smtp_server):
@@ -333,3 +347,29 @@ def test_a_trickling_receiver_cannot_hold_the_delivery_pass(settings, receivers,
     assert time.monotonic() - started < 10
     slow_row.refresh_from_db()
     assert "deadline" in slow_row.last_error
+
+
+def test_a_trickling_smtp_server_cannot_hold_an_email_channel_past_the_deadline(settings):
+    """Its greeting arrives a line every half second for a minute: smtplib's per-read timeout never fires."""
+    settings.OPSPORTAL_ALERTS_SEND_TIMEOUT = 2
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def greet_slowly():
+        conn, _ = listener.accept()
+        with conn:
+            for _ in range(120):
+                try:
+                    conn.sendall(b"220-still greeting\r\n")
+                except OSError:
+                    return  # the send was shut down at its deadline
+                time.sleep(0.5)
+
+    threading.Thread(target=greet_slowly, daemon=True).start()
+    mail = Channel.objects.create(
+        name="mail", url=f"mailto://127.0.0.1:{listener.getsockname()[1]}?from=a@example.com&to=b@example.com"
+    )
+    started = time.monotonic()
+    row = channel_test(channel=mail)
+    assert time.monotonic() - started < 10
+    assert row.last_error == "timed out: not done within the 2 s deadline for the whole send", row.last_error
+    listener.close()
