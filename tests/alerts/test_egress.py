@@ -150,6 +150,9 @@ def test_a_receiver_echoing_the_url_in_its_404_leaks_no_secret_on_any_surface(re
         assert response.status_code == HTTPStatus.OK, name
         assert "HTTP 404" in text, name  # the error is shown...
         assert "zzsecretzz" not in text and "T0KEN" not in text, name  # ...without the secrets
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    answer = client.post(f"/admin/alerts/channel/{hook.pk}/test/", follow=True).content.decode()
+    assert "Test to hook failed: HTTP 404 Not Found" in answer and "zzsecretzz" not in answer  # Send test's message
 
 
 def test_every_secret_part_of_the_url_is_masked_wherever_it_appears_in_an_error():
