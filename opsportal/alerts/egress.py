@@ -87,7 +87,7 @@ class SendGuard:
         with self._lock:
             if self.expired or self._closed:
                 # A plugin thread still running past its send (Apprise can abandon one) opens nothing more.
-                raise EgressRefused("the send is over (deadline passed)")
+                raise EgressRefused("the send is over (done, or past its deadline)")
             if not isinstance(address, tuple) or sock.family not in (socket.AF_INET, socket.AF_INET6):
                 reason = "a local (non-IP) socket"
             else:
@@ -98,7 +98,8 @@ class SendGuard:
             if connecting:
                 # A duplicate of the socket, not the socket: TLS wraps it into a new object and detaches
                 # the first, and the duplicate keeps the connection itself reachable for the deadline.
-                self._sockets.append(sock.dup())
+                # (fromfd, not sock.dup(): an SSLSocket connected after wrapping refuses dup().)
+                self._sockets.append(socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto))
 
     def expire(self) -> None:
         with self._lock:
