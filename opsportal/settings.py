@@ -361,7 +361,24 @@ OPSPORTAL_ALERTS_EVALUATE_SECONDS = strict_int("OPSPORTAL_ALERTS_EVALUATE_SECOND
 # or deploy_info.json changed (or says it was deployed) within the window.
 OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH = portal_str("OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH", "")
 OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS = strict_int("OPSPORTAL_ALERTS_DEPLOY_WINDOW_SECONDS", 600, minimum=0)
+# Seconds one send (a webhook POST, an Apprise notification, a Send test) may take in all, however
+# slowly its receiver answers.
 OPSPORTAL_ALERTS_SEND_TIMEOUT = strict_int("OPSPORTAL_ALERTS_SEND_TIMEOUT", 10, minimum=1)
+# Channel sends never connect to loopback, link-local, private, unspecified, multicast or reserved
+# addresses, except those of these networks (CIDRs): an internal relay or SMTP server, say.
+OPSPORTAL_ALERTS_ALLOWED_NETWORKS = strict_networks("OPSPORTAL_ALERTS_ALLOWED_NETWORKS", [])
+# The Apprise schemes a channel may use: services reached over the network. Left out on purpose:
+# syslog/rsyslog and the desktop ones (windows, macosx, dbus, gnome, kde...), which act on the web host.
+OPSPORTAL_ALERTS_APPRISE_SCHEMES = portal_list(
+    "OPSPORTAL_ALERTS_APPRISE_SCHEMES",
+    [
+        *("json", "jsons", "form", "forms", "xml", "xmls", "apprise", "apprises"),  # generic HTTP receivers
+        *("mailto", "mailtos"),
+        *("slack", "discord", "workflow", "workflows", "wxteams", "webex", "gchat", "zulip"),
+        *("rocket", "rockets", "mmost", "mmosts", "matrix", "matrixs", "tgram"),
+        *("ntfy", "ntfys", "pover", "gotify", "gotifys", "opsgenie", "pagerduty", "signl4"),
+    ],
+)
 # Attempts per notification (backoff 30 s, 60 s, 120 s...) before it is marked failed.
 OPSPORTAL_ALERTS_MAX_ATTEMPTS = strict_int("OPSPORTAL_ALERTS_MAX_ATTEMPTS", 6, minimum=1)
 # Days a closed alert (with its notifications) and a channel's test message are kept; pruned hourly.

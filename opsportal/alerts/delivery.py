@@ -2,7 +2,10 @@
 
 Apprise channels go through Apprise; webhook channels POST the portal's JSON body (README, "Alerts").
 Sends run in parallel threads that touch no database (rows are claimed before and written after),
-so one slow or failing channel never holds up the others.
+so one slow or failing channel never holds up the others. Every send (a delivery or a Send test) obeys
+the egress policy (opsportal.alerts.egress): public addresses only unless allowed, no redirect, one
+deadline for the whole send. An error is stored with the channel URL's secrets masked, never with the
+receiver's answer in it (Viewers read it), and capped.
 """
 
 from __future__ import annotations
@@ -10,20 +13,23 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from http import HTTPStatus
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apprise
 import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from opsportal.alerts.egress import send_guarded
 from opsportal.alerts.models import Channel, Notification
 
 SEND_POOL = 8
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-CLAIM_SECONDS = 600
-log = logging.getLogger(__name__)  # a claimed row is left alone this long by other workers while it is being sent
+CLAIM_SECONDS = 600  # a claimed row is left alone this long by other workers while it is being sent
+ERROR_LONGEST = 500  # characters of a stored error
+log = logging.getLogger(__name__)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -55,7 +61,7 @@ def url_masked(url: str) -> str:
             host, port = host + "]", rest[1:] if rest.startswith(":") else ""
         else:
             host, _, port = hostport.partition(":")
-        if not ("." in host or host.startswith("[") or host == "localhost"):
+        if not _is_hostname(host):
             host = _shown(host, longest=4)
         netloc = host + (f":{port if port.isdigit() and int(port) <= 65535 else '****'}" if port else "")
         if userinfo:
@@ -66,6 +72,56 @@ def url_masked(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, path, query, ""))
     except Exception:  # noqa: BLE001 (whatever the URL holds, the page showing it must not fail)
         return "(unreadable URL)"
+
+
+def _is_hostname(host: str) -> bool:
+    return "." in host or host.startswith("[") or host == "localhost"
+
+
+def _host(netloc: str) -> str:
+    """The host of a URL's netloc as written (``urlsplit().hostname`` lowercases it), IPv6 in brackets."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        return hostport.partition("]")[0] + "]"
+    return hostport.partition(":")[0]
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that ``url_masked`` hides (a password, a long user name, a token where a host
+    would be, path parts longer than 4 characters, every query value, the fragment), longest first, each
+    also as it reads percent-decoded and encoded. Shorter than 3 characters, a part is no secret worth
+    masking in a text, where it would mangle numbers and words."""
+    try:
+        parts = urlsplit(url)
+        user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+        host = _host(parts.netloc)
+        found = [password, user if len(user) > 8 else "", "" if _is_hostname(host) else host, parts.fragment]
+        found += [segment for segment in parts.path.split("/") if len(segment) > 4]
+        found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+    except ValueError:
+        found = []
+    variants = {form for secret in found for form in (secret, unquote(secret), quote(secret, safe=""))}
+    return sorted((secret for secret in variants if len(secret) >= 3), key=len, reverse=True)
+
+
+def error_masked(error: str, url: str) -> str:
+    """An error text fit to store and show: the channel URL masked wherever it is quoted, and each of
+    its secret parts wherever it appears alone (a receiver echoing its path, a library quoting a
+    query), capped at ``ERROR_LONGEST`` characters."""
+    if url:
+        error = error.replace(url, url_masked(url))
+        secrets = url_secrets(url)
+        try:
+            host = _host(urlsplit(url).netloc)
+        except ValueError:
+            host = ""
+        # A path part may also be part of the host name (hooks.example.com/hooks/T0KEN): the host,
+        # shown in clear by url_masked too, stays readable.
+        pieces = error.split(host) if _is_hostname(host) else [error]
+        for secret in secrets:
+            pieces = [piece.replace(secret, "****") for piece in pieces]
+        error = host.join(pieces)
+    return error if len(error) <= ERROR_LONGEST else error[: ERROR_LONGEST - 1] + "…"
 
 
 def channel_url_shown(channel: Channel) -> str:
@@ -89,6 +145,9 @@ def channel_url_problem(*, kind: str, url: str) -> str | None:
         loaded = None
     if not loaded:
         return "not an Apprise URL Apprise can load (see its list of services)"
+    scheme = url.partition("://")[0].lower()
+    if scheme not in {allowed.lower() for allowed in settings.OPSPORTAL_ALERTS_APPRISE_SCHEMES}:
+        return f"the Apprise scheme {scheme}:// is not allowed here (OPSPORTAL_ALERTS_APPRISE_SCHEMES)"
     return None
 
 
@@ -102,34 +161,57 @@ def _apprise_send(url: str, title: str, body: str) -> str | None:
     if result:
         return None
     lines = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
-    return ("; ".join(lines) or f"Apprise reported {getattr(result.status, 'name', 'a failure')}")[-1000:]
+    return "; ".join(lines) or f"Apprise reported {getattr(result.status, 'name', 'a failure')}"
 
 
 def _webhook_send(url: str, payload: dict) -> str | None:
+    """The answer's status only: its body is never read (a receiver could trickle or flood it) nor
+    quoted, nor its reason phrase (the receiver's own words), and a redirect is not followed."""
     try:
-        response = httpx.post(url, json=payload, timeout=settings.OPSPORTAL_ALERTS_SEND_TIMEOUT)
+        with httpx.stream(
+            "POST", url, json=payload, timeout=settings.OPSPORTAL_ALERTS_SEND_TIMEOUT, follow_redirects=False
+        ) as response:
+            status = response.status_code
+    except (httpx.TimeoutException, httpx.ConnectError) as exc:
+        return f"{type(exc).__name__}: {exc}"  # the system's words (refused, timed out, name unknown)
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"[:1000]
-    if response.is_success:
+        # Protocol errors quote the bytes the other end sent (a Redis or SMTP banner): named, not quoted.
+        return f"{type(exc).__name__}: no complete HTTP answer"
+    if 200 <= status < 300:
         return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    if 300 <= status < 400:
+        return f"HTTP {status}: redirect not followed"
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:  # a code outside the standard's list
+        return f"HTTP {status}"
 
 
 def _send(item: tuple[str, str, str, str, dict]) -> str | None:
     """Never raises: any failure of one send (httpx.InvalidURL is no HTTPError, a plugin's bug...) is that
-    item's error, so the pool's map never aborts a delivery whose rows are already claimed and sent."""
+    item's error, so the pool's map never aborts a delivery whose rows are already claimed and sent.
+    What the egress policy did (refused an address, ended the send at its deadline, held back a
+    redirect) explains a failure better than the library's words for it, so it comes first."""
     kind, url, title, body, payload = item
-    try:
-        error = _webhook_send(url, payload) if kind == Channel.Kind.WEBHOOK else _apprise_send(url, title, body)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("alerts: a %s send raised", kind, exc_info=True)
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-    # Error texts can quote the URL: never keep its secrets.
-    return error.replace(url, url_masked(url)) if error else None
+    with send_guarded(
+        allowed=settings.OPSPORTAL_ALERTS_ALLOWED_NETWORKS, deadline_seconds=settings.OPSPORTAL_ALERTS_SEND_TIMEOUT
+    ) as guard:
+        try:
+            error = _webhook_send(url, payload) if kind == Channel.Kind.WEBHOOK else _apprise_send(url, title, body)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("alerts: a %s send raised", kind, exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"
+    if error is not None or guard.expired:
+        # An answer cut off at the deadline can read as complete to a lenient parser (http.client ends
+        # headers at the end of the stream): unconfirmed, so a failure, retried.
+        error = guard.outcome() or error
+    # Error texts can quote the URL or its parts: never keep its secrets.
+    return error_masked(error, url) if error else None
 
 
 def _outcome_write(row: Notification, error: str | None, *, now: datetime, final: bool, counts: dict) -> None:
     row.attempts += 1
+    error = error_masked(error, row.channel.url) if error is not None else None
     if error is None:
         row.status, row.sent_at, row.next_attempt_at, row.last_error = Notification.Status.SENT, now, None, ""
         counts["sent"] += 1
@@ -205,6 +287,6 @@ def channel_test(*, channel: Channel, now: datetime | None = None) -> Notificati
     error = f"unusable channel URL: {problem}" if problem else _send((channel.kind, channel.url, title, body, payload))
     row.attempts, row.next_attempt_at = 1, None
     row.status = Notification.Status.SENT if error is None else Notification.Status.FAILED
-    row.sent_at, row.last_error = (now if error is None else None), error or ""
+    row.sent_at, row.last_error = (now if error is None else None), error_masked(error or "", channel.url)
     row.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"])
     return row
