@@ -25,7 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,7 +34,7 @@ from django.conf import settings
 from opsportal.lib.timefmt import iso_utc
 from walletops import containers
 from walletops.clients import docker as engine
-from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found
+from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found, GrepBudget
 from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull, TooManyContainers
 
 MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
@@ -140,9 +140,28 @@ def line_event(line: Line) -> bytes:
     return f"id: {data['id']}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-def _line_bytes(line: Line) -> int:
-    # As ``containers._json_size`` counts a line of the single-container answer, plus its labels.
-    return 64 + containers._json_size(line.text) + len(line.source.name) + len(line.source.host)
+# ``{"id":"…","ts":"…","container":"…","host":"…","text":"…"},`` besides its strings: id (30 characters) and ts
+# (24, or null) are plain ASCII, the others are counted as DRF's JSON writes them.
+_LINE_JSON_OVERHEAD = len('{"id":"","ts":,"container":,"host":,"text":},') + 30
+_TS_BYTES = {True: 26, False: 4}
+
+
+def _line_bytes(line: Line, *, timestamps: bool = True) -> int:
+    """Bytes of ``line_json(line)`` in the merged answer's JSON, its comma included (exact, not encoded)."""
+    ts = timestamps and bool(line.ns)
+    return (
+        _LINE_JSON_OVERHEAD
+        + _TS_BYTES[ts]
+        + containers._json_size(line.text)
+        + containers._json_size(line.source.name)
+        + containers._json_size(line.source.host)
+    )
+
+
+def _json_bytes(data) -> int:
+    """Bytes of ``data`` as DRF's JSON writes it: compact, UTF-8, U+2028/U+2029 escaped."""
+    encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return len(encoded) + 3 * (encoded.count("\u2028".encode()) + encoded.count("\u2029".encode()))
 
 
 # --- which containers -------------------------------------------------------------------------
@@ -188,6 +207,8 @@ class _Read:
     bytes: int = 0
     dropped: bool = False
     error: str = ""
+    cut: bool = False  # the grep budget ran out before this source's last line
+    searched_ns: int = 0  # the last line searched
 
 
 class _Budget:
@@ -216,7 +237,9 @@ class _Budget:
         read.dropped = True
 
 
-def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, budget: _Budget) -> _Read:
+def _read_source(
+    source: Source, *, tail, since, until, grep, after_ns: int, budget: _Budget, grep_budget: GrepBudget | None
+) -> _Read:
     read = _Read(source)
     with budget.lock:
         budget.reads.append(read)
@@ -225,13 +248,21 @@ def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, bud
         raw_lines = engine.container_log_lines(
             source.found.url, source.found.id, tail=fetch, since=since, until=until, max_bytes=LINE_BYTES
         )
-        for raw in raw_lines:
-            line = line_parse(raw, source)
-            read.newest_ns = max(read.newest_ns, line.ns)
-            if line.ns <= after_ns or not matches(grep, line.text):
-                continue
-            read.matched += 1
-            budget.keep(read, line, tail=tail)
+        with closing(raw_lines):  # a read the grep budget stops hangs up on the engine at once
+            for raw in raw_lines:
+                line = line_parse(raw, source)
+                read.newest_ns = max(read.newest_ns, line.ns)
+                if line.ns <= after_ns:
+                    continue
+                if grep is not None:
+                    if grep_budget is not None and not grep_budget.charge(len(line.text)):
+                        read.cut = True
+                        break
+                    read.searched_ns = line.ns
+                    if not matches(grep, line.text):
+                        continue
+                read.matched += 1
+                budget.keep(read, line, tail=tail)
     except engine.EngineDown as down:
         read.error = f"engine {down.host} went away"
     except engine.ContainerGone:
@@ -240,15 +271,26 @@ def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, bud
 
 
 def merged_read(
-    sources: list[Source], *, tail: int, since, until, grep, after_ns: int = 0
+    sources: list[Source],
+    *,
+    tail: int,
+    since,
+    until,
+    grep,
+    after_ns: int = 0,
+    grep_budget: GrepBudget | None = None,
 ) -> tuple[list[Line], dict[Source, _Read]]:
-    """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap."""
+    """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap.
+
+    With ``grep``, every source charges ``grep_budget`` (one for them all) for each line it searches,
+    and stops where it runs out (``_Read.cut``).
+    """
     max_bytes = settings.WALLETOPS_LOGS_MAX_BYTES - 1024
     budget = _Budget(max_bytes)
 
     def read(source: Source) -> _Read:
         return _read_source(source, tail=tail, since=since, until=until, grep=grep, after_ns=after_ns,
-                            budget=budget)  # fmt: skip
+                            budget=budget, grep_budget=grep_budget)  # fmt: skip
 
     with ThreadPoolExecutor(min(len(sources), 8)) as pool:
         reads = dict(zip(sources, pool.map(read, sources), strict=True))
@@ -264,30 +306,69 @@ def merged_read(
     return kept, reads
 
 
-def merged_logs(sources: list[Source], *, env: str, tail: int, since, until, grep, timestamps: bool = True) -> dict:
-    """The merged view's JSON: lines labelled with container and host, and counts per container."""
-    lines, reads = merged_read(sources, tail=tail, since=since, until=until, grep=grep)
-    shown = Counter(line.source for line in lines)
+def merged_cut_short(grep_budget: GrepBudget | None, reads: dict[Source, _Read]) -> dict | None:
+    """``cut_short`` of a merged read: searched up to the earliest line where a source stopped."""
+    if grep_budget is None or not grep_budget.spent:
+        return None
+    stopped = [read.searched_ns for read in reads.values() if read.cut and read.searched_ns]
+    return grep_budget.cut_short(ns_stamp(min(stopped)) if stopped else None)
+
+
+def merged_logs(
+    sources: list[Source],
+    *,
+    env: str,
+    tail: int,
+    since,
+    until,
+    grep,
+    timestamps: bool = True,
+    client_gone: Callable[[], bool] | None = None,
+) -> dict:
+    """The merged view's JSON: lines labelled with container and host, counts per container, and
+    ``cut_short`` when ``grep`` spent its budget; the whole within ``WALLETOPS_LOGS_MAX_BYTES`` of JSON."""
+    grep_budget = GrepBudget.from_settings(client_gone=client_gone) if grep is not None else None
+    lines, reads = merged_read(sources, tail=tail, since=since, until=until, grep=grep, grep_budget=grep_budget)
     if all(read.error for read in reads.values()):
         raise DockerUnavailable("; ".join(f"{s.name}: {r.error}" for s, r in reads.items()))
-    return {
-        "env": env,
-        "containers": [
-            {
-                "name": source.name,
-                "host": source.host,
-                "role": source.found.membership.role,
-                "matched": read.matched,
-                "shown": shown[source],
-                "error": read.error,
-            }
-            for source, read in reads.items()
-        ],
-        "lines": [line_json(line, timestamps=timestamps) for line in lines],
-        "truncated": any(r.dropped for r in reads.values())
-        or sum(r.matched for r in reads.values()) > len(lines)
-        or any(line.cut for line in lines),
-    }
+    cut_short = merged_cut_short(grep_budget, reads)
+
+    def answer(lines: list[Line]) -> dict:
+        shown = Counter(line.source for line in lines)
+        return {
+            "env": env,
+            "containers": [
+                {
+                    "name": source.name,
+                    "host": source.host,
+                    "role": source.found.membership.role,
+                    "matched": read.matched,
+                    "shown": shown[source],
+                    "error": read.error,
+                }
+                for source, read in reads.items()
+            ],
+            "lines": lines,
+            "truncated": any(r.dropped for r in reads.values())
+            or sum(r.matched for r in reads.values()) > len(lines)
+            or any(line.cut for line in lines)
+            or cut_short is not None,
+            "cut_short": cut_short,
+        }
+
+    # The cap holds the whole answer: the envelope (counts, errors, cut_short) as it is now (dropping
+    # lines only shrinks it), then the newest lines as their JSON takes them.
+    room = settings.WALLETOPS_LOGS_MAX_BYTES - _json_bytes({**answer(lines), "lines": [], "truncated": False})
+    kept = len(lines)
+    size = sum(_line_bytes(line, timestamps=timestamps) for line in lines)
+    while kept and size > room:
+        size -= _line_bytes(lines[len(lines) - kept], timestamps=timestamps)
+        kept -= 1
+    fitting = lines[len(lines) - kept :]
+    result = answer(fitting)
+    result["truncated"] = result["truncated"] or len(fitting) < len(lines)
+    result["lines"] = [line_json(line, timestamps=timestamps) for line in fitting]
+    return result
 
 
 def lines_text(lines: Iterable[dict], *, labelled: bool) -> str:
@@ -372,7 +453,9 @@ class LogFollowStream:
     response ends, the client having gone or not) stops the readers and releases the lease.
     Events: a line (``id`` = its time, ``data`` = ``{ts, container, host, text}``); ``source_end``
     when one container's stream ends (``stopped``, ``removed``, ``engine_down``, ``error``: its
-    reader failed, the detail says how); ``engine_down`` naming the engine; and a last ``end`` with
+    reader failed, the detail says how); ``engine_down`` naming the engine; ``cut_short`` when
+    ``grep`` spent its budget on the backlog or on a batch (the lines it did not search are counted);
+    and a last ``end`` with
     its ``reason`` (``stopped``, ``removed``, ``engine_down``, ``error``, ``idle``, ``max_duration``,
     ``access_revoked``).
     """
@@ -387,8 +470,13 @@ class LogFollowStream:
         after_ns: int | None,
         lease: StreamLease,
         access_refusal: Callable[[], str] | None = None,
+        client_gone: Callable[[], bool] | None = None,
     ):
         self.sources, self.tail, self.since, self.grep = sources, tail, since, grep
+        # Asked between batches (at most every CLIENT_CHECK_S): a client that went away ends the stream
+        # (and its readers) now, not at the next heartbeat's failed write.
+        self.client_gone = client_gone
+        self.next_client_check = 0.0
         # Asked again at each heartbeat: a stream outlives no revoked token, deactivated user, lost right.
         self.access_refusal = access_refusal
         self.after_ns = after_ns or 0
@@ -470,7 +558,7 @@ class LogFollowStream:
         try:
             for raw in follow.lines():
                 line = line_parse(raw, source)
-                if line.ns > skip_to_ns and matches(self.grep, line.text):
+                if line.ns > skip_to_ns:  # grep is the request thread's, within each batch's budget
                     self._put(("line", source, line))
                 if self.stopped.is_set():
                     return None
@@ -504,11 +592,17 @@ class LogFollowStream:
         since = self.since
         if self.after_ns:
             since = ns_datetime(self.after_ns)
+        grep_budget = self._grep_budget()
         lines, reads = merged_read(
-            self.sources, tail=backlog_tail, since=since, until=None, grep=self.grep, after_ns=self.after_ns
-        )
+            self.sources, tail=backlog_tail, since=since, until=None, grep=self.grep, after_ns=self.after_ns,
+            grep_budget=grep_budget,
+        )  # fmt: skip
         if lines:
             yield b"".join(line_event(line) for line in lines)
+        if grep_budget is not None and grep_budget.reason == "client_gone":
+            return
+        if cut_short := merged_cut_short(grep_budget, reads):
+            yield sse(event="cut_short", data={**cut_short, "backlog": True})
         active = set()
         for source in self.sources:
             read = reads[source]
@@ -550,14 +644,26 @@ class LogFollowStream:
                     break
                 items.append(item)
             self._taken(items)
+            grep_budget = self._grep_budget()
+            skipped = 0
             for kind, source, value in items:
                 if kind == "line":
+                    if self.grep is not None:
+                        if not grep_budget.charge(len(value.text)):
+                            skipped += 1
+                            continue
+                        if not matches(self.grep, value.text):
+                            continue
                     last_line = now
                     heapq.heappush(pending, (value.ns, next(seq), now, value))
                 else:
                     active.discard(source)
                     for event in self._ended(source, kind, value):
                         yield event
+            if (grep_budget is not None and grep_budget.reason == "client_gone") or self._client_went(now):
+                return  # closing the response stops the readers
+            if skipped:
+                yield self._cut_short_event(grep_budget, skipped)
             ready = []
             while pending and (pending[0][2] + window <= now or not active):
                 ready.append(line_event(heapq.heappop(pending)[3]))
@@ -583,6 +689,22 @@ class LogFollowStream:
                         yield event
                 yield f": heartbeat {iso_utc(datetime.now(tz=UTC))}\n\n".encode()
                 last_beat = now
+
+    def _grep_budget(self) -> GrepBudget | None:
+        return GrepBudget.from_settings(client_gone=self.client_gone) if self.grep is not None else None
+
+    def _client_went(self, now: float) -> bool:
+        if self.client_gone is None or now < self.next_client_check:
+            return False
+        self.next_client_check = now + GrepBudget.CLIENT_CHECK_S
+        return self.client_gone()
+
+    @staticmethod
+    def _cut_short_event(grep_budget: GrepBudget, skipped: int) -> bytes:
+        """A batch whose grep spent its budget: the lines left unsearched are said, not silently lost."""
+        cut_short = grep_budget.cut_short(None)
+        detail = f"{cut_short['detail']}: {skipped} line(s) of this batch were not searched"
+        return sse(event="cut_short", data={**cut_short, "detail": detail, "skipped": skipped, "backlog": False})
 
     def _access_refused(self) -> str:
         if self.access_refusal is None:

@@ -214,7 +214,10 @@ class ContainerLogsApi(LogsApi):
         found = _found(request, name)
         if query["follow"]:
             return self.follow(request, [logs.source_of(found)], query)
-        return TextAwareResponse(containers.container_logs(found, **params.logs_options(query)))
+        options = params.logs_options(query)
+        return TextAwareResponse(
+            containers.container_logs(found, **options, client_gone=streams.client_gone_check(request))
+        )
 
 
 class MergedLogsTextRenderer(LogsTextRenderer):
@@ -251,7 +254,9 @@ class MergedLogsApi(LogsApi):
         if query["follow"]:
             return self.follow(request, sources, query)
         options = params.logs_options(query)
-        return TextAwareResponse(logs.merged_logs(sources, env=query["env"], **options))
+        return TextAwareResponse(
+            logs.merged_logs(sources, env=query["env"], **options, client_gone=streams.client_gone_check(request))
+        )
 
 
 def token_actor(token: ApiToken) -> Actor:
