@@ -42,6 +42,7 @@ REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engine
 RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
 QUEUE_BYTES = 4 * 1024 * 1024  # lines waiting for a slow client before the readers wait (and Docker with them)
 BATCH_LINES = 1000  # lines written to the client at once, at most
+CLIENT_POLL_SECONDS = 1.0  # a quiet stream asks this often whether its client went away (when the server can tell)
 _STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 NS = 1_000_000_000
 
@@ -504,15 +505,18 @@ class LogFollowStream:
         # The slot first: closing a follow can block (an ssh:// engine's pipe), and a slot held by a
         # response that is already gone would count against its user until the process restarts.
         self.lease.release()
+        try:
+            self._readers_stop()
+        finally:
+            self._iterator.close()
+
+    def _readers_stop(self) -> None:
         self.stopped.set()
         with self.follows_lock:
             follows = list(self.follows)
-        try:
-            for follow in follows:
-                with suppress(Exception):
-                    follow.close()
-        finally:
-            self._iterator.close()
+        for follow in follows:
+            with suppress(Exception):
+                follow.close()
 
     # Readers: one thread per container.
 
@@ -600,7 +604,7 @@ class LogFollowStream:
         if lines:
             yield b"".join(line_event(line) for line in lines)
         if grep_budget is not None and grep_budget.reason == "client_gone":
-            return
+            return  # no reader started yet
         if cut_short := merged_cut_short(grep_budget, reads):
             yield sse(event="cut_short", data={**cut_short, "backlog": True})
         active = set()
@@ -627,6 +631,8 @@ class LogFollowStream:
             deadlines = [last_beat + self.heartbeat, last_line + self.idle, started + self.max_duration]
             if pending:
                 deadlines.append(pending[0][2] + window)
+            if self.client_gone is not None:
+                deadlines.append(now + CLIENT_POLL_SECONDS)
             wait = max(0.0, min(deadlines) - now)
             item = None
             if active:
@@ -661,7 +667,8 @@ class LogFollowStream:
                     for event in self._ended(source, kind, value):
                         yield event
             if (grep_budget is not None and grep_budget.reason == "client_gone") or self._client_went(now):
-                return  # closing the response stops the readers
+                self._readers_stop()  # now, not when the server gets round to closing the response
+                return
             if skipped:
                 yield self._cut_short_event(grep_budget, skipped)
             ready = []
