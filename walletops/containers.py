@@ -316,24 +316,29 @@ def _json_size(text: str) -> int:
     return size
 
 
-class GrepBudget:
-    """What one request's ``grep`` may spend before it answers: characters searched and wall time.
+def grep_matches(grep, text: str) -> bool:
+    """``grep`` (a substring, or a compiled pattern: anything with ``search``) found in ``text``."""
+    return grep in text if isinstance(grep, str) else grep.search(text) is not None
 
-    Shared by every container a request reads (a merged view's readers charge it from their threads),
-    and given afresh to each batch of a live follow. A pattern's cost per character is bounded at parse
-    time (``params.grep_pattern``), so one line costs tens of milliseconds at worst: checking the clock
-    once a line keeps the overshoot to one line. ``client_gone`` (asked at most every ``CLIENT_CHECK_S``)
-    stops the work of a request nobody waits for any more.
+
+class GrepBudget:
+    """What one request's ``grep`` may spend before it answers: characters searched and time searching.
+
+    Shared by every container a request reads (a merged view's readers search from their threads, and
+    their times add up), and given afresh to each batch of a live follow. The time counted is the
+    searches' own, not the engine's reading: a slow engine is not the pattern's cost, and its reads have
+    their own timeout. A pattern's cost per character is bounded at parse time (``params.grep_pattern``),
+    so one line costs tens of milliseconds at worst: checking between lines keeps the overshoot to one
+    line. ``client_gone`` (asked at most every ``CLIENT_CHECK_S``) stops the work nobody waits for.
     """
 
     CLIENT_CHECK_S = 0.1
 
     def __init__(self, *, max_chars: int, max_seconds: float, client_gone: Callable[[], bool] | None = None):
         self.max_chars, self.max_seconds, self.client_gone = max_chars, max_seconds, client_gone
-        self.started = time.monotonic()
-        self.deadline = self.started + max_seconds
-        self.next_client_check = self.started + self.CLIENT_CHECK_S
+        self.next_client_check = time.monotonic() + self.CLIENT_CHECK_S
         self.chars = 0
+        self.searching = 0.0  # seconds spent in searches
         self.reason = ""  # why it was spent: grep_time_budget, grep_byte_budget or client_gone
         self.lock = threading.Lock()
 
@@ -354,13 +359,25 @@ class GrepBudget:
             self.chars += chars
             if self.chars > self.max_chars:
                 self.reason = "grep_byte_budget"
-            elif now >= self.deadline:
+            elif self.searching >= self.max_seconds:
                 self.reason = "grep_time_budget"
             elif self.client_gone is not None and now >= self.next_client_check:
                 self.next_client_check = now + self.CLIENT_CHECK_S
                 if self.client_gone():
                     self.reason = "client_gone"
             return not self.reason
+
+    def search(self, grep, text: str) -> bool | None:
+        """Whether ``grep`` is found in ``text``, its time counted; None, unsearched, once the budget is spent."""
+        if not self.charge(len(text)):
+            return None
+        started = time.monotonic()
+        try:
+            return grep_matches(grep, text)
+        finally:
+            elapsed = time.monotonic() - started
+            with self.lock:
+                self.searching += elapsed
 
     @property
     def spent(self) -> bool:
@@ -371,7 +388,7 @@ class GrepBudget:
         if not self.reason:
             return None
         detail = {
-            "grep_time_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_MS} ms "
+            "grep_time_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_MS} ms of searching "
             "(WALLETOPS_LOGS_GREP_MAX_MS)",
             "grep_byte_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_CHARS:,} characters searched "
             "(WALLETOPS_LOGS_GREP_MAX_CHARS)",
@@ -404,7 +421,6 @@ def collect_log_lines(
     """
     kept: deque[tuple[str, str, int, bool]] = deque()
     size, dropped = 0, False
-    substring = grep if isinstance(grep, str) else None
     searched_until = None
     for raw in raw_lines:
         if raw.endswith(b"\r"):  # a TTY ends its lines with \r\n
@@ -417,10 +433,11 @@ def collect_log_lines(
         if cut:
             text = text[:MAX_LINE]
         if grep is not None:
-            if budget is not None and not budget.charge(len(text)):
+            found = grep_matches(grep, text) if budget is None else budget.search(grep, text)
+            if found is None:
                 break
             searched_until = stamp
-            if not (substring in text if substring is not None else grep.search(text)):
+            if not found:
                 continue
         cost = LINE_JSON_OVERHEAD[timestamps] + _json_size(text)
         kept.append((stamp, text, cost, cut))

@@ -125,9 +125,7 @@ def line_parse(raw: bytes, source: Source) -> Line:
 
 
 def matches(grep, text: str) -> bool:
-    if grep is None:
-        return True
-    return grep in text if isinstance(grep, str) else grep.search(text) is not None
+    return True if grep is None else containers.grep_matches(grep, text)
 
 
 def line_json(line: Line, *, timestamps: bool = True) -> dict:
@@ -256,11 +254,12 @@ def _read_source(
                 if line.ns <= after_ns:
                     continue
                 if grep is not None:
-                    if grep_budget is not None and not grep_budget.charge(len(line.text)):
+                    found = matches(grep, line.text) if grep_budget is None else grep_budget.search(grep, line.text)
+                    if found is None:
                         read.cut = True
                         break
                     read.searched_ns = line.ns
-                    if not matches(grep, line.text):
+                    if not found:
                         continue
                 read.matched += 1
                 budget.keep(read, line, tail=tail)
@@ -655,10 +654,11 @@ class LogFollowStream:
             for kind, source, value in items:
                 if kind == "line":
                     if self.grep is not None:
-                        if not grep_budget.charge(len(value.text)):
+                        found = grep_budget.search(self.grep, value.text)
+                        if found is None:
                             skipped += 1
                             continue
-                        if not matches(self.grep, value.text):
+                        if not found:
                             continue
                     last_line = now
                     heapq.heappush(pending, (value.ns, next(seq), now, value))
