@@ -385,18 +385,21 @@ class GrepBudget:
 
     def cut_short(self, searched_until: str | None) -> dict | None:
         """The answer's ``cut_short``: None while the budget held, else why and where the search stopped."""
-        if not self.reason:
-            return None
-        detail = {
-            "grep_time_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_MS} ms of searching "
-            "(WALLETOPS_LOGS_GREP_MAX_MS)",
-            "grep_byte_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_CHARS:,} characters searched "
-            "(WALLETOPS_LOGS_GREP_MAX_CHARS)",
-            "client_gone": "the client went away",
-        }[self.reason]
-        if searched_until:
-            detail += f": lines after {searched_until} were not searched (ask again with since={searched_until})"
-        return {"reason": self.reason, "detail": detail, "searched_until": searched_until}
+        return cut_short_answer(self.reason, searched_until) if self.reason else None
+
+
+def cut_short_answer(reason: str, searched_until: str | None) -> dict:
+    """``{reason, detail, searched_until}``: which budget a search spent, naming its setting, and where it stopped."""
+    detail = {
+        "grep_time_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_MS} ms of searching "
+        "(WALLETOPS_LOGS_GREP_MAX_MS)",
+        "grep_byte_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_CHARS:,} characters searched "
+        "(WALLETOPS_LOGS_GREP_MAX_CHARS)",
+        "client_gone": "the client went away",
+    }[reason]
+    if searched_until:
+        detail += f": lines after {searched_until} were not searched (ask again with since={searched_until})"
+    return {"reason": reason, "detail": detail, "searched_until": searched_until}
 
 
 def collect_log_lines(

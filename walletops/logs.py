@@ -477,6 +477,11 @@ class LogFollowStream:
         # (and its readers) now, not at the next heartbeat's failed write.
         self.client_gone = client_gone
         self.next_client_check = 0.0
+        # The readers grep each line within the current batch's budget; the request thread, taking a
+        # batch, gives them a fresh one and says what the last one left unsearched (``skipped``).
+        self.batch_budget = self._grep_budget()
+        self.skipped, self.skipped_reason = 0, ""
+        self.skipped_lock = threading.Lock()
         # Asked again at each heartbeat: a stream outlives no revoked token, deactivated user, lost right.
         self.access_refusal = access_refusal
         self.after_ns = after_ns or 0
@@ -561,8 +566,14 @@ class LogFollowStream:
         try:
             for raw in follow.lines():
                 line = line_parse(raw, source)
-                if line.ns > skip_to_ns:  # grep is the request thread's, within each batch's budget
-                    self._put(("line", source, line))
+                if line.ns > skip_to_ns:
+                    budget = self.batch_budget
+                    found = matches(self.grep, line.text) if budget is None else budget.search(self.grep, line.text)
+                    if found is None:  # this batch's budget is spent: counted, said in a cut_short event
+                        with self.skipped_lock:
+                            self.skipped, self.skipped_reason = self.skipped + 1, budget.reason
+                    elif found:
+                        self._put(("line", source, line))
                 if self.stopped.is_set():
                     return None
         except engine.EngineDown as down:
@@ -649,17 +660,12 @@ class LogFollowStream:
                     break
                 items.append(item)
             self._taken(items)
-            grep_budget = self._grep_budget()
-            skipped = 0
+            grep_budget, self.batch_budget = self.batch_budget, self._grep_budget()
+            with self.skipped_lock:
+                skipped, self.skipped = self.skipped, 0
+                skipped_reason = self.skipped_reason
             for kind, source, value in items:
                 if kind == "line":
-                    if self.grep is not None:
-                        found = grep_budget.search(self.grep, value.text)
-                        if found is None:
-                            skipped += 1
-                            continue
-                        if not found:
-                            continue
                     last_line = now
                     heapq.heappush(pending, (value.ns, next(seq), now, value))
                 else:
@@ -670,7 +676,7 @@ class LogFollowStream:
                 self._readers_stop()  # now, not when the server gets round to closing the response
                 return
             if skipped:
-                yield self._cut_short_event(grep_budget, skipped)
+                yield self._cut_short_event(skipped_reason, skipped)
             ready = []
             while pending and (pending[0][2] + window <= now or not active):
                 ready.append(line_event(heapq.heappop(pending)[3]))
@@ -707,9 +713,9 @@ class LogFollowStream:
         return self.client_gone()
 
     @staticmethod
-    def _cut_short_event(grep_budget: GrepBudget, skipped: int) -> bytes:
+    def _cut_short_event(reason: str, skipped: int) -> bytes:
         """A batch whose grep spent its budget: the lines left unsearched are said, not silently lost."""
-        cut_short = grep_budget.cut_short(None)
+        cut_short = containers.cut_short_answer(reason, None)
         detail = f"{cut_short['detail']}: {skipped} line(s) of this batch were not searched"
         return sse(event="cut_short", data={**cut_short, "detail": detail, "skipped": skipped, "backlog": False})
 
