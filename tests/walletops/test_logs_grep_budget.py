@@ -125,7 +125,7 @@ def _logs(client, name: str, **query):
 def test_what_no_budget_needs_to_meet_is_refused_when_parsed(reader, pattern, problem):
     with pytest.raises(InvalidParam) as refused:
         params.validated(params.LogsQuery, {"grep": pattern})
-    assert str(refused.value.detail).startswith("grep: not a valid RE2 regular expression: ")
+    assert str(refused.value.detail).startswith("grep: refused, too costly to search: ")
     assert problem in str(refused.value.detail), refused.value.detail
     # The API says so as 400 invalid_param, before any container is looked up.
     response = reader.get(f"{URL}/any-container/logs", {"grep": pattern})

@@ -43,6 +43,10 @@ def _re2_options() -> re2.Options:
 RE2_OPTIONS = _re2_options()
 
 
+class GrepTooCostly(ValueError):
+    """Valid RE2, but past a bound that keeps one line's search cheap."""
+
+
 def grep_pattern(source: str):
     """``source`` compiled by RE2, or ``ValueError`` with RE2's own message, or saying which bound it passes.
 
@@ -64,7 +68,7 @@ def grep_pattern(source: str):
         raise ValueError("not valid UTF-8 text") from None
     counted_repetitions_check(source)
     if pattern.programsize > GREP_MAX_PROGRAM:
-        raise ValueError(
+        raise GrepTooCostly(
             f"compiles to {pattern.programsize} RE2 instructions, over {GREP_MAX_PROGRAM}: a line would cost too "
             "much to search (fewer or smaller repetitions, or narrower classes than . or \\pL)"
         )
@@ -72,7 +76,7 @@ def grep_pattern(source: str):
 
 
 def counted_repetitions_check(source: str) -> None:
-    """``ValueError`` for a counted repetition over ``GREP_MAX_REPEAT`` or one inside another.
+    """``GrepTooCostly`` for a counted repetition over ``GREP_MAX_REPEAT`` or one inside another.
 
     A small scanner of RE2's syntax, run after RE2 accepted the pattern: it skips escapes (with
     ``\\x{…}`` and ``\\p{…}``), ``\\Q…\\E`` and classes, and keeps, for each open group, whether a counted
@@ -114,12 +118,12 @@ def counted_repetitions_check(source: str) -> None:
         elif char == "{" and (counted := _COUNTED.match(source, i)):
             largest = max(int(counted.group(1)), int(counted.group(2) or 0))
             if largest > GREP_MAX_REPEAT:
-                raise ValueError(
+                raise GrepTooCostly(
                     f"the counted repetition {counted.group(0)} is over {{{GREP_MAX_REPEAT}}}: a line would cost too "
                     "much to search"
                 )
             if last_group_counted:
-                raise ValueError(
+                raise GrepTooCostly(
                     f"the counted repetition {counted.group(0)} repeats a group that holds one: nested counted "
                     "repetitions multiply (use one)"
                 )
@@ -196,6 +200,8 @@ class LogsQuery(ContainersQuery):
         if len(value) >= 2 and value.startswith("/") and value.endswith("/"):
             try:
                 return grep_pattern(value[1:-1])
+            except GrepTooCostly as exc:
+                raise serializers.ValidationError(f"refused, too costly to search: {exc}") from None
             except ValueError as exc:
                 raise serializers.ValidationError(f"not a valid RE2 regular expression: {exc}") from None
         return value
