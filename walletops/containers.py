@@ -6,13 +6,14 @@ parallel too: an inspect costs a round trip and a stats sample about a second.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -316,6 +317,21 @@ def _json_size(text: str) -> int:
     return size
 
 
+SCAN_NICE = 19  # a logs search's threads: the lowest CPU priority, so other requests go first
+SCAN_THREADS = 8  # single-container searches at once in a web process; more wait their turn
+
+
+def scan_thread_init() -> None:
+    """Give this thread the lowest CPU priority: a search (RE2 runs without the GIL) competes for the
+    cores with the requests of every worker, and loses. Linux sets a thread's own nice value this way;
+    it cannot be raised again without privilege, so only threads that do nothing else call it."""
+    with suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCAN_NICE)
+
+
+_scan_pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="logs-scan", initializer=scan_thread_init)
+
+
 def grep_matches(grep, text: str) -> bool:
     """``grep`` (a substring, or a compiled pattern: anything with ``search``) found in ``text``."""
     return grep in text if isinstance(grep, str) else grep.search(text) is not None
@@ -491,13 +507,14 @@ def container_logs(
     # The body around the lines; each line is counted with a comma, and the last has none.
     envelope = len('{"name":,"lines":[],"truncated":false,"cut_short":null}') + _json_size(found.name) - 1
     budget = GrepBudget.from_settings(client_gone=client_gone) if grep is not None else None
-    try:
+
+    def scan():
         with _engine_answers():
             raw = engine.container_log_lines(
                 found.url, found.id, tail=fetch, since=since, until=until, max_bytes=LINE_BYTES
             )
             with closing(raw):  # a scan that stops early hangs up on the engine at once
-                lines, truncated, searched_until = collect_log_lines(
+                return collect_log_lines(
                     raw,
                     tail=tail,
                     grep=grep,
@@ -506,6 +523,10 @@ def container_logs(
                     budget=budget,
                     cut_room=CUT_SHORT_ROOM,
                 )
+
+    try:
+        # A search runs in a low-priority thread while the request's waits; without grep, reading is all.
+        lines, truncated, searched_until = _scan_pool.submit(scan).result() if grep is not None else scan()
     except engine.ContainerGone:
         raise ContainerNotFound(f"{found.name} disappeared") from None
     cut_short = budget.cut_short(searched_until) if budget is not None else None

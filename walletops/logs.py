@@ -292,7 +292,9 @@ def merged_read(
         return _read_source(source, tail=tail, since=since, until=until, grep=grep, after_ns=after_ns,
                             budget=budget, grep_budget=grep_budget)  # fmt: skip
 
-    with ThreadPoolExecutor(min(len(sources), 8)) as pool:
+    # With grep, the readers search at the lowest CPU priority (threads of this call only: see scan_thread_init).
+    initializer = containers.scan_thread_init if grep is not None else None
+    with ThreadPoolExecutor(min(len(sources), 8), initializer=initializer) as pool:
         reads = dict(zip(sources, pool.map(read, sources), strict=True))
     merged = list(heapq.merge(*(r.kept for r in reads.values()), key=lambda line: line.ns))
     kept: list[Line] = []
@@ -543,6 +545,8 @@ class LogFollowStream:
                 self.queued_room.notify_all()
 
     def _read(self, source: Source, since_ns: int | None) -> None:
+        if self.grep is not None:
+            containers.scan_thread_init()  # this thread's own: it greps every line, and ends with the stream
         skip_to_ns = since_ns or 0
         try:
             follow = engine.LogFollow(
