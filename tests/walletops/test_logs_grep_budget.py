@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 import time
 from contextlib import contextmanager, suppress
 from http import HTTPStatus
@@ -347,3 +348,28 @@ def test_collect_log_lines_stops_where_the_budget_runs_out_and_makes_room_for_sa
     assert len(lines) == 2 and truncated is True  # the oldest made room for cut_short
     unbudgeted = containers.collect_log_lines(iter(raw), tail=10, grep="match", max_bytes=10**6)
     assert len(unbudgeted[0]) == 6 and unbudgeted[2] is None
+
+
+class _PriorityProbe:
+    """A grep that notes the CPU priority (nice) of each thread that searches with it, and finds nothing."""
+
+    def __init__(self):
+        self.nices: set[int] = set()
+
+    def search(self, text):
+        import os
+
+        self.nices.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+
+def test_searches_run_at_the_lowest_cpu_priority_and_the_request_thread_keeps_its_own(grep_env):
+    import os
+
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    found = containers.container_find(name=MIXED, envs=[ENV], include_accessories=False)
+    single, merged = _PriorityProbe(), _PriorityProbe()
+    containers.container_logs(found, tail=5, since=None, until=None, grep=single)
+    logs.merged_logs(logs.sources_find(env=ENV, role=None, names=[MIXED, HOSTILE], include_accessories=False),
+                     env=ENV, tail=5, since=None, until=None, grep=merged)  # fmt: skip
+    assert single.nices == {containers.SCAN_NICE} and merged.nices == {containers.SCAN_NICE}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the web thread is not lowered
