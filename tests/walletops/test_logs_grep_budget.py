@@ -12,13 +12,19 @@ An env of its own (``grepbudget``, on the staging engine) holds three containers
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager, suppress
 from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 from rest_framework.test import APIRequestFactory
 
@@ -27,6 +33,7 @@ from walletops import containers, logs
 from walletops.web import api, params
 from walletops.web.errors import InvalidParam
 
+ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/admin/ops/containers"
 ENV = "grepbudget"
 HOSTILE = "wallet-core-grepbudget-hostile-1"
@@ -373,3 +380,74 @@ def test_searches_run_at_the_lowest_cpu_priority_and_the_request_thread_keeps_it
                      env=ENV, tail=5, since=None, until=None, grep=merged)  # fmt: skip
     assert single.nices == {containers.SCAN_NICE} and merged.nices == {containers.SCAN_NICE}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the web thread is not lowered
+
+
+class _OneThreadGunicorn:
+    """The portal under gunicorn gthread with one worker of one thread: a request that keeps working after
+    its client went would keep every next request waiting."""
+
+    def __init__(self, env: dict[str, str]):
+        from scripts.servers.postgres import free_port
+
+        self.env, self.port = env, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                                text=True, timeout=180)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> None:
+        from scripts.servers.postgres import ServerUnavailable
+
+        command = [sys.executable, "-m", "gunicorn", "opsportal.wsgi", "--bind", f"127.0.0.1:{self.port}",
+                   "--workers", "1", "--threads", "1", "--worker-class", "gthread", "--timeout", "600"]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        limit = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{self.url}/up", timeout=2)
+                return
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > limit:
+                    raise ServerUnavailable("gunicorn did not answer within 60 s") from None
+                time.sleep(0.2)
+
+
+@pytest.fixture
+def one_thread_gunicorn(fleet, written, tmp_path):
+    from scripts.servers.process import process_stop
+    from tests.conftest import _server_or_skip
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_", "WALLETOPS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_ENV="test", OPSPORTAL_VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL=f"filesystem://{tmp_path}", DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        WALLETOPS_ENVS=ENV, WALLETOPS_DOCKER_HOSTS=f"{ENV}={fleet.staging_url}",
+        WALLETOPS_LOGS_GREP_MAX_MS="600000",  # only the hang-up can stop the search
+        WEB_THREADS="2", WALLETOPS_LOG_STREAMS_TOTAL="1",
+    )  # fmt: skip
+    server = _OneThreadGunicorn(env)
+    server.manage("migrate", "--noinput")
+    _server_or_skip(server.start)
+    yield server
+    process_stop(server.process, timeout=20)
+
+
+def test_under_gunicorn_a_client_that_hangs_up_frees_the_thread_at_once(one_thread_gunicorn):
+    # Before: the thread searched on (tens of seconds here, 19 minutes for the issue's probe), and the
+    # next request waited for it.
+    secret = one_thread_gunicorn.manage("create_api_token", "--name", "prober", "--scopes", "read").strip()
+    query = urlencode({"env": ENV, "grep": SLOW, "tail": "1"})
+    with socket.create_connection(("127.0.0.1", one_thread_gunicorn.port), timeout=10) as probe:
+        probe.sendall(f"GET {URL}/{HOSTILE}/logs?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"Authorization: Bearer {secret}\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
+        probe.settimeout(1)
+        with pytest.raises(TimeoutError):  # no answer yet: the search is under way
+            probe.recv(1)
+    hung_up = time.monotonic()
+    up = httpx.get(f"{one_thread_gunicorn.url}/up", timeout=60)  # served by the one thread, once it is free
+    assert up.status_code == HTTPStatus.OK
+    assert time.monotonic() - hung_up < 8, time.monotonic() - hung_up
