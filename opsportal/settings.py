@@ -328,6 +328,12 @@ WALLETOPS_DOCKER_HOSTS = docker_hosts("WALLETOPS_DOCKER_HOSTS", WALLETOPS_ENVS)
 WALLETOPS_DOCKER_TIMEOUT = strict_int("WALLETOPS_DOCKER_TIMEOUT", 10, minimum=1)
 # A logs response (JSON, text or the portal's page) keeps its newest lines within this many bytes of JSON.
 WALLETOPS_LOGS_MAX_BYTES = strict_int("WALLETOPS_LOGS_MAX_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
+# What one logs request's grep (and each batch of a live follow) may spend: past either, the search stops
+# and the answer says so (cut_short). Each pattern's cost a line is bounded when it is parsed. The
+# characters' default is the most a request reads (5,000 lines cut at 16 KiB): the clock stops a search
+# first; a lower value bounds the work itself, whatever the machine's load.
+WALLETOPS_LOGS_GREP_MAX_MS = strict_int("WALLETOPS_LOGS_GREP_MAX_MS", 500, minimum=1)
+WALLETOPS_LOGS_GREP_MAX_CHARS = strict_int("WALLETOPS_LOGS_GREP_MAX_CHARS", 5000 * 16 * 1024, minimum=64 * 1024)
 # Live log streams (SSE) hold a gunicorn thread each: capped per user (or token) and per web process,
 # the total below WEB_THREADS (the Procfile's --threads) so followers never take every thread.
 WEB_THREADS = strict_int("WEB_THREADS", 32, minimum=2)

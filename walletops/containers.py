@@ -6,12 +6,14 @@ parallel too: an inspect costs a round trip and a stats sample about a second.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -315,20 +317,130 @@ def _json_size(text: str) -> int:
     return size
 
 
+SCAN_NICE = 19  # a logs search's threads: the lowest CPU priority, so other requests go first
+SCAN_THREADS = 8  # single-container searches at once in a web process; more wait their turn
+
+
+def scan_thread_init() -> None:
+    """Give this thread the lowest CPU priority: a search (RE2 runs without the GIL) competes for the
+    cores with the requests of every worker, and loses. Linux sets a thread's own nice value this way;
+    it cannot be raised again without privilege, so only threads that do nothing else call it."""
+    with suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCAN_NICE)
+
+
+_scan_pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="logs-scan", initializer=scan_thread_init)
+
+
+def grep_matches(grep, text: str) -> bool:
+    """``grep`` (a substring, or a compiled pattern: anything with ``search``) found in ``text``."""
+    return grep in text if isinstance(grep, str) else grep.search(text) is not None
+
+
+class GrepBudget:
+    """What one request's ``grep`` may spend before it answers: characters searched and time searching.
+
+    Shared by every container a request reads (a merged view's readers search from their threads, and
+    their times add up), and given afresh to each batch of a live follow. The time counted is the
+    searches' own, not the engine's reading: a slow engine is not the pattern's cost, and its reads have
+    their own timeout. A pattern's cost per character is bounded at parse time (``params.grep_pattern``),
+    so one line costs tens of milliseconds at worst: checking between lines keeps the overshoot to one
+    line. ``client_gone`` (asked at most every ``CLIENT_CHECK_S``) stops the work nobody waits for.
+    """
+
+    CLIENT_CHECK_S = 0.1
+
+    def __init__(self, *, max_chars: int, max_seconds: float, client_gone: Callable[[], bool] | None = None):
+        self.max_chars, self.max_seconds, self.client_gone = max_chars, max_seconds, client_gone
+        self.next_client_check = time.monotonic() + self.CLIENT_CHECK_S
+        self.chars = 0
+        self.searching = 0.0  # seconds spent in searches
+        self.reason = ""  # why it was spent: grep_time_budget, grep_byte_budget or client_gone
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, *, client_gone: Callable[[], bool] | None = None) -> GrepBudget:
+        return cls(
+            max_chars=settings.WALLETOPS_LOGS_GREP_MAX_CHARS,
+            max_seconds=settings.WALLETOPS_LOGS_GREP_MAX_MS / 1000,
+            client_gone=client_gone,
+        )
+
+    def charge(self, chars: int) -> bool:
+        """Count a line about to be searched: False (and ``reason`` set) once the budget is spent."""
+        with self.lock:
+            if self.reason:
+                return False
+            now = time.monotonic()
+            self.chars += chars
+            if self.chars > self.max_chars:
+                self.reason = "grep_byte_budget"
+            elif self.searching >= self.max_seconds:
+                self.reason = "grep_time_budget"
+            elif self.client_gone is not None and now >= self.next_client_check:
+                self.next_client_check = now + self.CLIENT_CHECK_S
+                if self.client_gone():
+                    self.reason = "client_gone"
+            return not self.reason
+
+    def search(self, grep, text: str) -> bool | None:
+        """Whether ``grep`` is found in ``text``, its time counted; None, unsearched, once the budget is spent."""
+        if not self.charge(len(text)):
+            return None
+        started = time.monotonic()
+        try:
+            return grep_matches(grep, text)
+        finally:
+            elapsed = time.monotonic() - started
+            with self.lock:
+                self.searching += elapsed
+
+    @property
+    def spent(self) -> bool:
+        return bool(self.reason)
+
+    def cut_short(self, searched_until: str | None) -> dict | None:
+        """The answer's ``cut_short``: None while the budget held, else why and where the search stopped."""
+        return cut_short_answer(self.reason, searched_until) if self.reason else None
+
+
+def cut_short_answer(reason: str, searched_until: str | None) -> dict:
+    """``{reason, detail, searched_until}``: which budget a search spent, naming its setting, and where it stopped."""
+    detail = {
+        "grep_time_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_MS} ms of searching "
+        "(WALLETOPS_LOGS_GREP_MAX_MS)",
+        "grep_byte_budget": f"grep stopped after {settings.WALLETOPS_LOGS_GREP_MAX_CHARS:,} characters searched "
+        "(WALLETOPS_LOGS_GREP_MAX_CHARS)",
+        "client_gone": "the client went away",
+    }[reason]
+    if searched_until:
+        detail += f": lines after {searched_until} were not searched (ask again with since={searched_until})"
+    return {"reason": reason, "detail": detail, "searched_until": searched_until}
+
+
 def collect_log_lines(
-    raw_lines: Iterable[bytes], *, tail: int, grep, timestamps: bool = True, max_bytes: int
-) -> tuple[list[dict], bool]:
-    """The last ``tail`` lines that match ``grep`` and fit in ``max_bytes`` of JSON, and whether any was left out.
+    raw_lines: Iterable[bytes],
+    *,
+    tail: int,
+    grep,
+    timestamps: bool = True,
+    max_bytes: int,
+    budget: GrepBudget | None = None,
+    cut_room: int = 0,
+) -> tuple[list[dict], bool, str | None]:
+    """The last ``tail`` lines that match ``grep`` and fit in ``max_bytes`` of JSON, whether any was left out,
+    and, when ``budget`` ran out, the time of the last line searched (the search stopped there).
 
     ``raw_lines`` are Docker's ``<time> <text>`` lines, oldest first; only the lines that may still be
     returned are held, so memory stays within ``max_bytes`` however long the log. ANSI escapes are
     stripped and a line is cut at 16 KiB before ``grep`` sees it (a substring, or a compiled pattern:
     anything with ``search``). Left out: lines cut, older matches beyond ``tail``, older lines beyond
-    the byte budget.
+    the byte budget. With ``grep``, each line is charged to ``budget`` first; once it is spent the
+    scan stops, and ``cut_room`` more bytes are freed for the answer's ``cut_short``.
     """
     kept: deque[tuple[str, str, int, bool]] = deque()
     size, dropped = 0, False
-    substring = grep if isinstance(grep, str) else None
+    searched_until = None
     for raw in raw_lines:
         if raw.endswith(b"\r"):  # a TTY ends its lines with \r\n
             raw = raw[:-1]
@@ -339,24 +451,52 @@ def collect_log_lines(
         cut = cut or len(text) > MAX_LINE
         if cut:
             text = text[:MAX_LINE]
-        if grep is not None and not (substring in text if substring is not None else grep.search(text)):
-            continue
+        if grep is not None:
+            found = grep_matches(grep, text) if budget is None else budget.search(grep, text)
+            if found is None:
+                break
+            searched_until = stamp
+            if not found:
+                continue
         cost = LINE_JSON_OVERHEAD[timestamps] + _json_size(text)
         kept.append((stamp, text, cost, cut))
         size += cost
         while kept and (len(kept) > tail or size > max_bytes):
             size -= kept.popleft()[2]
             dropped = True
+    stopped_at = None
+    if budget is not None and budget.spent:
+        stopped_at = _iso_ns(searched_until)
+        while kept and size > max_bytes - cut_room:
+            size -= kept.popleft()[2]
+            dropped = True
     lines = [
         {"ts": _iso(stamp) if timestamps and stamp[:4].isdigit() else None, "text": text} for stamp, text, _, _ in kept
     ]
-    return lines, dropped or any(cut for *_, cut in kept)
+    return lines, dropped or any(cut for *_, cut in kept), stopped_at
+
+
+def _iso_ns(stamp: str | None) -> str | None:
+    """Docker's time as it came (nanoseconds, UTC ``Z``): a ``since`` that resumes where a search stopped."""
+    return stamp if stamp and _RFC3339.match(stamp) else None
+
+
+# ``cut_short`` in a JSON answer: ``,"cut_short":{"reason":…,"detail":…,"searched_until":…}`` is at most this long.
+CUT_SHORT_ROOM = 512
 
 
 def container_logs(
-    found: Found, *, tail: int, since: datetime | None, until: datetime | None, grep, timestamps: bool = True
+    found: Found,
+    *,
+    tail: int,
+    since: datetime | None,
+    until: datetime | None,
+    grep,
+    timestamps: bool = True,
+    client_gone: Callable[[], bool] | None = None,
 ) -> dict:
-    """``{name, lines, truncated}``: the last ``tail`` lines (after ``grep``), within ``WALLETOPS_LOGS_MAX_BYTES``.
+    """``{name, lines, truncated, cut_short}``: the last ``tail`` lines (after ``grep``), within
+    ``WALLETOPS_LOGS_MAX_BYTES``, and ``cut_short`` (None, or why) when ``grep`` spent its budget.
 
     ANSI escapes stripped, long lines cut at 16 KiB, and the newest lines kept when the whole would
     pass the byte cap: a JSON body stays under it (the text rendering and the portal's page hold the
@@ -365,22 +505,32 @@ def container_logs(
     # With a filter, read further back so ``tail`` matching lines can be found.
     fetch = tail if grep is None else max(tail, GREP_SCAN)
     # The body around the lines; each line is counted with a comma, and the last has none.
-    envelope = len('{"name":,"lines":[],"truncated":false}') + _json_size(found.name) - 1
-    try:
+    envelope = len('{"name":,"lines":[],"truncated":false,"cut_short":null}') + _json_size(found.name) - 1
+    budget = GrepBudget.from_settings(client_gone=client_gone) if grep is not None else None
+
+    def scan():
         with _engine_answers():
             raw = engine.container_log_lines(
                 found.url, found.id, tail=fetch, since=since, until=until, max_bytes=LINE_BYTES
             )
-            lines, truncated = collect_log_lines(
-                raw,
-                tail=tail,
-                grep=grep,
-                timestamps=timestamps,
-                max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES - envelope,
-            )
+            with closing(raw):  # a scan that stops early hangs up on the engine at once
+                return collect_log_lines(
+                    raw,
+                    tail=tail,
+                    grep=grep,
+                    timestamps=timestamps,
+                    max_bytes=settings.WALLETOPS_LOGS_MAX_BYTES - envelope,
+                    budget=budget,
+                    cut_room=CUT_SHORT_ROOM,
+                )
+
+    try:
+        # A search runs in a low-priority thread while the request's waits; without grep, reading is all.
+        lines, truncated, searched_until = _scan_pool.submit(scan).result() if grep is not None else scan()
     except engine.ContainerGone:
         raise ContainerNotFound(f"{found.name} disappeared") from None
-    return {"name": found.name, "lines": lines, "truncated": truncated}
+    cut_short = budget.cut_short(searched_until) if budget is not None else None
+    return {"name": found.name, "lines": lines, "truncated": truncated or cut_short is not None, "cut_short": cut_short}
 
 
 def container_health_check(found: Found) -> dict:

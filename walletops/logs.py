@@ -25,7 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,7 +34,7 @@ from django.conf import settings
 from opsportal.lib.timefmt import iso_utc
 from walletops import containers
 from walletops.clients import docker as engine
-from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found
+from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found, GrepBudget
 from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull, TooManyContainers
 
 MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
@@ -42,6 +42,7 @@ REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engine
 RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
 QUEUE_BYTES = 4 * 1024 * 1024  # lines waiting for a slow client before the readers wait (and Docker with them)
 BATCH_LINES = 1000  # lines written to the client at once, at most
+CLIENT_POLL_SECONDS = 1.0  # a quiet stream asks this often whether its client went away (when the server can tell)
 _STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 NS = 1_000_000_000
 
@@ -124,9 +125,7 @@ def line_parse(raw: bytes, source: Source) -> Line:
 
 
 def matches(grep, text: str) -> bool:
-    if grep is None:
-        return True
-    return grep in text if isinstance(grep, str) else grep.search(text) is not None
+    return True if grep is None else containers.grep_matches(grep, text)
 
 
 def line_json(line: Line, *, timestamps: bool = True) -> dict:
@@ -140,9 +139,28 @@ def line_event(line: Line) -> bytes:
     return f"id: {data['id']}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-def _line_bytes(line: Line) -> int:
-    # As ``containers._json_size`` counts a line of the single-container answer, plus its labels.
-    return 64 + containers._json_size(line.text) + len(line.source.name) + len(line.source.host)
+# ``{"id":"…","ts":"…","container":"…","host":"…","text":"…"},`` besides its strings: id (30 characters) and ts
+# (24, or null) are plain ASCII, the others are counted as DRF's JSON writes them.
+_LINE_JSON_OVERHEAD = len('{"id":"","ts":,"container":,"host":,"text":},') + 30
+_TS_BYTES = {True: 26, False: 4}
+
+
+def _line_bytes(line: Line, *, timestamps: bool = True) -> int:
+    """Bytes of ``line_json(line)`` in the merged answer's JSON, its comma included (exact, not encoded)."""
+    ts = timestamps and bool(line.ns)
+    return (
+        _LINE_JSON_OVERHEAD
+        + _TS_BYTES[ts]
+        + containers._json_size(line.text)
+        + containers._json_size(line.source.name)
+        + containers._json_size(line.source.host)
+    )
+
+
+def _json_bytes(data) -> int:
+    """Bytes of ``data`` as DRF's JSON writes it: compact, UTF-8, U+2028/U+2029 escaped."""
+    encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return len(encoded) + 3 * (encoded.count("\u2028".encode()) + encoded.count("\u2029".encode()))
 
 
 # --- which containers -------------------------------------------------------------------------
@@ -188,6 +206,8 @@ class _Read:
     bytes: int = 0
     dropped: bool = False
     error: str = ""
+    cut: bool = False  # the grep budget ran out before this source's last line
+    searched_ns: int = 0  # the last line searched
 
 
 class _Budget:
@@ -216,7 +236,9 @@ class _Budget:
         read.dropped = True
 
 
-def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, budget: _Budget) -> _Read:
+def _read_source(
+    source: Source, *, tail, since, until, grep, after_ns: int, budget: _Budget, grep_budget: GrepBudget | None
+) -> _Read:
     read = _Read(source)
     with budget.lock:
         budget.reads.append(read)
@@ -225,13 +247,22 @@ def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, bud
         raw_lines = engine.container_log_lines(
             source.found.url, source.found.id, tail=fetch, since=since, until=until, max_bytes=LINE_BYTES
         )
-        for raw in raw_lines:
-            line = line_parse(raw, source)
-            read.newest_ns = max(read.newest_ns, line.ns)
-            if line.ns <= after_ns or not matches(grep, line.text):
-                continue
-            read.matched += 1
-            budget.keep(read, line, tail=tail)
+        with closing(raw_lines):  # a read the grep budget stops hangs up on the engine at once
+            for raw in raw_lines:
+                line = line_parse(raw, source)
+                read.newest_ns = max(read.newest_ns, line.ns)
+                if line.ns <= after_ns:
+                    continue
+                if grep is not None:
+                    found = matches(grep, line.text) if grep_budget is None else grep_budget.search(grep, line.text)
+                    if found is None:
+                        read.cut = True
+                        break
+                    read.searched_ns = line.ns
+                    if not found:
+                        continue
+                read.matched += 1
+                budget.keep(read, line, tail=tail)
     except engine.EngineDown as down:
         read.error = f"engine {down.host} went away"
     except engine.ContainerGone:
@@ -240,17 +271,30 @@ def _read_source(source: Source, *, tail, since, until, grep, after_ns: int, bud
 
 
 def merged_read(
-    sources: list[Source], *, tail: int, since, until, grep, after_ns: int = 0
+    sources: list[Source],
+    *,
+    tail: int,
+    since,
+    until,
+    grep,
+    after_ns: int = 0,
+    grep_budget: GrepBudget | None = None,
 ) -> tuple[list[Line], dict[Source, _Read]]:
-    """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap."""
+    """The last ``tail`` matching lines of all ``sources`` together, oldest first, within the byte cap.
+
+    With ``grep``, every source charges ``grep_budget`` (one for them all) for each line it searches,
+    and stops where it runs out (``_Read.cut``).
+    """
     max_bytes = settings.WALLETOPS_LOGS_MAX_BYTES - 1024
     budget = _Budget(max_bytes)
 
     def read(source: Source) -> _Read:
         return _read_source(source, tail=tail, since=since, until=until, grep=grep, after_ns=after_ns,
-                            budget=budget)  # fmt: skip
+                            budget=budget, grep_budget=grep_budget)  # fmt: skip
 
-    with ThreadPoolExecutor(min(len(sources), 8)) as pool:
+    # With grep, the readers search at the lowest CPU priority (threads of this call only: see scan_thread_init).
+    initializer = containers.scan_thread_init if grep is not None else None
+    with ThreadPoolExecutor(min(len(sources), 8), initializer=initializer) as pool:
         reads = dict(zip(sources, pool.map(read, sources), strict=True))
     merged = list(heapq.merge(*(r.kept for r in reads.values()), key=lambda line: line.ns))
     kept: list[Line] = []
@@ -264,30 +308,69 @@ def merged_read(
     return kept, reads
 
 
-def merged_logs(sources: list[Source], *, env: str, tail: int, since, until, grep, timestamps: bool = True) -> dict:
-    """The merged view's JSON: lines labelled with container and host, and counts per container."""
-    lines, reads = merged_read(sources, tail=tail, since=since, until=until, grep=grep)
-    shown = Counter(line.source for line in lines)
+def merged_cut_short(grep_budget: GrepBudget | None, reads: dict[Source, _Read]) -> dict | None:
+    """``cut_short`` of a merged read: searched up to the earliest line where a source stopped."""
+    if grep_budget is None or not grep_budget.spent:
+        return None
+    stopped = [read.searched_ns for read in reads.values() if read.cut and read.searched_ns]
+    return grep_budget.cut_short(ns_stamp(min(stopped)) if stopped else None)
+
+
+def merged_logs(
+    sources: list[Source],
+    *,
+    env: str,
+    tail: int,
+    since,
+    until,
+    grep,
+    timestamps: bool = True,
+    client_gone: Callable[[], bool] | None = None,
+) -> dict:
+    """The merged view's JSON: lines labelled with container and host, counts per container, and
+    ``cut_short`` when ``grep`` spent its budget; the whole within ``WALLETOPS_LOGS_MAX_BYTES`` of JSON."""
+    grep_budget = GrepBudget.from_settings(client_gone=client_gone) if grep is not None else None
+    lines, reads = merged_read(sources, tail=tail, since=since, until=until, grep=grep, grep_budget=grep_budget)
     if all(read.error for read in reads.values()):
         raise DockerUnavailable("; ".join(f"{s.name}: {r.error}" for s, r in reads.items()))
-    return {
-        "env": env,
-        "containers": [
-            {
-                "name": source.name,
-                "host": source.host,
-                "role": source.found.membership.role,
-                "matched": read.matched,
-                "shown": shown[source],
-                "error": read.error,
-            }
-            for source, read in reads.items()
-        ],
-        "lines": [line_json(line, timestamps=timestamps) for line in lines],
-        "truncated": any(r.dropped for r in reads.values())
-        or sum(r.matched for r in reads.values()) > len(lines)
-        or any(line.cut for line in lines),
-    }
+    cut_short = merged_cut_short(grep_budget, reads)
+
+    def answer(lines: list[Line]) -> dict:
+        shown = Counter(line.source for line in lines)
+        return {
+            "env": env,
+            "containers": [
+                {
+                    "name": source.name,
+                    "host": source.host,
+                    "role": source.found.membership.role,
+                    "matched": read.matched,
+                    "shown": shown[source],
+                    "error": read.error,
+                }
+                for source, read in reads.items()
+            ],
+            "lines": lines,
+            "truncated": any(r.dropped for r in reads.values())
+            or sum(r.matched for r in reads.values()) > len(lines)
+            or any(line.cut for line in lines)
+            or cut_short is not None,
+            "cut_short": cut_short,
+        }
+
+    # The cap holds the whole answer: the envelope (counts, errors, cut_short) as it is now (dropping
+    # lines only shrinks it), then the newest lines as their JSON takes them.
+    room = settings.WALLETOPS_LOGS_MAX_BYTES - _json_bytes({**answer(lines), "lines": [], "truncated": False})
+    kept = len(lines)
+    size = sum(_line_bytes(line, timestamps=timestamps) for line in lines)
+    while kept and size > room:
+        size -= _line_bytes(lines[len(lines) - kept], timestamps=timestamps)
+        kept -= 1
+    fitting = lines[len(lines) - kept :]
+    result = answer(fitting)
+    result["truncated"] = result["truncated"] or len(fitting) < len(lines)
+    result["lines"] = [line_json(line, timestamps=timestamps) for line in fitting]
+    return result
 
 
 def lines_text(lines: Iterable[dict], *, labelled: bool) -> str:
@@ -372,7 +455,9 @@ class LogFollowStream:
     response ends, the client having gone or not) stops the readers and releases the lease.
     Events: a line (``id`` = its time, ``data`` = ``{ts, container, host, text}``); ``source_end``
     when one container's stream ends (``stopped``, ``removed``, ``engine_down``, ``error``: its
-    reader failed, the detail says how); ``engine_down`` naming the engine; and a last ``end`` with
+    reader failed, the detail says how); ``engine_down`` naming the engine; ``cut_short`` when
+    ``grep`` spent its budget on the backlog or on a batch (the lines it did not search are counted);
+    and a last ``end`` with
     its ``reason`` (``stopped``, ``removed``, ``engine_down``, ``error``, ``idle``, ``max_duration``,
     ``access_revoked``).
     """
@@ -387,8 +472,18 @@ class LogFollowStream:
         after_ns: int | None,
         lease: StreamLease,
         access_refusal: Callable[[], str] | None = None,
+        client_gone: Callable[[], bool] | None = None,
     ):
         self.sources, self.tail, self.since, self.grep = sources, tail, since, grep
+        # Asked between batches (at most every CLIENT_CHECK_S): a client that went away ends the stream
+        # (and its readers) now, not at the next heartbeat's failed write.
+        self.client_gone = client_gone
+        self.next_client_check = 0.0
+        # The readers grep each line within the current batch's budget; the request thread, taking a
+        # batch, gives them a fresh one and says what the last one left unsearched (``skipped``).
+        self.batch_budget = self._grep_budget()
+        self.skipped, self.skipped_reason = 0, ""
+        self.skipped_lock = threading.Lock()
         # Asked again at each heartbeat: a stream outlives no revoked token, deactivated user, lost right.
         self.access_refusal = access_refusal
         self.after_ns = after_ns or 0
@@ -416,15 +511,18 @@ class LogFollowStream:
         # The slot first: closing a follow can block (an ssh:// engine's pipe), and a slot held by a
         # response that is already gone would count against its user until the process restarts.
         self.lease.release()
+        try:
+            self._readers_stop()
+        finally:
+            self._iterator.close()
+
+    def _readers_stop(self) -> None:
         self.stopped.set()
         with self.follows_lock:
             follows = list(self.follows)
-        try:
-            for follow in follows:
-                with suppress(Exception):
-                    follow.close()
-        finally:
-            self._iterator.close()
+        for follow in follows:
+            with suppress(Exception):
+                follow.close()
 
     # Readers: one thread per container.
 
@@ -447,6 +545,8 @@ class LogFollowStream:
                 self.queued_room.notify_all()
 
     def _read(self, source: Source, since_ns: int | None) -> None:
+        if self.grep is not None:
+            containers.scan_thread_init()  # this thread's own: it greps every line, and ends with the stream
         skip_to_ns = since_ns or 0
         try:
             follow = engine.LogFollow(
@@ -470,8 +570,14 @@ class LogFollowStream:
         try:
             for raw in follow.lines():
                 line = line_parse(raw, source)
-                if line.ns > skip_to_ns and matches(self.grep, line.text):
-                    self._put(("line", source, line))
+                if line.ns > skip_to_ns:
+                    budget = self.batch_budget
+                    found = matches(self.grep, line.text) if budget is None else budget.search(self.grep, line.text)
+                    if found is None:  # this batch's budget is spent: counted, said in a cut_short event
+                        with self.skipped_lock:
+                            self.skipped, self.skipped_reason = self.skipped + 1, budget.reason
+                    elif found:
+                        self._put(("line", source, line))
                 if self.stopped.is_set():
                     return None
         except engine.EngineDown as down:
@@ -504,11 +610,17 @@ class LogFollowStream:
         since = self.since
         if self.after_ns:
             since = ns_datetime(self.after_ns)
+        grep_budget = self._grep_budget()
         lines, reads = merged_read(
-            self.sources, tail=backlog_tail, since=since, until=None, grep=self.grep, after_ns=self.after_ns
-        )
+            self.sources, tail=backlog_tail, since=since, until=None, grep=self.grep, after_ns=self.after_ns,
+            grep_budget=grep_budget,
+        )  # fmt: skip
         if lines:
             yield b"".join(line_event(line) for line in lines)
+        if grep_budget is not None and grep_budget.reason == "client_gone":
+            return  # no reader started yet
+        if cut_short := merged_cut_short(grep_budget, reads):
+            yield sse(event="cut_short", data={**cut_short, "backlog": True})
         active = set()
         for source in self.sources:
             read = reads[source]
@@ -533,6 +645,8 @@ class LogFollowStream:
             deadlines = [last_beat + self.heartbeat, last_line + self.idle, started + self.max_duration]
             if pending:
                 deadlines.append(pending[0][2] + window)
+            if self.client_gone is not None:
+                deadlines.append(now + CLIENT_POLL_SECONDS)
             wait = max(0.0, min(deadlines) - now)
             item = None
             if active:
@@ -550,6 +664,10 @@ class LogFollowStream:
                     break
                 items.append(item)
             self._taken(items)
+            grep_budget, self.batch_budget = self.batch_budget, self._grep_budget()
+            with self.skipped_lock:
+                skipped, self.skipped = self.skipped, 0
+                skipped_reason = self.skipped_reason
             for kind, source, value in items:
                 if kind == "line":
                     last_line = now
@@ -558,6 +676,11 @@ class LogFollowStream:
                     active.discard(source)
                     for event in self._ended(source, kind, value):
                         yield event
+            if (grep_budget is not None and grep_budget.reason == "client_gone") or self._client_went(now):
+                self._readers_stop()  # now, not when the server gets round to closing the response
+                return
+            if skipped:
+                yield self._cut_short_event(skipped_reason, skipped)
             ready = []
             while pending and (pending[0][2] + window <= now or not active):
                 ready.append(line_event(heapq.heappop(pending)[3]))
@@ -583,6 +706,22 @@ class LogFollowStream:
                         yield event
                 yield f": heartbeat {iso_utc(datetime.now(tz=UTC))}\n\n".encode()
                 last_beat = now
+
+    def _grep_budget(self) -> GrepBudget | None:
+        return GrepBudget.from_settings(client_gone=self.client_gone) if self.grep is not None else None
+
+    def _client_went(self, now: float) -> bool:
+        if self.client_gone is None or now < self.next_client_check:
+            return False
+        self.next_client_check = now + GrepBudget.CLIENT_CHECK_S
+        return self.client_gone()
+
+    @staticmethod
+    def _cut_short_event(reason: str, skipped: int) -> bytes:
+        """A batch whose grep spent its budget: the lines left unsearched are said, not silently lost."""
+        cut_short = containers.cut_short_answer(reason, None)
+        detail = f"{cut_short['detail']}: {skipped} line(s) of this batch were not searched"
+        return sse(event="cut_short", data={**cut_short, "detail": detail, "skipped": skipped, "backlog": False})
 
     def _access_refused(self) -> str:
         if self.access_refusal is None:

@@ -271,7 +271,7 @@ def test_a_line_the_client_cut_is_truncated_even_when_its_shown_text_is_short():
     assert containers.collect_log_lines([kept], tail=5, grep=None, max_bytes=10**6)[1] is True
     whole = stamp + b"\x1b[31m" * (containers.LINE_BYTES // 5)
     assert containers.collect_log_lines([whole], tail=5, grep=None, max_bytes=10**6) == (
-        [{"ts": "2026-12-01T03:02:34.789Z", "text": ""}], False,
+        [{"ts": "2026-12-01T03:02:34.789Z", "text": ""}], False, None,
     )  # fmt: skip
 
 

@@ -158,7 +158,7 @@ SSE_EVENT = {
     "type": "object",
     "description": "one Server-Sent Event",
     "properties": {
-        "event": {"type": "string", "description": "absent (a line), source_end, engine_down or end"},
+        "event": {"type": "string", "description": "absent (a line), source_end, engine_down, cut_short or end"},
         "id": {"type": "string", "description": "a line's time, nanoseconds: resume with Last-Event-ID"},
         "data": {"type": "string", "description": "JSON: {id, ts, container, host, text} for a line"},
         "retry": {"type": "integer"},
@@ -169,7 +169,10 @@ EVENT_STREAM = OpenApiResponse(
     description="With `follow=true`: Server-Sent Events. Each line is an event whose `id` is the line's time "
     "(nanoseconds, `2026-03-10T11:59:58.123456789Z`; send it back as `Last-Event-ID` to resume after it) and whose "
     "`data` is `{ts, container, host, text}`. Then `event: source_end` when a container's stream ends, "
-    "`event: engine_down` naming an engine that went away, and a last `event: end` with `{reason, detail}` "
+    "`event: engine_down` naming an engine that went away, `event: cut_short` when `grep` spent its budget "
+    "(`WALLETOPS_LOGS_GREP_MAX_MS` of searching or `WALLETOPS_LOGS_GREP_MAX_CHARS`, for the backlog and again for "
+    "each batch of live lines) with `{reason, detail, searched_until, skipped, backlog}`: `skipped` lines of the "
+    "batch were not searched; and a last `event: end` with `{reason, detail}` "
     "(`stopped`, `removed`, `engine_down`, `error`, `idle`, `max_duration`, `access_revoked`: the token was revoked "
     "or its owner lost the right, checked at each heartbeat). Comments (`: heartbeat`) keep it open. "
     "At most `WALLETOPS_LOG_STREAMS_PER_USER` streams per person (a token counts as its owner) and "
@@ -210,7 +213,10 @@ class ContainerLogsApi(LogsApi):
             **errors_documented(400, 404, 429, 503),
         },
         description="The newest lines within `WALLETOPS_LOGS_MAX_BYTES` of JSON (default 2 MiB); `truncated` "
-        "says when lines were left out or cut. `Accept: text/plain` (or `?format=txt`) gets the same lines as text. "
+        "says when lines were left out or cut. A `grep` stops when it has spent `WALLETOPS_LOGS_GREP_MAX_MS` "
+        "(default 500) of searching or `WALLETOPS_LOGS_GREP_MAX_CHARS` characters, or when the client goes: the "
+        "answer holds the matches found until then, `truncated` true and `cut_short` saying why and where it stopped. "
+        "`Accept: text/plain` (or `?format=txt`) gets the same lines as text. "
         "`follow=true`: a live stream (`text/event-stream`) of the same lines, then each new one.",
     )
     def get(self, request, name: str):
@@ -218,7 +224,10 @@ class ContainerLogsApi(LogsApi):
         found = _found(request, name)
         if query["follow"]:
             return self.follow(request, [logs.source_of(found)], query)
-        return TextAwareResponse(containers.container_logs(found, **params.logs_options(query)))
+        options = params.logs_options(query)
+        return TextAwareResponse(
+            containers.container_logs(found, **options, client_gone=streams.client_gone_check(request))
+        )
 
 
 class MergedLogsTextRenderer(LogsTextRenderer):
@@ -255,7 +264,9 @@ class MergedLogsApi(LogsApi):
         if query["follow"]:
             return self.follow(request, sources, query)
         options = params.logs_options(query)
-        return TextAwareResponse(logs.merged_logs(sources, env=query["env"], **options))
+        return TextAwareResponse(
+            logs.merged_logs(sources, env=query["env"], **options, client_gone=streams.client_gone_check(request))
+        )
 
 
 def token_actor(token: ApiToken) -> Actor:

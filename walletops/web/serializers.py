@@ -54,12 +54,31 @@ class LogLineSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
+class CutShortSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=["grep_time_budget", "grep_byte_budget", "client_gone"],
+        help_text="which budget grep spent: WALLETOPS_LOGS_GREP_MAX_MS of wall time, or "
+        "WALLETOPS_LOGS_GREP_MAX_CHARS characters searched",
+    )
+    detail = serializers.CharField(help_text="the same in words, naming the setting")
+    searched_until = serializers.CharField(
+        allow_null=True,
+        help_text="the time (nanoseconds) of the last line searched: the lines after it were not; ask again "
+        "with since= it for the rest",
+    )
+
+
 class LogsSerializer(serializers.Serializer):
     name = serializers.CharField()
     lines = LogLineSerializer(many=True, help_text="oldest first: the newest lines within WALLETOPS_LOGS_MAX_BYTES")
     truncated = serializers.BooleanField(
-        help_text="a line was cut at 16 KiB, more lines matched than tail, or older lines were left out to keep "
-        "the response within WALLETOPS_LOGS_MAX_BYTES (default 2 MiB) of JSON"
+        help_text="a line was cut at 16 KiB, more lines matched than tail, older lines were left out to keep "
+        "the response within WALLETOPS_LOGS_MAX_BYTES (default 2 MiB) of JSON, or grep was cut short"
+    )
+    cut_short = CutShortSerializer(
+        allow_null=True,
+        help_text="null; or, when grep spent its budget (WALLETOPS_LOGS_GREP_MAX_MS, WALLETOPS_LOGS_GREP_MAX_CHARS), "
+        "why and where the search stopped: lines holds the matches found until then",
     )
 
 
@@ -81,8 +100,13 @@ class MergedSourceSerializer(serializers.Serializer):
 class MergedLogsSerializer(serializers.Serializer):
     env = serializers.CharField()
     containers = MergedSourceSerializer(many=True)
-    lines = MergedLogLineSerializer(many=True, help_text="oldest first, merged by time")
+    lines = MergedLogLineSerializer(
+        many=True, help_text="oldest first, merged by time: the whole answer within WALLETOPS_LOGS_MAX_BYTES of JSON"
+    )
     truncated = serializers.BooleanField()
+    cut_short = CutShortSerializer(
+        allow_null=True, help_text="as for one container: searched_until is where the first container stopped"
+    )
 
 
 class DockerHealthSerializer(serializers.Serializer):

@@ -7,6 +7,8 @@ the response is closed, whether the client went away, the stream ended or the se
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -69,6 +71,28 @@ def user_access_refusal(user):
     return _closing_connection(check)
 
 
+def client_gone_check(request) -> Callable[[], bool] | None:
+    """Whether the client hung up, asked of its socket without blocking; None when the server hands
+    none to the app (gunicorn does, as ``gunicorn.socket``; Django's development server does not).
+
+    A peek that reads end-of-file means the client closed its side; a request's body has been read by
+    then, so anything else (bytes of a next request, or nothing yet) means it still waits.
+    """
+    sock = request.META.get("gunicorn.socket")
+    if sock is None:
+        return None
+
+    def gone() -> bool:
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:  # reset, or closed under us: nobody to answer
+            return True
+
+    return gone
+
+
 def event_stream_response(
     request, sources: list[logs.Source], *, query: dict, key: str, access_refusal=None
 ) -> StreamingHttpResponse:
@@ -93,6 +117,7 @@ def event_stream_response(
             after_ns=after_ns,
             lease=lease,
             access_refusal=access_refusal,
+            client_gone=client_gone_check(request),
         )
         body = _without_database(stream)
         response = StreamingHttpResponse(body, content_type="text/event-stream")

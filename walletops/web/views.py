@@ -201,7 +201,8 @@ def container_logs_page(request, name: str):
         logs_query = params.validated(params.LogsQuery, _logs_params(request)).validated_data
         options = params.logs_options(logs_query)
         source = logs.source_of(found)
-        result = logs.merged_logs([source], env=found.membership.env, **options)
+        gone = streams.client_gone_check(request)
+        result = logs.merged_logs([source], env=found.membership.env, **options, client_gone=gone)
     except FAILURES as exc:
         return _failed(request, exc, template="walletops/logs.html", title=f"Logs of {name}", context=context)
     if request.GET.get("format") == "text":
@@ -227,7 +228,8 @@ def merged_logs_page(request):
             names=query.get("containers"),
             include_accessories=query["include_accessories"],
         )
-        result = logs.merged_logs(sources, env=query["env"], **params.logs_options(query))
+        gone = streams.client_gone_check(request)
+        result = logs.merged_logs(sources, env=query["env"], **params.logs_options(query), client_gone=gone)
     except FAILURES as exc:
         return _failed(request, exc, template="walletops/logs.html", title=title, context=context)
     what = query.get("role") or ", ".join(query.get("containers") or [])
