@@ -131,7 +131,11 @@ def matches(grep, text: str) -> bool:
 def line_json(line: Line, *, timestamps: bool = True) -> dict:
     stamp = ns_stamp(line.ns)
     ts = f"{stamp[:23]}Z" if timestamps and line.ns else None  # milliseconds, as every time in the API
-    return {"id": stamp, "ts": ts, "container": line.source.name, "host": line.source.host, "text": line.text}
+    # ``engine``: the Docker engine the container runs on. ``host`` says the same, deprecated (in the
+    # containers list, ``host`` is the container's host name, as the wallet ops contract defines it).
+    engine_label = line.source.host
+    return {"id": stamp, "ts": ts, "container": line.source.name, "host": engine_label, "engine": engine_label,
+            "text": line.text}  # fmt: skip
 
 
 def line_event(line: Line) -> bytes:
@@ -139,9 +143,9 @@ def line_event(line: Line) -> bytes:
     return f"id: {data['id']}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-# ``{"id":"…","ts":"…","container":"…","host":"…","text":"…"},`` besides its strings: id (30 characters) and ts
-# (24, or null) are plain ASCII, the others are counted as DRF's JSON writes them.
-_LINE_JSON_OVERHEAD = len('{"id":"","ts":,"container":,"host":,"text":},') + 30
+# ``{"id":"…","ts":"…","container":"…","host":"…","engine":"…","text":"…"},`` besides its strings: id (30
+# characters) and ts (24, or null) are plain ASCII, the others are counted as DRF's JSON writes them.
+_LINE_JSON_OVERHEAD = len('{"id":"","ts":,"container":,"host":,"engine":,"text":},') + 30
 _TS_BYTES = {True: 26, False: 4}
 
 
@@ -153,7 +157,7 @@ def _line_bytes(line: Line, *, timestamps: bool = True) -> int:
         + _TS_BYTES[ts]
         + containers._json_size(line.text)
         + containers._json_size(line.source.name)
-        + containers._json_size(line.source.host)
+        + 2 * containers._json_size(line.source.host)  # as host and as engine
     )
 
 
@@ -343,6 +347,7 @@ def merged_logs(
                 {
                     "name": source.name,
                     "host": source.host,
+                    "engine": source.host,
                     "role": source.found.membership.role,
                     "matched": read.matched,
                     "shown": shown[source],
@@ -770,7 +775,8 @@ class LogFollowStream:
 
     def _source_end(self, source: Source, reason: str, detail: str, host: str | None = None) -> Iterator[bytes]:
         self.ended[source] = (reason, host)
-        data = {"container": source.name, "host": source.host, "reason": reason, "detail": detail}
+        data = {"container": source.name, "host": source.host, "engine": source.host, "reason": reason,
+                "detail": detail}  # fmt: skip
         yield sse(event="source_end", data=data)
 
     def _end(self) -> bytes:

@@ -336,3 +336,19 @@ def test_the_portal_page_says_which_time_is_out_of_range(looker, limits):
     page = looker.get(f"{PAGES}{NAME}/logs/", {"env": "limits", "tail": "5000"})
     assert page.status_code == 200 and "truncated (" in page.content.decode()
     assert len(page.content) < 4 * 1024 * 1024
+
+
+def test_a_merged_line_names_its_engine_as_engine_and_keeps_host_for_one_release():
+    """``host`` in /containers is the container's host name (the wallet ops contract); the logs put the
+    Docker engine there. The engine is ``engine`` now; ``host`` stays, deprecated, with the same value."""
+    from walletops import logs
+    from walletops.containers import Found
+    from walletops.fleet import Membership
+
+    found = Found(url="tcp://10.0.0.9:2375", id="abc", name="wallet-core-staging-web-1",
+                  membership=Membership(env="staging", role="web", accessory=False))  # fmt: skip
+    line = logs.Line(ns=1_760_000_000_123_456_789, text="hello", cut=False, source=logs.source_of(found))
+    data = logs.line_json(line)
+    assert data["engine"] == data["host"] == "tcp://10.0.0.9:2375"
+    encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + ","
+    assert logs._line_bytes(line) == len(encoded.encode())  # the byte budget counts the new field too

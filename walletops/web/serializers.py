@@ -85,12 +85,14 @@ class LogsSerializer(serializers.Serializer):
 class MergedLogLineSerializer(LogLineSerializer):
     id = serializers.CharField(help_text="the line's exact time (nanoseconds): a live follow's Last-Event-ID")
     container = serializers.CharField()
-    host = serializers.CharField(help_text="the Docker engine the container runs on")
+    engine = serializers.CharField(help_text="the Docker engine the container runs on")
+    host = serializers.CharField(help_text="deprecated, the same as engine (kept for one release)")
 
 
 class MergedSourceSerializer(serializers.Serializer):
     name = serializers.CharField()
-    host = serializers.CharField()
+    engine = serializers.CharField(help_text="the Docker engine the container runs on")
+    host = serializers.CharField(help_text="deprecated, the same as engine (kept for one release)")
     role = serializers.CharField()
     matched = serializers.IntegerField(help_text="lines of this container that matched grep (all, without grep)")
     shown = serializers.IntegerField(help_text="of which in lines")
