@@ -57,11 +57,15 @@ def test_the_status_follows_the_severities_whatever_the_messages_say():
 
 def test_the_ladder_is_defined_once_and_every_reader_ranks_by_it():
     from opsportal.alerts.models import Rule
+    from opsportal.portal import charts, metrics
+    from plannings.management.commands.ops_health import EXIT_CODES
 
     assert [status.value for status in LADDER] == ["healthy", "degraded", "unhealthy"]
     assert [status_rank(status) for status in ("healthy", "degraded", "unhealthy")] == [0, 1, 2]
     assert status_worst(["degraded", "healthy"]) == "degraded" and status_worst([]) == "healthy"
     assert HealthSnapshot.Status is HealthStatus
     assert tuple(status.value for status in LADDER) == Rule.HEALTH_STATUSES
+    assert EXIT_CODES == charts.STATUS_RANK == {"healthy": 0, "degraded": 1, "unhealthy": 2}
+    assert tuple(LADDER) == metrics.STATUSES
     with pytest.raises(ValueError):
         status_rank("fine")
