@@ -53,8 +53,14 @@ def feeds_observe(*, now: datetime, memory: dict) -> Observed:
         now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
     ).covered
     newest = plannings_selectors.newest_backup_at()
+    # Only the samples that can still be a window's highest: within it, and above the count now (an older
+    # one at or below it never will be again). So the list stays short, falling, and its first is the peak.
     since = now - COVERED_WINDOW
-    samples = [[at, count] for at, count in memory.get("feeds_covered", []) if datetime.fromisoformat(at) > since]
+    samples = [
+        [at, count]
+        for at, count in memory.get("feeds_covered", [])
+        if datetime.fromisoformat(at) > since and count > covered
+    ]
     samples.append([now.isoformat(), covered])
     memory["feeds_covered"] = samples
     facts: dict[str, dict] = {
@@ -62,7 +68,7 @@ def feeds_observe(*, now: datetime, memory: dict) -> Observed:
             "feeds": failing.feeds,
             "failing": failing.failing,
             "covered": covered,
-            "covered_peak": max(count for _, count in samples),
+            "covered_peak": samples[0][1],
             "newest_backup_age": None if newest is None else (now - newest).total_seconds(),
         }
     }

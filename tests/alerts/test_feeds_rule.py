@@ -231,3 +231,19 @@ def test_the_defaults_make_the_demo_show_the_catalog_alert_and_some_host_alerts(
         if condition(rule, f"host {host}", {"feeds": len(flags), "failing": sum(flags)})[0]
     ]
     assert 1 <= len(over) <= 5, over  # some hosts, not every host: the per-host alert points somewhere
+
+
+def test_the_evaluator_remembers_only_the_backup_counts_that_can_still_be_the_hours_highest(feeds_rule):
+    from opsportal.alerts.models import EvaluatorState
+
+    with time_machine.travel(START, tick=False) as clock:
+        plannings = factories.plannings_make(30, school="iut")
+        for planning in plannings[:20]:  # twenty passes, one more backup each: coverage rising
+            factories.backup_make(planning)
+            alerts_evaluate()
+            clock.shift(60)
+        assert [count for _, count in EvaluatorState.objects.get().memory["feeds_covered"]] == [20]
+        PlanningBackup.objects.filter(planning__in=plannings[:10]).delete()
+        alerts_evaluate()
+        assert [count for _, count in EvaluatorState.objects.get().memory["feeds_covered"]] == [20, 10]
+        assert "backups covered fell to 10 from 20" in Alert.objects.get(target="catalog").message
