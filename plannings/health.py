@@ -1,10 +1,12 @@
 """The plannings health report (spec §7): figures from the selectors, issues and status from rules.
 
 ``health_issues`` and ``health_status`` are pure so every rule can be tested at
-its boundary; ``health_report`` gathers the figures into a ``HealthReport``, which
-the dashboard, the history and ``/metrics`` read by attribute. Upstream's camelCase
-JSON (``GET /api/ops/plannings``, ``manage.py ops_health``) is written only by its
-serializer, ``plannings.web.serializers``.
+its boundary. Each issue carries its severity as a status of the one ladder
+(``opsportal.lib.health_status``), set by the rule that raised it: the status is the
+worst severity, never read back from an issue's wording. ``health_report`` gathers
+the figures into a ``HealthReport``, which the dashboard, the history and ``/metrics``
+read by attribute. Upstream's camelCase JSON (``GET /api/ops/plannings``, ``manage.py
+ops_health``) is written only by its serializer, ``plannings.web.serializers``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from opsportal.lib.health_status import HealthStatus, status_worst
 from plannings import selectors
 from plannings.models import JobRuntime, JobsSharedState
 from plannings.quiet_hours import in_quiet_hours
 
-CRITICAL_MARKERS = ("not started", "stale", "stuck")
 TOP_N = 5
 QUEUE_STUCK_READY = 100
 HIGH_DISABLED_RATIO = 0.10
@@ -46,40 +48,56 @@ class HealthInputs:
     refresh_max_poll_ms: int
 
 
-def health_issues(inputs: HealthInputs) -> list[str]:
-    issues: list[str] = []
+@dataclass(frozen=True)
+class Issue:
+    """One finding of the health rules: upstream's message (its exact text, as the API writes it) and
+    the status it puts the health in on its own."""
+
+    message: str
+    severity: HealthStatus
+
+
+def _unhealthy(message: str) -> Issue:
+    return Issue(message, HealthStatus.UNHEALTHY)
+
+
+def _degraded(message: str) -> Issue:
+    return Issue(message, HealthStatus.DEGRADED)
+
+
+def health_issues(inputs: HealthInputs) -> list[Issue]:
+    """Upstream's rules, in its order. Jobs not running, a stale job and a stuck queue make the
+    health unhealthy; paused jobs and too many disabled plannings degrade it."""
+    issues: list[Issue] = []
     ever_reported = inputs.backfill is not None or inputs.refresh_worker is not None
     if not inputs.run_jobs or not ever_reported:
-        issues.append("Jobs not started")
+        issues.append(_unhealthy("Jobs not started"))
     elif inputs.paused:
-        issues.append("Jobs paused")
+        issues.append(_degraded("Jobs paused"))
 
     if inputs.backfill is not None and inputs.backfill.last_loop_at is not None:
         age_ms = (inputs.now - inputs.backfill.last_loop_at).total_seconds() * 1000
         if age_ms > inputs.backfill_interval_ms * 2.5:
-            issues.append(f"Backfill stale ({_round_half_up(age_ms / 60_000)}m ago)")
+            issues.append(_unhealthy(f"Backfill stale ({_round_half_up(age_ms / 60_000)}m ago)"))
 
     if inputs.refresh_worker is not None and inputs.refresh_worker.last_loop_at is not None:
         age_ms = (inputs.now - inputs.refresh_worker.last_loop_at).total_seconds() * 1000
         if age_ms > inputs.refresh_max_poll_ms * 3:
-            issues.append(f"Refresh worker stale ({_round_half_up(age_ms / 1000)}s ago)")
+            issues.append(_unhealthy(f"Refresh worker stale ({_round_half_up(age_ms / 1000)}s ago)"))
 
     worker_idle = inputs.refresh_worker is not None and inputs.refresh_worker.state == JobRuntime.State.IDLE
     if inputs.ready > QUEUE_STUCK_READY and inputs.locked == 0 and worker_idle:
-        issues.append(f"Queue stuck: {inputs.ready} ready but worker idle")
+        issues.append(_unhealthy(f"Queue stuck: {inputs.ready} ready but worker idle"))
 
     if inputs.total > 0 and inputs.disabled / inputs.total > HIGH_DISABLED_RATIO:
         percent = _round_half_up(inputs.disabled / inputs.total * 100)
-        issues.append(f"High disabled: {inputs.disabled}/{inputs.total} ({percent}%)")
+        issues.append(_degraded(f"High disabled: {inputs.disabled}/{inputs.total} ({percent}%)"))
     return issues
 
 
-def health_status(issues: list[str]) -> str:
-    if not issues:
-        return "healthy"
-    if any(marker in issue.lower() for issue in issues for marker in CRITICAL_MARKERS):
-        return "unhealthy"
-    return "degraded"
+def health_status(issues: list[Issue]) -> HealthStatus:
+    """The worst severity among ``issues``: healthy without any."""
+    return status_worst(issue.severity for issue in issues)
 
 
 @dataclass(frozen=True)
@@ -119,7 +137,7 @@ class RecentFailure:
 
 @dataclass(frozen=True)
 class HealthReport:
-    status: str
+    status: str  # a HealthStatus value
     issues: tuple[str, ...]
     backfill_state: str  # a JobRuntime state, or "unknown" when the job never reported
     refresh_worker_state: str
@@ -176,8 +194,8 @@ def health_report(
             at=shared.last_write_at,
         )
     return HealthReport(
-        status=health_status(issues),
-        issues=tuple(issues),
+        status=health_status(issues).value,
+        issues=tuple(issue.message for issue in issues),
         backfill_state=backfill.state if backfill else "unknown",
         refresh_worker_state=refresh_worker.state if refresh_worker else "unknown",
         in_quiet_hours=in_quiet_hours(settings.JOBS_QUIET_HOURS, settings.JOBS_QUIET_HOURS_TIMEZONE, now),

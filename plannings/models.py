@@ -17,6 +17,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from opsportal.lib.health_status import HealthStatus
+
 LOCK_TTL_SECONDS = 5 * 60
 LOCK_TTL = timedelta(seconds=LOCK_TTL_SECONDS)
 # Job ids, upstream's names (also the values of ALLOWED_JOBS).
@@ -395,10 +397,7 @@ class HealthSnapshot(models.Model):
     records the same minute inserts the same key, so the minute keeps one row.
     """
 
-    class Status(models.TextChoices):
-        HEALTHY = "healthy"
-        DEGRADED = "degraded"
-        UNHEALTHY = "unhealthy"
+    Status = HealthStatus  # the one ladder (opsportal.lib.health_status)
 
     taken_at = models.DateTimeField(unique=True)
     status = models.CharField(max_length=16, choices=Status.choices)

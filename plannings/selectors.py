@@ -24,6 +24,7 @@ from plannings.models import (
     JobRuntime,
     JobsSharedState,
     Planning,
+    PlanningBackup,
     PlanningRefreshState,
     RefreshAttempt,
     queue_sql_params,
@@ -321,6 +322,7 @@ class FailingFeeds:
     failing: int
     hosts: int  # hosts (schools) with a feed
     failing_hosts: tuple[HostFailing, ...]  # the hosts with a failing feed, most failing first
+    by_host: tuple[HostFailing, ...] = ()  # every host with a feed, failing or not, by name (the alert rules' targets)
 
     @property
     def share_pct(self) -> int | None:
@@ -385,4 +387,11 @@ def failing_feeds() -> FailingFeeds:
         failing=sum(h.failing for h in hosts),
         hosts=sum(1 for h in hosts if h.feeds),
         failing_hosts=tuple(failing_hosts),
+        by_host=tuple(sorted((h for h in hosts if h.feeds), key=lambda h: h.host)),
     )
+
+
+def newest_backup_at() -> datetime | None:
+    """When the newest backup was written (any planning's), or None without any: one read along the
+    backups' ``updated_at`` index, whatever the catalog's size."""
+    return PlanningBackup.objects.aggregate(newest=Max("updated_at"))["newest"]

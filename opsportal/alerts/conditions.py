@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from opsportal.alerts.models import Rule
-from opsportal.alerts.observe import ENGINE_PREFIX
+from opsportal.alerts.observe import ENGINE_PREFIX, FEEDS_CATALOG
+from opsportal.lib.health_status import status_rank
 
 Kind = Rule.Kind
 
@@ -13,8 +14,7 @@ def _pct(value: float) -> str:
 
 
 def _plannings(rule: Rule, facts: dict) -> tuple[bool, str]:
-    rank = Rule.HEALTH_STATUSES.index
-    bad = rank(facts["status"]) >= rank(rule.threshold("status"))
+    bad = status_rank(facts["status"]) >= status_rank(rule.threshold("status"))
     issues = "; ".join(facts["issues"]) or "no issues"
     return bad, f"plannings health is {facts['status']}: {issues}"
 
@@ -62,6 +62,46 @@ def _queue(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
     return bool(over), f"queue {target}: " + (", ".join(over) or f"depth {facts['depth']}")
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds // 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _feeds(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
+    """A host: over ``host_share`` of its feeds failing, with at least ``host_min_failing`` failing (one
+    feed of three is no outage). The catalog: over ``catalog_share`` failing, the backups covered fallen
+    by over ``covered_drop`` from their highest within the hour, or the newest backup older than
+    ``backup_age_seconds`` (0: not watched)."""
+    feeds, failing = facts["feeds"], facts["failing"]
+    share = _share(failing, feeds)
+    figures = f"{failing} of {feeds} feeds failing ({_pct(share)})"
+    if target != FEEDS_CATALOG:
+        bad = share > rule.threshold("host_share") and failing >= rule.threshold("host_min_failing")
+        return bad, f"{target}: {figures}" + (f" > {_pct(rule.threshold('host_share'))}" if bad else "")
+    problems = []
+    if share > rule.threshold("catalog_share"):
+        problems.append(f"{figures} > {_pct(rule.threshold('catalog_share'))}")
+    covered, peak = facts["covered"], facts["covered_peak"]
+    drop = _share(peak - covered, peak)
+    if drop > rule.threshold("covered_drop"):
+        problems.append(
+            f"backups covered fell to {covered} from {peak} within the hour (-{_pct(drop)}) "
+            f"> {_pct(rule.threshold('covered_drop'))}"
+        )
+    limit, age = rule.threshold("backup_age_seconds"), facts["newest_backup_age"]
+    if limit and feeds:
+        if age is None:
+            problems.append("no backup written yet")
+        elif age > limit:
+            problems.append(f"newest backup {_duration(age)} old > {_duration(limit)}")
+    return bool(problems), "catalog: " + ("; ".join(problems) or f"{figures}, {covered} backups covered")
+
+
 def condition(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
     if rule.kind == Kind.PLANNINGS_HEALTH:
         return _plannings(rule, facts)
@@ -71,4 +111,6 @@ def condition(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
         return _host(rule, target, facts)
     if rule.kind == Kind.QUEUE:
         return _queue(rule, target, facts)
+    if rule.kind == Kind.FEEDS:
+        return _feeds(rule, target, facts)
     raise ValueError(f"no condition for {rule.kind}")

@@ -14,6 +14,8 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
+from opsportal.lib.health_status import LADDER
+
 # Longer would overflow nothing, but a typo of a few zeros would silence a rule for years: refused.
 SECONDS_MAX = 30 * 24 * 3600
 seconds_capped = MaxValueValidator(SECONDS_MAX, message=f"at most 30 days ({SECONDS_MAX} seconds)")
@@ -26,6 +28,7 @@ class Rule(models.Model):
         HOST = "host", "host"
         QUEUE = "queue", "queue"
         DEPLOY = "deploy", "deploy"
+        FEEDS = "feeds", "feeds"
 
     # The thresholds each kind reads, with their defaults (the admin validates against these keys).
     THRESHOLDS = {
@@ -34,8 +37,18 @@ class Rule(models.Model):
         Kind.HOST: {"cpu": 0.85, "mem": 0.85},
         Kind.QUEUE: {"depth": 1000, "failures_last_hour": 10},
         Kind.DEPLOY: {},
+        # Per host: share of its feeds failing (over it, with at least host_min_failing failing). The catalog:
+        # share failing, backups covered fallen by a share within an hour, newest backup older (0: off).
+        # make run's demo fails about 16 % of its feeds on purpose, two hosts over a quarter: both show.
+        Kind.FEEDS: {
+            "host_share": 0.25,
+            "host_min_failing": 3,
+            "catalog_share": 0.10,
+            "covered_drop": 0.01,
+            "backup_age_seconds": 3600,
+        },
     }
-    HEALTH_STATUSES = ("healthy", "degraded", "unhealthy")
+    HEALTH_STATUSES = tuple(status.value for status in LADDER)  # best first (opsportal.lib.health_status)
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)

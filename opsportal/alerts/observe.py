@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 
 from opsportal.celery import app as celery_app
+from plannings import selectors as plannings_selectors
 from plannings.health import health_report
 from plannings.selectors import runner_queue_depths
 from walletops import containers, fleet, hosts
@@ -25,6 +26,9 @@ from walletops.exceptions import DeployInfoInvalid, DeployInfoMissing, DockerUna
 
 INSPECT_POOL = 8
 ENGINE_PREFIX = "engine "
+FEEDS_HOST_PREFIX = "host "  # a feeds target per host ("host iut-de-vannes"), beside the one "catalog"
+FEEDS_CATALOG = "catalog"
+COVERED_WINDOW = timedelta(hours=1)  # backups covered are compared with their highest count within this
 
 
 @dataclass
@@ -36,6 +40,41 @@ class Observed:
 def plannings_observe(*, now: datetime, memory: dict) -> Observed:
     report = health_report(now=now)
     return Observed(facts={"plannings": {"status": report.status, "issues": list(report.issues)}})
+
+
+def feeds_observe(*, now: datetime, memory: dict) -> Observed:
+    """Feeds failing per host and for the whole catalog, with the backups' coverage and age: three
+    statements whatever the number of hosts (the per-host shares come from one grouped read).
+
+    The highest count of backups covered within ``COVERED_WINDOW`` is remembered between passes, so a
+    fall shows as a share of it; once the window has passed the new level is the baseline."""
+    failing = plannings_selectors.failing_feeds()
+    covered = plannings_selectors.coverage_figures(
+        now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
+    ).covered
+    newest = plannings_selectors.newest_backup_at()
+    # Only the samples that can still be a window's highest: within it, and above the count now (an older
+    # one at or below it never will be again). So the list stays short, falling, and its first is the peak.
+    since = now - COVERED_WINDOW
+    samples = [
+        [at, count]
+        for at, count in memory.get("feeds_covered", [])
+        if datetime.fromisoformat(at) > since and count > covered
+    ]
+    samples.append([now.isoformat(), covered])
+    memory["feeds_covered"] = samples
+    facts: dict[str, dict] = {
+        FEEDS_CATALOG: {
+            "feeds": failing.feeds,
+            "failing": failing.failing,
+            "covered": covered,
+            "covered_peak": samples[0][1],
+            "newest_backup_age": None if newest is None else (now - newest).total_seconds(),
+        }
+    }
+    for host in failing.by_host:
+        facts[f"{FEEDS_HOST_PREFIX}{host.host}"] = {"feeds": host.feeds, "failing": host.failing}
+    return Observed(facts=facts)
 
 
 def _inspect(found: containers.Found) -> tuple[containers.Found, dict | None, str | None]:

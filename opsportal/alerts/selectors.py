@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Count
 
-from opsportal.alerts.models import Alert
+from opsportal.alerts.models import Alert, EvaluatorState
+from opsportal.lib.health_status import HealthStatus, status_worst
 
 
 def alerts_list(*, open_only: bool, limit: int) -> list[Alert]:
@@ -26,3 +31,59 @@ def open_alert_counts() -> dict[str, int]:
 
 def open_alerts() -> list[Alert]:
     return list(Alert.objects.filter(is_open=True).select_related("rule").order_by("state", "rule__name", "target"))
+
+
+# An open alert's place on the health ladder: firing is unhealthy, seen but within its grace degraded.
+ALERT_STATUS = {Alert.State.ALERTING: HealthStatus.UNHEALTHY, Alert.State.PENDING: HealthStatus.DEGRADED}
+UNKNOWN = "unknown"  # the evaluator has not passed lately: no alert is no news, not good news
+STALE_PASSES = 3
+VERDICT_NAMED = 3
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    pk: int
+    rule: str
+    target: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The portal's verdict: the status of the worst open alert (of the given rule kinds), or
+    ``unknown`` while the evaluator is not passing, so "healthy" always means "watched and quiet"."""
+
+    status: str  # a HealthStatus value, or UNKNOWN
+    alerting: int
+    pending: int
+    worst: tuple[OpenAlert, ...]  # the first few open alerts, alerting before pending
+    last_pass_at: datetime | None
+
+    @property
+    def more(self) -> int:
+        return self.alerting + self.pending - len(self.worst)
+
+
+def portal_verdict(*, now: datetime, kinds: tuple[str, ...] | None = None) -> Verdict:
+    """Two statements: the evaluator's last pass, and the open alerts (of ``kinds``; every kind
+    without). Open alerts are the fleet's size at most (the evaluator keeps no more open), so
+    they are read whole and counted here rather than by a second, grouped statement."""
+    last_pass_at = EvaluatorState.objects.filter(pk=1).values_list("last_pass_at", flat=True).first()
+    rows = Alert.objects.filter(is_open=True)
+    if kinds is not None:
+        rows = rows.filter(rule__kind__in=kinds)
+    alerts = [
+        OpenAlert(*row)
+        for row in rows.order_by("state", "rule__name", "target").values_list("pk", "rule__name", "target", "state")
+    ]
+    status = status_worst(ALERT_STATUS[alert.state] for alert in alerts).value
+    stale_after = timedelta(seconds=STALE_PASSES * settings.OPSPORTAL_ALERTS_EVALUATE_SECONDS)
+    if last_pass_at is None or now - last_pass_at > stale_after:
+        status = UNKNOWN
+    return Verdict(
+        status=status,
+        alerting=sum(alert.state == Alert.State.ALERTING for alert in alerts),
+        pending=sum(alert.state == Alert.State.PENDING for alert in alerts),
+        worst=tuple(alerts[:VERDICT_NAMED]),
+        last_pass_at=last_pass_at,
+    )

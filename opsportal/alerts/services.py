@@ -26,6 +26,7 @@ OBSERVERS = {
     Kind.CONTAINER: observe.containers_observe,
     Kind.HOST: observe.hosts_observe,
     Kind.QUEUE: observe.queues_observe,
+    Kind.FEEDS: observe.feeds_observe,
 }
 STATE_ROW = 1
 log = logging.getLogger(__name__)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NamedTuple, Protocol
 
+from opsportal.lib.health_status import LADDER, status_rank
+
 
 @dataclass(frozen=True)
 class HistoryRange:
@@ -59,7 +61,7 @@ BUCKET = RANGES["24h"].bucket
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 NO_DATA = "none"
-STATUS_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+STATUS_RANK = {status.value: status_rank(status) for status in LADDER}
 STATUS_LABELS = {"healthy": "Healthy", "degraded": "Degraded", "unhealthy": "Unhealthy", NO_DATA: "No data"}
 STATUS_COLOURS = {"healthy": "#2e7d32", "degraded": "#f0a800", "unhealthy": "#c62828", NO_DATA: "#b0b0b0"}
 DEPTH_COLOUR = "#1565c0"

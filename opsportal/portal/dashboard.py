@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from opsportal.alerts.models import Rule
+from opsportal.alerts.selectors import portal_verdict
 from opsportal.lib import accounting
 from opsportal.portal import charts, queues
 from plannings import health, history, selectors
@@ -63,14 +65,18 @@ class Panel:
 
 
 FAILING_HOSTS_SHOWN = 5
+# The rules whose open alerts make the plannings panel's verdict.
+PLANNINGS_RULE_KINDS = (Rule.Kind.PLANNINGS_HEALTH, Rule.Kind.FEEDS)
 
 
 def _plannings() -> dict:
-    """Health as the API reports it, and beside it what the API's rule leaves out: the feeds failing now.
+    """The portal's verdict on the plannings, and beside it, under its own name, the API's status.
 
-    The status keeps upstream's rule (only disabled rows count), so "healthy" can stand
-    while many feeds fail and retry; the failure figures are shown with it so the panel
-    never says "healthy, no issues" alone. Two grouped statements on top of health's five.
+    The verdict is the worst open alert of the plannings' rules (the health rule and the feeds
+    rule, which watches the failing feeds per host and for the catalog). The API's status keeps
+    upstream's rule (only disabled rows count), so "healthy" can stand there while many feeds fail
+    and retry: it is labelled as the API's, and the failure figures are shown with it. Two grouped
+    statements on top of health's five, and the verdict's three.
     """
     now = timezone.now()
     runtimes, shared = selectors.job_runtimes(), selectors.jobs_shared_state()
@@ -78,6 +84,7 @@ def _plannings() -> dict:
     failing = selectors.failing_feeds()
     return {
         "report": report,
+        "verdict": portal_verdict(now=now, kinds=PLANNINGS_RULE_KINDS),
         "jobs": selectors.jobs_shown(shared=shared, runtimes=runtimes, now=now),  # as the Jobs page shows them
         "shared": shared,
         "failing": failing,

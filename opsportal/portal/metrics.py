@@ -13,10 +13,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from opsportal.alerts.selectors import open_alerts
 from opsportal.lib import accounting
+from opsportal.lib.health_status import LADDER
 from opsportal.portal import queues as queue_reports
 from plannings.health import health_report
 
-STATUSES = ("healthy", "degraded", "unhealthy")
+STATUSES = tuple(status.value for status in LADDER)
 
 
 class PortalCollector:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from opsportal.lib.health_status import LADDER
 from opsportal.lib.timefmt import iso_utc
 from plannings.health import HealthReport
 
@@ -51,7 +52,7 @@ class RecentFailureSerializer(serializers.Serializer):
 
 
 class PlanningsHealthSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
+    status = serializers.ChoiceField(choices=[status.value for status in LADDER])
     issues = serializers.ListField(child=serializers.CharField())
     workers = WorkersSerializer()
     inQuietHours = serializers.BooleanField()  # noqa: N815

@@ -211,8 +211,9 @@ def test_the_plannings_panel_reads_no_more_than_the_health_endpoint(admin_client
     with CaptureQueriesContext(connection) as captured:
         assert admin_client.get("/admin/ops/panels/plannings/").status_code == HTTPStatus.OK
     # The session and its user, then health's five statements (the job rows it shows are the same ones),
-    # then the two grouped reads of the failures the API's rule leaves out (failing feeds per host, per kind).
-    assert len(captured) == 2 + 5 + 2, [query["sql"][:80] for query in captured]
+    # then the two grouped reads of the failures the API's rule leaves out (failing feeds per host, per kind),
+    # then the portal's verdict (the evaluator's last pass, the plannings rules' open alerts).
+    assert len(captured) == 2 + 5 + 2 + 2, [query["sql"][:80] for query in captured]
 
 
 def test_the_queues_panel_says_rates_are_not_counted_without_accounting(admin_client, outages, settings):

@@ -3,10 +3,11 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from opsportal.lib.health_status import LADDER, status_rank
 from plannings.health import health_report
 from plannings.web.serializers import health_json
 
-EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+EXIT_CODES = {status.value: status_rank(status) for status in LADDER}  # 0 healthy, 1 degraded, 2 unhealthy
 
 
 class Command(BaseCommand):
