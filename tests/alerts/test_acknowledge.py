@@ -114,7 +114,9 @@ def test_a_resolve_ends_the_acknowledgement_and_the_next_episode_starts_unacknow
     # A closed alert cannot be acknowledged: refused with a message, and audited as refused.
     response = admin_client.post(f"/admin/alerts/alert/{alert.pk}/acknowledge/", follow=True)
     assert "Not acknowledged: it is closed" in response.content.decode()
-    outcomes = list(AuditEvent.objects.filter(action="alerts.acknowledge").values_list("outcome", flat=True))
+    outcomes = list(
+        AuditEvent.objects.filter(action="alerts.acknowledge").order_by("id").values_list("outcome", flat=True)
+    )
     assert outcomes == ["ok", "refused"]
 
 
