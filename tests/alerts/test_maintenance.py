@@ -266,3 +266,43 @@ def test_the_dashboard_shows_open_and_coming_windows(admin_client):
         "<strong>sunday patching</strong>" in line and "from Sun 2026-03-08 23:00 to Mon 2026-03-09 02:00 UTC" in line
     )
     assert "next month" not in line
+
+
+def test_the_maintenance_and_acknowledged_alert_answers_match_the_openapi_schema(
+    api_client, token_for, admin_client, plannings_health
+):
+    import json
+    from io import StringIO
+
+    import jsonschema
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out)
+    schema = json.loads(out.getvalue())
+    operation = schema["paths"][URL]["get"]
+    assert operation["operationId"] == "maintenance_list" and operation["security"] == [{"bearerToken": []}]
+
+    def validator(component: str):
+        return jsonschema.Draft202012Validator(
+            {**schema["components"]["schemas"][component], "components": schema["components"]}
+        )
+
+    _once("open now", starts_at=START - timedelta(minutes=5), rule=plannings_health.rule)
+    _weekly("sunday patching")
+    with time_machine.travel(START, tick=False) as clock:
+        plannings_health.bad()
+        alerts_evaluate()
+        clock.shift(60)
+        alerts_evaluate()
+        alert = Alert.objects.get()
+        admin_client.post(f"/admin/alerts/alert/{alert.pk}/acknowledge/", {"comment": "held anyway"})
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
+        windows = api_client.get(URL).json()
+        alerts = api_client.get("/api/v1/admin/ops/alerts").json()
+    assert len(windows) == 2 and alerts[0]["acknowledged"]["comment"] == "held anyway"
+    for row in windows:
+        validator("MaintenanceWindow").validate(row)
+    validator("Alert").validate(alerts[0])
+    alerts[0]["acknowledged"] = None
+    validator("Alert").validate(alerts[0])
