@@ -93,7 +93,7 @@ class AlertAdmin(ReadOnlyAdmin):
         "resolved_at",
         "last_evaluated_at",
     ]
-    list_filter = ["is_open", "state", "flapping", "rule"]
+    list_filter = ["is_open", "state", ("acknowledged_at", admin.EmptyFieldListFilter), "flapping", "rule"]
     search_fields = ["target", "message"]
     list_select_related = ["rule"]
     fields = [

@@ -131,6 +131,9 @@ def test_the_badge_the_list_and_the_page_show_an_acknowledged_alert(admin_client
         assert f"acknowledged by {admin_user.username}" in listed and "looking" in listed
         page = admin_client.get(f"/admin/alerts/alert/{alert.pk}/change/").content.decode()
         assert "Take the acknowledgement back" in page and "/unacknowledge/" in page
+        change = f"/admin/alerts/alert/{alert.pk}/change/"
+        assert change in admin_client.get("/admin/alerts/alert/?acknowledged_at__isempty=0").content.decode()
+        assert change not in admin_client.get("/admin/alerts/alert/?acknowledged_at__isempty=1").content.decode()
 
 
 def test_the_api_shows_who_acknowledged_an_alert_when_and_why(
