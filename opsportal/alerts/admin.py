@@ -27,11 +27,12 @@ from opsportal.alerts.services import (
     alert_unacknowledge,
     alerts_action_refused,
     maintenance_window_delete,
+    maintenance_window_refused,
     maintenance_window_save,
     mute_create,
     mute_delete,
 )
-from opsportal.audit.services import Actor, audit_refusal_record
+from opsportal.audit.services import Actor
 from opsportal.lib.admin import ReadOnlyAdmin
 from opsportal.lib.timefmt import time_html
 
@@ -416,13 +417,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         return format_html("from {} to {}", time_html(span.starts_at, now), time_html(span.ends_at, now))
 
     def _refused(self, request, action: str, object_id) -> None:
-        audit_refusal_record(
-            actor=Actor.portal(request.user),
-            action=action,
-            target_type="maintenance_window",
-            targets=[str(object_id or "new")],
-            detail="no permission",
-        )
+        maintenance_window_refused(actor=Actor.portal(request.user), action=action, window_id=object_id)
         raise PermissionDenied
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

@@ -510,6 +510,17 @@ def maintenance_window_delete(*, actor: Actor, window: MaintenanceWindow, now: d
         window.delete()
 
 
+def maintenance_window_refused(*, actor: Actor, action: str, window_id) -> None:
+    """A window's making, change or removal refused for want of the permission: recorded."""
+    audit_refusal_record(
+        actor=actor,
+        action=action,
+        target_type="maintenance_window",
+        targets=[str(window_id or "new")],
+        detail="no permission",
+    )
+
+
 def alerts_action_refused(*, actor: Actor, action: str, target: str, detail: str) -> None:
     """An action refused (no permission, or the alert's state): recorded, within the refusals' rate cap."""
     audit_refusal_record(actor=actor, action=action, target_type="alert", targets=[target], detail=detail)
