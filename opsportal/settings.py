@@ -389,6 +389,8 @@ OPSPORTAL_ALERTS_APPRISE_SCHEMES = portal_list(
 OPSPORTAL_ALERTS_MAX_ATTEMPTS = strict_int("OPSPORTAL_ALERTS_MAX_ATTEMPTS", 6, minimum=1)
 # Days a closed alert (with its notifications) and a channel's test message are kept; pruned hourly.
 OPSPORTAL_ALERTS_RETENTION_DAYS = strict_int("OPSPORTAL_ALERTS_RETENTION_DAYS", 30, minimum=1)
+# Hours a mute made in Alerts › Mutes lasts unless changed (its "until" comes filled in with now + this).
+OPSPORTAL_ALERTS_MUTE_DEFAULT_HOURS = strict_int("OPSPORTAL_ALERTS_MUTE_DEFAULT_HOURS", 4, minimum=1)
 
 # --- Logging -------------------------------------------------------------------
 LOGGING = {

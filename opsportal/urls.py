@@ -3,7 +3,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from opsportal.alerts.web import AlertsApi
+from opsportal.alerts.web import AlertsApi, MaintenanceApi
 from opsportal.portal import api as portal_api
 from opsportal.portal import errors
 from plannings.web.api import PlanningsHealthApi
@@ -31,6 +31,7 @@ urlpatterns = [
     # /queues reads both apps: the portal's view, at wallet ops' prefix (the documented path).
     path(f"{OPS}queues", portal_api.QueuesApi.as_view(), name="ops-queues"),
     path(f"{OPS}alerts", AlertsApi.as_view(), name="ops-alerts"),
+    path(f"{OPS}maintenance", MaintenanceApi.as_view(), name="ops-maintenance"),
     # Last: any other /api/ path is a JSON 404 in its prefix's shape, with DEBUG on too.
     re_path(r"^api/(?P<rest>.*)$", errors.api_route_missing),
 ]

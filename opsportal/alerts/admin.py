@@ -1,9 +1,13 @@
 """The alerts in the portal: rules (thresholds editable), the Alerts page (open first, history, each
-notification's delivery), channels (URLs masked, a "Send test" button), mutes (audited)."""
+notification's delivery; acknowledge and mute presets on an alert's page), channels (URLs masked, a
+"Send test" button), mutes and maintenance windows (audited)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -14,10 +18,23 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from opsportal.alerts.delivery import channel_test, channel_url_problem, channel_url_shown
-from opsportal.alerts.models import Alert, Channel, Mute, Notification, Rule
-from opsportal.alerts.services import mute_create, mute_delete
+from opsportal.alerts.models import Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
+from opsportal.alerts.services import (
+    MUTE_PRESETS,
+    AlertActionRefused,
+    alert_acknowledge,
+    alert_mute_preset,
+    alert_unacknowledge,
+    alerts_action_refused,
+    maintenance_window_delete,
+    maintenance_window_refused,
+    maintenance_window_save,
+    mute_create,
+    mute_delete,
+)
 from opsportal.audit.services import Actor
 from opsportal.lib.admin import JSON_FIELDS_BOUNDED, ReadOnlyAdmin
+from opsportal.lib.timefmt import time_html
 
 
 @admin.register(Rule)
@@ -75,6 +92,7 @@ class AlertAdmin(ReadOnlyAdmin):
         "rule",
         "target",
         "message",
+        "acknowledged_shown",
         "flapping",
         "held",
         "started_at",
@@ -82,7 +100,7 @@ class AlertAdmin(ReadOnlyAdmin):
         "resolved_at",
         "last_evaluated_at",
     ]
-    list_filter = ["is_open", "state", "flapping", "rule"]
+    list_filter = ["is_open", "state", ("acknowledged_at", admin.EmptyFieldListFilter), "flapping", "rule"]
     search_fields = ["target", "message"]
     list_select_related = ["rule"]
     fields = [
@@ -96,10 +114,90 @@ class AlertAdmin(ReadOnlyAdmin):
         "fired_at",
         "resolved_at",
         "last_evaluated_at",
+        "acknowledged_shown",
         "mute_links",
     ]
-    readonly_fields = ["mute_links"]
+    readonly_fields = ["acknowledged_shown", "mute_links"]
     inlines = [NotificationInline]
+    change_form_template = "alerts/alert_change_form.html"
+
+    @admin.display(description="acknowledged", ordering="acknowledged_at")
+    def acknowledged_shown(self, obj: Alert) -> str:
+        if not obj.acknowledged:
+            return "—"
+        return format_html(
+            '<span class="ops-acknowledged">acknowledged by {}</span> {}{}',
+            obj.acknowledged_by,
+            time_html(obj.acknowledged_at, timezone.now()),
+            f": {obj.ack_comment}" if obj.ack_comment else "",
+        )
+
+    def get_urls(self):
+        def view(method):
+            return self.admin_site.admin_view(method)
+
+        return [
+            path("<int:pk>/acknowledge/", view(self.acknowledge_view), name="alerts_alert_acknowledge"),
+            path("<int:pk>/unacknowledge/", view(self.unacknowledge_view), name="alerts_alert_unacknowledge"),
+            path("<int:pk>/mute/", view(self.mute_view), name="alerts_alert_mute"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = request.user
+        extra = {
+            "may_acknowledge": user.has_perm("alerts.acknowledge_alert"),
+            "may_mute": user.has_perm("alerts.add_mute"),
+            "mute_presets": [(key, f"{hours} h" if hours else "until resolved") for key, hours in MUTE_PRESETS.items()],
+        }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def _alert_action(self, request, pk: int, *, action: str, permission: str, run) -> HttpResponseRedirect:
+        """POST only (CSRF checked by the admin view); a user without ``permission`` is refused with a
+        403, and the refusal is audited like the action would have been."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        alert = get_object_or_404(Alert.objects.select_related("rule"), pk=pk)
+        actor = Actor.portal(request.user)
+        named = f"{alert.rule.name}:{alert.target}"
+        if not request.user.has_perm(permission):
+            alerts_action_refused(actor=actor, action=action, target=named, detail=f"alert #{pk}: no {permission}")
+            raise PermissionDenied
+        try:
+            message = run(actor, alert)
+        except AlertActionRefused as exc:
+            alerts_action_refused(actor=actor, action=action, target=named, detail=f"alert #{pk}: {exc}")
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:alerts_alert_change", args=[pk]))
+
+    def acknowledge_view(self, request, pk: int):
+        def run(actor, alert):
+            alert_acknowledge(actor=actor, alert=alert, comment=request.POST.get("comment", ""))
+            return "Acknowledged: reminders stop until it resolves or the acknowledgement is taken back."
+
+        return self._alert_action(
+            request, pk, action="alerts.acknowledge", permission="alerts.acknowledge_alert", run=run
+        )
+
+    def unacknowledge_view(self, request, pk: int):
+        def run(actor, alert):
+            alert_unacknowledge(actor=actor, alert=alert)
+            return "Acknowledgement taken back: reminders resume."
+
+        return self._alert_action(
+            request, pk, action="alerts.unacknowledge", permission="alerts.acknowledge_alert", run=run
+        )
+
+    def mute_view(self, request, pk: int):
+        def run(actor, alert):
+            mute = alert_mute_preset(actor=actor, alert=alert, preset=request.POST.get("preset", ""))
+            if mute.alert_id:
+                return f"Muted {alert.rule.name} for {alert.target} until it resolves."
+            return f"Muted {alert.rule.name} for {alert.target} until {mute.until:%Y-%m-%d %H:%M} UTC."
+
+        return self._alert_action(request, pk, action="alerts.mute", permission="alerts.add_mute", run=run)
 
     @admin.display(description="mute")
     def mute_links(self, obj: Alert) -> str:
@@ -225,15 +323,50 @@ class ChannelAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:alerts_channel_change", args=[pk]))
 
 
+class MuteForm(forms.ModelForm):
+    """``until`` comes filled in (now + OPSPORTAL_ALERTS_MUTE_DEFAULT_HOURS); a preset, when chosen, wins."""
+
+    FOR = {"": "until the time below", **{key: f"for {h} h" for key, h in MUTE_PRESETS.items() if h}}
+    duration = forms.ChoiceField(
+        choices=list(FOR.items()), required=False, widget=forms.RadioSelect, label="Mute", initial=""
+    )
+
+    class Meta:
+        model = Mute
+        fields = ["rule", "target", "duration", "until", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["until"].required = False
+
+    def clean(self):
+        data = super().clean()
+        if hours := MUTE_PRESETS.get(data.get("duration") or ""):
+            data["until"] = timezone.now() + timedelta(hours=hours)
+        elif not data.get("until"):
+            self.add_error("until", "Required, or choose a duration.")
+        return data
+
+
 @admin.register(Mute)
 class MuteAdmin(admin.ModelAdmin):
-    list_display = ["rule", "target", "until", "reason", "created_by", "created_at", "active"]
-    fields = ["rule", "target", "until", "reason"]
+    form = MuteForm
+    list_display = ["rule", "target", "until_shown", "reason", "created_by", "created_at", "active"]
+    fields = ["rule", "target", "duration", "until", "reason"]
     list_select_related = ["rule"]
 
     @admin.display(boolean=True)
     def active(self, obj: Mute) -> bool:
         return obj.until > timezone.now()
+
+    @admin.display(description="until", ordering="until")
+    def until_shown(self, obj: Mute) -> str:
+        until = time_html(obj.until, timezone.now())
+        return format_html("{} (or when alert #{} resolves)", until, obj.alert_id) if obj.alert_id else until
+
+    def get_changeform_initial_data(self, request):
+        hours = settings.OPSPORTAL_ALERTS_MUTE_DEFAULT_HOURS
+        return {"until": timezone.now() + timedelta(hours=hours), **super().get_changeform_initial_data(request)}
 
     def has_change_permission(self, request, obj=None):
         return False  # a mute is made or removed, both audited; never edited in place
@@ -250,3 +383,74 @@ class MuteAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for mute in queryset:
             mute_delete(actor=Actor.portal(request.user), mute=mute)
+
+
+class MaintenanceWindowForm(forms.ModelForm):
+    class Meta:
+        model = MaintenanceWindow
+        fields = [
+            "name",
+            "reason",
+            "rule",
+            "target",
+            "recurrence",
+            "starts_at",
+            "ends_at",
+            "weekdays",
+            "start_time",
+            "duration_minutes",
+        ]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """Planned work: alerts it covers that start inside it are held and fire only if they outlive it.
+    Making, changing and removing one is audited with its schedule and scope before and after; a
+    refused attempt is audited too."""
+
+    form = MaintenanceWindowForm
+    list_display = ["name", "schedule", "rule", "target", "next_shown", "reason", "created_by"]
+    list_select_related = ["rule"]
+    list_filter = ["recurrence"]
+
+    @admin.display(description="schedule")
+    def schedule(self, obj: MaintenanceWindow) -> str:
+        return obj.described().split(": ", 1)[1].split(";")[0]
+
+    @admin.display(description="open / next")
+    def next_shown(self, obj: MaintenanceWindow) -> str:
+        now = timezone.now()
+        span = obj.occurrence(now)
+        if span is None:
+            return "over"
+        if span.starts_at <= now:
+            return format_html("<strong>open</strong> until {}", time_html(span.ends_at, now))
+        return format_html("from {} to {}", time_html(span.starts_at, now), time_html(span.ends_at, now))
+
+    def _refused(self, request, action: str, object_id) -> None:
+        maintenance_window_refused(actor=Actor.portal(request.user), action=action, window_id=object_id)
+        raise PermissionDenied
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST":
+            if object_id is None and not self.has_add_permission(request):
+                self._refused(request, "alerts.maintenance_create", object_id)
+            if object_id is not None and not self.has_change_permission(request):
+                self._refused(request, "alerts.maintenance_change", object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method == "POST" and not self.has_delete_permission(request):
+            self._refused(request, "alerts.maintenance_delete", object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        before = MaintenanceWindow.objects.get(pk=obj.pk).described() if change else ""
+        maintenance_window_save(actor=Actor.portal(request.user), window=obj, before=before)
+
+    def delete_model(self, request, obj):
+        maintenance_window_delete(actor=Actor.portal(request.user), window=obj)
+
+    def delete_queryset(self, request, queryset):
+        for window in queryset:
+            maintenance_window_delete(actor=Actor.portal(request.user), window=window)

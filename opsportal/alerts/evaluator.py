@@ -9,7 +9,9 @@ it answers the new episode and the notifications due. Noise control lives here, 
   episode flapping; a flapping pending episode fires once (one message, not one per flap), and a
   flapping alerting one does not resolve until the condition has stayed gone for the grace;
 - reminders: at most every ``reminder_seconds`` while alerting;
-- hold: a deploy in progress keeps a pending episode from firing; it fires only if it outlives the deploy.
+- hold: a deploy in progress or a maintenance window keeps a pending episode from firing; it fires only
+  if it outlives them;
+- acknowledgement: an acknowledged alerting episode gets no reminders (an operator is on it).
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def _held_long_enough(track: Track, policy: Policy, now: datetime) -> bool:
     )
 
 
-def track_step(track: Track, *, bad: bool, now: datetime, policy: Policy, hold: bool = False) -> tuple[Track, list]:
+def track_step(
+    track: Track, *, bad: bool, now: datetime, policy: Policy, hold: bool = False, acknowledged: bool = False
+) -> tuple[Track, list]:
     """The episode after one pass, and the notifications due (``fired``, ``reminder``, ``resolved``)."""
     if not track.open:
         if not bad:
@@ -117,6 +121,8 @@ def track_step(track: Track, *, bad: bool, now: datetime, policy: Policy, hold: 
     # alerting
     if not bad and _held_long_enough(track, policy, now):
         return replace(track, state=RESOLVED), [RESOLVED_EVENT]
+    if acknowledged:
+        return track, events  # an operator is on it: no reminder (one comes again if it is taken back)
     if bad and policy.reminder_seconds and now - track.last_notified_at >= timedelta(seconds=policy.reminder_seconds):
         return replace(track, last_notified_at=now), [REMINDER]
     return track, events

@@ -8,12 +8,14 @@ fired). The evaluator loads only open rows, so its cost does not grow with the h
 from __future__ import annotations
 
 import fnmatch
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
+from opsportal.alerts import windows
 from opsportal.lib.health_status import LADDER
 
 # Longer would overflow nothing, but a typo of a few zeros would silence a rule for years: refused.
@@ -132,7 +134,11 @@ class Alert(models.Model):
     last_evaluated_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     flapping = models.BooleanField(default=False)
-    held = models.BooleanField(default=False, help_text="Held back by a deploy in progress.")
+    held = models.BooleanField(default=False, help_text="Held back by a deploy in progress or a maintenance window.")
+    # An operator's acknowledgement of this episode: reminders stop while it stands; a resolve ends it.
+    acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    acknowledged_by = models.CharField(max_length=150, blank=True, editable=False)
+    ack_comment = models.CharField(max_length=300, blank=True, editable=False)
     # The evaluator's memory of this episode (streaks, transitions, last reminder): see evaluator.Track.
     track = models.JSONField(default=dict, blank=True, editable=False)
 
@@ -151,6 +157,7 @@ class Alert(models.Model):
                 fields=["rule", "target"], condition=models.Q(is_open=True), name="alerts_one_open_per_target"
             )
         ]
+        permissions = [("acknowledge_alert", "Can acknowledge an alert and take it back")]
 
     def __str__(self) -> str:
         return f"{self.rule.name}: {self.target}"
@@ -158,6 +165,10 @@ class Alert(models.Model):
     def save(self, *args, **kwargs):
         self.is_open = self.state in self.OPEN
         super().save(*args, **kwargs)
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
 
 
 class Channel(models.Model):
@@ -236,6 +247,10 @@ class Mute(models.Model):
     )
     until = models.DateTimeField()
     reason = models.CharField(max_length=300)
+    # "Until resolved": the alert whose resolve lifts the mute (``until`` still caps it).
+    alert = models.ForeignKey(
+        Alert, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="mutes"
+    )
     created_by = models.CharField(max_length=150, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -255,6 +270,108 @@ class Mute(models.Model):
         return (self.rule_id is None or self.rule_id == rule_id) and (
             not self.target or fnmatch.fnmatchcase(target, self.target)
         )
+
+
+class MaintenanceWindowQuerySet(models.QuerySet):
+    def not_over(self, now: datetime) -> MaintenanceWindowQuerySet:
+        """Windows that are open or still to come at ``now``: every weekly one, and the once ones not ended."""
+        return self.filter(
+            models.Q(recurrence=MaintenanceWindow.Recurrence.WEEKLY)
+            | models.Q(recurrence=MaintenanceWindow.Recurrence.ONCE, ends_at__gt=now)
+        )
+
+
+class MaintenanceWindow(models.Model):
+    """Planned work: alerts of its rule (every rule when empty) and targets (a name or pattern; every
+    target when empty) that start inside one of its occurrences are held, as during a deploy, and fire
+    only if they outlive it. Once (``starts_at`` to ``ends_at``) or weekly (on ``weekdays`` from
+    ``start_time`` for ``duration_minutes``, UTC)."""
+
+    class Recurrence(models.TextChoices):
+        ONCE = "once", "once (start and end)"
+        WEEKLY = "weekly", "weekly (weekdays, start time, duration; UTC)"
+
+    name = models.CharField(max_length=100)
+    reason = models.CharField(max_length=300)
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, null=True, blank=True, related_name="maintenance_windows",
+        help_text="Empty: every rule.",
+    )  # fmt: skip
+    target = models.CharField(
+        max_length=200, blank=True, help_text="A target name or pattern (web-*); empty: every target."
+    )
+    recurrence = models.CharField(max_length=10, choices=Recurrence.choices, default=Recurrence.ONCE)
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Once: when it opens.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Once: when it closes.")
+    weekdays = models.CharField(
+        max_length=20, blank=True, help_text="Weekly: days as numbers, Monday 0 to Sunday 6, comma-separated (0,3)."
+    )
+    start_time = models.TimeField(null=True, blank=True, help_text="Weekly: when it opens, UTC (02:00).")
+    duration_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(7 * 24 * 60)], help_text="Weekly: how long it stays open."
+    )
+    created_by = models.CharField(max_length=150, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = MaintenanceWindowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def days(self) -> tuple[int, ...]:
+        return windows.weekdays_parse(self.weekdays)
+
+    def clean(self) -> None:
+        if self.recurrence == self.Recurrence.ONCE:
+            if not self.starts_at or not self.ends_at:
+                raise ValidationError("A window held once needs a start and an end.")
+            if self.ends_at <= self.starts_at:
+                raise ValidationError({"ends_at": "after the start"})
+            return
+        try:
+            days = self.days
+        except ValueError as exc:
+            raise ValidationError({"weekdays": str(exc)}) from exc
+        if not days:
+            raise ValidationError({"weekdays": "at least one day, Monday 0 to Sunday 6"})
+        if self.start_time is None:
+            raise ValidationError({"start_time": "required for a weekly window"})
+        if not self.duration_minutes:
+            raise ValidationError({"duration_minutes": "required for a weekly window, at least 1"})
+
+    def occurrence(self, now: datetime) -> windows.Span | None:
+        """The occurrence open at ``now``, else the next one to come; ``None`` once it has passed for good."""
+        if self.recurrence == self.Recurrence.ONCE:
+            if self.starts_at is None or self.ends_at is None or self.ends_at <= now:
+                return None
+            return windows.Span(self.starts_at, self.ends_at)
+        if self.start_time is None or not self.duration_minutes:
+            return None
+        return windows.weekly_occurrence(
+            now, days=self.days, start=self.start_time, duration=timedelta(minutes=self.duration_minutes)
+        )
+
+    def open_at(self, now: datetime) -> bool:
+        span = self.occurrence(now)
+        return span is not None and span.starts_at <= now < span.ends_at
+
+    def covers(self, *, rule_id: int, target: str) -> bool:
+        return (self.rule_id is None or self.rule_id == rule_id) and (
+            not self.target or fnmatch.fnmatchcase(target, self.target)
+        )
+
+    def described(self) -> str:
+        """Its schedule and scope in one line (the audit trail's before/after)."""
+        if self.recurrence == self.Recurrence.ONCE:
+            starts_at, ends_at = (value.astimezone(windows.UTC) for value in (self.starts_at, self.ends_at))
+            when = f"once {starts_at:%Y-%m-%d %H:%M} to {ends_at:%Y-%m-%d %H:%M} UTC"
+        else:
+            when = f"weekly on {self.weekdays} at {self.start_time:%H:%M} UTC for {self.duration_minutes} min"
+        return f"{self.name}: {when}; rule {self.rule or 'any'}, target {self.target or '*'}; {self.reason}"
 
 
 class EvaluatorState(models.Model):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Count
 
-from opsportal.alerts.models import Alert, EvaluatorState
+from opsportal.alerts.models import Alert, EvaluatorState, MaintenanceWindow
 from opsportal.lib.health_status import HealthStatus, status_worst
 
 
@@ -21,12 +21,40 @@ def alerts_list(*, open_only: bool, limit: int) -> list[Alert]:
 
 
 def open_alert_counts() -> dict[str, int]:
-    """Open alerts by state (``pending``, ``alerting``) and how many of them flap."""
-    counts = {"pending": 0, "alerting": 0, "flapping": 0}
-    for row in Alert.objects.filter(is_open=True).values("state", "flapping").annotate(n=Count("id")):
+    """Open alerts by state (``pending``, ``alerting``), how many of them flap, and how many are acknowledged."""
+    counts = {"pending": 0, "alerting": 0, "flapping": 0, "acknowledged": 0}
+    rows = (
+        Alert.objects.filter(is_open=True)
+        .values("state", "flapping")
+        .annotate(n=Count("id"), acked=Count("acknowledged_at"))
+    )
+    for row in rows:
         counts[row["state"]] += row["n"]
         counts["flapping"] += row["n"] if row["flapping"] else 0
+        counts["acknowledged"] += row["acked"]
     return counts
+
+
+@dataclass(frozen=True)
+class WindowShown:
+    """A maintenance window with its occurrence open now (``is_open``) or the next one to come."""
+
+    window: MaintenanceWindow
+    starts_at: datetime
+    ends_at: datetime
+    is_open: bool
+
+
+def maintenance_windows_listed(*, now: datetime, within: timedelta | None = None) -> list[WindowShown]:
+    """The windows open at ``now`` and those to come (within ``within`` when given): open ones first,
+    then by their next start. One statement."""
+    shown = []
+    for window in MaintenanceWindow.objects.not_over(now).select_related("rule"):
+        span = window.occurrence(now)
+        if span is None or (within is not None and span.starts_at > now + within):
+            continue
+        shown.append(WindowShown(window, span.starts_at, span.ends_at, span.starts_at <= now))
+    return sorted(shown, key=lambda row: (not row.is_open, row.starts_at, row.window.name))
 
 
 def open_alerts() -> list[Alert]:

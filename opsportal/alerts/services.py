@@ -17,8 +17,17 @@ from django.utils import timezone
 
 from opsportal.alerts import evaluator, observe
 from opsportal.alerts.conditions import condition
-from opsportal.alerts.models import Alert, Channel, EvaluatorState, Mute, Notification, Rule
-from opsportal.audit.services import Actor, audit_record
+from opsportal.alerts.models import (
+    SECONDS_MAX,
+    Alert,
+    Channel,
+    EvaluatorState,
+    MaintenanceWindow,
+    Mute,
+    Notification,
+    Rule,
+)
+from opsportal.audit.services import Actor, audit_record, audit_refusal_record
 
 Kind = Rule.Kind
 OBSERVERS = {
@@ -194,9 +203,13 @@ def _pass(*, now: datetime, result: PassResult) -> None:
     open_alerts = {(a.rule_id, a.target): a for a in Alert.objects.filter(is_open=True).select_related("rule")}
     mutes = list(Mute.objects.filter(until__gt=now))
     channels = list(Channel.objects.filter(enabled=True))
+    windows = maintenance_windows_open(now=now)
 
     def muted(rule: Rule, target: str) -> bool:
         return any(mute.covers(rule_id=rule.pk, target=target) for mute in mutes)
+
+    def in_window(rule: Rule, target: str) -> bool:
+        return any(window.covers(rule_id=rule.pk, target=target) for window in windows)
 
     changed: list[Alert] = []
     with transaction.atomic():
@@ -223,6 +236,7 @@ def _pass(*, now: datetime, result: PassResult) -> None:
                     alert=open_alerts.get((rule.pk, target)),
                     now=now,
                     hold=deploy.in_progress,
+                    in_window=in_window(rule, target),
                     muted=muted(rule, target),
                     channels=channels,
                     result=result,
@@ -230,6 +244,7 @@ def _pass(*, now: datetime, result: PassResult) -> None:
                 )
         # Open alerts that were already stored: written together, not one save() each.
         _alerts_write(changed)
+        _alerts_closed(pks=[alert.pk for alert in changed if not alert.is_open], now=now)
         state.memory, state.last_pass_at = memory, now
         state.save(update_fields=["memory", "last_pass_at"])
 
@@ -263,7 +278,24 @@ def _alerts_write(alerts: list[Alert]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, result: PassResult, changed) -> None:
+def _alerts_closed(*, pks: list[int], now: datetime) -> None:
+    """What a resolve ends: the acknowledgement, and the mutes made "until resolved". Their own
+    statements, only when something closed: the pass's bulk write leaves the acknowledgement out, so an
+    operator acknowledging during a pass is never overwritten by the pass's older read."""
+    if not pks:
+        return
+    Alert.objects.filter(pk__in=pks).update(acknowledged_at=None, acknowledged_by="", ack_comment="")
+    Mute.objects.filter(alert_id__in=pks, until__gt=now).update(until=now)
+
+
+def maintenance_windows_open(*, now: datetime) -> list[MaintenanceWindow]:
+    """The windows open at ``now``: one statement (weekly ones are few and placed in Python)."""
+    return [window for window in MaintenanceWindow.objects.not_over(now) if window.open_at(now)]
+
+
+def _target_step(
+    *, rule, target, facts, alert, now, hold, in_window, muted, channels, result: PassResult, changed
+) -> None:
     if facts is None:
         bad, message = False, f"{target} is gone"  # e.g. a container removed by a deploy
     else:
@@ -273,8 +305,12 @@ def _target_step(*, rule, target, facts, alert, now, hold, muted, channels, resu
         if alert
         else evaluator.Track()
     )
-    holdable = hold and rule.kind == Kind.CONTAINER and bool(facts and facts.get("service"))
-    new, events = evaluator.track_step(track, bad=bad, now=now, policy=_policy(rule), hold=holdable)
+    # A deploy holds the service's containers; a maintenance window holds whatever it covers.
+    holdable = in_window or (hold and rule.kind == Kind.CONTAINER and bool(facts and facts.get("service")))
+    acknowledged = alert is not None and alert.acknowledged
+    new, events = evaluator.track_step(
+        track, bad=bad, now=now, policy=_policy(rule), hold=holdable, acknowledged=acknowledged
+    )
     if alert is None:
         if not new.open:
             return
@@ -327,23 +363,167 @@ def alerts_prune(
 
 
 def mute_create(
-    *, actor: Actor, rule: Rule | None, target: str, until: datetime, reason: str, now: datetime | None = None
+    *,
+    actor: Actor,
+    rule: Rule | None,
+    target: str,
+    until: datetime,
+    reason: str,
+    alert: Alert | None = None,
+    now: datetime | None = None,
 ) -> Mute:
-    """A mute and its audit record, together."""
+    """A mute and its audit record, together. With ``alert``, its resolve lifts the mute ("until resolved")."""
     now = now or timezone.now()
     with transaction.atomic():
         mute = Mute.objects.create(
-            rule=rule, target=target, until=until, reason=reason, created_by=actor.name[:150], created_at=now
+            rule=rule,
+            target=target,
+            until=until,
+            reason=reason,
+            alert=alert,
+            created_by=actor.name[:150],
+            created_at=now,
         )
+        lifted = f"until resolved (at most {until.isoformat()})" if alert else f"until {until.isoformat()}"
         audit_record(
             actor=actor,
             action="alerts.mute",
             target_type="alert_rule" if rule else "alert_target",
             targets=[f"{rule.name if rule else '*'}:{target or '*'}"],
-            detail=f"until {until.isoformat()}: {reason}",
+            detail=f"{lifted}: {reason}",
             now=now,
         )
     return mute
+
+
+class AlertActionRefused(Exception):
+    """An action the alert's state does not allow (acknowledging a closed one...): the message says why."""
+
+
+# The mute presets of an alert's page, in hours; "resolved" lasts until the alert resolves, at most
+# SECONDS_MAX (a mute forgotten on an alert that never resolves still ends).
+MUTE_PRESETS = {"1h": 1, "4h": 4, "24h": 24, "resolved": None}
+
+
+def alert_mute_preset(*, actor: Actor, alert: Alert, preset: str, now: datetime | None = None) -> Mute:
+    """Mute the alert's rule for its target, for a preset duration or until it resolves; audited."""
+    now = now or timezone.now()
+    if preset not in MUTE_PRESETS:
+        raise AlertActionRefused(f"unknown preset {preset!r}; known: {', '.join(MUTE_PRESETS)}")
+    hours = MUTE_PRESETS[preset]
+    if hours is None and not alert.is_open:
+        raise AlertActionRefused("this alert is closed already: nothing to mute until it resolves")
+    until = now + (timedelta(hours=hours) if hours else timedelta(seconds=SECONDS_MAX))
+    shown = f"{hours} h" if hours else "until resolved"
+    return mute_create(
+        actor=actor,
+        rule=alert.rule,
+        target=alert.target,
+        until=until,
+        reason=f"muted {shown} from alert #{alert.pk}",
+        alert=None if hours else alert,
+        now=now,
+    )
+
+
+def _alert_named(alert: Alert) -> str:
+    return f"{alert.rule.name}:{alert.target}"
+
+
+def alert_acknowledge(*, actor: Actor, alert: Alert, comment: str, now: datetime | None = None) -> Alert:
+    """Acknowledge an open alert (who, when, why): its reminders stop until it resolves or the
+    acknowledgement is taken back. A guarded update: an alert closed meanwhile is refused, not acknowledged."""
+    now = now or timezone.now()
+    comment = comment.strip()[: Alert._meta.get_field("ack_comment").max_length]
+    with transaction.atomic():
+        won = Alert.objects.filter(pk=alert.pk, is_open=True, acknowledged_at__isnull=True).update(
+            acknowledged_at=now, acknowledged_by=actor.name[:150], ack_comment=comment
+        )
+        if won != 1:
+            alert.refresh_from_db()
+            why = "it is acknowledged already" if alert.is_open else "it is closed"
+            raise AlertActionRefused(f"not acknowledged: {why}")
+        audit_record(
+            actor=actor,
+            action="alerts.acknowledge",
+            target_type="alert",
+            targets=[_alert_named(alert)],
+            detail=f"alert #{alert.pk}: {comment}" if comment else f"alert #{alert.pk}",
+            now=now,
+        )
+    alert.refresh_from_db()
+    return alert
+
+
+def alert_unacknowledge(*, actor: Actor, alert: Alert, now: datetime | None = None) -> Alert:
+    """Take an acknowledgement back: reminders resume. Audited with who had acknowledged it and why."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        before = Alert.objects.select_for_update().get(pk=alert.pk)
+        if before.acknowledged_at is None:
+            raise AlertActionRefused("not acknowledged: nothing to take back")
+        Alert.objects.filter(pk=alert.pk).update(acknowledged_at=None, acknowledged_by="", ack_comment="")
+        audit_record(
+            actor=actor,
+            action="alerts.unacknowledge",
+            target_type="alert",
+            targets=[_alert_named(alert)],
+            detail=f"alert #{alert.pk}: was acknowledged by {before.acknowledged_by} "
+            f"at {before.acknowledged_at.isoformat()}: {before.ack_comment}",
+            now=now,
+        )
+    alert.refresh_from_db()
+    return alert
+
+
+def maintenance_window_save(
+    *, actor: Actor, window: MaintenanceWindow, before: str = "", now: datetime | None = None
+) -> MaintenanceWindow:
+    """Create or change a window, audited with its schedule and scope before and after."""
+    now = now or timezone.now()
+    created = window.pk is None
+    if created:
+        window.created_by, window.created_at = actor.name[:150], now
+    with transaction.atomic():
+        window.save()
+        audit_record(
+            actor=actor,
+            action="alerts.maintenance_create" if created else "alerts.maintenance_change",
+            target_type="maintenance_window",
+            targets=[f"{window.pk}:{window.name}"],
+            detail=window.described() if created else f"before: {before} | after: {window.described()}",
+            now=now,
+        )
+    return window
+
+
+def maintenance_window_delete(*, actor: Actor, window: MaintenanceWindow, now: datetime | None = None) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="alerts.maintenance_delete",
+            target_type="maintenance_window",
+            targets=[f"{window.pk}:{window.name}"],
+            detail=f"before: {window.described()}",
+            now=now,
+        )
+        window.delete()
+
+
+def maintenance_window_refused(*, actor: Actor, action: str, window_id) -> None:
+    """A window's making, change or removal refused for want of the permission: recorded."""
+    audit_refusal_record(
+        actor=actor,
+        action=action,
+        target_type="maintenance_window",
+        targets=[str(window_id or "new")],
+        detail="no permission",
+    )
+
+
+def alerts_action_refused(*, actor: Actor, action: str, target: str, detail: str) -> None:
+    """An action refused (no permission, or the alert's state): recorded, within the refusals' rate cap."""
+    audit_refusal_record(actor=actor, action=action, target_type="alert", targets=[target], detail=detail)
 
 
 def mute_delete(*, actor: Actor, mute: Mute) -> None:

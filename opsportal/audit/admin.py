@@ -18,7 +18,12 @@ from opsportal.lib.admin import ReadOnlyAdmin, time_column
 # The action names written today (the README's "Audit trail" lists what each means). A filter over
 # constants costs no query; an action written later and not listed here is still found by search.
 KNOWN_ACTIONS = (
+    "alerts.acknowledge",
+    "alerts.maintenance_change",
+    "alerts.maintenance_create",
+    "alerts.maintenance_delete",
     "alerts.mute",
+    "alerts.unacknowledge",
     "alerts.unmute",
     "container.health_check",
     "container.restart",

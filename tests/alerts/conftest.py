@@ -89,3 +89,50 @@ def only_rules(db):
 @pytest.fixture
 def unreachable_url():
     return f"http://127.0.0.1:{free_port()}/nothing-listens-here"
+
+
+class PlanningsHealth:
+    """The plannings health rule alone, with a webhook channel (nothing listens: rows stay queued), and
+    switches for its condition: ``bad()`` ("Jobs not started", unhealthy) and ``good()`` (jobs looping now)."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def bad(self) -> None:
+        from plannings.models import JobRuntime
+
+        JobRuntime.objects.all().delete()
+
+    def good(self) -> None:
+        from django.utils import timezone
+
+        from plannings.models import JobRuntime
+        from tests import factories
+
+        if not JobRuntime.objects.exists():
+            factories.both_jobs_running()
+        JobRuntime.objects.update(last_loop_at=timezone.now())
+
+
+@pytest.fixture
+def plannings_health(only_rules):
+    """Grace of two passes and 60 s, a reminder every 10 minutes."""
+    from opsportal.alerts.models import Channel
+
+    (rule,) = only_rules("plannings_health", grace_evaluations=2, grace_seconds=60, reminder_seconds=600)
+    Channel.objects.create(name="ops hook", kind="webhook", url="http://127.0.0.1:9/hook")
+    return PlanningsHealth(rule)
+
+
+@pytest.fixture
+def member(db):
+    """``member(client, "Operator")``: a staff user in that group, logged in on ``client``; returns the user."""
+    from django.contrib.auth.models import Group, User
+
+    def make(client, role: str):
+        user = User.objects.create_user(f"{role.lower()}-user", password="pw", is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return user
+
+    return make

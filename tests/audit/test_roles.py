@@ -45,8 +45,10 @@ def test_the_three_groups_exist_with_the_permissions_each_role_implies():
     assert operator - viewer == {
         "plannings.operate_plannings", "plannings.control_jobs", "walletops.restart_container",
         "walletops.run_health_check", "walletops.add_apitoken", "walletops.delete_apitoken",
-        "alerts.add_mute", "alerts.delete_mute",
+        "alerts.add_mute", "alerts.delete_mute", "alerts.acknowledge_alert",
+        "alerts.add_maintenancewindow", "alerts.change_maintenancewindow", "alerts.delete_maintenancewindow",
     }  # fmt: skip
+    assert "alerts.view_maintenancewindow" in viewer
     assert admin - operator == {
         "walletops.manage_all_tokens", "auth.view_user", "auth.view_group",
         "alerts.add_rule", "alerts.change_rule", "alerts.delete_rule",
