@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from opsportal.alerts.delivery import channel_test, channel_url_problem, channel_url_shown
-from opsportal.alerts.models import Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
+from opsportal.alerts.models import LIST_ORDER, Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
 from opsportal.alerts.services import (
     MUTE_PRESETS,
     AlertActionRefused,
@@ -103,6 +103,9 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = ["is_open", "state", ("acknowledged_at", admin.EmptyFieldListFilter), "flapping", "rule"]
     search_fields = ["target", "message"]
     list_select_related = ["rule"]
+    # The change list orders by this (or the model's ordering), never by get_queryset's order_by: an
+    # order_by there was replaced by Meta.ordering, which knew no state, hence pending, alerting, pending.
+    ordering = LIST_ORDER
     fields = [
         "rule",
         "target",
@@ -210,9 +213,6 @@ class AlertAdmin(ReadOnlyAdmin):
             add,
             urlencode({"target": obj.target}),
         )
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).order_by("-is_open", "state", "-started_at")
 
     @admin.display(description="state", ordering="state")
     def state_shown(self, obj: Alert) -> str:

@@ -68,6 +68,39 @@ def test_the_alerts_page_lists_open_alerts_first_then_the_history(admin_client, 
     assert "alerting (flapping)" in body
 
 
+@pytest.fixture
+def mixed():
+    """Open alerts started pending, alerting, pending (newest first), and a history whose newest is resolved
+    and older is ok: the order to show is alerting, the newer pending, the older pending, resolved, ok."""
+    rule = Rule.objects.get(kind="container")
+    now = timezone.now()
+
+    def alert(target: str, state: str, hours: int) -> Alert:
+        closed = state in ("ok", "resolved")
+        return Alert.objects.create(
+            rule=rule,
+            target=target,
+            state=state,
+            started_at=now - timedelta(hours=hours),
+            resolved_at=now - timedelta(hours=hours - 1) if closed else None,
+        )
+
+    shown = [alert("web-2", "alerting", 2), alert("web-1", "pending", 1), alert("web-3", "pending", 3)]
+    return [*shown, alert("web-5", "resolved", 4), alert("web-6", "ok", 5)]
+
+
+def test_the_alerts_page_shows_alerting_before_pending_then_the_history_newest_first(admin_client, mixed):
+    body = admin_client.get("/admin/alerts/alert/").content.decode()
+    positions = {body.index(f"/admin/alerts/alert/{alert.pk}/change/"): alert.target for alert in mixed}
+    assert [positions[at] for at in sorted(positions)] == ["web-2", "web-1", "web-3", "web-5", "web-6"]
+
+
+def test_the_api_lists_alerting_before_pending_then_the_history_newest_first(api_client, token_for, mixed):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
+    rows = api_client.get(URL).json()
+    assert [row["target"] for row in rows] == ["web-2", "web-1", "web-3", "web-5", "web-6"]
+
+
 def test_an_alert_shows_each_notifications_delivery_status_and_error(admin_client, history):
     body = admin_client.get(f"/admin/alerts/alert/{history[2].pk}/change/").content.decode()
     inline = body[body.index('id="notifications-group"') :]
