@@ -352,3 +352,17 @@ def test_the_alerts_pages_carry_no_inline_code_the_content_security_policy_would
             assert re.search(r'\b(src|nonce)="[^"]+"', tag), f"{path}: {tag}"
         assert not re.search(r"<[^>]+\sstyle=", html), f"{path}: a style attribute"
         assert not re.search(r"<[^>]+\son[a-z]+=", html), f"{path}: an event-handler attribute"
+
+
+def test_the_alerts_list_tells_flapping_held_and_the_episodes_times_in_few_columns(admin_client, mixed):
+    Alert.objects.filter(target="web-1").update(held=True, flapping=True)
+    body = admin_client.get("/admin/alerts/alert/").content.decode()
+    assert "alerting (flapping, held)" not in body and "pending (flapping, held)" in body
+    assert "Started / fired / resolved" in body and "column-held" not in body and "column-fired_at" not in body
+    assert "started <time" in body and "resolved <time" in body and "evaluated" in body
+
+
+def test_the_rules_list_shows_each_threshold_with_its_default_on_a_line(admin_client):
+    body = admin_client.get("/admin/alerts/rule/").content.decode()
+    assert "depth 1000<br>not_falling_seconds 600<br>oldest_seconds 1800<br>failures_last_hour 10" in body
+    assert "3 passes, 120 s" in body and "column-grace_evaluations" not in body
