@@ -7,11 +7,13 @@ statements per request whatever the table sizes (see ``bench/health_endpoint.py`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, F, Func, IntegerField, Max, TextField, Value, When
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from plannings import policy
 from plannings.models import (
@@ -40,6 +42,9 @@ class CoverageFigures:
     depth: int
     ready: int
     locked: int
+    # When the longest-waiting ready row became due (None: nothing ready): how long the queue has left
+    # work waiting that a worker could have picked. Rows backing off after a failure are not ready.
+    oldest_ready_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,13 @@ CROSS JOIN (SELECT COALESCE((SELECT row_count FROM opsportal_row_counts WHERE ta
                             (SELECT count(*) FROM plannings_backup)) AS covered) AS b"""
 # Ready and locked within the alive rows (the WHERE): the queue states of plannings.models.
 _COVERAGE_SQL = f"""
-SELECT p.total, b.covered, q.depth, q.ready, q.locked
+SELECT p.total, b.covered, q.depth, q.ready, q.locked, q.oldest_ready
 FROM {{totals}}
 CROSS JOIN (
     SELECT
         count(*) AS depth,
         count(CASE WHEN {SQL_DUE} AND {SQL_UNLOCKED} THEN 1 END) AS ready,
+        min(CASE WHEN {SQL_DUE} AND {SQL_UNLOCKED} THEN next_attempt_at END) AS oldest_ready,
         count(CASE WHEN {SQL_LIVE_LOCK} THEN 1 END) AS locked
     FROM plannings_refresh_queue
     WHERE {SQL_ALIVE}
@@ -106,8 +112,24 @@ def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
     totals = _TOTALS_MAINTAINED if connection.vendor == "postgresql" else _TOTALS_COUNTED
     with connection.cursor() as cursor:
         cursor.execute(_COVERAGE_SQL.format(totals=totals), params)
-        total, covered, depth, ready, locked = cursor.fetchone()
-    return CoverageFigures(total=total, covered=covered, depth=depth, ready=ready, locked=locked)
+        total, covered, depth, ready, locked, oldest_ready = cursor.fetchone()
+    return CoverageFigures(
+        total=total,
+        covered=covered,
+        depth=depth,
+        ready=ready,
+        locked=locked,
+        oldest_ready_at=_aware(oldest_ready),
+    )
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A raw statement's datetime: SQLite hands an aggregate's back as text in UTC."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
 
 
 def disabled_hosts(*, now: datetime) -> list[FailedHost]:
@@ -203,10 +225,21 @@ def jobs_shown(*, shared: JobsSharedState, runtimes: dict[str, JobRuntime], now:
 REFRESH_QUEUE_NAME = "plannings_refresh"  # its name in the cross-app /queues report and /metrics
 
 
+@dataclass(frozen=True)
+class RunnerQueue:
+    depth: int
+    oldest_ready_at: datetime | None  # see CoverageFigures
+
+
+def runner_queues(*, now: datetime) -> dict[str, RunnerQueue]:
+    """Plannings' runner queues with their depth and oldest ready row, in one statement."""
+    figures = coverage_figures(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS)
+    return {REFRESH_QUEUE_NAME: RunnerQueue(depth=figures.depth, oldest_ready_at=figures.oldest_ready_at)}
+
+
 def runner_queue_depths(*, now: datetime) -> dict[str, int]:
     """Plannings' runner queues and their depths: what the portal's ``/queues`` report asks of this app."""
-    depth = coverage_figures(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS).depth
-    return {REFRESH_QUEUE_NAME: depth}
+    return {name: queue.depth for name, queue in runner_queues(now=now).items()}
 
 
 # --- One planning's page, and the failure kinds of the list -----------------------------

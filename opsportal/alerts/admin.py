@@ -14,11 +14,12 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from opsportal.alerts.delivery import channel_test, channel_url_problem, channel_url_shown
-from opsportal.alerts.models import Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
+from opsportal.alerts.models import LIST_ORDER, Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
 from opsportal.alerts.services import (
     MUTE_PRESETS,
     AlertActionRefused,
@@ -39,16 +40,8 @@ from opsportal.lib.timefmt import time_html
 
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
-    list_display = [
-        "name",
-        "kind",
-        "target",
-        "thresholds",
-        "grace_evaluations",
-        "grace_seconds",
-        "reminder_seconds",
-        "enabled",
-    ]
+    # Short headers and one threshold a line: the long field names and the JSON on one line cut Enabled at 1280 px.
+    list_display = ["name", "kind", "target", "thresholds_shown", "grace_shown", "reminder_shown", "enabled"]
     list_filter = ["kind", "enabled"]
     list_editable = ["enabled"]
     formfield_overrides = JSON_FIELDS_BOUNDED
@@ -64,6 +57,21 @@ class RuleAdmin(admin.ModelAdmin):
         "flap_window_seconds",
         "enabled",
     ]
+
+    @admin.display(description="thresholds")
+    def thresholds_shown(self, obj: Rule) -> str:
+        given = {key: obj.threshold(key) for key in Rule.THRESHOLDS.get(obj.kind, {})}
+        if not given:
+            return "—"
+        return format_html_join(mark_safe("<br>"), "{} {}", given.items())
+
+    @admin.display(description="grace", ordering="grace_evaluations")
+    def grace_shown(self, obj: Rule) -> str:
+        return f"{obj.grace_evaluations} passes, {obj.grace_seconds} s"
+
+    @admin.display(description="reminder", ordering="reminder_seconds")
+    def reminder_shown(self, obj: Rule) -> str:
+        return f"{obj.reminder_seconds} s" if obj.reminder_seconds else "none"
 
     def has_delete_permission(self, request, obj=None):
         # Switched off (``enabled``), never deleted: a delete would take the rule's alerts, their
@@ -87,22 +95,23 @@ class NotificationInline(admin.TabularInline):
 class AlertAdmin(ReadOnlyAdmin):
     """The Alerts page: open alerts first (alerting, then pending), then the history, newest first."""
 
+    # Flapping and held are told in the state's cell, the three times of the episode share one cell, and
+    # times are relative (exact on hover): twelve columns did not fit 1280 px, the last five were cut.
     list_display = [
         "state_shown",
         "rule",
         "target",
         "message",
         "acknowledged_shown",
-        "flapping",
-        "held",
-        "started_at",
-        "fired_at",
-        "resolved_at",
-        "last_evaluated_at",
+        "times_shown",
+        "evaluated_shown",
     ]
     list_filter = ["is_open", "state", ("acknowledged_at", admin.EmptyFieldListFilter), "flapping", "rule"]
     search_fields = ["target", "message"]
     list_select_related = ["rule"]
+    # The change list orders by this (or the model's ordering), never by get_queryset's order_by: an
+    # order_by there was replaced by Meta.ordering, which knew no state, hence pending, alerting, pending.
+    ordering = LIST_ORDER
     fields = [
         "rule",
         "target",
@@ -211,17 +220,30 @@ class AlertAdmin(ReadOnlyAdmin):
             urlencode({"target": obj.target}),
         )
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).order_by("-is_open", "state", "-started_at")
-
     @admin.display(description="state", ordering="state")
     def state_shown(self, obj: Alert) -> str:
-        return f"{obj.state} (flapping)" if obj.flapping else obj.state
+        flags = [flag for flag, on in (("flapping", obj.flapping), ("held", obj.held)) if on]
+        return f"{obj.state} ({', '.join(flags)})" if flags else obj.state
+
+    @admin.display(description="started / fired / resolved", ordering="started_at")
+    def times_shown(self, obj: Alert) -> str:
+        now = timezone.now()
+        lines = [(label, moment) for label, moment in (("started", obj.started_at), ("fired", obj.fired_at),
+                 ("resolved", obj.resolved_at)) if moment]  # fmt: skip
+        return format_html_join(mark_safe("<br>"), "{} {}", ((label, time_html(at, now)) for label, at in lines))
+
+    @admin.display(description="evaluated", ordering="last_evaluated_at")
+    def evaluated_shown(self, obj: Alert) -> str:
+        return time_html(obj.last_evaluated_at, timezone.now())
 
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = [
+    # Relative times, the delivery's two times in one cell: with its filters beside it, the list fits.
+    list_display = ["created_shown", "kind", "title", "channel", "status", "attempts", "delivery_shown", "last_error"]
+    list_filter = ["status", "kind", "channel"]
+    list_select_related = ["channel"]
+    fields = [
         "created_at",
         "kind",
         "title",
@@ -231,10 +253,22 @@ class NotificationAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "sent_at",
         "last_error",
+        "alert",
+        "body",
     ]
-    list_filter = ["status", "kind", "channel"]
-    list_select_related = ["channel"]
-    fields = list_display + ["alert", "body"]
+
+    @admin.display(description="created", ordering="created_at")
+    def created_shown(self, obj: Notification) -> str:
+        return time_html(obj.created_at, timezone.now())
+
+    @admin.display(description="sent / next attempt", ordering="sent_at")
+    def delivery_shown(self, obj: Notification) -> str:
+        now = timezone.now()
+        if obj.sent_at:
+            return format_html("sent {}", time_html(obj.sent_at, now))
+        if obj.next_attempt_at and obj.status == "pending":
+            return format_html("next {}", time_html(obj.next_attempt_at, now))
+        return "—"
 
 
 KINDS = ("fired", "reminder", "resolved", "deploy")

@@ -50,16 +50,30 @@ def _host(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
     return bool(over), f"host {target}: " + (", ".join(over) if over else figures or "no figures")
 
 
+def _not_falling(facts: dict, window: float) -> bool:
+    """Watched for the whole window and some depth within it is at or below the depth now: the queue
+    has not fallen below where it stood (``depth_low_ages`` keeps only depths at or below now)."""
+    if facts["watched_seconds"] < window:
+        return False
+    return any(0 < age <= window for age, _ in facts["depth_low_ages"])
+
+
 def _queue(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
+    """Not draining: deeper than ``depth`` and not fallen for ``not_falling_seconds``, or the oldest
+    ready item older than ``oldest_seconds`` (0: off); or over ``failures_last_hour``."""
     if target == "broker":
         return facts["down"], "the broker is unreachable" if facts["down"] else "the broker answers"
     over = []
-    if facts["depth"] is not None and facts["depth"] > rule.threshold("depth"):
-        over.append(f"depth {facts['depth']} > {rule.threshold('depth')}")
+    depth, limit, window = facts["depth"], rule.threshold("depth"), rule.threshold("not_falling_seconds")
+    if depth is not None and depth > limit and _not_falling(facts, window):
+        over.append(f"depth {depth} > {limit}, not falling for {_duration(window)}")
+    oldest, age_limit = facts.get("oldest_age"), rule.threshold("oldest_seconds")
+    if age_limit and oldest is not None and oldest > age_limit:
+        over.append(f"oldest ready item waiting {_duration(oldest)} > {_duration(age_limit)}")
     failures = facts["failures_last_hour"]
     if failures is not None and failures > rule.threshold("failures_last_hour"):
         over.append(f"{failures} failures in the last hour > {rule.threshold('failures_last_hour')}")
-    return bool(over), f"queue {target}: " + (", ".join(over) or f"depth {facts['depth']}")
+    return bool(over), f"queue {target}: " + (", ".join(over) or f"depth {depth}")
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 from opsportal.alerts import windows
@@ -21,6 +22,8 @@ from opsportal.lib.health_status import LADDER
 # Longer would overflow nothing, but a typo of a few zeros would silence a rule for years: refused.
 SECONDS_MAX = 30 * 24 * 3600
 seconds_capped = MaxValueValidator(SECONDS_MAX, message=f"at most 30 days ({SECONDS_MAX} seconds)")
+# A queue's depths are remembered this long between passes: the longest "not falling" window a rule may ask.
+NOT_FALLING_MAX_SECONDS = 3600
 
 
 class Rule(models.Model):
@@ -37,7 +40,10 @@ class Rule(models.Model):
         Kind.PLANNINGS_HEALTH: {"status": "degraded"},
         Kind.CONTAINER: {"stopped": True, "unhealthy": True, "restarting": True},
         Kind.HOST: {"cpu": 0.85, "mem": 0.85},
-        Kind.QUEUE: {"depth": 1000, "failures_last_hour": 10},
+        # Not draining: deeper than depth and not fallen for not_falling_seconds, or the oldest ready
+        # item waiting over oldest_seconds (runner queues; 0: off); or too many failures. A backfill's
+        # deep but falling queue stays quiet.
+        Kind.QUEUE: {"depth": 1000, "not_falling_seconds": 600, "oldest_seconds": 1800, "failures_last_hour": 10},
         Kind.DEPLOY: {},
         # Per host: share of its feeds failing (over it, with at least host_min_failing failing). The catalog:
         # share failing, backups covered fallen by a share within an hour, newest backup older (0: off).
@@ -103,6 +109,10 @@ class Rule(models.Model):
                     raise ValidationError({"thresholds": f"{key}: a fraction above 0, at most 1 (0.85)"})
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValidationError({"thresholds": f"{key}: a whole number, 0 or more"})
+            elif key == "not_falling_seconds" and not 0 < value <= NOT_FALLING_MAX_SECONDS:
+                raise ValidationError(
+                    {"thresholds": f"not_falling_seconds: above 0, at most {NOT_FALLING_MAX_SECONDS} (an hour)"}
+                )
         if self.grace_evaluations < 1:
             raise ValidationError({"grace_evaluations": "at least 1"})
         if self.flap_transitions < 2:
@@ -113,6 +123,13 @@ class Rule(models.Model):
 
     def covers(self, target: str) -> bool:
         return not self.target or fnmatch.fnmatchcase(target, self.target)
+
+
+# The Alerts page's and the API's order: open first, alerting before pending, then the history newest
+# first whatever its state (ordering by the state's text would put every "ok" above every "resolved").
+_ALERTING_FIRST = models.Case(models.When(state="alerting", then=models.Value(0)), default=models.Value(1))
+LIST_ORDER = [F("is_open").desc(), _ALERTING_FIRST.asc(), F("started_at").desc()]
+LIST_ORDER_INDEXED = [F("is_open").desc(), _ALERTING_FIRST, F("started_at").desc()]
 
 
 class Alert(models.Model):
@@ -143,11 +160,11 @@ class Alert(models.Model):
     track = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
-        ordering = ["-is_open", "-started_at"]
+        ordering = LIST_ORDER
         indexes = [
             models.Index(fields=["is_open", "rule"], name="alerts_open_rule"),
             # The Alerts page and the API read in this order (open first, alerting before pending, newest).
-            models.Index(fields=["-is_open", "state", "-started_at"], name="alerts_list_order"),
+            models.Index(*LIST_ORDER_INDEXED, name="alerts_list_order"),
             # The hourly prune: closed alerts past the retention.
             models.Index(fields=["is_open", "resolved_at"], name="alerts_closed_resolved"),
         ]

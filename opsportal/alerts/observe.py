@@ -14,10 +14,11 @@ from pathlib import Path
 
 from django.conf import settings
 
+from opsportal.alerts.models import NOT_FALLING_MAX_SECONDS
 from opsportal.celery import app as celery_app
 from plannings import selectors as plannings_selectors
 from plannings.health import health_report
-from plannings.selectors import runner_queue_depths
+from plannings.selectors import runner_queues
 from walletops import containers, fleet, hosts
 from walletops import deploy_info as deploy_files
 from walletops import queues as worker_queues
@@ -154,19 +155,57 @@ def hosts_observe(*, now: datetime, memory: dict) -> Observed:
     return Observed(facts=facts)
 
 
+def _depth_memory(remembered: dict | None, *, now: datetime, depth: int) -> dict:
+    """One queue's depths, kept only while they can still be a window's lowest: within
+    ``NOT_FALLING_MAX_SECONDS`` and below the depth now (an older one above it never will be again). So the
+    list stays short and rising, its last entry is now, and a queue that fell since every remembered
+    depth keeps only that one. ``since``: when the queue was first seen (with a depth) without a gap."""
+    remembered = remembered or {"since": now.isoformat(), "depths": []}
+    cutoff = now - timedelta(seconds=NOT_FALLING_MAX_SECONDS)
+    kept = [
+        [at, count] for at, count in remembered["depths"] if datetime.fromisoformat(at) >= cutoff and count <= depth
+    ]
+    return {"since": remembered["since"], "depths": [*kept, [now.isoformat(), depth]]}
+
+
 def queues_observe(*, now: datetime, memory: dict) -> Observed:
+    """Each queue's depth, failures, and what tells a queue that is not draining: for how long it has
+    been watched, its remembered depths (``depth_low_ages``: [seconds ago, depth], rising) and, for the
+    runner queues, how long the oldest ready row has waited. A broker queue cannot tell the age of its
+    oldest message (Redis and RabbitMQ give a count), so only its depth trend is watched."""
     # The same composition as opsportal.portal.queues (which sits above this package).
+    runners = runner_queues(now=now)
     report = worker_queues.queues_report(
-        partial=True, broker_app=celery_app, runner_depths=runner_queue_depths(now=now)
+        partial=True, broker_app=celery_app, runner_depths={name: q.depth for name, q in runners.items()}
     )
     broker_down = "broker" in report["missing"]
     facts = {"broker": {"down": broker_down}}
     unknown = set()
+    remembered = memory.get("queue_depths", {})
+    depths: dict[str, dict] = {}
     for row in report["queues"]:
         if row["depth"] is None and broker_down:
             unknown.add(row["name"])
+            if row["name"] in remembered:
+                depths[row["name"]] = remembered[row["name"]]  # unknown for now: the trend so far stands
             continue
-        facts[row["name"]] = {"depth": row["depth"], "failures_last_hour": row["failures_last_hour"]}
+        watched = None
+        if row["depth"] is not None:
+            depths[row["name"]] = kept = _depth_memory(remembered.get(row["name"]), now=now, depth=row["depth"])
+            watched = {
+                "watched_seconds": (now - datetime.fromisoformat(kept["since"])).total_seconds(),
+                "depth_low_ages": [
+                    [(now - datetime.fromisoformat(at)).total_seconds(), count] for at, count in kept["depths"]
+                ],
+            }
+        oldest = runners[row["name"]].oldest_ready_at if row["name"] in runners else None
+        facts[row["name"]] = {
+            "depth": row["depth"],
+            "failures_last_hour": row["failures_last_hour"],
+            "oldest_age": None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+            **(watched or {"watched_seconds": 0.0, "depth_low_ages": []}),
+        }
+    memory["queue_depths"] = depths  # queues no longer reported are forgotten: the memory stays their number
     return Observed(facts=facts, unknown=unknown)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Count
 
-from opsportal.alerts.models import Alert, EvaluatorState, MaintenanceWindow
+from opsportal.alerts.models import LIST_ORDER, Alert, EvaluatorState, MaintenanceWindow
 from opsportal.lib.health_status import HealthStatus, status_worst
 
 
@@ -17,7 +17,7 @@ def alerts_list(*, open_only: bool, limit: int) -> list[Alert]:
     rows = Alert.objects.select_related("rule").prefetch_related("notifications__channel")
     if open_only:
         rows = rows.filter(is_open=True)
-    return list(rows.order_by("-is_open", "state", "-started_at")[:limit])
+    return list(rows.order_by(*LIST_ORDER)[:limit])
 
 
 def open_alert_counts() -> dict[str, int]:

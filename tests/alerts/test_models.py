@@ -32,6 +32,8 @@ def test_the_default_rules_are_seeded_one_per_kind_with_the_host_thresholds_of_t
         ("host", {"disk": 0.5}, "unknown for host: disk; known: cpu, mem"),
         ("queue", {"depth": -1}, "depth: a whole number"),
         ("queue", {"depth": True}, "depth: a whole number"),
+        ("queue", {"not_falling_seconds": 0}, "not_falling_seconds: above 0, at most 3600"),
+        ("queue", {"not_falling_seconds": 7200}, "not_falling_seconds: above 0, at most 3600"),
         ("plannings_health", {"status": "healthy"}, "status: degraded or unhealthy"),
         ("container", {"stopped": "yes"}, "stopped: true or false"),
     ],

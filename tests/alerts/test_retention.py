@@ -74,6 +74,7 @@ def test_the_prune_runs_hourly_on_the_beat_schedule(settings):
 
 @pytest.mark.postgres_only
 def test_the_alerts_list_is_read_along_an_index_in_its_order():
+    from opsportal.alerts.models import LIST_ORDER
     from opsportal.alerts.selectors import alerts_list
 
     rule = Rule.objects.get(kind="container")
@@ -83,7 +84,7 @@ def test_the_alerts_list_is_read_along_an_index_in_its_order():
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE alerts_alert")
-        query = Alert.objects.order_by("-is_open", "state", "-started_at")[:100].query
+        query = Alert.objects.order_by(*LIST_ORDER)[:100].query  # the expression of models.LIST_ORDER
         sql, params = query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())

@@ -174,14 +174,19 @@ def test_a_source_that_fails_leaves_the_other_rules_running(only_rules, settings
     assert "Prometheus is unreachable" in Alert.objects.get(target="prometheus").message
 
 
-def test_a_queue_deeper_than_its_threshold_fires_naming_the_depth(only_rules):
-    only_rules("queue", grace_evaluations=1, grace_seconds=0, thresholds={"depth": 2, "failures_last_hour": 10})
+def test_a_queue_deeper_than_its_threshold_and_not_falling_fires_naming_the_depth(only_rules):
+    thresholds = {"depth": 2, "not_falling_seconds": 60, "failures_last_hour": 10}
+    only_rules("queue", grace_evaluations=1, grace_seconds=0, thresholds=thresholds)
     for planning in factories.plannings_make(3):
         factories.queue_item_make(planning)
-    with time_machine.travel(START, tick=False):
+    with time_machine.travel(START, tick=False) as clock:
+        alerts_evaluate()
+        assert not Alert.objects.exists()  # deep, but not yet seen not falling for a minute
+        clock.shift(60)
         alerts_evaluate()
     (alert,) = Alert.objects.filter(state="alerting")
-    assert alert.target == "plannings_refresh" and alert.message == "queue plannings_refresh: depth 3 > 2"
+    assert alert.target == "plannings_refresh"
+    assert alert.message == "queue plannings_refresh: depth 3 > 2, not falling for 60 s"
 
 
 @pytest.mark.postgres_only

@@ -68,6 +68,39 @@ def test_the_alerts_page_lists_open_alerts_first_then_the_history(admin_client, 
     assert "alerting (flapping)" in body
 
 
+@pytest.fixture
+def mixed():
+    """Open alerts started pending, alerting, pending (newest first), and a history whose newest is resolved
+    and older is ok: the order to show is alerting, the newer pending, the older pending, resolved, ok."""
+    rule = Rule.objects.get(kind="container")
+    now = timezone.now()
+
+    def alert(target: str, state: str, hours: int) -> Alert:
+        closed = state in ("ok", "resolved")
+        return Alert.objects.create(
+            rule=rule,
+            target=target,
+            state=state,
+            started_at=now - timedelta(hours=hours),
+            resolved_at=now - timedelta(hours=hours - 1) if closed else None,
+        )
+
+    shown = [alert("web-2", "alerting", 2), alert("web-1", "pending", 1), alert("web-3", "pending", 3)]
+    return [*shown, alert("web-5", "resolved", 4), alert("web-6", "ok", 5)]
+
+
+def test_the_alerts_page_shows_alerting_before_pending_then_the_history_newest_first(admin_client, mixed):
+    body = admin_client.get("/admin/alerts/alert/").content.decode()
+    positions = {body.index(f"/admin/alerts/alert/{alert.pk}/change/"): alert.target for alert in mixed}
+    assert [positions[at] for at in sorted(positions)] == ["web-2", "web-1", "web-3", "web-5", "web-6"]
+
+
+def test_the_api_lists_alerting_before_pending_then_the_history_newest_first(api_client, token_for, mixed):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
+    rows = api_client.get(URL).json()
+    assert [row["target"] for row in rows] == ["web-2", "web-1", "web-3", "web-5", "web-6"]
+
+
 def test_an_alert_shows_each_notifications_delivery_status_and_error(admin_client, history):
     body = admin_client.get(f"/admin/alerts/alert/{history[2].pk}/change/").content.decode()
     inline = body[body.index('id="notifications-group"') :]
@@ -319,3 +352,17 @@ def test_the_alerts_pages_carry_no_inline_code_the_content_security_policy_would
             assert re.search(r'\b(src|nonce)="[^"]+"', tag), f"{path}: {tag}"
         assert not re.search(r"<[^>]+\sstyle=", html), f"{path}: a style attribute"
         assert not re.search(r"<[^>]+\son[a-z]+=", html), f"{path}: an event-handler attribute"
+
+
+def test_the_alerts_list_tells_flapping_held_and_the_episodes_times_in_few_columns(admin_client, mixed):
+    Alert.objects.filter(target="web-1").update(held=True, flapping=True)
+    body = admin_client.get("/admin/alerts/alert/").content.decode()
+    assert "alerting (flapping, held)" not in body and "pending (flapping, held)" in body
+    assert "Started / fired / resolved" in body and "column-held" not in body and "column-fired_at" not in body
+    assert "started <time" in body and "resolved <time" in body and "evaluated" in body
+
+
+def test_the_rules_list_shows_each_threshold_with_its_default_on_a_line(admin_client):
+    body = admin_client.get("/admin/alerts/rule/").content.decode()
+    assert "depth 1000<br>not_falling_seconds 600<br>oldest_seconds 1800<br>failures_last_hour 10" in body
+    assert "3 passes, 120 s" in body and "column-grace_evaluations" not in body
