@@ -293,6 +293,16 @@ def test_foreign_containers_are_refused_and_the_endpoint_needs_its_scope(http, f
     assert _drained()
 
 
+def _refusal(http, path: str, *, headers: dict) -> dict:
+    """The 429 a follow must get, read as a stream: were it granted instead, the test fails here rather
+    than wait for an endless body (its heartbeats keep any read timeout from firing)."""
+    params = {"follow": "true", "env": "follow"}
+    with http.stream("GET", f"{API}/{path}", params=params, headers=headers) as response:
+        assert response.status_code == 429, response.status_code
+        assert response.headers["content-type"] == "application/json"
+        return json.loads(response.read())
+
+
 def test_the_caps_answer_429_and_a_client_that_goes_frees_its_stream(http, follow_env, live_server, token_for):
     assert _drained()  # the streams of the tests before are given back
     follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 1
@@ -302,30 +312,17 @@ def test_the_caps_answer_429_and_a_client_that_goes_frees_its_stream(http, follo
         first = EventReader(response)  # held: a reader dropped would close its connection
         first.until(lambda e: e.event == "message")
         # Asked as an event stream (as an EventSource asks), the refusal is still the JSON error shape.
-        second = http.get(
-            f"{API}/{path}", params={"follow": "true", "env": "follow"}, headers={"Accept": "text/event-stream"}
-        )
-        assert second.status_code == 429 and second.headers["content-type"] == "application/json"
-        assert (
-            second.json()
-            == {
-                "code": "too_many_streams",
-                "detail": second.json()["detail"],
-            }
-            and "WALLETOPS_LOG_STREAMS_PER_USER" in second.json()["detail"]
-        )
+        second = _refusal(http, path, headers={"Accept": "text/event-stream"})
+        assert second == {"code": "too_many_streams", "detail": second["detail"]}
+        assert "WALLETOPS_LOG_STREAMS_PER_USER" in second["detail"]
         other = {"Authorization": f"Bearer {token_for('read')}"}
         client = httpx.Client(base_url=live_server.url, headers=other, timeout=httpx.Timeout(WAIT))
         with client, _follow(client, path, env="follow") as response_2:
             assert response_2.status_code == 200
             other_reader = EventReader(response_2)
             other_reader.until(lambda e: e.event == "message")
-            third = httpx.get(
-                f"{live_server.url}{API}/{path}?follow=true&env=follow",
-                headers={"Authorization": f"Bearer {token_for('read')}"},
-            )
-            assert (third.status_code, third.json()["code"]) == (429, "too_many_streams")
-            assert "WALLETOPS_LOG_STREAMS_TOTAL" in third.json()["detail"]
+            third = _refusal(http, path, headers={"Authorization": f"Bearer {token_for('read')}"})
+            assert third["code"] == "too_many_streams" and "WALLETOPS_LOG_STREAMS_TOTAL" in third["detail"]
     # Both clients went away: their streams are given back within a heartbeat or two (1 s here).
     assert _drained()
 
