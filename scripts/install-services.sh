@@ -12,6 +12,8 @@ command -v curl >/dev/null || missing+=(curl)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+# make test-stress runs the timing-sensitive tests beside stress-ng's CPU hog.
+command -v stress-ng >/dev/null || missing+=(stress-ng)
 # The browser tests drive Debian's Chromium with Playwright (never a downloaded browser).
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 
 from tests.walletops.conftest import fleet_settings  # noqa: F401 (fixtures)
-from tests.walletops.test_logs_follow import follow_env, tickers  # noqa: F401 (fixtures)
+from tests.walletops.test_logs_follow import WAIT, _tickers_wrote, follow_env, tickers  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("follow_env")]
 
@@ -44,8 +44,9 @@ def page(browser, live_server, client):
     context.close()
 
 
-def _wait(page, predicate, *, seconds: float) -> None:
-    """Poll ``predicate(page)`` (the page's CSP forbids Playwright's string predicates: they are eval)."""
+def _wait(page, predicate, *, seconds: float = WAIT) -> None:
+    """Poll ``predicate(page)`` (the page's CSP forbids Playwright's string predicates: they are eval).
+    A deadline for what must happen, generous for a loaded machine, never a measure of speed."""
     limit = time.monotonic() + seconds
     while not predicate(page):
         assert time.monotonic() < limit, f"not within {seconds} s: {page.inner_text('#logs-status')}"
@@ -62,14 +63,14 @@ def test_a_container_is_followed_live_paused_and_resumed_in_chromium(page, live_
     before = _lines(page)
     assert len(before) == 5
     page.click("#logs-follow")
-    _wait(page, lambda p: len(_lines(p)) >= 12, seconds=5)
+    _wait(page, lambda p: len(_lines(p)) >= 12)
     assert page.inner_text("#logs-status") == "following"
     lines = _lines(page)
     numbers = [int(line["text"].rsplit(" ", 1)[1]) for line in lines]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # resumed after the last line shown
     page.click("#logs-pause")
     paused_count = len(_lines(page))
-    _wait(page, lambda p: "held" in p.inner_text("#logs-status"), seconds=3)
+    _wait(page, lambda p: "held" in p.inner_text("#logs-status"))
     assert len(_lines(page)) == paused_count  # held, not shown
     page.click("#logs-pause")
     assert len(_lines(page)) > paused_count
@@ -80,7 +81,12 @@ def test_a_container_is_followed_live_paused_and_resumed_in_chromium(page, live_
     assert not page.errors
 
 
-def test_the_merged_view_of_a_role_interleaves_two_engines_with_a_colour_each_and_downloads(page, live_server):
+def test_the_merged_view_of_a_role_interleaves_two_engines_with_a_colour_each_and_downloads(
+    page,
+    live_server,
+    tickers,  # noqa: F811 (the fixture imported above)
+):
+    _tickers_wrote(tickers, 10)  # the 20 lines of the tail, however early this test runs
     page.goto(f"{live_server.url}/admin/ops/logs/?env=follow&role=ticker&tail=20")
     lines = _lines(page)
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines) and len(lines) == 20
@@ -89,7 +95,7 @@ def test_the_merged_view_of_a_role_interleaves_two_engines_with_a_colour_each_an
     assert len(set(colours.values())) == 2  # a colour each
     assert page.locator("#logs-sources tr[data-container]").count() == 2
     page.click("#logs-follow")
-    _wait(page, lambda p: len(_lines(p)) >= 40, seconds=6)
+    _wait(page, lambda p: len(_lines(p)) >= 40)
     live = _lines(page)[20:]
     assert {line["container"] for line in live} == set(colours)
     assert [line["id"] for line in live] == sorted(line["id"] for line in live)

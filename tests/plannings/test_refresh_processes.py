@@ -22,6 +22,9 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres_only
+# A deadline for processes to start (Django imported afresh: minutes on an overloaded machine) and
+# do their work; a process that fails ends at once, so only one that hangs waits this out.
+START_WAIT = 300
 
 
 def _queue_feeds(host, count: int, path: str = "/ok/{i}.ics?events=5", prefix: str = "s") -> list[str]:
@@ -78,7 +81,7 @@ def test_rows_of_a_killed_worker_are_claimed_again_after_the_lock_ttl(feed_host,
     _queue_feeds(feed_host, 30, path="/ok/{i}.ics?events=5&delay=3", prefix="k")
     env = {**subprocess_env, "PLANNINGS_REFRESH_WORKER_BATCH_SIZE": "30"}
     worker = _manage(env, "plannings_refresh")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_WAIT
     while PlanningRefreshQueue.objects.filter(locked_at__isnull=False).count() < 30:
         assert time.monotonic() < deadline, "the worker never claimed its batch"
         time.sleep(0.1)
@@ -151,7 +154,7 @@ def test_celery_worker_and_beat_on_redis_keep_the_backups_fresh(feed_host, celer
     from plannings.health import health_report
     from plannings.web.serializers import health_json
 
-    deadline, health = time.monotonic() + 90, {}
+    deadline, health = time.monotonic() + START_WAIT, {}
     while time.monotonic() < deadline:
         health = health_json(health_report())
         if health["backups"]["covered"] == 20 and health["backups"]["disabled"] == 1:

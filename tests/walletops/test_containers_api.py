@@ -38,7 +38,7 @@ def test_env_and_accessories_filter_the_list(reader, fleet_settings):
     ]  # fmt: skip
 
 
-def _wait_health(reader, name, status, timeout=30):
+def _wait_health(reader, name, status, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container = next(c for c in reader.get(URL, {"env": "staging"}).json() if c["name"] == name)
@@ -126,9 +126,21 @@ def test_a_slash_in_a_name_never_reaches_a_container(reader, fleet_settings):
     assert response.status_code == HTTPStatus.NOT_FOUND  # no route: the name cannot carry a path
 
 
+def _runner_ticking(reader, name: str) -> None:
+    """Wait until the runner is past its 20,000-character line (a shell loop: seconds on a loaded
+    machine, where a fixed sleep was too short) and has written its first tick."""
+    deadline = time.monotonic() + 60
+    while True:
+        lines = reader.get(f"{URL}/{name}/logs", {"tail": "1"}).json()["lines"]
+        if lines and lines[-1]["text"].startswith("tick"):
+            return
+        assert time.monotonic() < deadline, f"{name} never ticked: {lines}"
+        time.sleep(0.2)
+
+
 def test_logs_strip_ansi_cut_long_lines_and_honour_tail(reader, fleet_settings):
     name = "wallet-core-staging-runner-abc1234"
-    time.sleep(1.5)
+    _runner_ticking(reader, name)
     body = reader.get(f"{URL}/{name}/logs", {"tail": "5000"}).json()
     texts = [line["text"] for line in body["lines"]]
     assert texts[0] == "red started"  # the ANSI colour codes are gone
@@ -142,7 +154,7 @@ def test_logs_strip_ansi_cut_long_lines_and_honour_tail(reader, fleet_settings):
 
 def test_logs_filter_by_substring_regex_and_time(reader, fleet_settings):
     name = "wallet-core-staging-runner-abc1234"
-    time.sleep(1.5)
+    _runner_ticking(reader, name)
     ticks = reader.get(f"{URL}/{name}/logs", {"grep": "tick", "tail": "5000"}).json()["lines"]
     assert ticks and all("tick" in line["text"] for line in ticks)
     regex = reader.get(f"{URL}/{name}/logs", {"grep": "/^tick [02468]$/"}).json()["lines"]

@@ -4,7 +4,11 @@ An env of its own (``follow``) spans both engines: a ticker container on each wr
 0.2 s. A third "engine" is the staging engine seen through a Unix-socket relay the test can cut,
 which is what a host that goes away looks like from the portal. The portal runs in pytest-django's
 live server (a real HTTP server thread), so a stream is read as a client reads it, line by line
-with a read timeout: nothing here can hang, and timing assertions are deadlines, not sleeps.
+with a read timeout: nothing here can hang.
+
+The tests must pass on a busy machine (``make test-stress`` runs this file beside a CPU hog): they
+wait for events with a generous deadline (``WAIT``) and assert order and counts, never a rate or a
+duration. What "live" means is said as an order: a line arrives before a later one is written.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ API = "/api/v1/admin/ops"
 TICK = 'n=0; while true; do echo "{label} $n"; n=$((n+1)); sleep 0.2; done'
 COLOURED = "printf '\\033[1;32mgreen\\033[0m plain\\n'; exec sleep 100000"
 SHORT = "echo one; echo two; sleep 1.5; echo three; exit 0"
+# A deadline for what must happen, not a measure of how fast: on a loaded machine (load 13 on 2
+# cores) events come seconds late. The settings the tests wait out (idle, max duration) are 2 s.
+WAIT = 60
 
 
 @dataclass
@@ -39,7 +46,8 @@ class Event:
     id: str | None = None
     data: dict | None = None
     comment: str | None = None
-    at: float = 0.0
+    at: float = 0.0  # time.monotonic() at arrival
+    wall_ns: int = 0  # time.time_ns() at arrival: comparable with a line's id (Docker's clock, the same host's)
 
 
 class EventReader:
@@ -55,7 +63,7 @@ class EventReader:
         for line in self.lines:
             if line == "":
                 if seen:
-                    event.at = time.monotonic()
+                    event.at, event.wall_ns = time.monotonic(), time.time_ns()
                     if event.data is None and event.event == "message":
                         event.event = "comment"  # retry: and comments only
                     return event
@@ -73,7 +81,7 @@ class EventReader:
                 event.data = json.loads(value)
         return None
 
-    def until(self, predicate, *, seconds: float) -> list[Event]:
+    def until(self, predicate, *, seconds: float = WAIT) -> list[Event]:
         """Events until one satisfies ``predicate`` (included), or fail after ``seconds``."""
         events, limit = [], time.monotonic() + seconds
         while time.monotonic() < limit:
@@ -84,6 +92,19 @@ class EventReader:
             if predicate(event):
                 return events
         raise AssertionError(f"not within {seconds} s: {[(e.event, e.data, e.comment) for e in events][-10:]}")
+
+    def messages(self, count: int) -> list[Event]:
+        """The next ``count`` lines (``message`` events), in the order they came; fails if another event ends them."""
+        lines: list[Event] = []
+
+        def enough(event: Event) -> bool:
+            assert event.event in ("message", "comment"), event  # a source_end or end: the stream stopped short
+            if event.event == "message":
+                lines.append(event)
+            return len(lines) == count
+
+        self.until(enough)
+        return lines
 
 
 class Relay:
@@ -157,7 +178,9 @@ def tickers(fleet):
         run(clients["a"], "wallet-core-follow-colour-1", COLOURED, {"service": "wallet-core-follow", "role": "colour"})
         run(clients["a"], "wallet-core-relayed-ticker-1", TICK.format(label="r"),
             {"service": "wallet-core-relayed", "role": "ticker"})  # fmt: skip
-        time.sleep(0.5)  # a few lines of backlog in each
+        for client, name in created:
+            if "ticker" in name:
+                _written(client, name, 5)  # the backlog the tests' tail (at most 5) reads
         yield clients
     finally:
         for client, name in created:
@@ -165,6 +188,19 @@ def tickers(fleet):
                 client.containers.get(name).remove(force=True)
         for client in clients.values():
             client.close()
+
+
+def _written(client, name: str, count: int) -> None:
+    """Wait until ``name`` has written ``count`` lines: its log then holds them, however slow the machine."""
+    limit = time.monotonic() + WAIT
+    while len(client.containers.get(name).logs(tail=count).splitlines()) < count:
+        assert time.monotonic() < limit, f"{name} wrote fewer than {count} lines in {WAIT} s"
+        time.sleep(0.1)
+
+
+def _tickers_wrote(tickers, count: int) -> None:
+    for label, client in tickers.items():
+        _written(client, f"wallet-core-follow-ticker-{label}", count)
 
 
 @pytest.fixture
@@ -186,7 +222,7 @@ def token(token_for):
 @pytest.fixture
 def http(live_server, token):
     with httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(10, read=5)
+        base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(WAIT)
     ) as client:
         yield client
 
@@ -195,20 +231,20 @@ def _follow(http, path: str, **params):
     return http.stream("GET", f"{API}/{path}", params={"follow": "true", **params})
 
 
-def test_a_container_writing_on_a_timer_is_followed_in_order_within_a_second(http, follow_env):
+def test_a_container_writing_on_a_timer_is_followed_live_and_in_order(http, follow_env):
     with _follow(http, "containers/wallet-core-follow-ticker-a/logs", env="follow", tail="3") as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/event-stream"
-        events = EventReader(response).until(lambda e: e.data and e.data["text"].endswith(" 20"), seconds=8)
-    lines = [e for e in events if e.event == "message"]
+        lines = EventReader(response).messages(3 + 20)  # the 3 of backlog (the fixture waited for them), 20 live
     numbers = [int(e.data["text"].split()[1]) for e in lines]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), numbers  # in order, none missing
     assert [e.id for e in lines] == sorted(e.id for e in lines)
     assert all(e.data["container"] == "wallet-core-follow-ticker-a" for e in lines)
-    # Live lines (after the 3 of backlog) arrive as they are written: every 0.2 s, so never a second apart.
+    # Live lines are sent as they are written, not held back in a buffer or until the stream ends: the
+    # first live line has arrived before the 20th was even written (19 ticks later: 3.8 s on a quiet
+    # machine, and on a loaded one the ticker slows down with everything else). An order, not a rate.
     live = lines[3:]
-    gaps = [b.at - a.at for a, b in zip(live, live[1:], strict=False)]
-    assert len(live) >= 10 and max(gaps) < 1.0, gaps
+    assert live[0].wall_ns < logs.stamp_ns(live[-1].id), (live[0].wall_ns, live[-1].id)
     # Each id is the line's exact time (nanoseconds), and its ts the same to the millisecond.
     assert all(e.id[:23] == e.data["ts"][:23] and len(e.id) == 30 for e in lines)
 
@@ -216,13 +252,13 @@ def test_a_container_writing_on_a_timer_is_followed_in_order_within_a_second(htt
 def test_last_event_id_resumes_right_after_the_last_line_seen(http, follow_env):
     path = "containers/wallet-core-follow-ticker-a/logs"
     with _follow(http, path, env="follow", tail="5") as response:
-        first = [e for e in EventReader(response).until(lambda e: e.event == "message", seconds=5)]
+        first = [e for e in EventReader(response).until(lambda e: e.event == "message")]
     seen = first[-1]
     time.sleep(0.7)  # lines written while "disconnected"
     with http.stream(
         "GET", f"{API}/{path}", params={"follow": "true", "env": "follow"}, headers={"Last-Event-ID": seen.id}
     ) as response:
-        events = EventReader(response).until(lambda e: e.event == "message", seconds=5)
+        events = EventReader(response).until(lambda e: e.event == "message")
     resumed = events[-1]
     assert resumed.id > seen.id
     assert int(resumed.data["text"].split()[1]) == int(seen.data["text"].split()[1]) + 1  # the very next line
@@ -230,12 +266,12 @@ def test_last_event_id_resumes_right_after_the_last_line_seen(http, follow_env):
 
 def test_ansi_colours_are_stripped_and_long_lines_cut_as_today(http, follow_env, fleet_settings):
     with _follow(http, "containers/wallet-core-follow-colour-1/logs", env="follow") as response:
-        event = EventReader(response).until(lambda e: e.event == "message", seconds=5)[-1]
+        event = EventReader(response).until(lambda e: e.event == "message")[-1]
     assert event.data["text"] == "green plain"
     # The runner ticks every second from the session's start: its first lines must stay within the tail
     # however long the suite ran before this test (200 was not enough in a full run).
     with _follow(http, "containers/wallet-core-staging-runner-abc1234/logs", env="staging", tail="5000") as response:
-        events = EventReader(response).until(lambda e: e.data and e.data["text"].startswith("xxx"), seconds=5)
+        events = EventReader(response).until(lambda e: e.data and e.data["text"].startswith("xxx"))
     assert [e for e in events if e.event == "message"][0].data["text"] == "red started"
     assert len(events[-1].data["text"]) == 16 * 1024  # the 20,000-character line, cut at 16 KiB
 
@@ -257,6 +293,16 @@ def test_foreign_containers_are_refused_and_the_endpoint_needs_its_scope(http, f
     assert _drained()
 
 
+def _refusal(http, path: str, *, headers: dict) -> dict:
+    """The 429 a follow must get, read as a stream: were it granted instead, the test fails here rather
+    than wait for an endless body (its heartbeats keep any read timeout from firing)."""
+    params = {"follow": "true", "env": "follow"}
+    with http.stream("GET", f"{API}/{path}", params=params, headers=headers) as response:
+        assert response.status_code == 429, response.status_code
+        assert response.headers["content-type"] == "application/json"
+        return json.loads(response.read())
+
+
 def test_the_caps_answer_429_and_a_client_that_goes_frees_its_stream(http, follow_env, live_server, token_for):
     assert _drained()  # the streams of the tests before are given back
     follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 1
@@ -264,53 +310,47 @@ def test_the_caps_answer_429_and_a_client_that_goes_frees_its_stream(http, follo
     path = "containers/wallet-core-follow-ticker-a/logs"
     with _follow(http, path, env="follow") as response:
         first = EventReader(response)  # held: a reader dropped would close its connection
-        first.until(lambda e: e.event == "message", seconds=5)
+        first.until(lambda e: e.event == "message")
         # Asked as an event stream (as an EventSource asks), the refusal is still the JSON error shape.
-        second = http.get(
-            f"{API}/{path}", params={"follow": "true", "env": "follow"}, headers={"Accept": "text/event-stream"}
-        )
-        assert second.status_code == 429 and second.headers["content-type"] == "application/json"
-        assert (
-            second.json()
-            == {
-                "code": "too_many_streams",
-                "detail": second.json()["detail"],
-            }
-            and "WALLETOPS_LOG_STREAMS_PER_USER" in second.json()["detail"]
-        )
+        second = _refusal(http, path, headers={"Accept": "text/event-stream"})
+        assert second == {"code": "too_many_streams", "detail": second["detail"]}
+        assert "WALLETOPS_LOG_STREAMS_PER_USER" in second["detail"]
         other = {"Authorization": f"Bearer {token_for('read')}"}
-        client = httpx.Client(base_url=live_server.url, headers=other, timeout=httpx.Timeout(10, read=5))
+        client = httpx.Client(base_url=live_server.url, headers=other, timeout=httpx.Timeout(WAIT))
         with client, _follow(client, path, env="follow") as response_2:
             assert response_2.status_code == 200
             other_reader = EventReader(response_2)
-            other_reader.until(lambda e: e.event == "message", seconds=5)
-            third = httpx.get(
-                f"{live_server.url}{API}/{path}?follow=true&env=follow",
-                headers={"Authorization": f"Bearer {token_for('read')}"},
-            )
-            assert (third.status_code, third.json()["code"]) == (429, "too_many_streams")
-            assert "WALLETOPS_LOG_STREAMS_TOTAL" in third.json()["detail"]
+            other_reader.until(lambda e: e.event == "message")
+            third = _refusal(http, path, headers={"Authorization": f"Bearer {token_for('read')}"})
+            assert third["code"] == "too_many_streams" and "WALLETOPS_LOG_STREAMS_TOTAL" in third["detail"]
     # Both clients went away: their streams are given back within a heartbeat or two (1 s here).
     assert _drained()
 
 
 def test_a_quiet_stream_ends_after_the_idle_timeout_and_any_after_the_max_duration(http, follow_env):
+    # Ends within WAIT, where the defaults (600 s idle, 3600 s at most) would outlast the deadline: the
+    # settings are what ended them. Not before them, however fast the machine.
     follow_env.WALLETOPS_LOG_STREAM_IDLE_SECONDS = 2
     started = time.monotonic()
     with _follow(http, "containers/wallet-core-staging-worker-abc1234/logs", env="staging") as response:
-        events = EventReader(response).until(lambda e: e.event == "end", seconds=6)
+        events = EventReader(response).until(lambda e: e.event == "end")
     assert events[-1].data["reason"] == "idle"
     assert any(e.comment and e.comment.startswith("heartbeat") for e in events)
-    assert 2 <= time.monotonic() - started < 5
+    assert time.monotonic() - started >= 2
+    # The ticker writes every 0.2 s, but a starved one could pause 2 s: idle is out of this one's way.
+    follow_env.WALLETOPS_LOG_STREAM_IDLE_SECONDS = 600
     follow_env.WALLETOPS_LOG_STREAM_MAX_SECONDS = 2
+    started = time.monotonic()
     with _follow(http, "containers/wallet-core-follow-ticker-a/logs", env="follow") as response:
-        events = EventReader(response).until(lambda e: e.event == "end", seconds=6)
+        events = EventReader(response).until(lambda e: e.event == "end")
     assert events[-1].data["reason"] == "max_duration"
+    assert any(e.event == "message" for e in events) and time.monotonic() - started >= 2
     assert _drained()
 
 
 def _drained() -> bool:
-    limit = time.monotonic() + 5
+    """Every stream's slot given back (a stream's client gone is noticed at its next write: a line or a heartbeat)."""
+    limit = time.monotonic() + WAIT
     while logs.streams_open() and time.monotonic() < limit:
         time.sleep(0.1)
     return logs.streams_open() == 0
@@ -320,7 +360,7 @@ def test_a_container_that_stops_ends_its_stream_with_a_final_event(http, follow_
     _run(tickers["a"], "wallet-core-follow-short-1", ["/bin/sh", "-c", SHORT],
          labels={"service": "wallet-core-follow", "role": "short"}, hostname="short")  # fmt: skip
     with _follow(http, "containers/wallet-core-follow-short-1/logs", env="follow") as response:
-        events = EventReader(response).until(lambda e: e.event == "end", seconds=8)
+        events = EventReader(response).until(lambda e: e.event == "end")
     texts = [e.data["text"] for e in events if e.event == "message"]
     assert texts == ["one", "two", "three"]
     assert events[-1].data["reason"] == "stopped"
@@ -334,10 +374,10 @@ def test_an_engine_that_goes_away_mid_stream_is_named_in_an_event_not_a_hang(htt
     try:
         with _follow(http, "containers/wallet-core-relayed-ticker-1/logs", env="relayed") as response:
             reader = EventReader(response)
-            reader.until(lambda e: e.event == "message", seconds=5)
+            reader.until(lambda e: e.event == "message")
             relay.cut()
-            cut_at = time.monotonic()
-            events = reader.until(lambda e: e.event == "end", seconds=6)
+            # Within WAIT: a stream that did not notice would run on to the idle timeout (600 s).
+            events = reader.until(lambda e: e.event == "end")
     finally:
         relay.cut()
     down = next(e for e in events if e.event == "engine_down")
@@ -347,10 +387,10 @@ def test_an_engine_that_goes_away_mid_stream_is_named_in_an_event_not_a_hang(htt
         "detail": f"Docker engine {relay.url} went away",
         "engines": [relay.url],
     }
-    assert events[-1].at - cut_at < 3
 
 
-def test_the_merged_view_interleaves_two_engines_by_time_with_counts(http, follow_env):
+def test_the_merged_view_interleaves_two_engines_by_time_with_counts(http, follow_env, tickers):
+    _tickers_wrote(tickers, 25)  # 40 lines to show, and a "b …7" to grep, however early this test runs
     response = http.get(f"{API}/logs", params={"env": "follow", "role": "ticker", "tail": "40"})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -384,8 +424,7 @@ def test_the_merged_view_interleaves_two_engines_by_time_with_counts(http, follo
 
 def test_the_merged_view_follows_live_in_time_order(http, follow_env):
     with _follow(http, "logs", env="follow", role="ticker", tail="4") as response:
-        seen = []
-        EventReader(response).until(lambda e: (e.event == "message" and seen.append(e)) or len(seen) > 20, seconds=8)
+        seen = EventReader(response).messages(4 + 17)
     # The 4 lines of backlog are merged by merged_read; what follows is the live merge under test.
     live = seen[4:]
     assert len(live) >= 16
@@ -465,7 +504,7 @@ class _StuckFollow:
         self.release = threading.Event()
 
     def close(self):
-        self.release.wait(10)
+        self.release.wait(WAIT)  # the test lets it go at its end
 
 
 def test_a_follow_that_blocks_on_close_still_gives_its_stream_slot_back_at_once(settings):
@@ -476,10 +515,11 @@ def test_a_follow_that_blocks_on_close_still_gives_its_stream_slot_back_at_once(
     closing = threading.Thread(target=stream.close, daemon=True)
     closing.start()
     try:
-        limit = time.monotonic() + 2
+        # Given back while close is still stuck (for WAIT s, longer than this wait): the slot comes first.
+        limit = time.monotonic() + WAIT / 2
         while logs.streams_open() and time.monotonic() < limit:
             time.sleep(0.05)
-        assert logs.streams_open() == 0
+        assert logs.streams_open() == 0 and closing.is_alive()
     finally:
         stuck.release.set()
         closing.join(5)
@@ -500,8 +540,8 @@ def test_a_reader_that_fails_unexpectedly_ends_its_container_with_an_event_namin
     try:
         reader = threading.Thread(target=stream._read, args=(source, None), daemon=True)
         reader.start()
-        reader.join(5)
-        kind, failed, detail = stream.queue.get(timeout=1)
+        reader.join(WAIT)
+        kind, failed, detail = stream.queue.get(timeout=WAIT)
         assert (kind, failed) == ("error", source) and "RuntimeError: matcher broke" in detail
         [event] = list(stream._ended(source, kind, detail))
         data = json.loads(event.decode().split("data: ", 1)[1])
@@ -516,13 +556,13 @@ def test_an_open_api_stream_ends_when_its_token_is_revoked(live_server, follow_e
 
     headers = {"Authorization": f"Bearer {token}"}
     with (
-        httpx.Client(base_url=live_server.url, headers=headers, timeout=httpx.Timeout(10, read=5)) as client,
+        httpx.Client(base_url=live_server.url, headers=headers, timeout=httpx.Timeout(WAIT)) as client,
         _follow(client, "containers/wallet-core-follow-ticker-a/logs", env="follow") as response,
     ):
         reader = EventReader(response)
-        reader.until(lambda e: e.event == "message", seconds=5)
+        reader.until(lambda e: e.event == "message")
         api_token_revoke(token=api_token_authenticate(token))
-        events = reader.until(lambda e: e.event == "end", seconds=5)
+        events = reader.until(lambda e: e.event == "end")
     assert events[-1].data == {"reason": "access_revoked", "detail": "the token was revoked or expired"}
     assert _drained()
 
@@ -536,7 +576,7 @@ def test_an_open_portal_stream_ends_when_its_user_is_no_longer_staff(client, dja
         chunks = iter(response.streaming_content)
         next(chunks)  # the stream has begun
         django_user_model.objects.filter(pk=user.pk).update(is_staff=False)
-        limit, body = time.monotonic() + 5, b""
+        limit, body = time.monotonic() + WAIT, b""
         while b"event: end" not in body and time.monotonic() < limit:
             body += next(chunks)
     finally:
@@ -552,14 +592,18 @@ def test_a_persons_tokens_and_portal_session_share_one_stream_cap(http, live_ser
     tokens = [api_token_create(name=f"t{n}", scopes=["read"], owner=owner).secret for n in (1, 2)]
     path = f"{API}/containers/wallet-core-follow-ticker-a/logs?follow=true&env=follow"
     with (
-        httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10, read=5)) as client,
+        httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(WAIT)) as client,
         client.stream("GET", path, headers={"Authorization": f"Bearer {tokens[0]}"}) as first,
     ):
-        EventReader(first).until(lambda e: e.event == "message", seconds=5)
+        # Held to the end of the block: a reader dropped closes its connection (httpcore closes the stream
+        # of a generator that is let go), the portal notices at its next write and frees the slot, and on a
+        # busy machine that came before the second request: 200 where the cap says 429.
+        first_reader = EventReader(first)
+        first_reader.until(lambda e: e.event == "message")
         with client.stream("GET", path, headers={"Authorization": f"Bearer {tokens[1]}"}) as second:
             assert second.status_code == 429  # (read only when refused: a stream would never end)
             assert second.read() and second.json()["code"] == "too_many_streams"
-        portal = httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10, read=5))
+        portal = httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(WAIT))
         with portal:
             login = portal.get("/admin/login/")
             csrf = portal.cookies["csrftoken"]
@@ -622,15 +666,22 @@ def test_the_live_queue_is_capped_in_bytes_so_a_slow_client_makes_readers_wait(m
                                   lease=logs.stream_lease(key="t"))  # fmt: skip
     long_line = logs.Line(ns=1, text="x" * 16 * 1024, cut=False, source=source)
     writer = threading.Thread(target=lambda: [stream._put(("line", source, long_line)) for _ in range(10)], daemon=True)
-    try:
-        writer.start()
-        writer.join(1.5)
-        assert writer.is_alive() and stream.queue.qsize() == 3  # 64 KiB: three 16 KiB lines and their labels
-        stream._taken([stream.queue.get()])
-        limit = time.monotonic() + 2
+
+    def queued_then_stuck() -> int:
+        """The queue's length once the writer has put what fits and still waits (it would end in a
+        moment, ten lines put, were nothing capped)."""
+        limit = time.monotonic() + WAIT
         while stream.queue.qsize() < 3 and time.monotonic() < limit:
             time.sleep(0.05)
-        assert stream.queue.qsize() == 3  # room made, one more line in
+        writer.join(1)
+        assert writer.is_alive(), f"the writer put all ten lines: {stream.queue.qsize()} queued"
+        return stream.queue.qsize()
+
+    try:
+        writer.start()
+        assert queued_then_stuck() == 3  # 64 KiB: three 16 KiB lines and their labels
+        stream._taken([stream.queue.get()])
+        assert queued_then_stuck() == 3  # room made, one more line in
     finally:
         stream.close()
         writer.join(2)

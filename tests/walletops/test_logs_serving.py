@@ -2,13 +2,15 @@
 live log streams are open, and refuses a stream past its cap rather than run out of threads.
 
 One web process with 4 threads and a cap of 3 streams: three followers hold three threads, and
-the health endpoint still answers at once on the fourth; a fourth follower is 429. With the
-previous web line (sync workers, one request per process) the first follower alone took the
-whole process and the health request waited for it.
+the health endpoint still answers on the fourth while they stay open; a fourth follower is 429.
+With the previous web line (sync workers, one request per process) the first follower alone took
+the whole process and the health request waited for it: for ever, as a follow of a ticking
+container does not end (600 s idle), so a deadline tells the two apart however loaded the machine.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -21,6 +23,10 @@ from scripts.servers.postgres import free_port
 from scripts.servers.process import process_stop
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+WAIT = 60  # a deadline for an answer, not a measure of speed: a busy machine answers seconds late
+# gunicorn's start (Django imported by a fresh process) took over 160 s at load 80; a start that
+# fails is seen at once (the process ends), so only one that hangs waits this out.
+START_WAIT = 300
 ROOT = Path(__file__).resolve().parents[2]
 OPS_TOKEN = "serving-test-token-of-at-least-32-characters"
 
@@ -72,7 +78,7 @@ def test_followers_never_starve_the_health_endpoint_under_the_procfiles_gunicorn
     bearer = {"Authorization": f"Bearer {token_for('read')}"}
     follow = f"{base}/api/v1/admin/ops/containers/wallet-core-staging-runner-abc1234/logs?env=staging&follow=true"
     try:
-        limit = time.monotonic() + 30
+        limit = time.monotonic() + START_WAIT
         while True:
             try:
                 if httpx.get(f"{base}/api/ops/plannings", headers=health, timeout=2).status_code == 200:
@@ -81,7 +87,7 @@ def test_followers_never_starve_the_health_endpoint_under_the_procfiles_gunicorn
                 pass
             assert server.poll() is None and time.monotonic() < limit, "gunicorn did not start"
             time.sleep(0.2)
-        with httpx.Client(headers=bearer, timeout=httpx.Timeout(10, read=5)) as client:
+        with httpx.Client(headers=bearer, timeout=httpx.Timeout(WAIT)) as client:
             streams = [client.stream("GET", follow) for _ in range(3)]
             opened = [stream.__enter__() for stream in streams]
             try:
@@ -89,12 +95,13 @@ def test_followers_never_starve_the_health_endpoint_under_the_procfiles_gunicorn
                 for response, reader in zip(opened, readers, strict=True):
                     assert response.status_code == 200
                     next(reader)  # the stream has started: its thread is taken
-                started = time.monotonic()
-                answer = httpx.get(f"{base}/api/ops/plannings", headers=health, timeout=5)
-                elapsed = time.monotonic() - started
-                assert answer.status_code == 200 and elapsed < 1.0, elapsed
-                refused = httpx.get(follow, headers=bearer, timeout=5)
-                assert (refused.status_code, refused.json()["code"]) == (429, "too_many_streams")
+                answer = httpx.get(f"{base}/api/ops/plannings", headers=health, timeout=WAIT)
+                assert answer.status_code == 200
+                for reader in readers:
+                    next(reader)  # each follower is still open after the answer: it was not waited out
+                with httpx.stream("GET", follow, headers=bearer, timeout=WAIT) as refused:  # a 200 would never end
+                    assert refused.status_code == 429
+                    assert json.loads(refused.read())["code"] == "too_many_streams"
             finally:
                 for stream in streams:
                     stream.__exit__(None, None, None)
