@@ -111,16 +111,13 @@ def _logs(client, *, accept: str = "application/json", **query):
 
 def test_a_catastrophic_regex_answers_at_once(reader, limits):
     # With Python's re (before RE2), the first request ran for hours: 2^40 ways to split 40 a's.
-    started = time.monotonic()
-    with deadline(20):
+    with deadline(20):  # what the test tells apart is hours from seconds: no stopwatch, a generous deadline
         explosive = _logs(reader, grep="/(a+)+$/", tail="5000")
         quadratic = _logs(reader, grep="/0+1/", tail="5000")  # 5,000 lines of 20,000 zeros: minutes with re
         found = _logs(reader, grep="/^a{40}!$/")
-    elapsed = time.monotonic() - started
     assert (explosive.status_code, explosive.json()["lines"]) == (200, [])
     assert (quadratic.status_code, quadratic.json()["lines"]) == (200, [])
     assert [line["text"] for line in found.json()["lines"]] == ["a" * 40 + "!"]
-    assert elapsed < 10, elapsed
 
 
 def test_the_portal_page_greps_with_re2_too(looker, limits):
@@ -253,8 +250,7 @@ def test_a_stalled_engine_is_503_after_the_timeout(settings):
     settings.WALLETOPS_DOCKER_TIMEOUT = 1
     found = containers.Found(url=f"tcp://127.0.0.1:{server.server_address[1]}", id="0123456789ab", name="stalled",
                              membership=fleet.Membership(env="staging", role="web", accessory=False))  # fmt: skip
-    started = time.monotonic()
-    try:
+    try:  # the stalled engine holds its answer 30 s: the 20 s deadline tells the 1 s timeout apart
         with deadline(20), pytest.raises(DockerUnavailable, match="ConnectionError"):
             containers.container_logs(found, tail=10, since=None, until=None, grep=None)
     finally:
@@ -262,7 +258,6 @@ def test_a_stalled_engine_is_503_after_the_timeout(settings):
         server.shutdown()
         server.server_close()
         docker_client._clients.pop(found.url).close()
-    assert time.monotonic() - started < 5
 
 
 def test_a_line_the_client_cut_is_truncated_even_when_its_shown_text_is_short():
