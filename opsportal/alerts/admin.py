@@ -26,6 +26,7 @@ from opsportal.alerts.services import (
     alert_mute_preset,
     alert_unacknowledge,
     alerts_action_refused,
+    channel_saved,
     maintenance_window_delete,
     maintenance_window_refused,
     maintenance_window_save,
@@ -252,7 +253,7 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["name", "kind", "url", "kinds", "enabled"]
+        fields = ["name", "kind", "url", "kinds", "enabled", "send_open_alerts"]
 
     def clean(self):
         data = super().clean()
@@ -285,11 +286,17 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name", "kind", "url", "kinds", "enabled"]
+            return ["name", "kind", "url", "kinds", "enabled", "send_open_alerts"]
         if not self.has_change_permission(request, obj):
             # A read-only form would show every field's value as text, the URL in clear: only its mask.
-            return ["name", "kind", "url_shown", "kinds", "enabled"]
-        return ["name", "kind", "url_shown", "url", "kinds", "enabled"]
+            return ["name", "kind", "url_shown", "kinds", "enabled", "send_open_alerts"]
+        return ["name", "kind", "url_shown", "url", "kinds", "enabled", "send_open_alerts"]
+
+    def save_model(self, request, obj, form, change):
+        was_enabled = Channel.objects.filter(pk=obj.pk).values_list("enabled", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        if channel_saved(channel=obj, was_enabled=was_enabled):
+            self.message_user(request, f"The alerts firing now are queued for {obj.name}.")
 
     @admin.display(description="URL (masked)")
     def url_shown(self, obj: Channel) -> str:

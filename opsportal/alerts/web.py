@@ -44,7 +44,7 @@ class AlertSerializer(serializers.Serializer):
     rule = serializers.CharField(source="rule.name")
     rule_kind = serializers.CharField(source="rule.kind")
     target = serializers.CharField()
-    state = serializers.ChoiceField(choices=["ok", "pending", "alerting", "resolved"])
+    state = serializers.ChoiceField(choices=["ok", "pending", "alerting", "resolved", "gone"])
     flapping = serializers.BooleanField()
     held = serializers.BooleanField(help_text="held back by a deploy in progress or a maintenance window")
     acknowledged = serializers.SerializerMethodField(help_text="who acknowledged it, when, why; null: nobody")
