@@ -19,7 +19,7 @@ from django.utils.html import escape
 
 from opsportal.alerts.models import Alert, Rule
 from opsportal.alerts.observe import ENGINE_PREFIX, FEEDS_HOST_PREFIX
-from opsportal.lib.timefmt import iso_utc, time_exact, time_relative
+from opsportal.lib.timefmt import time_exact, time_relative
 
 # Evaluator events beside the notification kinds: "gone" is sent as kind "resolved", titled [CLOSED].
 GONE = "gone"
@@ -62,6 +62,10 @@ def target_url(alert: Alert) -> str:
     return alert_url(alert)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None  # v1's form, kept as it was
+
+
 def _alert_json(alert: Alert) -> dict:
     return {
         "id": alert.pk,
@@ -71,9 +75,9 @@ def _alert_json(alert: Alert) -> dict:
         "state": alert.state,
         "flapping": alert.flapping,
         "message": alert.message,
-        "started_at": iso_utc(alert.started_at),
-        "fired_at": iso_utc(alert.fired_at),
-        "resolved_at": iso_utc(alert.resolved_at),
+        "started_at": _iso(alert.started_at),
+        "fired_at": _iso(alert.fired_at),
+        "resolved_at": _iso(alert.resolved_at),
         "url": target_url(alert),
         "alert_url": alert_url(alert),
     }
@@ -98,23 +102,23 @@ def message_build(*, event: str, alerts: list[Alert], now: datetime, reason: str
     lead = LEADS.get(event, "")
 
     def reading(alert: Alert) -> str:
-        named = alert.target if len(rules) == 1 else f"{alert.rule.name}: {alert.target}"
-        return f"{named}: {lead}{alert.message}"
+        # The condition's words name the target and its reading; across rules, the rule is named too.
+        return f"{lead}{alert.message}" if len(rules) == 1 else f"{alert.rule.name}: {lead}{alert.message}"
 
     blocks, items = [], []
     for alert in alerts:
         url = target_url(alert)
-        since = _since(alert, now) if event != "deploy" else time_exact(alert.started_at)
-        blocks.append((reading(alert), since, url))
+        blocks.append((reading(alert), "" if event == "deploy" else _since(alert, now), url))
         items.append(_alert_json(alert))
     head = f"{len(alerts)} targets of {label}:" if len(alerts) > 1 else ""
-    text = "\n\n".join(f"{line}\n  {since}\n  {url}" for line, since, url in blocks)
+    text = "\n\n".join("\n  ".join(part for part in block if part) for block in blocks)
     html_items = "".join(
-        f'<li><p>{escape(line)}<br>{escape(since)}<br><a href="{escape(url)}">{escape(url)}</a></p></li>'
+        f"<li><p>{escape(line)}<br>{escape(since) + '<br>' if since else ''}"
+        f'<a href="{escape(url)}">{escape(url)}</a></p></li>'
         for line, since, url in blocks
     )
     # v1's "message": the reading alone, as before groups ("Recovered. It was: …" for a recovery).
-    legacy = f"{lead}{first.message}" if len(alerts) == 1 else "; ".join(reading(alert) for alert in alerts)
+    legacy = "; ".join(reading(alert) for alert in alerts)
     payload = {
         "version": 1,
         "kind": "resolved" if event == GONE else event,
