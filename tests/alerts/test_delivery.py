@@ -61,7 +61,7 @@ def test_a_fired_alert_reaches_the_smtp_server_and_the_webhook_with_the_document
         "fired",
         "[ALERT] Containers: wallet-core-production-web-1",
     )
-    link = f"http://127.0.0.1:8000/admin/ops/containers/wallet-core-production-web-1/"
+    link = "http://127.0.0.1:8000/admin/ops/containers/wallet-core-production-web-1/"
     assert body["alert"].pop("url") == link
     assert body["alert"].pop("alert_url") == f"http://127.0.0.1:8000/admin/alerts/alert/{alert.pk}/change/"
     assert (body["count"], body["url"], body["reason"], body["resolution"]) == (1, link, None, None)

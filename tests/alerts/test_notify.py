@@ -109,9 +109,7 @@ def test_a_channel_added_while_alerts_fire_is_sent_them_in_one_message(feeds):
         assert (sent.kind, sent.status) == ("fired", "pending")
         assert sent.title == "[ALERT] Feeds: 2 targets (already open)"
         assert sent.payload["reason"] == "already_open" and sent.alerts.count() == 2
-        quiet = Channel.objects.create(
-            name="quiet", kind="webhook", url="http://127.0.0.1:9/q", send_open_alerts=False
-        )
+        quiet = Channel.objects.create(name="quiet", kind="webhook", url="http://127.0.0.1:9/q", send_open_alerts=False)
         assert channel_saved(channel=quiet, was_enabled=None) == 0 and not quiet.notifications.exists()
 
 
