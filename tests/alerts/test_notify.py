@@ -145,13 +145,16 @@ def test_a_muted_alerts_recovery_reaches_the_channel_that_heard_its_alert(feeds)
         _fire(clock, "iut")
         alert = Alert.objects.get(target="host iut")
         Mute.objects.create(rule=feeds, target="", until=timezone.now() + timedelta(hours=4), reason="on it")
+        # Added after the [ALERT], told nothing of it: its recovery stays muted for it.
+        Channel.objects.create(name="later", kind="webhook", url="http://127.0.0.1:9/l", send_open_alerts=False)
         PlanningRefreshState.objects.update(last_failure_kind=None, consecutive_failures=0)
         _pass(clock)
         _pass(clock)
         alert.refresh_from_db()
         assert alert.state == "resolved"
-        (recovery,) = Notification.objects.filter(kind="resolved")
-        assert recovery.status == "pending" and recovery.title == "[RESOLVED] Feeds: 2 targets"
+        recoveries = dict(Notification.objects.filter(kind="resolved").values_list("channel__name", "status"))
+        assert recoveries == {"hook": "pending", "later": "muted"}
+        assert Notification.objects.get(kind="resolved", channel__name="hook").title == "[RESOLVED] Feeds: 2 targets"
 
 
 def test_a_mute_ending_on_a_firing_alert_sends_its_state_once(feeds):
