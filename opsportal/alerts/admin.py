@@ -73,15 +73,44 @@ class RuleAdmin(admin.ModelAdmin):
 
 
 class NotificationInline(admin.TabularInline):
-    model = Notification
-    fields = ["created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error"]
-    readonly_fields = fields
+    """The notifications listing the alert (a group's notification shows on each of its alerts)."""
+
+    model = Notification.alerts.through
+    verbose_name, verbose_name_plural = "notification", "notifications"
+    fields = readonly_fields = ["created", "kind", "title", "channel", "status", "attempts", "sent", "last_error"]
     extra = 0
     can_delete = False
-    ordering = ["created_at"]
+    ordering = ["notification__created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("notification__channel")
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def created(self, row) -> str:
+        return row.notification.created_at
+
+    def kind(self, row) -> str:
+        return row.notification.kind
+
+    def title(self, row) -> str:
+        return row.notification.title
+
+    def channel(self, row) -> str:
+        return row.notification.channel.name
+
+    def status(self, row) -> str:
+        return row.notification.get_status_display()
+
+    def attempts(self, row) -> int:
+        return row.notification.attempts
+
+    def sent(self, row):
+        return row.notification.sent_at
+
+    def last_error(self, row) -> str:
+        return row.notification.last_error
 
 
 @admin.register(Alert)

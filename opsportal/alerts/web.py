@@ -53,7 +53,7 @@ class AlertSerializer(serializers.Serializer):
     fired_at = serializers.DateTimeField(allow_null=True)
     resolved_at = serializers.DateTimeField(allow_null=True)
     last_evaluated_at = serializers.DateTimeField()
-    notifications = AlertNotificationSerializer(many=True, source="notifications.all")
+    notifications = AlertNotificationSerializer(many=True, source="grouped_notifications.all")
 
     @extend_schema_field(AcknowledgementSerializer(allow_null=True))
     def get_acknowledged(self, alert) -> dict | None:

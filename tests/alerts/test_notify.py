@@ -53,7 +53,7 @@ def _fire(clock, *schools: str) -> None:
     assert _pass(clock).fired == len(schools) + 1  # the hosts and the catalog
 
 
-def test_targets_of_one_rule_firing_in_one_pass_go_out_as_one_notification_listing_each(feeds, webhook):
+def test_targets_of_one_rule_firing_in_one_pass_go_out_as_one_notification_listing_each(feeds, webhook, admin_client):
     with time_machine.travel(START, tick=False) as clock:
         _fire(clock, "iut", "enscr")
         alerts = Alert.objects.filter(state="alerting")
@@ -68,6 +68,9 @@ def test_targets_of_one_rule_firing_in_one_pass_go_out_as_one_notification_listi
         iut = alerts.get(target="host iut")
         assert f"{BASE}/admin/alerts/alert/{alerts.get(target='catalog').pk}/change/" in fired.body
         assert f'<a href="{BASE}/admin/plannings/planning/?q=iut">' in fired.body_html
+        # Each alert's page lists the group's notification, not only the first alert's.
+        page = admin_client.get(f"/admin/alerts/alert/{iut.pk}/change/").content.decode()
+        assert "[ALERT] Feeds: 3 targets" in page
 
         assert notifications_deliver() == {"sent": 1, "retrying": 0, "failed": 0}
         (posted,) = webhook.bodies
