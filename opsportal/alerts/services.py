@@ -593,8 +593,23 @@ def alerts_action_refused(*, actor: Actor, action: str, target: str, detail: str
     audit_refusal_record(actor=actor, action=action, target_type="alert", targets=[target], detail=detail)
 
 
-def mute_delete(*, actor: Actor, mute: Mute) -> None:
+def mute_delete(*, actor: Actor, mute: Mute, now: datetime | None = None) -> int:
+    """Remove a mute, audited. A mute removed while it holds an alert that still fires ends like one
+    that runs out: the channels hear that alert's state once (returns the notifications queued)."""
+    now = now or timezone.now()
     with transaction.atomic():
+        queued = 0
+        if mute.until > now:
+            others = list(Mute.objects.filter(until__gt=now).exclude(pk=mute.pk))
+            firing = Alert.objects.filter(is_open=True, state=Alert.State.ALERTING).select_related("rule")
+            events = _mutes_ended(
+                ended=[mute],
+                muted=lambda rule, target: any(m.covers(rule_id=rule.pk, target=target) for m in others),
+                alerts=list(firing),
+                events=[],
+            )
+            channels = list(Channel.objects.filter(enabled=True))
+            queued = notifications_group_queue(events=events, now=now, muted=lambda _alert: False, channels=channels)
         audit_record(
             actor=actor,
             action="alerts.unmute",
@@ -603,6 +618,7 @@ def mute_delete(*, actor: Actor, mute: Mute) -> None:
             detail=mute.reason,
         )
         mute.delete()
+    return queued
 
 
 def channel_open_alerts_send(*, channel: Channel, now: datetime | None = None) -> int:

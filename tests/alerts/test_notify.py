@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from opsportal.alerts.delivery import notifications_deliver
 from opsportal.alerts.models import Alert, Channel, Mute, Notification
-from opsportal.alerts.services import alerts_evaluate, channel_saved
+from opsportal.alerts.services import alerts_evaluate, channel_saved, mute_delete
+from opsportal.audit.services import Actor
 from plannings.models import Planning, PlanningBackup, PlanningRefreshState
 from tests import factories
 
@@ -172,3 +173,15 @@ def test_a_mute_ending_on_a_firing_alert_sends_its_state_once(feeds):
         told = Notification.objects.exclude(status="muted")
         assert list(told.values_list("title", flat=True)) == ["[ALERT] Feeds: 2 targets (mute ended)"]
         assert told.get().payload["reason"] == "mute_ended"
+
+
+def test_a_mute_removed_while_its_alert_fires_sends_its_state_once(feeds):
+    with time_machine.travel(START, tick=False) as clock:
+        _hosts_failing("iut")
+        mute = Mute.objects.create(rule=feeds, target="", until=timezone.now() + timedelta(hours=4), reason="work")
+        alerts_evaluate()
+        _pass(clock)
+        assert mute_delete(actor=Actor.cli("ops"), mute=mute) == 1
+        _pass(clock)
+        told = Notification.objects.exclude(status="muted")
+        assert list(told.values_list("title", flat=True)) == ["[ALERT] Feeds: 2 targets (mute ended)"]
