@@ -40,6 +40,9 @@ SECRET_KEY = portal_str("DJANGO_SECRET_KEY", _INSECURE_KEY)
 DEBUG = strict_bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
 ALLOWED_HOSTS = portal_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = portal_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Where operators reach the portal: the links in alert notifications start with it (a notification
+# has no request to take the host from). Required in production; trailing slashes dropped.
+OPSPORTAL_BASE_URL = portal_str("OPSPORTAL_BASE_URL", "" if IS_PRODUCTION else "http://127.0.0.1:8000").rstrip("/")
 
 
 OPS_TOKEN_MIN_LENGTH = 32
@@ -53,6 +56,8 @@ def _refuse_unsafe_production() -> None:
         problems.append("DJANGO_SECRET_KEY is the development default, shorter than 50 characters or not random")
     if not ALLOWED_HOSTS:
         problems.append("DJANGO_ALLOWED_HOSTS is empty")
+    if not OPSPORTAL_BASE_URL.startswith(("https://", "http://")):
+        problems.append("OPSPORTAL_BASE_URL is not set to the portal's http(s):// address (alert links)")
     # Unset, it refuses every caller; set, it must not be guessable.
     if 0 < len(upstream_str("OPS_TOKEN", "")) < OPS_TOKEN_MIN_LENGTH:
         problems.append(f"OPS_TOKEN is shorter than {OPS_TOKEN_MIN_LENGTH} characters")

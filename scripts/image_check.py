@@ -329,6 +329,7 @@ def run_roles(client: docker.APIClient, figures: dict, checks: Checks) -> None:
     env = {
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": SITE,
+        "OPSPORTAL_BASE_URL": f"https://{SITE}",
         "OPS_TOKEN": token,
         "DATABASE_URL": f"sqlite:///{DATA}/opsportal.sqlite3",
         "CELERY_BROKER_URL": "filesystem://",

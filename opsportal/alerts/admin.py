@@ -27,6 +27,7 @@ from opsportal.alerts.services import (
     alert_mute_preset,
     alert_unacknowledge,
     alerts_action_refused,
+    channel_saved,
     maintenance_window_delete,
     maintenance_window_refused,
     maintenance_window_save,
@@ -80,15 +81,44 @@ class RuleAdmin(admin.ModelAdmin):
 
 
 class NotificationInline(admin.TabularInline):
-    model = Notification
-    fields = ["created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error"]
-    readonly_fields = fields
+    """The notifications listing the alert (a group's notification shows on each of its alerts)."""
+
+    model = Notification.alerts.through
+    verbose_name, verbose_name_plural = "notification", "notifications"
+    fields = readonly_fields = ["created", "kind", "title", "channel", "status", "attempts", "sent", "last_error"]
     extra = 0
     can_delete = False
-    ordering = ["created_at"]
+    ordering = ["notification__created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("notification__channel")
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def created(self, row) -> str:
+        return row.notification.created_at
+
+    def kind(self, row) -> str:
+        return row.notification.kind
+
+    def title(self, row) -> str:
+        return row.notification.title
+
+    def channel(self, row) -> str:
+        return row.notification.channel.name
+
+    def status(self, row) -> str:
+        return row.notification.get_status_display()
+
+    def attempts(self, row) -> int:
+        return row.notification.attempts
+
+    def sent(self, row):
+        return row.notification.sent_at
+
+    def last_error(self, row) -> str:
+        return row.notification.last_error
 
 
 @admin.register(Alert)
@@ -286,7 +316,7 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["name", "kind", "url", "kinds", "enabled"]
+        fields = ["name", "kind", "url", "kinds", "enabled", "send_open_alerts"]
 
     def clean(self):
         data = super().clean()
@@ -319,11 +349,17 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name", "kind", "url", "kinds", "enabled"]
+            return ["name", "kind", "url", "kinds", "enabled", "send_open_alerts"]
         if not self.has_change_permission(request, obj):
             # A read-only form would show every field's value as text, the URL in clear: only its mask.
-            return ["name", "kind", "url_shown", "kinds", "enabled"]
-        return ["name", "kind", "url_shown", "url", "kinds", "enabled"]
+            return ["name", "kind", "url_shown", "kinds", "enabled", "send_open_alerts"]
+        return ["name", "kind", "url_shown", "url", "kinds", "enabled", "send_open_alerts"]
+
+    def save_model(self, request, obj, form, change):
+        was_enabled = Channel.objects.filter(pk=obj.pk).values_list("enabled", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        if channel_saved(channel=obj, was_enabled=was_enabled):
+            self.message_user(request, f"The alerts firing now are queued for {obj.name}.")
 
     @admin.display(description="URL (masked)")
     def url_shown(self, obj: Channel) -> str:

@@ -151,13 +151,22 @@ def channel_url_problem(*, kind: str, url: str) -> str | None:
     return None
 
 
-def _apprise_send(url: str, title: str, body: str) -> str | None:
+# Apprise schemes sent the HTML body: its e-mail plugin makes a multipart/alternative message of it (the
+# text/plain part is Apprise's rendering of the HTML). Other services get the plain text as before.
+HTML_SCHEMES = ("mailto", "mailtos")
+
+
+def _apprise_send(url: str, title: str, body: str, html: str = "") -> str | None:
     """Apprise reports failures in its log, not in an exception. Apprise 2.x sends from its own thread pool,
     so a handler keyed on this thread saw nothing: the result carries this call's log entries instead."""
     sender = apprise.Apprise()
     if not sender.add(url):
         return "not an Apprise URL Apprise can load"
-    result = sender.notify(title=title, body=body, log_level=logging.WARNING)
+    if html and url.partition("://")[0].lower() in HTML_SCHEMES:
+        body, body_format = html, apprise.NotifyFormat.HTML
+    else:
+        body_format = None  # as the service takes it (unchanged from before HTML bodies)
+    result = sender.notify(title=title, body=body, body_format=body_format, log_level=logging.WARNING)
     if result:
         return None
     lines = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
@@ -187,17 +196,19 @@ def _webhook_send(url: str, payload: dict) -> str | None:
         return f"HTTP {status}"
 
 
-def _send(item: tuple[str, str, str, str, dict]) -> str | None:
+def _send(item: tuple[str, str, str, str, dict, str]) -> str | None:
     """Never raises: any failure of one send (httpx.InvalidURL is no HTTPError, a plugin's bug...) is that
     item's error, so the pool's map never aborts a delivery whose rows are already claimed and sent.
     What the egress policy did (refused an address, ended the send at its deadline, held back a
     redirect) explains a failure better than the library's words for it, so it comes first."""
-    kind, url, title, body, payload = item
+    kind, url, title, body, payload, html = item
     with send_guarded(
         allowed=settings.OPSPORTAL_ALERTS_ALLOWED_NETWORKS, deadline_seconds=settings.OPSPORTAL_ALERTS_SEND_TIMEOUT
     ) as guard:
         try:
-            error = _webhook_send(url, payload) if kind == Channel.Kind.WEBHOOK else _apprise_send(url, title, body)
+            error = (
+                _webhook_send(url, payload) if kind == Channel.Kind.WEBHOOK else _apprise_send(url, title, body, html)
+            )
         except Exception as exc:  # noqa: BLE001
             log.warning("alerts: a %s send raised", kind, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"
@@ -255,7 +266,9 @@ def notifications_deliver(*, now: datetime | None = None, limit: int = 200, ids:
     sendable = [row for row in claimed if refused[row.channel_id] is None]
     errors: list[str | None] = []
     if sendable:
-        items = [(row.channel.kind, row.channel.url, row.title, row.body, row.payload) for row in sendable]
+        items = [
+            (row.channel.kind, row.channel.url, row.title, row.body, row.payload, row.body_html) for row in sendable
+        ]
         with ThreadPoolExecutor(min(SEND_POOL, len(items))) as pool:
             errors = list(pool.map(_send, items))
     outcomes = [(row, refused[row.channel_id], True) for row in claimed if refused[row.channel_id] is not None]
@@ -284,7 +297,9 @@ def channel_test(*, channel: Channel, now: datetime | None = None) -> Notificati
         next_attempt_at=None,  # never due: a worker's delivery pass must not send it a second time
     )
     problem = channel_url_problem(kind=channel.kind, url=channel.url)
-    error = f"unusable channel URL: {problem}" if problem else _send((channel.kind, channel.url, title, body, payload))
+    error = (
+        f"unusable channel URL: {problem}" if problem else _send((channel.kind, channel.url, title, body, payload, ""))
+    )
     row.attempts, row.next_attempt_at = 1, None
     row.status = Notification.Status.SENT if error is None else Notification.Status.FAILED
     row.sent_at, row.last_error = (now if error is None else None), error_masked(error or "", channel.url)

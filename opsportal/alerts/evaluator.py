@@ -11,7 +11,9 @@ it answers the new episode and the notifications due. Noise control lives here, 
 - reminders: at most every ``reminder_seconds`` while alerting;
 - hold: a deploy in progress or a maintenance window keeps a pending episode from firing; it fires only
   if it outlives them;
-- acknowledgement: an acknowledged alerting episode gets no reminders (an operator is on it).
+- acknowledgement: an acknowledged alerting episode gets no reminders (an operator is on it);
+- gone: a target no longer observed (removed, no longer configured) counts as "not bad" for the
+  grace, but an alerting episode it closes ends ``gone``, not ``resolved``: nothing recovered.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-PENDING, ALERTING, OK, RESOLVED = "pending", "alerting", "ok", "resolved"
-FIRED, REMINDER, RESOLVED_EVENT = "fired", "reminder", "resolved"
+PENDING, ALERTING, OK, RESOLVED, GONE = "pending", "alerting", "ok", "resolved", "gone"
+FIRED, REMINDER, RESOLVED_EVENT, GONE_EVENT = "fired", "reminder", "resolved", "gone"
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,17 @@ def _held_long_enough(track: Track, policy: Policy, now: datetime) -> bool:
 
 
 def track_step(
-    track: Track, *, bad: bool, now: datetime, policy: Policy, hold: bool = False, acknowledged: bool = False
+    track: Track,
+    *,
+    bad: bool,
+    now: datetime,
+    policy: Policy,
+    hold: bool = False,
+    acknowledged: bool = False,
+    gone: bool = False,
 ) -> tuple[Track, list]:
-    """The episode after one pass, and the notifications due (``fired``, ``reminder``, ``resolved``)."""
+    """The episode after one pass, and the notifications due (``fired``, ``reminder``, ``resolved``,
+    ``gone``). ``gone``: the target was not observed this pass (``bad`` is then False)."""
     if not track.open:
         if not bad:
             return track, []  # nothing open, nothing wrong: no row is made
@@ -120,6 +130,8 @@ def track_step(
         return track, events
     # alerting
     if not bad and _held_long_enough(track, policy, now):
+        if gone:
+            return replace(track, state=GONE), [GONE_EVENT]
         return replace(track, state=RESOLVED), [RESOLVED_EVENT]
     if acknowledged:
         return track, events  # an operator is on it: no reminder (one comes again if it is taken back)

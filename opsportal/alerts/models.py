@@ -2,7 +2,8 @@
 
 An alert row is one episode of one (rule, target): it opens ``pending`` when the condition is first seen,
 turns ``alerting`` once it has held for the rule's grace, and closes ``resolved`` (or ``ok`` when it never
-fired). The evaluator loads only open rows, so its cost does not grow with the history.
+fired), or ``gone`` when its target is no longer observed (a container removed, an engine no longer
+configured). The evaluator loads only open rows, so its cost does not grow with the history.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Alert(models.Model):
         PENDING = "pending", "pending"
         ALERTING = "alerting", "alerting"
         RESOLVED = "resolved", "resolved"
+        GONE = "gone", "closed: no longer observed"
 
     OPEN = (State.PENDING, State.ALERTING)
 
@@ -205,6 +207,10 @@ class Channel(models.Model):
         default="fired,reminder,resolved,deploy",
         help_text="Kinds it receives, comma-separated: fired, reminder, resolved, deploy.",
     )
+    send_open_alerts = models.BooleanField(
+        default=True,
+        help_text="Added or switched on, it is sent the alerts firing then, in one message.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -230,12 +236,15 @@ class Notification(models.Model):
         FAILED = "failed"
         MUTED = "muted", "muted (recorded, not sent)"
 
+    # The group's first alert (the webhook body's ``alert``); ``alerts`` lists every alert of the group.
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    alerts = models.ManyToManyField(Alert, blank=True, related_name="grouped_notifications")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     title = models.CharField(max_length=300)
     body = models.TextField()
+    body_html = models.TextField(blank=True)  # the same, with links, for e-mail (its plain part is ``body``'s words)
     payload = models.JSONField(default=dict)  # the webhook's JSON body, kept as sent
     created_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveIntegerField(default=0)

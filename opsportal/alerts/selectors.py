@@ -13,8 +13,9 @@ from opsportal.lib.health_status import HealthStatus, status_worst
 
 
 def alerts_list(*, open_only: bool, limit: int) -> list[Alert]:
-    """Open alerts first (alerting before pending), then the newest history, with their notifications."""
-    rows = Alert.objects.select_related("rule").prefetch_related("notifications__channel")
+    """Open alerts first (alerting before pending), then the newest history, with their notifications
+    (those listing them: a group's notification shows on each of its alerts)."""
+    rows = Alert.objects.select_related("rule").prefetch_related("grouped_notifications__channel")
     if open_only:
         rows = rows.filter(is_open=True)
     return list(rows.order_by(*LIST_ORDER)[:limit])

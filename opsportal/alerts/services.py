@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from opsportal.alerts import evaluator, observe
+from opsportal.alerts import evaluator, messages, observe
 from opsportal.alerts.conditions import condition
 from opsportal.alerts.models import (
     SECONDS_MAX,
@@ -68,59 +68,98 @@ def _policy(rule: Rule) -> evaluator.Policy:
     )
 
 
-def _alert_json(alert: Alert) -> dict:
-    def iso(value):
-        return value.isoformat().replace("+00:00", "Z") if value else None
+@dataclass(frozen=True)
+class Event:
+    """An alert's event of this pass: ``fired``, ``reminder``, ``resolved``, ``gone`` or ``deploy``;
+    ``reason`` says why a [ALERT] goes out again (messages.ALREADY_OPEN, messages.MUTE_ENDED)."""
 
-    return {
-        "id": alert.pk,
-        "rule": alert.rule.name,
-        "rule_kind": alert.rule.kind,
-        "target": alert.target,
-        "state": alert.state,
-        "flapping": alert.flapping,
-        "message": alert.message,
-        "started_at": iso(alert.started_at),
-        "fired_at": iso(alert.fired_at),
-        "resolved_at": iso(alert.resolved_at),
-    }
+    event: str
+    alert: Alert
+    reason: str = ""
 
 
-TITLES = {
-    Notification.Kind.FIRED: "[ALERT] {rule}: {target}",
-    Notification.Kind.REMINDER: "[STILL ALERTING] {rule}: {target}",
-    Notification.Kind.RESOLVED: "[RESOLVED] {rule}: {target}",
-    Notification.Kind.DEPLOY: "[DEPLOY] {target}",
-}
+def _notification(*, event: Event, alerts: list[Alert], channel: Channel, status: str, now: datetime):
+    message = messages.message_build(event=event.event, alerts=alerts, now=now, reason=event.reason)
+    muted = status == Notification.Status.MUTED
+    return Notification(
+        alert=alerts[0],
+        channel=channel,
+        kind=_kind(event.event),
+        status=status,
+        title=_capped(message.title, Notification, "title"),
+        body=message.body,
+        body_html=message.body_html,
+        payload={**message.payload, "title": _capped(message.title, Notification, "title")},
+        created_at=now,
+        next_attempt_at=None if muted else now,
+    )
+
+
+def _kind(event: str) -> str:
+    return Notification.Kind.RESOLVED if event == messages.GONE else event
+
+
+def notifications_group_queue(
+    *, events: list[Event], now: datetime, muted, channels: list[Channel], heard: set[tuple[int, int]] = frozenset()
+) -> int:
+    """One notification per channel for each group of ``events`` (same rule, event and reason): a
+    group lists its alerts, each still its own alert row. ``muted(alert)`` says whether a mute covers
+    it: those are recorded in a second, muted notification, except a recovery (resolved, gone) of an
+    alert whose [ALERT] or reminder the channel got (``heard``: (alert id, channel id)), which is sent."""
+    groups: dict[tuple, list[Event]] = {}
+    for event in events:
+        # The open alerts a new channel is sent go in one message, whatever their rules.
+        rule_id = None if event.reason == messages.ALREADY_OPEN else event.alert.rule_id
+        groups.setdefault((rule_id, event.event, event.reason), []).append(event)
+    rows, members = [], []
+    for group in groups.values():
+        group.sort(key=lambda event: (event.alert.rule.name, event.alert.target))
+        first, kind = group[0], _kind(group[0].event)
+        recovery = first.event in (Notification.Kind.RESOLVED, messages.GONE)
+        for channel in channels:
+            if not channel.receives(kind):
+                continue
+            sent, silent = [], []
+            for event in group:
+                hears = recovery and (event.alert.pk, channel.pk) in heard
+                (silent if muted(event.alert) and not hears else sent).append(event.alert)
+            for alerts, status in ((sent, Notification.Status.PENDING), (silent, Notification.Status.MUTED)):
+                if alerts:
+                    rows.append(_notification(event=first, alerts=alerts, channel=channel, status=status, now=now))
+                    members.append(alerts)
+    if not rows:
+        return 0
+    Notification.objects.bulk_create(rows)
+    Through = Notification.alerts.through
+    Through.objects.bulk_create(
+        [
+            Through(notification_id=row.pk, alert_id=alert.pk)
+            for row, alerts in zip(rows, members, strict=True)
+            for alert in alerts
+        ]
+    )
+    return len(rows)
 
 
 def notifications_queue(*, alert: Alert, kind: str, now: datetime, muted: bool, channels: list[Channel]) -> int:
-    """One notification per channel that takes ``kind`` (each delivered and retried on its own).
-    Muted: recorded as muted, never sent."""
-    title = TITLES[kind].format(rule=alert.rule.name, target=alert.target)
-    if alert.flapping and kind == Notification.Kind.FIRED:
-        title += " (flapping)"
-    title = _capped(title, Notification, "title")
-    body = alert.message if kind != Notification.Kind.RESOLVED else f"Recovered. It was: {alert.message}"
-    payload = {"version": 1, "kind": kind, "title": title, "message": body, "alert": _alert_json(alert)}
-    status = Notification.Status.MUTED if muted else Notification.Status.PENDING
-    rows = [
-        Notification(
-            alert=alert,
-            channel=channel,
-            kind=kind,
-            status=status,
-            title=title,
-            body=body,
-            payload=payload,
-            created_at=now,
-            next_attempt_at=None if muted else now,
-        )
-        for channel in channels
-        if channel.receives(kind)
-    ]
-    Notification.objects.bulk_create(rows)
-    return len(rows)
+    """One alert's notification to each channel that takes ``kind`` (each delivered and retried on its
+    own). Muted: recorded as muted, never sent."""
+    return notifications_group_queue(
+        events=[Event(kind, alert)], now=now, muted=lambda _alert: muted, channels=channels
+    )
+
+
+def channels_heard(*, alert_ids: list[int]) -> set[tuple[int, int]]:
+    """(alert id, channel id) for each channel that was sent (or is being sent) an alert's [ALERT] or
+    reminder: its recovery reaches them even through a mute."""
+    if not alert_ids:
+        return set()
+    rows = Notification.alerts.through.objects.filter(
+        alert_id__in=alert_ids,
+        notification__kind__in=[Notification.Kind.FIRED, Notification.Kind.REMINDER],
+        notification__status__in=[Notification.Status.PENDING, Notification.Status.SENT],
+    ).values_list("alert_id", "notification__channel_id")
+    return set(rows)
 
 
 @dataclass
@@ -141,7 +180,7 @@ def _capped(text: str, model, field: str) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _deploy_event(*, rule: Rule, deploy: observe.Deploy, now, muted, channels, result: PassResult) -> None:
+def _deploy_event(*, rule: Rule, deploy: observe.Deploy, now, events: list[Event]) -> None:
     info, before = deploy.changed, deploy.previous or {}
     previous = info.get("previous_tag") or before.get("current_tag") or "none"
     alert = Alert(
@@ -156,9 +195,7 @@ def _deploy_event(*, rule: Rule, deploy: observe.Deploy, now, muted, channels, r
         f"by {info['deployed_by']} at {info['deployed_at']}",
     )
     alert.save()
-    result.notifications += notifications_queue(
-        alert=alert, kind=Notification.Kind.DEPLOY, now=now, muted=muted(rule, alert.target), channels=channels
-    )
+    events.append(Event(Notification.Kind.DEPLOY, alert))
 
 
 def alerts_evaluate(*, now: datetime | None = None) -> PassResult:
@@ -201,7 +238,12 @@ def _pass(*, now: datetime, result: PassResult) -> None:
         # Unknown: nothing held back (an alert during a deploy beats a silenced outage), no deploy notice.
         deploy = observe.Deploy(in_progress=False, changed=None, previous=memory.get("deploy"))
     open_alerts = {(a.rule_id, a.target): a for a in Alert.objects.filter(is_open=True).select_related("rule")}
-    mutes = list(Mute.objects.filter(until__gt=now))
+    # The mutes in force, and those that ended since the last pass (one read): an alert still firing
+    # when its mute ends is sent once, so the channels hear its current state.
+    since = min(state.last_pass_at or now, now)
+    mutes, ended = [], []
+    for mute in Mute.objects.filter(until__gt=since):
+        (mutes if mute.until > now else ended).append(mute)
     channels = list(Channel.objects.filter(enabled=True))
     windows = maintenance_windows_open(now=now)
 
@@ -212,6 +254,7 @@ def _pass(*, now: datetime, result: PassResult) -> None:
         return any(window.covers(rule_id=rule.pk, target=target) for window in windows)
 
     changed: list[Alert] = []
+    events: list[Event] = []
     with transaction.atomic():
         for alert in open_alerts.values():
             if not alert.rule.enabled:  # its rule was turned off: close it quietly, or the badge shows it forever
@@ -222,7 +265,7 @@ def _pass(*, now: datetime, result: PassResult) -> None:
         for rule in rules:
             if rule.kind == Kind.DEPLOY:
                 if deploy.changed:
-                    _deploy_event(rule=rule, deploy=deploy, now=now, muted=muted, channels=channels, result=result)
+                    _deploy_event(rule=rule, deploy=deploy, now=now, events=events)
                 continue
             seen = observed.get(rule.kind)
             if seen is None:
@@ -237,11 +280,19 @@ def _pass(*, now: datetime, result: PassResult) -> None:
                     now=now,
                     hold=deploy.in_progress,
                     in_window=in_window(rule, target),
-                    muted=muted(rule, target),
-                    channels=channels,
                     result=result,
                     changed=changed,
+                    events=events,
                 )
+        events += _mutes_ended(ended=ended, muted=muted, alerts=open_alerts.values(), events=events)
+        recovered = [e.alert.pk for e in events if e.event in (Notification.Kind.RESOLVED, messages.GONE)]
+        result.notifications += notifications_group_queue(
+            events=events,
+            now=now,
+            muted=lambda alert: muted(alert.rule, alert.target),
+            channels=channels,
+            heard=channels_heard(alert_ids=recovered),
+        )
         # Open alerts that were already stored: written together, not one save() each.
         _alerts_write(changed)
         _alerts_closed(pks=[alert.pk for alert in changed if not alert.is_open], now=now)
@@ -293,11 +344,27 @@ def maintenance_windows_open(*, now: datetime) -> list[MaintenanceWindow]:
     return [window for window in MaintenanceWindow.objects.not_over(now) if window.open_at(now)]
 
 
+def _mutes_ended(*, ended: list[Mute], muted, alerts, events: list[Event]) -> list[Event]:
+    """The alerts still firing that a mute ended since the last pass covered (and no mute covers now),
+    unless this pass sends them something already."""
+    if not ended:
+        return []
+    busy = {event.alert.pk for event in events}
+    return [
+        Event(Notification.Kind.FIRED, alert, messages.MUTE_ENDED)
+        for alert in alerts
+        if alert.state == Alert.State.ALERTING
+        and alert.pk not in busy
+        and any(mute.covers(rule_id=alert.rule_id, target=alert.target) for mute in ended)
+        and not muted(alert.rule, alert.target)
+    ]
+
+
 def _target_step(
-    *, rule, target, facts, alert, now, hold, in_window, muted, channels, result: PassResult, changed
+    *, rule, target, facts, alert, now, hold, in_window, result: PassResult, changed, events: list[Event]
 ) -> None:
     if facts is None:
-        bad, message = False, f"{target} is gone"  # e.g. a container removed by a deploy
+        bad, message = False, f"{target} is no longer observed"  # e.g. a container removed by a deploy
     else:
         bad, message = condition(rule, target, facts)
     track = (
@@ -308,8 +375,8 @@ def _target_step(
     # A deploy holds the service's containers; a maintenance window holds whatever it covers.
     holdable = in_window or (hold and rule.kind == Kind.CONTAINER and bool(facts and facts.get("service")))
     acknowledged = alert is not None and alert.acknowledged
-    new, events = evaluator.track_step(
-        track, bad=bad, now=now, policy=_policy(rule), hold=holdable, acknowledged=acknowledged
+    new, due = evaluator.track_step(
+        track, bad=bad, now=now, policy=_policy(rule), hold=holdable, acknowledged=acknowledged, gone=facts is None
     )
     if alert is None:
         if not new.open:
@@ -320,7 +387,7 @@ def _target_step(
     alert.fired_at, alert.last_evaluated_at = new.fired_at, now
     if bad:
         alert.message = message  # the latest bad reading; a recovery keeps what it recovered from
-    if new.state in (Alert.State.RESOLVED, Alert.State.OK):
+    if new.state in (Alert.State.RESOLVED, Alert.State.OK, Alert.State.GONE):
         alert.resolved_at = now
     alert.is_open = new.open
     if alert.pk is None:
@@ -328,11 +395,11 @@ def _target_step(
     else:
         changed.append(alert)
     result.held += int(new.held)
-    for event in events:
+    for event in due:
         result.fired += event == evaluator.FIRED
-        result.resolved += event == evaluator.RESOLVED_EVENT
+        result.resolved += event in (evaluator.RESOLVED_EVENT, evaluator.GONE_EVENT)
         result.reminders += event == evaluator.REMINDER
-        result.notifications += notifications_queue(alert=alert, kind=event, now=now, muted=muted, channels=channels)
+        events.append(Event(event, alert))
 
 
 PRUNE_BATCH = 1000
@@ -526,8 +593,23 @@ def alerts_action_refused(*, actor: Actor, action: str, target: str, detail: str
     audit_refusal_record(actor=actor, action=action, target_type="alert", targets=[target], detail=detail)
 
 
-def mute_delete(*, actor: Actor, mute: Mute) -> None:
+def mute_delete(*, actor: Actor, mute: Mute, now: datetime | None = None) -> int:
+    """Remove a mute, audited. A mute removed while it holds an alert that still fires ends like one
+    that runs out: the channels hear that alert's state once (returns the notifications queued)."""
+    now = now or timezone.now()
     with transaction.atomic():
+        queued = 0
+        if mute.until > now:
+            others = list(Mute.objects.filter(until__gt=now).exclude(pk=mute.pk))
+            firing = Alert.objects.filter(is_open=True, state=Alert.State.ALERTING).select_related("rule")
+            events = _mutes_ended(
+                ended=[mute],
+                muted=lambda rule, target: any(m.covers(rule_id=rule.pk, target=target) for m in others),
+                alerts=list(firing),
+                events=[],
+            )
+            channels = list(Channel.objects.filter(enabled=True))
+            queued = notifications_group_queue(events=events, now=now, muted=lambda _alert: False, channels=channels)
         audit_record(
             actor=actor,
             action="alerts.unmute",
@@ -536,3 +618,29 @@ def mute_delete(*, actor: Actor, mute: Mute) -> None:
             detail=mute.reason,
         )
         mute.delete()
+    return queued
+
+
+def channel_open_alerts_send(*, channel: Channel, now: datetime | None = None) -> int:
+    """A channel just added or switched back on hears the alerts firing now, in one message
+    ("[ALERT] … (already open)"), if it takes ``fired`` and wants them (``send_open_alerts``). Alerts a
+    mute covers are left out (their channels would not hear them either). Returns the rows queued."""
+    now = now or timezone.now()
+    if not (channel.enabled and channel.send_open_alerts and channel.receives(Notification.Kind.FIRED)):
+        return 0
+    mutes = list(Mute.objects.filter(until__gt=now))
+    firing = Alert.objects.filter(is_open=True, state=Alert.State.ALERTING).select_related("rule")
+    events = [
+        Event(Notification.Kind.FIRED, alert, messages.ALREADY_OPEN)
+        for alert in firing.order_by("rule__name", "target")
+        if not any(mute.covers(rule_id=alert.rule_id, target=alert.target) for mute in mutes)
+    ]
+    with transaction.atomic():
+        return notifications_group_queue(events=events, now=now, muted=lambda _alert: False, channels=[channel])
+
+
+def channel_saved(*, channel: Channel, was_enabled: bool | None, now: datetime | None = None) -> int:
+    """After a channel is saved: new (``was_enabled`` None) or switched on, it is sent the open alerts."""
+    if channel.enabled and not was_enabled:
+        return channel_open_alerts_send(channel=channel, now=now)
+    return 0

@@ -44,7 +44,7 @@ class AlertSerializer(serializers.Serializer):
     rule = serializers.CharField(source="rule.name")
     rule_kind = serializers.CharField(source="rule.kind")
     target = serializers.CharField()
-    state = serializers.ChoiceField(choices=["ok", "pending", "alerting", "resolved"])
+    state = serializers.ChoiceField(choices=["ok", "pending", "alerting", "resolved", "gone"])
     flapping = serializers.BooleanField()
     held = serializers.BooleanField(help_text="held back by a deploy in progress or a maintenance window")
     acknowledged = serializers.SerializerMethodField(help_text="who acknowledged it, when, why; null: nobody")
@@ -53,7 +53,7 @@ class AlertSerializer(serializers.Serializer):
     fired_at = serializers.DateTimeField(allow_null=True)
     resolved_at = serializers.DateTimeField(allow_null=True)
     last_evaluated_at = serializers.DateTimeField()
-    notifications = AlertNotificationSerializer(many=True, source="notifications.all")
+    notifications = AlertNotificationSerializer(many=True, source="grouped_notifications.all")
 
     @extend_schema_field(AcknowledgementSerializer(allow_null=True))
     def get_acknowledged(self, alert) -> dict | None:

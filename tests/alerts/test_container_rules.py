@@ -96,7 +96,13 @@ def test_a_stopped_and_an_unhealthy_container_each_fire_after_the_grace(containe
         assert set(alerts) == {WEB, JOB}  # the worker runs and has no health check: no alert
         assert "stopped (exited)" in alerts[JOB].message
         assert "Docker health unhealthy" in alerts[WEB].message and "(staging, web, on unix://" in alerts[WEB].message
-        assert Notification.objects.filter(kind="fired").count() == 2
+        # Two containers failing in one pass: one notification listing both, each with its page.
+        (fired,) = Notification.objects.filter(kind="fired")
+        assert fired.title == "[ALERT] Containers: 2 targets"
+        assert set(fired.alerts.values_list("target", flat=True)) == {WEB, JOB}
+        assert "stopped (exited)" in fired.body and "Docker health unhealthy" in fired.body
+        for name in (WEB, JOB):
+            assert f"http://127.0.0.1:8000/admin/ops/containers/{name}/" in fired.body
     finally:
         docker_client.containers.get(WEB).exec_run(["sh", "-c", "echo ok > /tmp/state"])
         docker_client.containers.get(JOB).start()
@@ -121,6 +127,24 @@ def test_an_engine_that_stops_is_one_alert_naming_its_containers(containers_rule
     engine.start()
     wait_until(lambda: alerts_evaluate() and not _open(), timeout=30, message="the engine alert never resolved")
     assert Alert.objects.get(target=f"engine {engine.url}").state == "resolved"
+
+
+def test_an_engine_no_longer_configured_closes_its_alert_as_no_longer_observed(
+    containers_rule, engine, docker_client, settings
+):
+    wait_until(lambda: _all_well(docker_client), timeout=20, message="the containers are not all well")
+    alerts_evaluate()  # the engine answers: its containers are remembered
+    engine.stop()
+    alerts_evaluate()
+    assert alerts_evaluate().fired == 1
+    settings.WALLETOPS_DOCKER_HOSTS = {"staging": [], "production": []}  # the portal now watches no engine
+    alerts_evaluate()
+    assert alerts_evaluate().resolved == 1
+    alert = Alert.objects.get(target=f"engine {engine.url}")
+    assert (alert.state, alert.is_open) == ("gone", False)
+    (closed,) = Notification.objects.filter(kind="resolved")
+    assert closed.title == f"[CLOSED] Containers: engine {engine.url} (no longer observed)"
+    assert "Recovered" not in closed.body and closed.payload["resolution"] == "no_longer_observed"
 
 
 def test_a_deploy_holds_container_alerts_back_and_sends_them_only_if_they_outlive_it(

@@ -51,12 +51,20 @@ def test_a_fired_alert_reaches_the_smtp_server_and_the_webhook_with_the_document
     (posted,) = webhook.bodies
     assert posted["path"] == "/hook/s3cr3t-token-value"
     body = posted["json"]
-    assert set(body) == {"version", "kind", "title", "message", "alert"}
+    # Version 1's fields, unchanged; the fields added since are only added.
+    assert set(body) == {"version", "kind", "title", "message", "alert"} | {
+        "alerts", "count", "url", "reason", "resolution"
+    }  # fmt: skip
+    assert body["message"] == alert.message
     assert (body["version"], body["kind"], body["title"]) == (
         1,
         "fired",
         "[ALERT] Containers: wallet-core-production-web-1",
     )
+    link = "http://127.0.0.1:8000/admin/ops/containers/wallet-core-production-web-1/"
+    assert body["alert"].pop("url") == link
+    assert body["alert"].pop("alert_url") == f"http://127.0.0.1:8000/admin/alerts/alert/{alert.pk}/change/"
+    assert (body["count"], body["url"], body["reason"], body["resolution"]) == (1, link, None, None)
     assert body["alert"] == {
         "id": alert.pk,
         "rule": "Containers",

@@ -30,7 +30,8 @@ def gunicorn(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_ENV="production", DJANGO_SECRET_KEY=SECRET,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"sqlite:///{var / 'db.sqlite3'}", OPSPORTAL_VAR_DIR=str(var),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1", OPSPORTAL_BASE_URL="http://127.0.0.1",
+        DATABASE_URL=f"sqlite:///{var / 'db.sqlite3'}", OPSPORTAL_VAR_DIR=str(var),
         OPS_TOKEN=OPS_TOKEN, PORT=str(port), WEB_CONCURRENCY="1", WEB_THREADS="4",
         PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     )  # fmt: skip

@@ -21,7 +21,8 @@ def production_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="opsportal.settings", DJANGO_ENV="production", DJANGO_SECRET_KEY=SECRET,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1", OPSPORTAL_BASE_URL="http://127.0.0.1",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         OPSPORTAL_VAR_DIR=str(tmp_path), OPS_TOKEN=OPS_TOKEN,
     )  # fmt: skip
     return env

@@ -13,6 +13,7 @@ SAFE_PRODUCTION = {
     "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": "kq3V8m-Zp1rT0sLw9yXc7BnE4uH2jG6fD5aQ_oR8iY3vW1tN0mK9lJ7hP4gF2dS6",
     "DJANGO_ALLOWED_HOSTS": "ops.example.com",
+    "OPSPORTAL_BASE_URL": "https://ops.example.com",
     "DATABASE_URL": "sqlite:///:memory:",
 }
 
@@ -51,6 +52,8 @@ def test_production_settings_pass_djangos_deployment_checklist_without_warnings(
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is empty"),
         ({"OPS_TOKEN": "x" * 31}, "OPS_TOKEN is shorter than 32 characters"),
         ({"OPS_TOKEN": "prod-token"}, "OPS_TOKEN is shorter than 32 characters"),
+        ({"OPSPORTAL_BASE_URL": ""}, "OPSPORTAL_BASE_URL is not set"),
+        ({"OPSPORTAL_BASE_URL": "ops.example.com"}, "OPSPORTAL_BASE_URL is not set"),
     ],
 )
 def test_production_refuses_each_unsafe_setting_by_name(override, message):

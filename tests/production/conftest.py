@@ -62,6 +62,7 @@ def prod_env(prod_venv, live_database_url, redis_server, tmp_path) -> dict[str, 
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "OPSPORTAL_BASE_URL": "http://127.0.0.1",
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         "OPSPORTAL_VAR_DIR": str(var),
         "OPS_TOKEN": secrets.token_urlsafe(36),  # 48 characters
