@@ -126,28 +126,34 @@ def test_ctrl_c_reaches_the_supervisor_only_not_its_children(tmp_path):
     import subprocess
     import sys
 
-    log, pidfile = tmp_path / "stops.log", tmp_path / "feeds.pid"
+    log, pidfile, said = tmp_path / "stops.log", tmp_path / "feeds.pid", tmp_path / "supervisor.txt"
+    # SIGINT as a terminal's foreground job has it (a CI shell may start us with it ignored); what the
+    # supervisor says goes to a file, so no child holding a pipe open can keep the test waiting.
     supervisor = (
-        "import os, sys, time\n"
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from scripts.run_portal import start_processes\n"
         f"p = start_processes({{'feeds': [sys.executable, '-c', {_CHILD!r}, 'feeds', {str(log)!r}, {str(pidfile)!r}]}},"
         " env=dict(os.environ))\n"
-        "print(p['feeds'].pid, flush=True)\n"
-        "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n"
+        f"said = open({str(said)!r}, 'a', buffering=1)\n"
+        "said.write(f'{p[\"feeds\"].pid}\\n')\n"
+        "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    said.write('interrupted\\n')\n"
     )
     root = Path(__file__).resolve().parents[2]
-    group = subprocess.Popen([sys.executable, "-c", supervisor], cwd=root, stdout=subprocess.PIPE, text=True,
+    group = subprocess.Popen([sys.executable, "-c", supervisor], cwd=root, stdout=subprocess.DEVNULL,
                              start_new_session=True)  # fmt: skip
+    child = None
     try:
-        child = int(group.stdout.readline())
-        _wait_for(lambda: Path(f"{log}.feeds").exists())
+        _wait_for(lambda: said.exists() and said.read_text().endswith("\n") and Path(f"{log}.feeds").exists())
+        child = int(said.read_text().split()[0])
         os.killpg(group.pid, signal.SIGINT)  # what Ctrl-C does to the terminal's foreground group
-        assert group.stdout.readline().strip() == "interrupted"
+        _wait_for(lambda: "interrupted" in said.read_text())
         group.wait(timeout=60)
         os.kill(child, 0)  # still running: it did not get the SIGINT
         assert not log.exists()
     finally:
-        with __import__("contextlib").suppress(NameError, ProcessLookupError):
-            os.kill(child, signal.SIGKILL)
+        if child is not None:
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
         if group.poll() is None:
             group.kill()
