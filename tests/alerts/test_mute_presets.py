@@ -11,17 +11,14 @@ from django.utils import timezone
 from opsportal.alerts.models import SECONDS_MAX, Alert, Mute, Notification
 from opsportal.alerts.services import alerts_evaluate
 from opsportal.audit.models import AuditEvent
+from tests.alerts.helpers import fire_one
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _fire(health, clock) -> Alert:
-    health.bad()
-    alerts_evaluate()
-    clock.shift(60)
-    assert alerts_evaluate().fired == 1
-    return Alert.objects.get()
+    return fire_one(health, clock)
 
 
 @pytest.mark.parametrize(("preset", "hours"), [("1h", 1), ("4h", 4), ("24h", 24)])

@@ -13,13 +13,12 @@ An env of its own (``grepbudget``, on the staging engine) holds three containers
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlencode
@@ -28,6 +27,7 @@ import httpx
 import pytest
 from rest_framework.test import APIRequestFactory
 
+from tests.deadlines import deadline
 from tests.walletops.conftest import _run
 from walletops import containers, logs
 from walletops.web import api, params
@@ -55,27 +55,8 @@ MIXED_SCRIPT = (
     "echo done; exec sleep 100000"
 )
 CHATTY_SCRIPT = 'n=0; while true; do echo "tick $n"; n=$((n+1)); sleep 0.1; done'
+
 pytestmark = pytest.mark.django_db
-
-
-class TooSlow(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: int):
-    """Fail instead of hanging (before the fix, a scan went on for minutes): checked between lines."""
-
-    def expired(*_):
-        raise TooSlow(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

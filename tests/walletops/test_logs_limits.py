@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import socketserver
 import struct
 import threading
 import time
 import tracemalloc
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from http import HTTPStatus
 
 import pytest
 
+from tests.deadlines import deadline
 from tests.walletops.conftest import IMAGE, _run
 from walletops import containers, fleet
 from walletops.clients import docker as docker_client
@@ -43,27 +43,8 @@ NOISY_SCRIPT = (
 )
 TTY_NAME = "wallet-core-limits-tty-v1"
 TTY_SCRIPT = "echo one; z=$(printf '%020000d' 0); echo \"$z\"; echo two; echo done; exec sleep 100000"
+
 pytestmark = pytest.mark.django_db
-
-
-class TooSlow(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: int):
-    """Fail instead of hanging: Python's ``re`` checks signals while it backtracks."""
-
-    def expired(*_):
-        raise TooSlow(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
