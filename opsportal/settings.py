@@ -1,7 +1,7 @@
 """Settings for opsportal: the one place that reads the environment.
 
 Every variable has a typed default so ``make run`` works with no configuration;
-every variable is documented in README.md and ``.env.example``.
+every variable is documented in docs/configuration.md and ``.env.example``.
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ WALLETOPS_MEM_THRESHOLD = strict_fraction("WALLETOPS_MEM_THRESHOLD", 0.85)
 # Relative paths are relative to the checkout.
 WALLETOPS_DEPLOY_INFO_PATH = BASE_DIR / portal_str("WALLETOPS_DEPLOY_INFO_PATH", "deploy_info.json")
 
-# --- Alerts (opsportal/alerts; README "Alerts") ---------------------------------------
+# --- Alerts (opsportal/alerts; docs/alerts.md) ---------------------------------------
 OPSPORTAL_ALERTS_EVALUATE_SECONDS = strict_int("OPSPORTAL_ALERTS_EVALUATE_SECONDS", 60, minimum=10)
 # While a deploy is in progress container alerts are held back: the lock file exists (empty: not watched),
 # or deploy_info.json changed (or says it was deployed) within the window.

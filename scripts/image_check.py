@@ -443,10 +443,10 @@ def _run_roles(fleet: Fleet, port: int, token: str, figures: dict, checks: Check
     # kamal-proxy's own health check: GET <path> on the container, Host = the container id, no token.
     up = httpx.get(f"{base}/up", headers={"Host": f"{web_id[:12]}:{port}"})
     figures["proxy_healthcheck"] = f"GET /up with Host {web_id[:12]}:{port} (as kamal-proxy sends it): {up.status_code}"
-    say(f"  note  {figures['proxy_healthcheck']} (see README, Deploy: not served yet)")
+    say(f"  note  {figures['proxy_healthcheck']} (see docs/deploy.md: not served yet)")
 
     # Worker and beat. The folder broker keeps its fanout table in ./control, relative to the working
-    # directory, and /app belongs to root: these two start in the data volume (see README, Deploy).
+    # directory, and /app belongs to root: these two start in the data volume (see docs/deploy.md).
     # First, what happens in /app (with Redis, the production broker, there is no such folder).
     fleet.start("opsportal-worker-in-app", ["worker"])
     wait_for(

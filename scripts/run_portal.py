@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Quiet hours are off ("none" does not parse) so the demo shows activity at any hour.
 DEMO_DEFAULTS = {"PLANNINGS_BACKFILL_INTERVAL_MS": "60000", "JOBS_QUIET_HOURS": "none"}
 LOCAL_DOCKER_SOCKET = Path("/var/run/docker.sock")
-README_CONFIGURATION = "README.md, Configuration; the portal serves it at /admin/ops/readme/#configuration"
+CONFIGURATION_DOC = "docs/configuration.md; the portal serves it at /admin/ops/docs/configuration/#configuration"
 
 
 def docker_engine_version(url: str, *, timeout: float = 2.0) -> str | None:
@@ -100,12 +100,12 @@ def demo_setup(environ: dict[str, str], var: Path, *, docker_socket: Path = LOCA
         else:
             said.append(
                 f"Containers panel: no Docker engine answers at {docker_socket}; set WALLETOPS_DOCKER_HOSTS "
-                f"({README_CONFIGURATION})."
+                f"({CONFIGURATION_DOC})."
             )
     if not environ.get("WALLET_CORE_OPS_PROMETHEUS_URL"):
         said.append(
             "Hosts panel: needs a Prometheus scraping node exporters; set WALLET_CORE_OPS_PROMETHEUS_URL "
-            f"({README_CONFIGURATION})."
+            f"({CONFIGURATION_DOC})."
         )
     return added, said
 
@@ -125,7 +125,7 @@ def mode_banner() -> str:
         return (
             f"Mode: {mode} (DJANGO_ENV={mode}), DEBUG on: an error shows Django's debug page with the traceback and "
             "the settings (secrets masked). DJANGO_DEBUG=false turns DEBUG off; production is DJANGO_ENV=production "
-            "with DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and an OPS_TOKEN of 32+ characters (README, Configuration)."
+            "with DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and an OPS_TOKEN of 32+ characters (docs/configuration.md)."
         )
     return (
         f"Mode: {mode} (DJANGO_ENV={mode}), DEBUG off (DJANGO_DEBUG=false): an error shows a plain 500 page. "

@@ -35,7 +35,7 @@ class Setup:
 
     setting: str
     what: str
-    anchor: str = "configuration"  # the README section (the portal serves the README at /admin/ops/readme/)
+    anchor: str = "configuration"  # a section of docs/configuration.md (served at /admin/ops/docs/configuration/)
 
 
 SETUP = {

@@ -28,6 +28,7 @@ class OpsAdminSite(admin.AdminSite):
             path("ops/", view(dashboard_views.dashboard_page), name="ops-dashboard"),
             path("ops/panels/<slug:panel>/", view(dashboard_views.dashboard_panel), name="ops-dashboard-panel"),
             path("ops/readme/", view(dashboard_views.readme_page), name="ops-readme"),
+            path("ops/docs/<slug:slug>/", view(dashboard_views.doc_page), name="ops-doc"),
             path("ops/jobs/", view(jobs_views.jobs_page), name="ops-jobs"),
             path("ops/jobs/<slug:action>/", view(jobs_views.jobs_action), name="ops-jobs-action"),
             path("ops/containers/", view(container_views.containers_page), name="ops-containers"),

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
-from pathlib import Path
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404
 from django.template.response import TemplateResponse
 
 from opsportal.lib.pages import render_page
-from opsportal.portal import dashboard
+from opsportal.portal import dashboard, docs
 
 REFRESH_SECONDS = 15
 REFRESH_RANGE = (2, 3600)
@@ -59,42 +56,19 @@ def dashboard_panel(request, panel: str):
     return TemplateResponse(request, "opsportal/panel.html", {"panel": panel_data, **options})
 
 
-README = Path(settings.BASE_DIR) / "README.md"
-HEADING = re.compile(r"^(#{1,4}) (.+)$")
-
-
-def heading_anchor(title: str) -> str:
-    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
-    text = re.sub(r"[^\w\- ]", "", title.strip().lower())
-    return text.replace(" ", "-")
-
-
-def readme_sections(text: str) -> list[tuple[int, str, str, str]]:
-    """The README as (level, title, anchor, body) sections: headings become anchors, bodies stay Markdown text.
-
-    Not a Markdown renderer (none is a runtime dependency): enough for the panels' "see the
-    README" links to land on the right section, on the portal's own host.
-    """
-    sections: list[tuple[int, str, str, list[str]]] = [(1, "README", "readme", [])]
-    seen: Counter[str] = Counter()
-    fenced = False
-    for line in text.splitlines():
-        fenced ^= line.startswith("```")
-        match = None if fenced else HEADING.match(line)
-        if match:
-            title = match.group(2).strip()
-            anchor = heading_anchor(title)
-            # A repeated heading gets -1, -2 ... as on GitHub, so every id stays unique.
-            anchor, seen[anchor] = (f"{anchor}-{seen[anchor]}" if seen[anchor] else anchor), seen[anchor] + 1
-            sections.append((len(match.group(1)), title, anchor, []))
-        else:
-            sections[-1][3].append(line)
-    return [(level, title, anchor, "\n".join(body).strip("\n")) for level, title, anchor, body in sections]
-
-
 def readme_page(request):
-    try:
-        text = README.read_text(encoding="utf-8")
-    except OSError:
-        raise Http404("README.md is not installed with this portal") from None
-    return render_page(request, "opsportal/readme.html", {"sections": readme_sections(text)}, title="README")
+    path = docs.root() / "README.md"
+    if not path.is_file():
+        raise Http404("README.md is not installed with this portal")
+    sections = docs.page_sections(path, "README")
+    return render_page(request, "opsportal/readme.html", {"sections": sections, "document": "README"}, title="README")
+
+
+def doc_page(request, slug: str):
+    """One of docs/*.md; a name that is not a file there is a 404, whatever it holds ("..", "/")."""
+    path = docs.doc_path(slug)
+    if path is None:
+        raise Http404(f"no document {slug!r} in docs/")
+    sections = docs.page_sections(path, slug)
+    title = sections[0].title if sections else slug
+    return render_page(request, "opsportal/readme.html", {"sections": sections, "document": title}, title=title)

@@ -1,5 +1,5 @@
 """The Viewer, Operator and Admin groups come ready after migrate, and each lets its members do exactly what the
-README's "Roles" says through the portal."""
+"Roles" in docs/audit.md says through the portal."""
 
 import importlib
 from http import HTTPStatus

@@ -45,6 +45,7 @@ def _ops_pages(page) -> list[str]:
         f"/admin/ops/containers/{RUNNER}/?env=staging",
         f"/admin/ops/containers/{RUNNER}/logs/?env=staging&tail=200",
         "/admin/ops/readme/",
+        "/admin/ops/docs/configuration/",
         "/admin/ops/?range=7d",
     ]
     return pages

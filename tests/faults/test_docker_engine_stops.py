@@ -5,7 +5,7 @@ the other tests) runs two Kamal-shaped containers with ``restart: always``, so t
 come back with the engine. A stats sample takes the engine about a second; the engine
 is stopped from another thread the moment the first sample is asked for.
 
-Documented answers (README, "Choices where the spec is silent"): an engine that is down
+Documented answers (docs/architecture.md, "Choices where the spec is silent"): an engine that is down
 is named in ``X-Docker-Unavailable`` while what could be read is served, and when every
 engine asked is down it is 503 ``docker_unavailable``; never a 500. A restart tried
 while the engine is down is 503 and audited exactly once as ``failed``.

@@ -5,7 +5,7 @@ fast`` then start, same port and data: every open session is cut, as in a real
 restart) while a real Celery worker, ticked by real Celery beat on Redis, works
 through plannings whose feeds the feed server serves slowly.
 
-Documented behaviour (README, "The refresh engine"): successes are written in one
+Documented behaviour (docs/refresh-engine.md): successes are written in one
 transaction per group, so "a crash leaves each backup old or new, never half-written,
 and the rows locked until the TTL"; "a killed worker's rows are claimed again once
 their lock is 5 minutes old". The drain that loses its connection fails as a task (the

@@ -31,7 +31,7 @@ def test_without_a_local_engine_the_startup_output_names_the_setting(tmp_path):
     containers = next(line for line in said if line.startswith("Containers panel"))
     assert "no Docker engine answers" in containers and "WALLETOPS_DOCKER_HOSTS" in containers
     hosts = next(line for line in said if line.startswith("Hosts panel"))
-    assert "WALLET_CORE_OPS_PROMETHEUS_URL" in hosts and "/admin/ops/readme/#configuration" in hosts
+    assert "WALLET_CORE_OPS_PROMETHEUS_URL" in hosts and "/admin/ops/docs/configuration/#configuration" in hosts
 
 
 def test_a_set_docker_host_is_not_probed(tmp_path):

@@ -20,7 +20,8 @@ from plannings.web.auth import OPS_TOKEN_HEADER
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = yaml.safe_load((ROOT / "config" / "deploy.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-README = (ROOT / "README.md").read_text()
+# The configuration reference: docs/configuration.md, with the README and the other docs around it.
+DOCUMENTATION = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 SECRET = "kq3V8m-Zp1rT0sLw9yXc7BnE4uH2jG6fD5aQ_oR8iY3vW1tN0mK9lJ7hP4gF2dS6"
 ROLE_PROCESSES = {"web": "web", "workers": "worker", "beat": "beat"}
 
@@ -60,7 +61,7 @@ def _generated_script(path: str) -> str:
 
 
 def _documented_variables() -> set[str]:
-    return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", README))
+    return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", DOCUMENTATION))
 
 
 def _env_names(env: dict) -> set[str]:
@@ -237,7 +238,9 @@ def test_the_build_context_keeps_local_state_out_and_the_app_in():
     ]
     included = set(exclude_paths(str(ROOT), patterns, dockerfile="Dockerfile"))
     for needed in ("Procfile", "manage.py", "requirements/production.txt", "requirements/base.txt",
-                   "opsportal/settings.py", "plannings/web/api.py", "walletops/web/api.py", "templates"):  # fmt: skip
+                   "opsportal/settings.py", "plannings/web/api.py", "walletops/web/api.py", "templates",
+                   "README.md", "docs/configuration.md"):  # fmt: skip
         assert needed in included, needed
-    for kept_out in (".venv", "var", ".git", "tests", ".pytest_cache", "control", ".kamal/secrets.example"):
+    for kept_out in (".venv", "var", ".git", "tests", ".pytest_cache", "control", ".kamal/secrets.example",
+                     "docs/screenshots"):  # fmt: skip
         assert not any(path == kept_out or path.startswith(kept_out + "/") for path in included), kept_out

@@ -48,7 +48,7 @@ def test_a_panel_whose_system_is_missing_says_which_setting_to_configure(admin_c
     html = _panel(admin_client.get(DASHBOARD).content.decode(), panel)
     assert 'role="alert"' in html  # the error code stays
     hint = re.search(r'<p class="ops-panel-note ops-setup">(.*?)</p>', html, re.S).group(1)
-    assert f"<code>{setting}</code>" in hint and 'href="/admin/ops/readme/#configuration"' in hint
+    assert f"<code>{setting}</code>" in hint and 'href="/admin/ops/docs/configuration/#configuration"' in hint
 
 
 def test_a_working_panel_shows_no_setup_hint(admin_client, settings):
@@ -65,24 +65,29 @@ def test_the_containers_page_says_what_to_configure_when_no_engine_answers(admin
     assert "docker_unavailable" in body and "<code>WALLETOPS_DOCKER_HOSTS</code>" in body
 
 
-def test_the_readme_page_has_the_sections_the_hints_link_to(admin_client):
-    body = admin_client.get("/admin/ops/readme/").content.decode()
+def test_the_configuration_page_has_the_sections_the_hints_link_to(admin_client):
+    body = admin_client.get("/admin/ops/docs/configuration/").content.decode()
     assert '<section class="ops-readme-section" id="configuration">' in body
     assert "WALLETOPS_DOCKER_HOSTS" in body and "WALLET_CORE_OPS_PROMETHEUS_URL" in body
+
+
+def test_the_readme_page_has_unique_section_ids(admin_client):
+    body = admin_client.get("/admin/ops/readme/").content.decode()
     ids = re.findall(r'<section class="ops-readme-section" id="([^"]+)">', body)
-    assert len(ids) == len(set(ids)) > 10
+    assert len(ids) == len(set(ids)) > 5 and "two-commands" in ids
 
 
-def test_the_readme_page_needs_a_staff_login(client):
-    assert client.get("/admin/ops/readme/")["Location"].startswith("/admin/login/")
+@pytest.mark.parametrize("path", ["/admin/ops/readme/", "/admin/ops/docs/configuration/"])
+def test_the_readme_and_docs_pages_need_a_staff_login(client, path):
+    assert client.get(path)["Location"].startswith("/admin/login/")
 
 
 def test_readme_anchors_are_githubs_and_stay_unique_and_code_is_not_a_heading():
-    from opsportal.portal.views import readme_sections
+    from opsportal.portal.docs import markdown_sections
 
     text = "intro\n## Two commands\n```sh\n# not a heading\n```\n### `GET /api/ops/plannings`\n## Two commands\n"
-    sections = readme_sections(text)
-    assert [(level, anchor) for level, _, anchor, _ in sections] == [
+    sections = markdown_sections(text)
+    assert [(section.level, section.anchor) for section in sections] == [
         (1, "readme"), (2, "two-commands"), (3, "get-apiopsplannings"), (2, "two-commands-1"),
     ]  # fmt: skip
-    assert "# not a heading" in sections[1][3]
+    assert "# not a heading" in sections[1].body

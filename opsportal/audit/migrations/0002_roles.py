@@ -1,4 +1,4 @@
-"""The three roles as groups, ready after ``migrate``: Viewer, Operator, Admin (the README's "Roles").
+"""The three roles as groups, ready after ``migrate``: Viewer, Operator, Admin (docs/audit.md, "Roles").
 
 - Viewer: sees every page and list (the audit trail too) and acts on nothing;
 - Operator: a Viewer who also runs the operator actions (refresh now, re-enable, release lock, retry
