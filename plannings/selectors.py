@@ -232,14 +232,10 @@ class RunnerQueue:
 
 
 def runner_queues(*, now: datetime) -> dict[str, RunnerQueue]:
-    """Plannings' runner queues with their depth and oldest ready row, in one statement."""
+    """Plannings' runner queues with their depth and oldest ready row, in one statement: what the
+    cross-app ``/queues`` report (``opsportal.queues``) asks of this app."""
     figures = coverage_figures(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS)
     return {REFRESH_QUEUE_NAME: RunnerQueue(depth=figures.depth, oldest_ready_at=figures.oldest_ready_at)}
-
-
-def runner_queue_depths(*, now: datetime) -> dict[str, int]:
-    """Plannings' runner queues and their depths: what the portal's ``/queues`` report asks of this app."""
-    return {name: queue.depth for name, queue in runner_queues(now=now).items()}
 
 
 # --- One planning's page, and the failure kinds of the list -----------------------------

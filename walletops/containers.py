@@ -222,23 +222,29 @@ def _inspect_engine(found: list[Found]) -> tuple[list[dict | None], str | None]:
         return [None] * len(found), down.host
 
 
+def _inspect_all(found: list[Found]) -> tuple[dict[str, dict | None], list[str]]:
+    """Each container's inspect by id (None: removed since the list, or its engine went away), engines side
+    by side, and the engines that went away between the list and the inspects."""
+    by_engine: dict[str, list[Found]] = {}
+    for item in found:
+        by_engine.setdefault(item.url, []).append(item)
+    inspected: dict[str, dict | None] = {}
+    missing: list[str] = []
+    for group, (inspects, down) in zip(by_engine.values(), _parallel(_inspect_engine, by_engine.values()), strict=True):
+        inspected.update(zip((item.id for item in group), inspects, strict=True))
+        missing += [down] if down else []
+    return inspected, missing
+
+
 def containers_list(*, envs: list[str], include_accessories: bool, include_stats: bool) -> tuple[list[dict], list[str]]:
     """Every managed container's view: engines side by side, stats sampled beside the inspects."""
     scan = fleet_scan(envs=envs, include_accessories=include_accessories)
     if not scan.found:
         return [], scan.missing_hosts
-    by_engine: dict[str, list[Found]] = {}
-    for found in scan.found:
-        by_engine.setdefault(found.url, []).append(found)
-    missing = list(scan.missing_hosts)
     with ThreadPoolExecutor(1) as sampler:
         sampling = sampler.submit(stats_samples, scan.found) if include_stats else None
-        inspected = {}
-        for group, (inspects, down) in zip(
-            by_engine.values(), _parallel(_inspect_engine, by_engine.values()), strict=True
-        ):
-            inspected.update(zip((found.id for found in group), inspects, strict=True))
-            missing += [down] if down else []
+        inspected, gone = _inspect_all(scan.found)
+        missing = [*scan.missing_hosts, *gone]
         samples, stats_down = sampling.result() if sampling else ({}, [])
     missing = list(dict.fromkeys([*missing, *stats_down]))
     views = [
@@ -249,6 +255,41 @@ def containers_list(*, envs: list[str], include_accessories: bool, include_stats
     if not views and len(missing) == len(fleet.engines_for(envs)):
         raise DockerUnavailable(f"no Docker engine answered: {', '.join(missing)}")
     return views, missing
+
+
+def engine_host(url: str) -> str:
+    """An engine's name in messages and alert targets (its URL, never a password): as ``missing`` lists it."""
+    return engine.host_label(url)
+
+
+def engine_hosts(envs: list[str]) -> list[str]:
+    """The names of the engines of ``envs``, each once."""
+    return [engine_host(url) for url in fleet.engines_for(envs)]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A managed container as its engine answered now: which engine, and its view."""
+
+    found: Found
+    engine_host: str
+    view: dict
+
+
+def containers_seen(*, envs: list[str], include_accessories: bool) -> tuple[list[Seen], list[str]]:
+    """Every managed container its engine answered for, and the engines that did not answer (by
+    ``engine_host``): never an error, even when no engine answers (then every engine is listed)."""
+    try:
+        scan = fleet_scan(envs=envs, include_accessories=include_accessories)
+    except DockerUnavailable:
+        return [], engine_hosts(envs)
+    inspected, gone = _inspect_all(scan.found)
+    seen = [
+        Seen(found=item, engine_host=engine_host(item.url), view=container_view(item, inspected[item.id]))
+        for item in scan.found
+        if inspected[item.id] is not None
+    ]
+    return seen, list(dict.fromkeys([*scan.missing_hosts, *gone]))
 
 
 @contextmanager

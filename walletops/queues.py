@@ -1,7 +1,7 @@
 """``GET /queues``: worker queues from the broker, rates from accounting; runner queues' depths are given.
 
 Runner queues (a database table a job works through, e.g. plannings' refresh queue) belong to other
-apps: the portal (``opsportal.portal.queues``) asks them and passes their depths in, with the Celery app
+apps: the project (``opsportal.queues``) asks them and passes their depths in, with the Celery app
 whose broker to ask.
 """
 

@@ -7,25 +7,21 @@ alert names the source instead (grouping: one engine down is one alert naming it
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 
+from opsportal import queues
 from opsportal.alerts.models import NOT_FALLING_MAX_SECONDS
-from opsportal.celery import app as celery_app
 from plannings import selectors as plannings_selectors
 from plannings.health import health_report
 from plannings.selectors import runner_queues
-from walletops import containers, fleet, hosts
+from walletops import containers, hosts
 from walletops import deploy_info as deploy_files
-from walletops import queues as worker_queues
-from walletops.clients import docker as engine
-from walletops.exceptions import DeployInfoInvalid, DeployInfoMissing, DockerUnavailable, PrometheusUnavailable
+from walletops.exceptions import DeployInfoInvalid, DeployInfoMissing, PrometheusUnavailable
 
-INSPECT_POOL = 8
 ENGINE_PREFIX = "engine "
 FEEDS_HOST_PREFIX = "host "  # a feeds target per host ("host iut-de-vannes"), beside the one "catalog"
 FEEDS_CATALOG = "catalog"
@@ -78,40 +74,21 @@ def feeds_observe(*, now: datetime, memory: dict) -> Observed:
     return Observed(facts=facts)
 
 
-def _inspect(found: containers.Found) -> tuple[containers.Found, dict | None, str | None]:
-    try:
-        return found, engine.container_inspect(found.url, found.id), None
-    except engine.ContainerGone:
-        return found, None, None
-    except engine.EngineDown as down:
-        return found, None, down.host
-
-
 def containers_observe(*, now: datetime, memory: dict) -> Observed:
     """Each managed container's status, health and restarts; an engine that does not answer is one
     target (``engine <host>``) naming the containers last seen on it, which are unknown this pass."""
-    labels = {url: engine.host_label(url) for url in fleet.engines_for(settings.WALLETOPS_ENVS)}
-    try:
-        scan = containers.fleet_scan(envs=settings.WALLETOPS_ENVS, include_accessories=False)
-        found, missing = scan.found, list(scan.missing_hosts)
-    except DockerUnavailable:
-        found, missing = [], list(labels.values())
-    with ThreadPoolExecutor(INSPECT_POOL) as pool:
-        inspected = list(pool.map(_inspect, found)) if found else []
-    missing += [host for _, _, host in inspected if host]
+    hosts_watched = containers.engine_hosts(settings.WALLETOPS_ENVS)
+    seen_now, missing = containers.containers_seen(envs=settings.WALLETOPS_ENVS, include_accessories=False)
     known = memory.setdefault("engines", {})  # engine host -> container names last seen on it
     restarts = memory.setdefault("restarts", {})
     observed = Observed()
     seen: dict[str, list[str]] = {}
-    for item, inspect, down in inspected:
-        if inspect is None or down:
-            continue
-        view = containers.container_view(item, inspect)
-        host = labels.get(item.url) or engine.host_label(item.url)
-        seen.setdefault(host, []).append(item.name)
-        before = restarts.get(item.name)
-        restarts[item.name] = view["restarts"]
-        observed.facts[item.name] = {
+    for item in seen_now:
+        view, host = item.view, item.engine_host
+        seen.setdefault(host, []).append(item.found.name)
+        before = restarts.get(item.found.name)
+        restarts[item.found.name] = view["restarts"]
+        observed.facts[item.found.name] = {
             "status": view["status"],
             "health": view["health"],
             "restarted": before is not None and view["restarts"] > before,
@@ -125,7 +102,7 @@ def containers_observe(*, now: datetime, memory: dict) -> Observed:
         names = known.get(host, [])
         observed.facts[f"{ENGINE_PREFIX}{host}"] = {"down": True, "containers": names}
         observed.unknown.update(names)
-    for host in labels.values():
+    for host in hosts_watched:
         if host not in missing:
             known[host] = sorted(seen.get(host, []))  # an engine that answered: what it runs now, maybe nothing
             # An engine that answered is a target too, so its "down" alert resolves.
@@ -173,11 +150,8 @@ def queues_observe(*, now: datetime, memory: dict) -> Observed:
     been watched, its remembered depths (``depth_low_ages``: [seconds ago, depth], rising) and, for the
     runner queues, how long the oldest ready row has waited. A broker queue cannot tell the age of its
     oldest message (Redis and RabbitMQ give a count), so only its depth trend is watched."""
-    # The same composition as opsportal.portal.queues (which sits above this package).
-    runners = runner_queues(now=now)
-    report = worker_queues.queues_report(
-        partial=True, broker_app=celery_app, runner_depths={name: q.depth for name, q in runners.items()}
-    )
+    runners = runner_queues(now=now)  # read here: the rule wants each runner queue's oldest ready row too
+    report = queues.queues_report(partial=True, runners=runners)
     broker_down = "broker" in report["missing"]
     facts = {"broker": {"down": broker_down}}
     unknown = set()

@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsportal.portal import queues
+from opsportal import queues
 from opsportal.portal.metrics import metrics_text
 from walletops.models import ApiToken
 from walletops.web import params

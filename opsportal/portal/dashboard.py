@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from opsportal import queues
 from opsportal.alerts.models import Rule
 from opsportal.alerts.selectors import portal_verdict
 from opsportal.lib import accounting
-from opsportal.portal import charts, queues
+from opsportal.portal import charts
 from plannings import health, history, selectors
 from walletops import containers, deploy_info, hosts
 from walletops.exceptions import Missing, WalletOpsError

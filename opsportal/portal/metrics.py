@@ -11,10 +11,10 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from opsportal import queues as queue_reports
 from opsportal.alerts.selectors import open_alerts
 from opsportal.lib import accounting
 from opsportal.lib.health_status import LADDER
-from opsportal.portal import queues as queue_reports
 from plannings.health import health_report
 
 STATUSES = tuple(status.value for status in LADDER)

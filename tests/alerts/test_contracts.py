@@ -13,8 +13,24 @@ from tests.opsportal.test_architecture import _lint, _plant, tree  # noqa: F401 
         ("opsportal/alerts/services.py", "from opsportal.alerts import tasks  # noqa", "Alerts layers"),
         (
             "opsportal/alerts/observe.py",
-            "from opsportal.portal import queues  # noqa",
+            "from opsportal.portal import dashboard  # noqa",
             "Layers: project, portal, apps, lib",
+        ),
+        ("opsportal/queues.py", "from opsportal.alerts import models  # noqa", "Layers: project, portal, apps, lib"),
+        (
+            "opsportal/alerts/observe.py",
+            "from walletops.clients import docker  # noqa",
+            "Alerts read the apps through their domain modules",
+        ),
+        (
+            "opsportal/alerts/selectors.py",
+            "from plannings import models  # noqa",
+            "Alerts read the apps through their domain modules",
+        ),
+        (
+            "opsportal/alerts/conditions.py",
+            "from walletops import fleet  # noqa",
+            "Alerts read the apps through their domain modules",
         ),
         ("walletops/hosts.py", "from opsportal.alerts import models  # noqa", "Apps import only lib of the project"),
         ("opsportal/alerts/services.py", "import rest_framework  # noqa", "DRF only in web layers"),

@@ -19,7 +19,7 @@ class BrokerDown(Exception):
 def queue_depths(app: Celery, queues: list[str]) -> dict[str, int]:
     """Messages waiting in each queue of ``app``'s broker; a queue the broker does not know (yet) has none.
 
-    The caller passes the Celery app whose broker it means (the project's, in ``opsportal.portal.queues``).
+    The caller passes the Celery app whose broker it means (the project's, in ``opsportal.queues``).
     """
     depths = {}
     try:
