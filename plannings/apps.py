@@ -7,7 +7,7 @@ class PlanningsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The wake-up is a Celery task: services send a signal, tasks.py sends the task.
+        # The wake-up is a Celery task: services announce work (a signal), tasks.py wakes the worker (sends the task).
         from plannings import signals, tasks
 
         signals.refresh_queue_changed.connect(tasks.refresh_worker_wake, dispatch_uid="plannings.refresh_worker_wake")

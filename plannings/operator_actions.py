@@ -57,7 +57,7 @@ def _plannings_lock(full_ids: list[str]) -> list[str]:
 def _wake() -> None:
     # The enqueues wake the worker themselves; rows made claimable here would
     # otherwise wait for its next idle poll (up to 30 s).
-    services.refresh_worker_wake()
+    services.refresh_work_available()
 
 
 def plannings_refresh(*, planning_full_ids: list[str], now: datetime, actor: Actor | None = None) -> int:

@@ -78,11 +78,11 @@ RETURNING planning_full_id
 """
 
 
-def refresh_worker_wake() -> None:
-    """After commit, ask a worker to drain now. Best effort: the worker polls anyway.
+def refresh_work_available() -> None:
+    """After commit, announce that the refresh queue holds work now. Best effort: the worker polls anyway.
 
-    The receiver (``plannings.tasks.refresh_worker_wake``) sends the Celery task;
-    ``robust`` keeps a broker outage from failing the enqueue (it is logged).
+    Services only announce; the one receiver, ``plannings.tasks.refresh_worker_wake``, wakes the worker
+    (it sends the Celery task). ``robust`` keeps a broker outage from failing the enqueue (it is logged).
     """
     transaction.on_commit(lambda: refresh_queue_changed.send(sender=None), robust=True)
 
@@ -99,7 +99,7 @@ def refresh_enqueue_batch(*, planning_full_ids: list[str], now: datetime, priori
             for full_id in chunk:
                 params += [full_id, priority, _dt(now), _dt(now)]
             cursor.execute(_BATCH_UPSERT.format(values=values), params)
-        refresh_worker_wake()
+        refresh_work_available()
     return len(planning_full_ids)
 
 
@@ -125,7 +125,7 @@ def refresh_request(*, planning_full_id: str, now: datetime) -> bool:
                 "updated_at": now,
             },
         )
-        refresh_worker_wake()
+        refresh_work_available()
     return True
 
 

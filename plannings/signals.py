@@ -2,5 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent after the commit that queued plannings for a refresh: time to wake a worker.
+# Sent after the commit that queued plannings for a refresh (``services.refresh_work_available``):
+# its receiver, ``tasks.refresh_worker_wake``, wakes a worker.
 refresh_queue_changed = Signal()

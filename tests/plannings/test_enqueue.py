@@ -79,6 +79,16 @@ def test_a_batch_enqueue_wakes_the_refresh_worker_after_commit(django_capture_on
     assert sent == [{"kwargs": {"wake": True}, "retry": False}]
 
 
+def test_one_name_wakes_the_worker_and_services_only_announce_work():
+    """``tasks.refresh_worker_wake`` is the one receiver that wakes the worker; services announce
+    (``refresh_work_available``) and define no wake-up of their own under the same name."""
+    from plannings import signals, tasks
+
+    assert not hasattr(services, "refresh_worker_wake")
+    sync_receivers, async_receivers = signals.refresh_queue_changed._live_receivers(sender=None)
+    assert (sync_receivers, async_receivers) == ([tasks.refresh_worker_wake], [])
+
+
 def test_a_user_request_re_enables_the_planning_and_queues_it_first():
     planning = factories.planning_make("s.a")
     factories.disabled_state_make(planning, until=LATER, kind="http_4xx", consecutive_failures=7, last_error="http_404")
