@@ -136,7 +136,7 @@ def backup_prepare(events: list[dict]) -> PreparedBackup:
     return PreparedBackup(text=text, signature=text_signature(text), nb_events=len(normalised))
 
 
-def backups_write(*, writes: list[tuple[str, PreparedBackup]], now: datetime) -> list[BackupWrite]:
+def backups_write_many(*, writes: list[tuple[str, PreparedBackup]], now: datetime) -> list[BackupWrite]:
     """Insert each backup, or update it only when its signature changed; record the last write.
 
     One statement writes all the backups, so a crash leaves each either old or new,
@@ -166,4 +166,6 @@ def backups_write(*, writes: list[tuple[str, PreparedBackup]], now: datetime) ->
 
 
 def backup_write(*, planning_full_id: str, events: list[dict], now: datetime) -> BackupWrite:
-    return backups_write(writes=[(planning_full_id, backup_prepare(events))], now=now)[0]
+    """One planning's backup, prepared and written at once (the worker prepares many while others download,
+    then writes them with ``backups_write_many``)."""
+    return backups_write_many(writes=[(planning_full_id, backup_prepare(events))], now=now)[0]

@@ -257,15 +257,14 @@ def _finish(
         outcome = services.refresh_item_failed(
             item=item,
             owner=owner,
-            kind=failure.kind,
-            last_error=failure.last_error,
+            failure=services.AttemptFailure(
+                kind=failure.kind, last_error=failure.last_error, status=failure.status, retry_after=failure.retry_after
+            ),
             now=now,
-            status=failure.status,
-            retry_after=failure.retry_after,
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
             attempt=_attempt(item, fetched, owner, failure.kind, error=error) if attempts is not None else None,
         )
-        result.outcomes[f"{failure.last_error}:{outcome}"] += 1
+        result.outcomes[f"{failure.last_error}:{outcome.value}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, failure.last_error)])
         return
     if fetched.unexpected is not None:  # an unexpected error is the spec's own outcome row, not a crash
@@ -275,16 +274,14 @@ def _finish(
         outcome = services.refresh_item_failed(
             item=item,
             owner=owner,
-            kind="network_error",
-            last_error=error,
+            failure=services.AttemptFailure(kind="network_error", last_error=error, unexpected=True),
             now=now,
-            unexpected=True,
             jitter=settings.PLANNINGS_REFRESH_BACKOFF_JITTER,
             attempt=_attempt(item, fetched, owner, RefreshAttempt.UNEXPECTED, error=error)
             if attempts is not None
             else None,
         )
-        result.outcomes[f"unexpected:{outcome}"] += 1
+        result.outcomes[f"unexpected:{outcome.value}"] += 1
         accounting.outcomes_record(queue=ACCOUNTING_QUEUE, failures=[(item.planning_full_id, type(exc).__name__)])
         return
     successes.append((item, fetched.backup))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -17,7 +18,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from plannings import policy
-from plannings.backups import BackupWrite, PreparedBackup, backups_write
+from plannings.backups import BackupWrite, PreparedBackup, backups_write_many
 from plannings.models import (
     SQL_READY,
     Planning,
@@ -231,7 +232,7 @@ def refresh_items_succeeded(
         return []
     full_ids = [item.planning_full_id for item, _ in successes]
     with transaction.atomic():
-        written = backups_write(writes=[(item.planning_full_id, backup) for item, backup in successes], now=now)
+        written = backups_write_many(writes=[(item.planning_full_id, backup) for item, backup in successes], now=now)
         PlanningRefreshQueue.objects.filter(planning_id__in=full_ids, lock_owner=owner).delete()
         values = ", ".join(["(%s, NULL, 0, NULL, NULL, %s, %s, %s)"] * len(full_ids))
         params = []
@@ -247,24 +248,42 @@ def refresh_items_succeeded(
     return written
 
 
+@dataclass(frozen=True)
+class AttemptFailure:
+    """How one refresh attempt failed, as the outcome table reads it (plannings spec §4)."""
+
+    kind: str  # a failure kind of ``policy`` (http_4xx, http_5xx, timeout, network_error...)
+    last_error: str  # the queue and state text: ``http_404``, ``timeout``, an unexpected error's message
+    status: int | None = None  # the HTTP status, when the feed answered one
+    retry_after: timedelta | None = None  # the feed's Retry-After, when it sent one
+    # Our own exception, not the feed's answer: the unexpected error's backoff, and ``max_attempts`` as the
+    # disabling kind once out of attempts (never a 4xx's disable).
+    unexpected: bool = False
+
+
+class FailedOutcome(StrEnum):
+    """What ``refresh_item_failed`` did with the planning's queue row."""
+
+    DISABLED = "disabled"  # the planning is disabled (a 4xx, or out of attempts) and its row removed
+    RETRY = "retry"  # the row is released to be tried again after a backoff
+    FORGOTTEN = "forgotten"  # the planning was deleted meanwhile (catalog import): its row is removed
+
+
 def refresh_item_failed(
     *,
     item: ClaimedItem,
     owner: str,
-    kind: str,
-    last_error: str,
+    failure: AttemptFailure,
     now: datetime,
-    status: int | None = None,
-    retry_after: timedelta | None = None,
-    unexpected: bool = False,
     jitter: bool = True,
     attempt: RefreshAttempt | None = None,
-) -> str:
-    """Apply the outcome table to a failed attempt; returns ``disabled``, ``retry`` or ``forgotten``.
+) -> FailedOutcome:
+    """Apply the outcome table to a failed attempt, and say what became of the planning's row.
 
     ``attempt`` (the history row, when recorded) is written in the same transaction as the state, so the
     planning's page never shows a "last attempt" or a failure count that its attempts table lacks.
     """
+    kind, last_error, status, unexpected = failure.kind, failure.last_error, failure.status, failure.unexpected
     max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
     with transaction.atomic():
         try:
@@ -273,7 +292,7 @@ def refresh_item_failed(
             # The planning was deleted (catalog import) while its feed was being fetched, and it had no
             # state row: get_or_create's insert broke the foreign key (in its own savepoint).
             _owned(item.planning_full_id, owner).delete()
-            return "forgotten"
+            return FailedOutcome.FORGOTTEN
         state.last_attempt_at = now
         state.updated_at = now
         if kind == policy.HTTP_4XX and not unexpected:
@@ -281,7 +300,7 @@ def refresh_item_failed(
             state.consecutive_failures += 1
             state.last_failure_kind = kind
             state.last_error = last_error
-            outcome = "disabled"
+            outcome = FailedOutcome.DISABLED
         elif item.attempt >= max_attempts:
             state.disabled_until = now + (
                 policy.disable_for(policy.MAX_ATTEMPTS) if unexpected else policy.disable_for(kind, status)
@@ -289,18 +308,18 @@ def refresh_item_failed(
             state.consecutive_failures = max(item.attempt, state.consecutive_failures + 1)
             state.last_failure_kind = policy.MAX_ATTEMPTS if unexpected else kind
             state.last_error = policy.MAX_ATTEMPTS
-            outcome = "disabled"
+            outcome = FailedOutcome.DISABLED
         else:
             base = policy.UNEXPECTED_BACKOFF_BASE if unexpected else policy.backoff_base(kind)
-            delay = policy.backoff(attempt=item.attempt, base=base, retry_after=retry_after, jitter=jitter)
+            delay = policy.backoff(attempt=item.attempt, base=base, retry_after=failure.retry_after, jitter=jitter)
             _owned(item.planning_full_id, owner).update(
                 locked_at=None, lock_owner=None, last_error=last_error, next_attempt_at=now + delay
             )
             state.consecutive_failures += 1
             state.last_failure_kind = kind
             state.last_error = last_error
-            outcome = "retry"
-        if outcome == "disabled":
+            outcome = FailedOutcome.RETRY
+        if outcome is FailedOutcome.DISABLED:
             _owned(item.planning_full_id, owner).delete()
         try:
             with transaction.atomic():
@@ -308,11 +327,11 @@ def refresh_item_failed(
         except IntegrityError:
             # The planning was deleted (catalog import) while its feed was being fetched.
             _owned(item.planning_full_id, owner).delete()
-            return "forgotten"
+            return FailedOutcome.FORGOTTEN
         if attempt is not None:
-            attempt.disabled = outcome == "disabled"
+            attempt.disabled = outcome is FailedOutcome.DISABLED
             attempt.save(force_insert=True)
-    logger.info("refresh %s failed: %s (attempt %d, %s)", item.planning_full_id, kind, item.attempt, outcome)
+    logger.info("refresh %s failed: %s (attempt %d, %s)", item.planning_full_id, kind, item.attempt, outcome.value)
     return outcome
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from plannings.backups import backup_write, events_normalise, events_signature
+from plannings.backups import backup_prepare, backup_write, backups_write_many, events_normalise, events_signature
 from plannings.models import PlanningBackup
 from tests import factories
 
@@ -78,6 +78,17 @@ def test_descriptions_lose_export_stamps_and_events_are_sorted():
 def test_extra_fields_are_dropped():
     event = {**_event(), "color": "red"}
     assert set(events_normalise([event])[0]) == {"uid", "summary", "startDate", "endDate", "location", "description"}
+
+
+def test_many_backups_are_written_by_one_call_each_saying_whether_it_changed():
+    factories.planning_make("s.a")
+    factories.planning_make("s.b")
+    backup_write(planning_full_id="s.a", events=[_event()], now=NOW)
+    written = backups_write_many(
+        writes=[("s.a", backup_prepare([_event()])), ("s.b", backup_prepare([_event(), _event(uid="u2")]))],
+        now=NOW + timedelta(hours=1),
+    )
+    assert [(w.planning_full_id, w.changed, w.nb_events) for w in written] == [("s.a", False, 1), ("s.b", True, 2)]
 
 
 def test_a_write_inserts_then_updates_only_when_the_signature_changes():

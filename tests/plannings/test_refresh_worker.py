@@ -246,9 +246,40 @@ def test_a_worker_whose_lock_was_taken_over_does_not_touch_the_new_owners_row(fe
     _queued(feed_host, "/status/500/feed")
     (item,) = services.refresh_queue_claim(owner="slow-worker", limit=1, now=NOW, max_attempts=10)
     PlanningRefreshQueue.objects.update(lock_owner="new-owner")  # its lock expired and another claimed it
-    services.refresh_item_failed(item=item, owner="slow-worker", kind="http_5xx", last_error="http_5xx", now=NOW)
+    failure = services.AttemptFailure(kind="http_5xx", last_error="http_5xx")
+    services.refresh_item_failed(item=item, owner="slow-worker", failure=failure, now=NOW)
     row = _queue_row()
     assert (row.lock_owner, row.next_attempt_at) == ("new-owner", NOW - timedelta(seconds=1))
+
+
+def test_a_failure_answers_a_typed_outcome_naming_what_became_of_the_row(feed_host):
+    from plannings.services import AttemptFailure, FailedOutcome, refresh_item_failed, refresh_queue_claim
+
+    _queued(feed_host, "/status/500/a", "s.retry")
+    _queued(feed_host, "/status/404/b", "s.gone")
+    _queued(feed_host, "/ok/c.ics", "s.bug", attempts=9)
+    items = {
+        item.planning_full_id: item for item in refresh_queue_claim(owner=OWNER, limit=3, now=NOW, max_attempts=10)
+    }
+    outcomes = {
+        "s.retry": refresh_item_failed(
+            item=items["s.retry"], owner=OWNER, failure=AttemptFailure("http_5xx", "http_5xx", status=500), now=NOW
+        ),
+        "s.gone": refresh_item_failed(
+            item=items["s.gone"], owner=OWNER, failure=AttemptFailure("http_4xx", "http_404", status=404), now=NOW
+        ),
+        "s.bug": refresh_item_failed(
+            item=items["s.bug"], owner=OWNER, failure=AttemptFailure("network_error", "bug", unexpected=True), now=NOW
+        ),
+    }
+    assert outcomes == {
+        "s.retry": FailedOutcome.RETRY,
+        "s.gone": FailedOutcome.DISABLED,
+        "s.bug": FailedOutcome.DISABLED,
+    }
+    assert all(isinstance(outcome, FailedOutcome) for outcome in outcomes.values())
+    assert set(PlanningRefreshQueue.objects.values_list("planning_id", flat=True)) == {"s.retry"}
+    assert _state("s.bug").last_failure_kind == "max_attempts"  # unexpected, out of attempts: never a 4xx's disable
 
 
 def test_per_host_concurrency_is_a_real_limit(feed_host):
