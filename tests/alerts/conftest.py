@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from scripts.servers.postgres import free_port
+from tests.import_contracts import tree  # noqa: F401 (a fixture: a copy of the tree to plant imports in)
 
 
 class SmtpServer:

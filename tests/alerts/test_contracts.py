@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.opsportal.test_architecture import _lint, _plant, tree  # noqa: F401 (the fixture)
+from tests.import_contracts import lint_imports, plant
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ from tests.opsportal.test_architecture import _lint, _plant, tree  # noqa: F401 
     ],
 )
 def test_a_forbidden_import_in_or_into_the_alerts_breaks_its_contract(tree, module, line, contract):  # noqa: F811
-    _plant(tree, module, line)
-    result = _lint(tree)
+    plant(tree, module, line)
+    result = lint_imports(tree)
     assert result.returncode == 1, result.stdout[-3000:]
     assert f"{contract} BROKEN" in result.stdout, result.stdout[-3000:]

@@ -106,9 +106,9 @@ def test_the_limit_defaults_to_100(reader):
 def test_it_is_in_the_openapi_schema_and_answers_as_described(reader):
     import jsonschema
 
-    from tests.opsportal.test_openapi import _schema
+    from tests.opsportal.helpers import openapi_schema
 
-    schema = _schema()
+    schema = openapi_schema()
     operation = schema["paths"][URL]["get"]
     assert operation["operationId"] == "audit_list" and operation["security"] == [{"bearerToken": []}]
     assert {p["name"] for p in operation["parameters"]} == {

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.walletops.conftest import fleet  # noqa: F401 (the private engines, shared with the wallet ops tests)
+# The private engines and the live-follow tickers, shared with the wallet ops tests.
+from tests.walletops.conftest import fleet, fleet_settings, follow_env, tickers  # noqa: F401 (fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google, which this closed network refuses.
@@ -38,3 +39,11 @@ def screenshots(tmp_path) -> Path:
     folder = Path(os.environ.get("OPSPORTAL_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def portal(live_portal):
+    return live_portal(deploy_info={
+        "current_tag": "v2026.11.23-1", "previous_tag": "v2026.11.20-3", "commit_sha": "4f1c2e9a7b3d",
+        "deployed_by": "ana", "deployed_at": "2026-11-23T09:12:00Z",
+    })  # fmt: skip

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from opsportal.audit.services import Actor, Outcome, audit_record
-from tests.browser.test_jobs_page import _measure, _show
+from tests.browser.helpers import jobs_page_measure, page_show
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db]
 PAGE = "/admin/audit/auditevent/"
@@ -20,8 +20,8 @@ def test_the_audit_page_fits_1280_px_with_long_ids_and_details(browser, client, 
     audit_record(actor=Actor.api(owner_name="deployer", token_name="github-actions-production-deploy"),
                  action="container.restart", outcome=Outcome.FAILED, target_type="container",
                  targets=["wallet-core-production-worker-def5678"], detail="env production: engine down")  # fmt: skip
-    context, page = _show(browser, client.get(PAGE).content.decode(), width=1280, path=PAGE)
-    assert _measure(page)["overflow"] <= 0
+    context, page = page_show(browser, client.get(PAGE).content.decode(), width=1280, path=PAGE)
+    assert jobs_page_measure(page)["overflow"] <= 0
     widths = page.evaluate("""() => ({
         table: document.querySelector('#result_list').scrollWidth,
         content: document.querySelector('#result_list').parentElement.clientWidth,

@@ -13,25 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from scripts.servers.postgres import free_port
-from tests.browser.test_portal import PASSWORD, RUNNER, WORKER, _demo_data, _log_in
-
-POLICY = (
-    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
-    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-def _directives(header: str) -> dict[str, str]:
-    return {part.split()[0]: " ".join(part.split()[1:]) for part in header.split(";") if part.strip()}
-
-
-def _expected(nonce: str | None) -> dict[str, str]:
-    expected = _directives(POLICY.format(nonce=nonce or ""))
-    if nonce is None:  # no inline code on the page: no nonce in the policy
-        for name in ("script-src", "style-src"):
-            expected[name] = "'self'"
-    return expected
-
+from tests.browser.helpers import PASSWORD, RUNNER, WORKER, csp_directives, csp_expected, demo_data, log_in
 
 # --- Fast: the header and the markup, through the test client ---------------------------------------
 
@@ -67,7 +49,7 @@ def test_every_response_has_the_policy(client, systems_down):
         header = response.get("Content-Security-Policy")
         assert header, f"{path}: no Content-Security-Policy"
         nonce = re.search(r"'nonce-([^']+)'", header)
-        assert _directives(header) == _expected(nonce and nonce[1]), path
+        assert csp_directives(header) == csp_expected(nonce and nonce[1]), path
         if nonce:  # the nonce is the one the page's inline code carries, fresh for each response
             assert f'nonce="{nonce[1]}"' in response.content.decode(), path
     dashboard = responses["/admin/ops/"]["Content-Security-Policy"]
@@ -139,7 +121,7 @@ def test_every_page_runs_under_the_policy_in_chromium(csp_page, screenshots):
     from django.utils import timezone
 
     page = csp_page
-    _demo_data(timezone.now())
+    demo_data(timezone.now())
     seen = {}
 
     def visited(name: str) -> None:
@@ -151,7 +133,7 @@ def test_every_page_runs_under_the_policy_in_chromium(csp_page, screenshots):
 
     page.goto("/admin/login/")
     visited("login")
-    _log_in(page)
+    log_in(page)
     visited("admin index")
 
     # The dashboard: the panels' script refreshes them in place, every 2 s here.

@@ -10,8 +10,7 @@ import pytest
 from django.utils import timezone
 
 from opsportal.alerts.models import Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
-from tests.browser.test_layout import _ops_pages
-from tests.browser.test_portal import _demo_data, _log_in, portal  # noqa: F401 (a fixture)
+from tests.browser.helpers import demo_data, log_in, ops_pages
 
 pytestmark = pytest.mark.postgres_only
 # 1500 px too: from 1441 px the change lists' filters stand beside them again.
@@ -114,7 +113,7 @@ def _alerts_of_every_state(now) -> None:
 
 def test_no_table_column_is_cut_and_chart_text_is_readable_at_1280_and_390_px(browser, portal):  # noqa: F811
     now = timezone.now()
-    _demo_data(now)
+    demo_data(now)
     _alerts_of_every_state(now)
     cut, small = [], []
     for width in WIDTHS:
@@ -122,8 +121,8 @@ def test_no_table_column_is_cut_and_chart_text_is_readable_at_1280_and_390_px(br
         page = context.new_page()
         page.set_default_timeout(20_000)
         try:
-            _log_in(page)
-            pages = _ops_pages(page)
+            log_in(page)
+            pages = ops_pages(page)
             assert {"/admin/ops/", "/admin/alerts/alert/", "/admin/alerts/rule/"} <= set(pages)
             for path in pages:
                 page.goto(path)

@@ -5,7 +5,7 @@ range control, kept in the URL through the panels' refresh."""
 import pytest
 from django.utils import timezone
 
-from tests.browser.test_portal import PASSWORD, RUNNER, _demo_data, _log_in, portal  # noqa: F401 (a fixture)
+from tests.browser.helpers import PASSWORD, demo_data, ops_pages
 
 pytestmark = pytest.mark.postgres_only
 WIDTHS = (1280, 390)
@@ -36,21 +36,6 @@ OVERFLOW_JS = """() => {
 }"""
 
 
-def _ops_pages(page) -> list[str]:
-    """Every page the admin index links (Operations first, then every change list), and the pages below them."""
-    page.goto("/admin/")
-    links = page.eval_on_selector_all("#content-main .module th a", "links => links.map(a => a.getAttribute('href'))")
-    pages = ["/admin/", *dict.fromkeys(links)]
-    pages += [
-        f"/admin/ops/containers/{RUNNER}/?env=staging",
-        f"/admin/ops/containers/{RUNNER}/logs/?env=staging&tail=200",
-        "/admin/ops/readme/",
-        "/admin/ops/docs/configuration/",
-        "/admin/ops/?range=7d",
-    ]
-    return pages
-
-
 def _too_wide(page, path: str) -> tuple[str, int, int, list] | None:
     page.goto(path)
     page.wait_for_selector("#content, #container")
@@ -75,7 +60,7 @@ def _range_control_check(page) -> None:
 
 
 def test_no_page_is_wider_than_the_screen_at_1280_and_390_px(browser, portal, screenshots):  # noqa: F811
-    _demo_data(timezone.now())
+    demo_data(timezone.now())
     offenders = []
     for width in WIDTHS:
         context = browser.new_context(base_url=portal.url, viewport={"width": width, "height": 844})
@@ -87,7 +72,7 @@ def test_no_page_is_wider_than_the_screen_at_1280_and_390_px(browser, portal, sc
             page.fill("#id_password", PASSWORD)
             page.click("input[type=submit]")
             page.wait_for_selector("#content")
-            pages = _ops_pages(page)
+            pages = ops_pages(page)
             assert {"/admin/ops/", "/admin/ops/containers/", "/admin/ops/jobs/", "/admin/plannings/planning/"} <= set(
                 pages
             )

@@ -15,8 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 
-from tests.walletops.conftest import fleet_settings  # noqa: F401 (fixtures)
-from tests.walletops.test_logs_follow import WAIT, _tickers_wrote, follow_env, tickers  # noqa: F401 (fixtures)
+from tests.walletops.helpers import WAIT, tickers_wrote
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("follow_env")]
 
@@ -86,7 +85,7 @@ def test_the_merged_view_of_a_role_interleaves_two_engines_with_a_colour_each_an
     live_server,
     tickers,  # noqa: F811 (the fixture imported above)
 ):
-    _tickers_wrote(tickers, 10)  # the 20 lines of the tail, however early this test runs
+    tickers_wrote(tickers, 10)  # the 20 lines of the tail, however early this test runs
     page.goto(f"{live_server.url}/admin/ops/logs/?env=follow&role=ticker&tail=20")
     lines = _lines(page)
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines) and len(lines) == 20

@@ -6,57 +6,15 @@ Screenshots of the main pages land in ``OPSPORTAL_SCREENSHOTS`` (``make screensh
 """
 
 import re
-from datetime import timedelta
 
 import pytest
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from plannings import health, runtime
-from plannings.models import HealthSnapshot
-from tests import factories
+from tests.browser.helpers import RUNNER, WORKER, demo_data, log_in
 from walletops.models import ApiToken, RestartAudit
 
 pytestmark = pytest.mark.postgres_only
-RUNNER = "wallet-core-staging-runner-abc1234"
-WORKER = "wallet-core-production-worker-def5678"
-PASSWORD = "a-long-enough-password"
-
-
-def _demo_data(now):
-    # Hashed the way the dev server checks it (the tests' own settings use a fast MD5 hasher it does not know).
-    hasher = PBKDF2PasswordHasher()
-    User.objects.create(username="ana", is_staff=True, is_superuser=True,
-                        password=hasher.encode(PASSWORD, hasher.salt(), iterations=1000))  # fmt: skip
-    factories.both_jobs_running()
-    plannings = factories.plannings_make(40, school="iut-nantes")
-    for planning in plannings[:30]:
-        factories.backup_make(planning, events=[{"summary": "Algo", "start": "2026-11-23T08:00:00Z"}])
-    for planning in plannings[30:35]:
-        factories.disabled_state_make(planning, until=now + timedelta(hours=2), kind="http_404",
-                                      consecutive_failures=4, last_attempt_at=now)  # fmt: skip
-    for planning in plannings[35:]:
-        factories.queue_item_make(planning)
-    # A day of history: covered climbing, a degraded morning and a short outage of the recorder (a gap).
-    start = now.replace(second=0, microsecond=0) - timedelta(hours=24)
-    HealthSnapshot.objects.bulk_create(
-        HealthSnapshot(
-            taken_at=start + timedelta(minutes=minute), status="degraded" if 300 <= minute < 420 else "healthy",
-            queue_depth=(minute * 7) % 40, queue_ready=0, queue_locked=0, total=40, covered=min(30, minute // 40),
-            disabled=5 if 300 <= minute < 420 else 1,
-        )
-        for minute in range(24 * 60)
-        if not 900 <= minute < 960
-    )  # fmt: skip
-
-
-@pytest.fixture
-def portal(live_portal):
-    return live_portal(deploy_info={
-        "current_tag": "v2026.11.23-1", "previous_tag": "v2026.11.20-3", "commit_sha": "4f1c2e9a7b3d",
-        "deployed_by": "ana", "deployed_at": "2026-11-23T09:12:00Z",
-    })  # fmt: skip
 
 
 @pytest.fixture
@@ -69,19 +27,11 @@ def page(browser, portal):
     context.close()
 
 
-def _log_in(page):
-    page.goto("/admin/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#content")
-
-
 def test_an_operator_session(page, portal, screenshots):
     now = timezone.now()
-    _demo_data(now)
+    demo_data(now)
     expected_status = health.health_report(now=now).status
-    _log_in(page)
+    log_in(page)
 
     # The dashboard, reached from the admin index's Operations section.
     page.click(".app-operations a:text-is('Dashboard')")
@@ -141,8 +91,8 @@ def test_an_operator_session(page, portal, screenshots):
 
 
 def test_a_token_is_shown_once_and_copied(page, portal, screenshots):
-    _demo_data(timezone.now())
-    _log_in(page)
+    demo_data(timezone.now())
+    log_in(page)
     page.goto("/admin/walletops/apitoken/add/")
     page.fill("#id_name", "grafana")
     page.check("input[name=scope_choices][value=read]")

@@ -4,36 +4,18 @@
 with one import that a layer forbids, so a contract that silently stopped checking would show.
 """
 
-import shutil
-import subprocess
-import sys
+import ast
 from pathlib import Path
 
 import pytest
 
+from tests.import_contracts import lint_imports, plant
+
 ROOT = Path(__file__).resolve().parents[2]
-LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-
-
-def _lint(tree: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture
-def tree(tmp_path) -> Path:
-    for package in ("opsportal", "plannings", "walletops"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    return tmp_path
-
-
-def _plant(tree: Path, module: str, line: str) -> None:
-    path = tree / module
-    path.write_text(path.read_text() + f"\n{line}\n")
 
 
 def test_the_tree_keeps_every_contract():
-    result = _lint(ROOT)
+    result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "0 broken" in result.stdout
 
@@ -55,7 +37,46 @@ def test_the_tree_keeps_every_contract():
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree, module, line, contract):
-    _plant(tree, module, line)
-    result = _lint(tree)
+    plant(tree, module, line)
+    result = lint_imports(tree)
     assert result.returncode == 1, result.stdout[-3000:]
     assert f"{contract} BROKEN" in result.stdout, result.stdout[-3000:]
+
+
+def _imported_test_modules(path: Path) -> list[str]:
+    """The ``test_*`` modules a file imports, absolute or relative (``from tests.x import test_y`` too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            modules = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found += [module for module in modules if module.rsplit(".", 1)[-1].startswith("test_")]
+    return found
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared fixtures live in a conftest.py, shared helpers in a helpers module: a test module imported by
+    another has its tests' module run twice at import, and its fixtures reach the importer by name only."""
+    offenders = {
+        path.relative_to(ROOT).as_posix(): modules
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if (modules := _imported_test_modules(path))
+    }
+    assert offenders == {}
+
+
+def test_the_import_check_sees_every_form_of_importing_a_test_module(tmp_path):
+    planted = tmp_path / "test_planted.py"
+    planted.write_text(
+        "from tests.opsportal.test_dashboard import DASHBOARD\nimport tests.browser.test_portal\n"
+        "from tests.walletops import test_logs_follow\nfrom .test_charts import Snap\n"
+        "from tests.opsportal import helpers\n"
+    )
+    assert _imported_test_modules(planted) == [
+        "tests.opsportal.test_dashboard", "tests.browser.test_portal", "tests.walletops.test_logs_follow",
+        ".test_charts",
+    ]  # fmt: skip

@@ -1,7 +1,6 @@
 """The health history chart: snapshots in, SVG geometry out, and the panel template that draws it."""
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,20 +10,10 @@ from django.utils import translation
 
 from opsportal.portal import charts
 from opsportal.portal.charts import LANE_HEIGHT, PLOT_LEFT, PLOT_RIGHT, history_chart, nice_ceiling
+from tests.opsportal.helpers import Snap
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=24)
-
-
-@dataclass
-class Snap:
-    taken_at: datetime
-    status: str = "healthy"
-    issues: list[str] = field(default_factory=list)
-    queue_depth: int = 0
-    total: int = 100
-    covered: int = 100
-    disabled: int = 0
 
 
 def _x(moment: datetime, start: datetime = START) -> float:

@@ -1,7 +1,6 @@
 """The operations dashboard: who may see it, what each panel shows, and panels failing one at a time."""
 
 import json
-import re
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -13,29 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from opsportal.portal import dashboard
-from scripts.servers.postgres import free_port
 from tests import factories
+from tests.opsportal.helpers import DASHBOARD, panel_html
 
-DASHBOARD = "/admin/ops/"
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def outages(settings, monkeypatch, tmp_path):
-    """Every external system of the dashboard down at once: Docker, Prometheus, the broker, deploy info."""
-    from opsportal.celery import app
-
-    settings.WALLETOPS_DOCKER_HOSTS = {"staging": [f"unix://{tmp_path}/no-docker.sock"], "production": []}
-    settings.WALLET_CORE_OPS_PROMETHEUS_URL = f"http://127.0.0.1:{free_port()}"
-    settings.OPSPORTAL_ACCOUNTING_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
-    settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "deploy_info.json"
-    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
-
-
-def _panel(body: str, name: str) -> str:
-    match = re.search(rf'<section class="ops-panel ops-panel-{name}".*?</section>', body, re.S)
-    assert match, f"no {name} panel"
-    return match.group(0)
 
 
 def test_anonymous_and_non_staff_users_get_the_login_page(client):
@@ -63,7 +43,7 @@ def test_the_plannings_panel_shows_health_and_links_failures_to_their_rows(admin
                                   last_attempt_at=now)  # fmt: skip
     factories.queue_item_make(broken)
     body = admin_client.get(DASHBOARD).content.decode()
-    plannings = _panel(body, "plannings")
+    plannings = panel_html(body, "plannings")
     # 1 of 5 disabled is 20 %: "High disabled" degrades the status.
     assert 'data-status="degraded"' in plannings and "High disabled: 1/5 (20%)" in plannings
     assert "<strong>4 / 5</strong>backed up (80.0 %)" in plannings
@@ -73,11 +53,11 @@ def test_the_plannings_panel_shows_health_and_links_failures_to_their_rows(admin
 
 
 def test_the_plannings_panel_writes_times_and_figures_as_the_health_api_does(admin_client, outages):
-    from tests.plannings.test_health_api import GOLDEN_NOW, _full_world
+    from tests.plannings.helpers import GOLDEN_NOW, full_world
 
     with time_machine.travel(GOLDEN_NOW, tick=False):
-        _full_world()
-        plannings = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+        full_world()
+        plannings = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     assert "<strong>4 / 7</strong>backed up (57.1 %)" in plannings
     assert "<strong>yes</strong>quiet hours" in plannings
     assert 'href="/admin/plannings/planningbackup/enscr.p0/change/">enscr.p0</a>' in plannings
@@ -102,13 +82,13 @@ def test_each_panel_fails_alone_with_a_clear_message(admin_client, outages):
     response = admin_client.get(DASHBOARD)
     assert response.status_code == HTTPStatus.OK
     body = response.content.decode()
-    assert 'data-status="healthy"' in _panel(body, "plannings")
-    assert 'role="alert"' not in _panel(body, "plannings")
-    assert "docker_unavailable: no Docker engine answered" in _panel(body, "containers")
-    assert "prometheus_unavailable: Prometheus unreachable" in _panel(body, "hosts")
-    assert "Partial: broker, accounting could not be read" in _panel(body, "queues")
-    assert "plannings_refresh" in _panel(body, "queues")  # the database-backed depth is still there
-    assert "deploy_info_missing: deploy_info.json not found" in _panel(body, "deploy")
+    assert 'data-status="healthy"' in panel_html(body, "plannings")
+    assert 'role="alert"' not in panel_html(body, "plannings")
+    assert "docker_unavailable: no Docker engine answered" in panel_html(body, "containers")
+    assert "prometheus_unavailable: Prometheus unreachable" in panel_html(body, "hosts")
+    assert "Partial: broker, accounting could not be read" in panel_html(body, "queues")
+    assert "plannings_refresh" in panel_html(body, "queues")  # the database-backed depth is still there
+    assert "deploy_info_missing: deploy_info.json not found" in panel_html(body, "deploy")
 
 
 def test_a_panel_that_breaks_shows_an_error_without_a_traceback(admin_client, outages, monkeypatch, caplog):
@@ -117,10 +97,10 @@ def test_a_panel_that_breaks_shows_an_error_without_a_traceback(admin_client, ou
 
     monkeypatch.setitem(dashboard.BUILDERS, "deploy", broken)  # stands in for a bug: no real server shows one
     body = admin_client.get(DASHBOARD).content.decode()
-    assert "internal_error: this panel failed" in _panel(body, "deploy")
+    assert "internal_error: this panel failed" in panel_html(body, "deploy")
     assert "secret internals" not in body and "Traceback" not in body
     assert "secret internals" in caplog.text  # the operator's log has it
-    assert 'data-status="' in _panel(body, "plannings")
+    assert 'data-status="' in panel_html(body, "plannings")
 
 
 def test_a_database_outage_costs_the_database_panels_only(admin_client, outages, monkeypatch):
@@ -132,9 +112,9 @@ def test_a_database_outage_costs_the_database_panels_only(admin_client, outages,
     # A database that goes away mid-page cannot be arranged without losing the test's own session.
     monkeypatch.setattr(dashboard.health, "health_report", database_down)
     body = admin_client.get(DASHBOARD).content.decode()
-    assert "database_unavailable" in _panel(body, "plannings")
+    assert "database_unavailable" in panel_html(body, "plannings")
     assert "connection refused" not in body
-    assert "deploy_info_missing" in _panel(body, "deploy")
+    assert "deploy_info_missing" in panel_html(body, "deploy")
 
 
 def test_the_history_panel_draws_the_recorded_snapshots(admin_client, outages):
@@ -144,12 +124,12 @@ def test_the_history_panel_draws_the_recorded_snapshots(admin_client, outages):
     now = timezone.now()
     for minutes_ago in range(30, 0, -1):
         assert health_snapshot_record(now=now - timedelta(minutes=minutes_ago))
-    history = _panel(admin_client.get(DASHBOARD).content.decode(), "history")
+    history = panel_html(admin_client.get(DASHBOARD).content.decode(), "history")
     assert "<svg" in history and 'data-status="healthy"' in history and "No history yet" not in history
 
 
 def test_the_history_panel_says_when_there_is_none_yet(admin_client, outages):
-    history = _panel(admin_client.get(DASHBOARD).content.decode(), "history")
+    history = panel_html(admin_client.get(DASHBOARD).content.decode(), "history")
     assert "<svg" in history and "No history yet" in history
 
 
@@ -158,7 +138,7 @@ def test_deploy_info_is_shown(admin_client, outages, settings):
         "current_tag": "v42", "previous_tag": "v41", "commit_sha": "0123456789abcdef", "deployed_by": "ana",
         "deployed_at": "2026-11-23T08:00:00Z",
     }))  # fmt: skip
-    deploy = _panel(admin_client.get(DASHBOARD).content.decode(), "deploy")
+    deploy = panel_html(admin_client.get(DASHBOARD).content.decode(), "deploy")
     assert "v42" in deploy and "v41" in deploy and "ana" in deploy and 'role="alert"' not in deploy
 
 
@@ -218,7 +198,7 @@ def test_the_plannings_panel_reads_no_more_than_the_health_endpoint(admin_client
 
 def test_the_queues_panel_says_rates_are_not_counted_without_accounting(admin_client, outages, settings):
     settings.OPSPORTAL_ACCOUNTING_REDIS_URL = ""  # make run's embedded mode
-    panel = _panel(admin_client.get(DASHBOARD).content.decode(), "queues")
+    panel = panel_html(admin_client.get(DASHBOARD).content.decode(), "queues")
     assert "Rates are not counted" in panel and "OPSPORTAL_ACCOUNTING_REDIS_URL" in panel
     assert "Partial: broker could not be read" in panel  # the broker is still down in this world; accounting is not
     assert "0.00" not in panel  # no measured-looking zeros

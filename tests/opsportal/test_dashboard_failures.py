@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from plannings import selectors
 from tests import factories
-from tests.opsportal.test_dashboard import DASHBOARD, _panel, outages  # noqa: F401 (a fixture, used by name)
+from tests.opsportal.helpers import DASHBOARD, panel_html
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("outages")]
 
@@ -38,7 +38,7 @@ def test_a_healthy_status_is_never_shown_alone_while_feeds_fail(admin_client):
     # 16 of 125 feeds failing and retrying: none disabled, so upstream's rule sees nothing.
     _failing(iut[:10], kind="http_5xx", minutes_ago=5)
     _failing(enscr[:6], kind="timeout", minutes_ago=20)
-    plannings = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    plannings = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     assert 'data-status="healthy"' in plannings
     verdict = _text(re.search(r'<p id="plannings-verdict">.*?</p>', plannings, re.S).group(0))
     assert verdict == "Healthy per the API rule (no issues); 16 feeds failing (13 %) on 2 of 3 hosts (67 %)."
@@ -51,7 +51,7 @@ def test_failures_by_kind_count_the_last_hour_only(admin_client):
     _failing(plannings[:3], kind="http_5xx", minutes_ago=5)
     _failing(plannings[3:4], kind="invalid_body", minutes_ago=50, disabled=True)
     _failing(plannings[4:6], kind="timeout", minutes_ago=61)  # failing still, but not in the last hour
-    by_kind = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    by_kind = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     by_kind = re.search(r'<div id="failures-by-kind">.*?</div>\s*</div>', by_kind, re.S).group(0)
     rows = re.findall(r"<tr><td>(?:<a [^>]*>)?([\w ]+)(?:</a>)?</td><td>(\d+)</td><td><time", by_kind)
     assert rows == [("HTTP 5xx", "3"), ("invalid body", "1")]
@@ -62,7 +62,7 @@ def test_a_failure_kind_links_to_the_plannings_failing_with_it(admin_client):
     plannings = factories.plannings_make(6, school="iut")
     _failing(plannings[:2], kind="timeout", minutes_ago=5)
     _failing(plannings[2:3], kind="parse_error", minutes_ago=5)
-    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    page = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     link = re.search(r'<a href="([^"]+)"[^>]*>timeout</a>', page).group(1).replace("&amp;", "&")
     assert link.endswith("?failure=timeout")
     listed = admin_client.get(link)
@@ -75,7 +75,7 @@ def test_hosts_failing_now_show_their_count_and_share_and_link_to_their_rows(adm
     enscr = factories.plannings_make(4, school="enscr")
     factories.plannings_make(5, school="iut")
     _failing(enscr[:3], kind="timeout", minutes_ago=300)
-    hosts = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    hosts = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     hosts = re.search(r'<div id="failing-hosts">.*?</div>\s*</div>', hosts, re.S).group(0)
     assert '<a href="/admin/plannings/planningrefreshstate/?host=enscr">enscr</a>' in hosts
     assert "<td>3 of 4</td><td>75 %</td>" in hosts and "iut" not in hosts
@@ -120,7 +120,7 @@ def test_a_client_error_is_named_and_linked_by_its_status_as_the_list_filter_nam
         factories.state_make(planning, last_failure_kind="http_4xx", last_error="http_404", consecutive_failures=1,
                              last_attempt_at=now - timedelta(minutes=3))  # fmt: skip
     _failing(plannings[2:3], kind="timeout", minutes_ago=3)
-    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    page = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     link = re.search(r'<a href="([^"]+)"[^>]*>HTTP 404</a>', page).group(1).replace("&amp;", "&")
     assert link == "/admin/plannings/planning/?failure=http_404" and "http_4xx" not in page
     listed = admin_client.get(link)
@@ -137,7 +137,7 @@ def test_and_n_more_failing_hosts_links_every_failing_feed(admin_client):
         plannings = factories.plannings_make(2, school=f"s{school}")
         _failing(plannings[:1], kind="timeout", minutes_ago=5)
         failing.append(plannings[0])
-    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    page = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     more = re.search(r'<a href="([^"]+)">and 2 more</a>', page)
     assert more is not None
     listed = admin_client.get(more.group(1).replace("&amp;", "&"))
@@ -150,6 +150,6 @@ def test_recently_disabled_links_the_planning_s_page_with_its_history_and_button
     planning = factories.planning_make("enscr.g1.a")
     factories.disabled_state_make(planning, until=timezone.now() + timedelta(hours=1), kind="http_5xx",
                                   consecutive_failures=10, last_attempt_at=timezone.now())  # fmt: skip
-    page = _panel(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    page = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
     assert 'href="/admin/plannings/planning/enscr.g1.a/change/"' in page
     assert "/admin/plannings/planningrefreshstate/enscr.g1.a/change/" not in page

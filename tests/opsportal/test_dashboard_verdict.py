@@ -12,7 +12,7 @@ from opsportal.alerts.models import Rule
 from opsportal.alerts.services import alerts_evaluate
 from plannings.models import PlanningRefreshState
 from tests import factories
-from tests.opsportal.test_dashboard import DASHBOARD, _panel, outages  # noqa: F401 (a fixture, used by name)
+from tests.opsportal.helpers import DASHBOARD, panel_html
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("outages")]
 
@@ -43,7 +43,7 @@ def _feeds_failing() -> None:
 
 def _page(client) -> dict[str, str]:
     body = client.get(DASHBOARD).content.decode()
-    plannings = _panel(body, "plannings")
+    plannings = panel_html(body, "plannings")
     return {
         "verdict": re.search(r'id="plannings-verdict-badge" data-verdict="(\w+)"', plannings).group(1),
         "api": re.search(r'API status\s*<span class="[^"]*" data-status="(\w+)"', plannings).group(1),

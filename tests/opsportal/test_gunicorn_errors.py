@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from scripts.servers.postgres import free_port
-from tests.opsportal.test_production_serving import OPS_TOKEN, SECRET
-from tests.walletops.test_logs_serving import procfile_web_command
+from tests.opsportal.helpers import OPS_TOKEN, SECRET
+from tests.walletops.helpers import procfile_web_command
 
 ROOT = Path(__file__).resolve().parents[2]
 API = b"/api/v1/admin/ops/containers"

@@ -10,8 +10,7 @@ import time_machine
 from opsportal.portal import charts
 from plannings import history
 from plannings.models import HealthSnapshot
-from tests.opsportal.test_charts import Snap
-from tests.opsportal.test_dashboard import DASHBOARD, _panel, outages  # noqa: F401 (a fixture, used by name)
+from tests.opsportal.helpers import DASHBOARD, Snap, panel_html
 
 NOW = datetime(2026, 12, 1, 5, 43, 20, tzinfo=UTC)
 pytestmark = pytest.mark.usefixtures("outages")
@@ -31,7 +30,7 @@ def _history(client, **params) -> str:
     with time_machine.travel(NOW, tick=False):
         response = client.get(DASHBOARD, params)
     assert response.status_code == HTTPStatus.OK
-    return _panel(response.content.decode(), "history")
+    return panel_html(response.content.decode(), "history")
 
 
 def _current(panel: str) -> str:
@@ -67,7 +66,7 @@ def test_a_chosen_range_is_kept_in_the_url_and_by_the_panel_refresh(admin_client
     with time_machine.travel(NOW, tick=False):
         body = admin_client.get(DASHBOARD, {"range": key, "every": "30"}).content.decode()
         fragment = admin_client.get("/admin/ops/panels/history/", {"range": key, "every": "30"}).content.decode()
-    panel = _panel(body, "history")
+    panel = panel_html(body, "history")
     assert _current(panel) == key == _current(fragment)
     # The polling script fetches the fragment of the same range, and the control's links keep ?every=.
     assert f'data-url="/admin/ops/panels/history/?range={key}&amp;every=30"' in body

@@ -2,33 +2,18 @@
 
 import json
 from http import HTTPStatus
-from io import StringIO
 
-import jsonschema
 import pytest
 import yaml
-from django.core.management import call_command
 
 from tests import factories
+from tests.opsportal.helpers import openapi_schema, schema_validator
 
 pytestmark = pytest.mark.django_db
 
 
-def _schema() -> dict:
-    out = StringIO()
-    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out)
-    return json.loads(out.getvalue())
-
-
-def _validator(schema: dict, component: str):
-    # Resolve "#/components/..." references against the whole document.
-    return jsonschema.Draft202012Validator(
-        {**schema["components"]["schemas"][component], "components": schema["components"]}
-    )
-
-
 def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
-    schema = _schema()
+    schema = openapi_schema()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert operations == {
         "plannings_health", "containers_list", "container_detail", "container_logs", "container_health_check",
@@ -45,27 +30,27 @@ def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
 
 
 def test_the_health_payload_matches_its_schema():
-    schema = _schema()
+    schema = openapi_schema()
     factories.both_jobs_running()
     planning = factories.planning_make("s.a")
     factories.backup_make(planning)
     from plannings.health import health_report
     from plannings.web.serializers import health_json
 
-    _validator(schema, "PlanningsHealth").validate(json.loads(json.dumps(health_json(health_report()))))
+    schema_validator(schema, "PlanningsHealth").validate(json.loads(json.dumps(health_json(health_report()))))
 
 
 def test_the_error_shape_and_deploy_info_match_their_schemas(api_client, settings, tmp_path, token_for):
-    schema = _schema()
+    schema = openapi_schema()
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
     settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "missing.json"
-    _validator(schema, "Error").validate(api_client.get("/api/v1/admin/ops/deploy-info").json())
+    schema_validator(schema, "Error").validate(api_client.get("/api/v1/admin/ops/deploy-info").json())
     (tmp_path / "ok.json").write_text(json.dumps(
         {"current_tag": "v2", "previous_tag": "v1", "commit_sha": "abc", "deployed_by": "ci",
          "deployed_at": "2026-11-23T10:00:00Z"}
     ))  # fmt: skip
     settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "ok.json"
-    _validator(schema, "DeployInfo").validate(api_client.get("/api/v1/admin/ops/deploy-info").json())
+    schema_validator(schema, "DeployInfo").validate(api_client.get("/api/v1/admin/ops/deploy-info").json())
 
 
 def test_schema_and_docs_are_for_staff(client, admin_client):

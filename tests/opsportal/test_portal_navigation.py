@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.opsportal.test_dashboard import DASHBOARD, _panel, outages  # noqa: F401 (a fixture, used by name)
+from tests.opsportal.helpers import DASHBOARD, panel_html
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("outages")]
 
@@ -45,7 +45,7 @@ def test_the_admin_index_highlights_nothing(admin_client):
     ],
 )
 def test_a_panel_whose_system_is_missing_says_which_setting_to_configure(admin_client, panel, setting):
-    html = _panel(admin_client.get(DASHBOARD).content.decode(), panel)
+    html = panel_html(admin_client.get(DASHBOARD).content.decode(), panel)
     assert 'role="alert"' in html  # the error code stays
     hint = re.search(r'<p class="ops-panel-note ops-setup">(.*?)</p>', html, re.S).group(1)
     assert f"<code>{setting}</code>" in hint and 'href="/admin/ops/docs/configuration/#configuration"' in hint
@@ -56,7 +56,7 @@ def test_a_working_panel_shows_no_setup_hint(admin_client, settings):
         "current_tag": "v42", "previous_tag": None, "commit_sha": "0123456789abcdef", "deployed_by": "ana",
         "deployed_at": "2026-11-23T08:00:00Z",
     }))  # fmt: skip
-    html = _panel(admin_client.get(DASHBOARD).content.decode(), "deploy")
+    html = panel_html(admin_client.get(DASHBOARD).content.decode(), "deploy")
     assert "ops-setup" not in html and '<time datetime="2026-11-23T08:00:00Z"' in html
 
 

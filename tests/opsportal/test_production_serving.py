@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from scripts.servers.postgres import free_port
+from tests.opsportal.helpers import OPS_TOKEN, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "kq3V8m-Zp1rT0sLw9yXc7BnE4uH2jG6fD5aQ_oR8iY3vW1tN0mK9lJ7hP4gF2dS6"
-OPS_TOKEN = "prod-token-of-at-least-32-characters"  # production refuses a shorter one
 
 
 @pytest.fixture

@@ -7,27 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.opsportal.helpers import SAFE_PRODUCTION, manage_check
+
 ROOT = Path(__file__).resolve().parents[2]
-SAFE_PRODUCTION = {
-    "DJANGO_ENV": "production",
-    "DJANGO_DEBUG": "false",
-    "DJANGO_SECRET_KEY": "kq3V8m-Zp1rT0sLw9yXc7BnE4uH2jG6fD5aQ_oR8iY3vW1tN0mK9lJ7hP4gF2dS6",
-    "DJANGO_ALLOWED_HOSTS": "ops.example.com",
-    "OPSPORTAL_BASE_URL": "https://ops.example.com",
-    "DATABASE_URL": "sqlite:///:memory:",
-}
-
-
-def _check(**env_vars) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPS_"))}
-    env.update(DJANGO_SETTINGS_MODULE="opsportal.settings", **env_vars)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_safe_production_settings_start():
-    result = _check(**SAFE_PRODUCTION)
+    result = manage_check(**SAFE_PRODUCTION)
     assert result.returncode == 0, result.stderr
 
 
@@ -57,7 +43,7 @@ def test_production_settings_pass_djangos_deployment_checklist_without_warnings(
     ],
 )
 def test_production_refuses_each_unsafe_setting_by_name(override, message):
-    result = _check(**{**SAFE_PRODUCTION, **override})
+    result = manage_check(**{**SAFE_PRODUCTION, **override})
     assert result.returncode != 0
     assert "Refusing to start with DJANGO_ENV=production" in result.stderr
     assert message in result.stderr
@@ -66,12 +52,12 @@ def test_production_refuses_each_unsafe_setting_by_name(override, message):
 @pytest.mark.parametrize("token", ["", "k" * 32, "Xq7_vR2mT9pL4sW8nB1cZ6yH3gJ0fD5a-extra"])
 def test_production_accepts_an_ops_token_of_32_characters_or_none(token):
     # Unset, the health endpoint refuses every caller (README); set, it must be at least 32 characters.
-    result = _check(**SAFE_PRODUCTION, OPS_TOKEN=token)
+    result = manage_check(**SAFE_PRODUCTION, OPS_TOKEN=token)
     assert result.returncode == 0, result.stderr
 
 
 def test_production_lists_every_problem_at_once():
-    result = _check(DJANGO_ENV="production", DJANGO_DEBUG="1", DATABASE_URL="sqlite:///:memory:")
+    result = manage_check(DJANGO_ENV="production", DJANGO_DEBUG="1", DATABASE_URL="sqlite:///:memory:")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     for message in ("DJANGO_DEBUG is on", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS is empty"):
@@ -87,7 +73,7 @@ def test_production_lists_every_problem_at_once():
     ],
 )
 def test_a_bad_portal_setting_stops_start_up_naming_the_variable(env_vars, message):
-    result = _check(DATABASE_URL="sqlite:///:memory:", **env_vars)
+    result = manage_check(DATABASE_URL="sqlite:///:memory:", **env_vars)
     assert result.returncode != 0
     assert message in result.stderr
 

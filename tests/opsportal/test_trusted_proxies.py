@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import RequestFactory
 
 from opsportal.login_throttle import client_ip
-from tests.opsportal.test_settings import SAFE_PRODUCTION, _check
+from tests.opsportal.helpers import SAFE_PRODUCTION, manage_check
 
 LOGIN = "/admin/login/"
 PASSWORD = "a-long-enough-password"
@@ -76,6 +76,6 @@ def test_the_header_is_read_only_from_a_trusted_network(production_proxies, peer
 
 
 def test_a_bad_network_stops_start_up_naming_the_variable():
-    result = _check(**SAFE_PRODUCTION, OPSPORTAL_TRUSTED_PROXY_NETWORKS="10.0.0.0/8,kamal")
+    result = manage_check(**SAFE_PRODUCTION, OPSPORTAL_TRUSTED_PROXY_NETWORKS="10.0.0.0/8,kamal")
     assert result.returncode != 0
     assert "OPSPORTAL_TRUSTED_PROXY_NETWORKS: 'kamal' is not a network" in result.stderr

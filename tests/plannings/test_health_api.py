@@ -1,7 +1,7 @@
 """``GET /api/ops/plannings``: the x-ops-token rules in production and not, and the payload over HTTP."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http import HTTPStatus
 from io import StringIO
 
@@ -10,6 +10,7 @@ import time_machine
 from django.core.management import call_command
 
 from tests import factories
+from tests.plannings.helpers import GOLDEN_FULL, GOLDEN_NOW, full_world
 
 URL = "/api/ops/plannings"
 NOT_FOUND = {"error": "NOT_FOUND"}
@@ -100,18 +101,6 @@ def test_it_returns_every_field_of_the_spec(api_client, settings):
     assert body["failedHosts"] is None and body["recentFailures"] is None
 
 
-GOLDEN_NOW = datetime(2026, 3, 10, 20, 0, 0, tzinfo=UTC)  # 21:00 in Paris: quiet hours
-# Recorded from the dict-building health code, before the report became a dataclass: the wire format must not move.
-GOLDEN_FULL = (
-    b'{"status":"degraded","issues":["High disabled: 2/7 (29%)"],'
-    b'"workers":{"backfill":"idle","refreshWorker":"working"},'
-    b'"inQuietHours":true,"queue":{"depth":1,"ready":1,"locked":0},"backups":{"total":7,"covered":4,"disabled":2},'
-    b'"lastBackupWrite":{"planningFullId":"enscr.p0","changed":false,"nbEvents":0,"at":"2026-03-10T19:59:58.123Z"},'
-    b'"failedHosts":[{"host":"enscr","count":1,"lastFailure":"http_404"},{"host":"insa","count":1,"lastFailure":null}],'
-    b'"recentFailures":[{"planningFullId":"enscr.p5","failureKind":"http_404","failures":3,'
-    b'"disabledUntil":"2026-03-10T22:00:00.000Z"},{"planningFullId":"insa.a.b","failureKind":null,"failures":7,'
-    b'"disabledUntil":"2026-03-11T20:00:00.456Z"}]}'
-)
 GOLDEN_EMPTY = (
     b'{"status":"healthy","issues":[],"workers":{"backfill":"idle","refreshWorker":"idle"},"inQuietHours":false,'
     b'"queue":{"depth":0,"ready":0,"locked":0},"backups":{"total":0,"covered":0,"disabled":0},'
@@ -119,39 +108,15 @@ GOLDEN_EMPTY = (
 )
 
 
-def _full_world() -> None:
-    """Every field filled: an issue, quiet hours, a last write, failed hosts and recent failures (one kind null)."""
-    from plannings.models import JobsSharedState
-
-    factories.runtime_make("plannings-backfill", "idle")
-    factories.runtime_make("plannings-refresh-worker", "working")
-    plannings = factories.plannings_make(6, school="enscr") + [factories.planning_make("insa.a.b")]
-    for planning in plannings[:4]:
-        factories.backup_make(planning)
-    factories.queue_item_make(plannings[4])
-    factories.disabled_state_make(
-        plannings[5], until=GOLDEN_NOW + timedelta(hours=2), kind="http_404", consecutive_failures=3
-    )
-    factories.disabled_state_make(
-        plannings[6], until=GOLDEN_NOW + timedelta(days=1, microseconds=456789), kind=None, consecutive_failures=7
-    )
-    JobsSharedState.objects.create(
-        last_write_planning_full_id="enscr.p0",
-        last_write_changed=False,
-        last_write_nb_events=0,
-        last_write_at=datetime(2026, 3, 10, 19, 59, 58, 123456, tzinfo=UTC),
-    )
-
-
 def _empty_world() -> None:
     """Nothing to report: no issues, no write yet, and null (not []) for the lists."""
     factories.both_jobs_running("idle")
 
 
-@pytest.mark.parametrize(("world", "golden"), [(_full_world, GOLDEN_FULL), (_empty_world, GOLDEN_EMPTY)])
+@pytest.mark.parametrize(("world", "golden"), [(full_world, GOLDEN_FULL), (_empty_world, GOLDEN_EMPTY)])
 def test_the_body_and_the_command_are_byte_identical_to_the_recorded_ones(api_client, settings, world, golden):
     settings.OPS_TOKEN = ""
-    with time_machine.travel(GOLDEN_NOW if world is _full_world else GOLDEN_NOW - timedelta(hours=8), tick=False):
+    with time_machine.travel(GOLDEN_NOW if world is full_world else GOLDEN_NOW - timedelta(hours=8), tick=False):
         world()
         body = _get(api_client).content
         out = StringIO()

@@ -292,10 +292,10 @@ def test_the_report_is_a_typed_frozen_object_the_serializer_turns_into_upstreams
 
     from plannings.health import BackupFigures, LastBackupWrite, QueueFigures, RecentFailure
     from plannings.selectors import FailedHost
-    from tests.plannings.test_health_api import GOLDEN_FULL, GOLDEN_NOW, _full_world
+    from tests.plannings.helpers import GOLDEN_FULL, GOLDEN_NOW, full_world
 
     frozen_now.move_to(GOLDEN_NOW)
-    _full_world()
+    full_world()
     report = health_report()
     assert (report.status, report.issues) == ("degraded", ("High disabled: 2/7 (29%)",))
     assert (report.backfill_state, report.refresh_worker_state, report.in_quiet_hours) == ("idle", "working", True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
 import pytest
 
 from scripts.servers.postgres import free_port
 from tests.conftest import _server_or_skip
+from tests.walletops.helpers import COLOURED, TICK, container_wrote
 
 IMAGE = "opsportal/busybox:test"
 STAGING_SHA = "abc1234def5678abc1234def5678abc1234def56"
@@ -98,3 +100,47 @@ def fleet_settings(settings, fleet):
 def reader(api_client, token_for):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
     return api_client
+
+
+@pytest.fixture(scope="module")
+def tickers(fleet):
+    import docker
+
+    clients = {
+        "a": docker.DockerClient(base_url=fleet.staging_url, version="1.41"),
+        "b": docker.DockerClient(base_url=fleet.production_url, version="1.41"),
+    }
+    created = []
+
+    def run(client, name, script, labels):
+        created.append((client, name))
+        return _run(client, name, ["/bin/sh", "-c", script], labels=labels, hostname=name)
+
+    try:
+        for label, client in clients.items():
+            run(client, f"wallet-core-follow-ticker-{label}", TICK.format(label=label),
+                {"service": "wallet-core-follow", "role": "ticker"})  # fmt: skip
+        run(clients["a"], "wallet-core-follow-colour-1", COLOURED, {"service": "wallet-core-follow", "role": "colour"})
+        run(clients["a"], "wallet-core-relayed-ticker-1", TICK.format(label="r"),
+            {"service": "wallet-core-relayed", "role": "ticker"})  # fmt: skip
+        for client, name in created:
+            if "ticker" in name:
+                container_wrote(client, name, 5)  # the backlog the tests' tail (at most 5) reads
+        yield clients
+    finally:
+        for client, name in created:
+            with suppress(docker.errors.NotFound):
+                client.containers.get(name).remove(force=True)
+        for client in clients.values():
+            client.close()
+
+
+@pytest.fixture
+def follow_env(settings, fleet_settings, tickers):
+    settings.WALLETOPS_ENVS = [*settings.WALLETOPS_ENVS, "follow"]
+    settings.WALLETOPS_DOCKER_HOSTS = {
+        **settings.WALLETOPS_DOCKER_HOSTS,
+        "follow": [fleet_settings.staging_url, fleet_settings.production_url],
+    }
+    settings.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = 1
+    return settings

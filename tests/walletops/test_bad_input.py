@@ -50,12 +50,12 @@ def test_the_api_answers_409_container_not_running(reader, halted):
 
 
 def test_the_409_is_in_the_openapi_schema(reader, halted):
-    from tests.opsportal.test_openapi import _schema, _validator
+    from tests.opsportal.helpers import openapi_schema, schema_validator
 
-    schema = _schema()
+    schema = openapi_schema()
     operation = schema["paths"][f"{URL}/{{name}}/health-check"]["get"]
     assert "409" in operation["responses"]
-    _validator(schema, "Error").validate(reader.get(f"{URL}/{HALTED}/health-check").json())
+    schema_validator(schema, "Error").validate(reader.get(f"{URL}/{HALTED}/health-check").json())
 
 
 def test_the_portal_page_says_the_container_is_not_running(client, halted):

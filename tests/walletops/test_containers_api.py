@@ -1,11 +1,11 @@
 """``/api/v1/admin/ops/containers`` against two real private Docker engines running a Kamal-shaped fleet."""
 
-import time
 from http import HTTPStatus
 
 import pytest
 
 from tests.walletops.conftest import STAGING_SHA
+from tests.walletops.helpers import health_awaited, log_line_awaited
 
 URL = "/api/v1/admin/ops/containers"
 pytestmark = pytest.mark.django_db
@@ -38,18 +38,16 @@ def test_env_and_accessories_filter_the_list(reader, fleet_settings):
     ]  # fmt: skip
 
 
-def _wait_health(reader, name, status, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container = next(c for c in reader.get(URL, {"env": "staging"}).json() if c["name"] == name)
-        if container["health"] == status:
-            return container
-        time.sleep(0.5)
-    raise AssertionError(f"{name} never became {status}: {container}")
+def _wait_health(reader, fleet, name, status):
+    """The container's view once the staging engine says its health check turned ``status``."""
+    health_awaited(fleet.staging_url, name, status)
+    container = next(c for c in reader.get(URL, {"env": "staging"}).json() if c["name"] == name)
+    assert container["health"] == status, container
+    return container
 
 
 def test_every_field_is_derived_as_the_spec_says(reader, fleet_settings):
-    web = _wait_health(reader, "wallet-core-staging-web-abc1234", "healthy")
+    web = _wait_health(reader, fleet_settings, "wallet-core-staging-web-abc1234", "healthy")
     assert len(web["id"]) == 12 and all(ch in "0123456789abcdef" for ch in web["id"])
     assert (web["role"], web["status"], web["version"], web["commit_sha"]) == ("web", "running", "abc1234", STAGING_SHA)
     assert (web["restarts"], web["host"], web["image"], web["ports"]) == (
@@ -57,7 +55,7 @@ def test_every_field_is_derived_as_the_spec_says(reader, fleet_settings):
     )  # fmt: skip
     assert web["created_at"].endswith("Z") and web["started_at"].endswith("Z")
     assert "cpu_pct" not in web
-    worker = _wait_health(reader, "wallet-core-staging-worker-abc1234", "unhealthy")
+    worker = _wait_health(reader, fleet_settings, "wallet-core-staging-worker-abc1234", "unhealthy")
     assert (worker["version"], worker["commit_sha"]) == ("abc1234", "feedbeef")  # env fallbacks
     runner = next(c for c in reader.get(URL).json() if c["name"] == "wallet-core-staging-runner-abc1234")
     assert (runner["health"], runner["commit_sha"]) == ("none", STAGING_SHA)
@@ -94,7 +92,7 @@ def test_bad_parameters_are_400_naming_the_parameter(reader, fleet_settings, que
 
 
 def test_a_container_page_adds_labels_policy_mounts_and_health_log(reader, fleet_settings):
-    _wait_health(reader, "wallet-core-staging-web-abc1234", "healthy")
+    _wait_health(reader, fleet_settings, "wallet-core-staging-web-abc1234", "healthy")
     response = reader.get(f"{URL}/wallet-core-staging-web-abc1234")
     assert response.status_code == HTTPStatus.OK
     detail = response.json()
@@ -126,21 +124,17 @@ def test_a_slash_in_a_name_never_reaches_a_container(reader, fleet_settings):
     assert response.status_code == HTTPStatus.NOT_FOUND  # no route: the name cannot carry a path
 
 
-def _runner_ticking(reader, name: str) -> None:
+def _runner_ticking(reader, fleet, name: str) -> None:
     """Wait until the runner is past its 20,000-character line (a shell loop: seconds on a loaded
-    machine, where a fixed sleep was too short) and has written its first tick."""
-    deadline = time.monotonic() + 60
-    while True:
-        lines = reader.get(f"{URL}/{name}/logs", {"tail": "1"}).json()["lines"]
-        if lines and lines[-1]["text"].startswith("tick"):
-            return
-        assert time.monotonic() < deadline, f"{name} never ticked: {lines}"
-        time.sleep(0.2)
+    machine, where a fixed sleep was too short) and has written its first tick: its log says so."""
+    log_line_awaited(fleet.staging_url, name, b"tick")
+    lines = reader.get(f"{URL}/{name}/logs", {"tail": "1"}).json()["lines"]
+    assert lines and lines[-1]["text"].startswith("tick"), lines
 
 
 def test_logs_strip_ansi_cut_long_lines_and_honour_tail(reader, fleet_settings):
     name = "wallet-core-staging-runner-abc1234"
-    _runner_ticking(reader, name)
+    _runner_ticking(reader, fleet_settings, name)
     body = reader.get(f"{URL}/{name}/logs", {"tail": "5000"}).json()
     texts = [line["text"] for line in body["lines"]]
     assert texts[0] == "red started"  # the ANSI colour codes are gone
@@ -154,7 +148,7 @@ def test_logs_strip_ansi_cut_long_lines_and_honour_tail(reader, fleet_settings):
 
 def test_logs_filter_by_substring_regex_and_time(reader, fleet_settings):
     name = "wallet-core-staging-runner-abc1234"
-    _runner_ticking(reader, name)
+    _runner_ticking(reader, fleet_settings, name)
     ticks = reader.get(f"{URL}/{name}/logs", {"grep": "tick", "tail": "5000"}).json()["lines"]
     assert ticks and all("tick" in line["text"] for line in ticks)
     regex = reader.get(f"{URL}/{name}/logs", {"grep": "/^tick [02468]$/"}).json()["lines"]
@@ -196,15 +190,15 @@ def test_health_check_runs_the_configured_command_now(reader, fleet_settings):
 
 
 def test_responses_match_the_openapi_schema(reader, fleet_settings):
-    from tests.opsportal.test_openapi import _schema, _validator
+    from tests.opsportal.helpers import openapi_schema, schema_validator
 
-    schema = _schema()
+    schema = openapi_schema()
     listed = reader.get(URL, {"include_stats": "true", "include_accessories": "true"}).json()
     for container in listed:
-        _validator(schema, "Container").validate(container)
-    _validator(schema, "ContainerDetail").validate(reader.get(f"{URL}/wallet-core-staging-web-abc1234").json())
-    _validator(schema, "Logs").validate(reader.get(f"{URL}/wallet-core-staging-runner-abc1234/logs").json())
-    _validator(schema, "HealthCheck").validate(
+        schema_validator(schema, "Container").validate(container)
+    schema_validator(schema, "ContainerDetail").validate(reader.get(f"{URL}/wallet-core-staging-web-abc1234").json())
+    schema_validator(schema, "Logs").validate(reader.get(f"{URL}/wallet-core-staging-runner-abc1234/logs").json())
+    schema_validator(schema, "HealthCheck").validate(
         reader.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
     )
-    _validator(schema, "Error").validate(reader.get(URL, {"env": "qa"}).json())
+    schema_validator(schema, "Error").validate(reader.get(URL, {"env": "qa"}).json())

@@ -27,17 +27,13 @@ import pytest
 import yaml
 
 from tests.walletops.conftest import _run
+from tests.walletops.helpers import WAIT, tickers_wrote
 from walletops import logs
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 API = "/api/v1/admin/ops"
-TICK = 'n=0; while true; do echo "{label} $n"; n=$((n+1)); sleep 0.2; done'
-COLOURED = "printf '\\033[1;32mgreen\\033[0m plain\\n'; exec sleep 100000"
 SHORT = "echo one; echo two; sleep 1.5; echo three; exit 0"
-# A deadline for what must happen, not a measure of how fast: on a loaded machine (load 13 on 2
-# cores) events come seconds late. The settings the tests wait out (idle, max duration) are 2 s.
-WAIT = 60
 
 
 @dataclass
@@ -155,63 +151,6 @@ class Relay:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
-
-
-@pytest.fixture(scope="module")
-def tickers(fleet):
-    import docker
-
-    clients = {
-        "a": docker.DockerClient(base_url=fleet.staging_url, version="1.41"),
-        "b": docker.DockerClient(base_url=fleet.production_url, version="1.41"),
-    }
-    created = []
-
-    def run(client, name, script, labels):
-        created.append((client, name))
-        return _run(client, name, ["/bin/sh", "-c", script], labels=labels, hostname=name)
-
-    try:
-        for label, client in clients.items():
-            run(client, f"wallet-core-follow-ticker-{label}", TICK.format(label=label),
-                {"service": "wallet-core-follow", "role": "ticker"})  # fmt: skip
-        run(clients["a"], "wallet-core-follow-colour-1", COLOURED, {"service": "wallet-core-follow", "role": "colour"})
-        run(clients["a"], "wallet-core-relayed-ticker-1", TICK.format(label="r"),
-            {"service": "wallet-core-relayed", "role": "ticker"})  # fmt: skip
-        for client, name in created:
-            if "ticker" in name:
-                _written(client, name, 5)  # the backlog the tests' tail (at most 5) reads
-        yield clients
-    finally:
-        for client, name in created:
-            with suppress(docker.errors.NotFound):
-                client.containers.get(name).remove(force=True)
-        for client in clients.values():
-            client.close()
-
-
-def _written(client, name: str, count: int) -> None:
-    """Wait until ``name`` has written ``count`` lines: its log then holds them, however slow the machine."""
-    limit = time.monotonic() + WAIT
-    while len(client.containers.get(name).logs(tail=count).splitlines()) < count:
-        assert time.monotonic() < limit, f"{name} wrote fewer than {count} lines in {WAIT} s"
-        time.sleep(0.1)
-
-
-def _tickers_wrote(tickers, count: int) -> None:
-    for label, client in tickers.items():
-        _written(client, f"wallet-core-follow-ticker-{label}", count)
-
-
-@pytest.fixture
-def follow_env(settings, fleet_settings, tickers):
-    settings.WALLETOPS_ENVS = [*settings.WALLETOPS_ENVS, "follow"]
-    settings.WALLETOPS_DOCKER_HOSTS = {
-        **settings.WALLETOPS_DOCKER_HOSTS,
-        "follow": [fleet_settings.staging_url, fleet_settings.production_url],
-    }
-    settings.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = 1
-    return settings
 
 
 @pytest.fixture
@@ -390,7 +329,7 @@ def test_an_engine_that_goes_away_mid_stream_is_named_in_an_event_not_a_hang(htt
 
 
 def test_the_merged_view_interleaves_two_engines_by_time_with_counts(http, follow_env, tickers):
-    _tickers_wrote(tickers, 25)  # 40 lines to show, and a "b …7" to grep, however early this test runs
+    tickers_wrote(tickers, 25)  # 40 lines to show, and a "b …7" to grep, however early this test runs
     response = http.get(f"{API}/logs", params={"env": "follow", "role": "ticker", "tail": "40"})
     assert response.status_code == 200, response.text
     body = response.json()

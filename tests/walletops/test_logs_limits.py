@@ -137,12 +137,12 @@ def test_grep_is_re2_on_text_and_a_plain_grep_is_a_substring():
 
 
 def test_the_grep_parameter_documents_its_syntax():
-    from tests.opsportal.test_openapi import _schema
+    from tests.opsportal.helpers import openapi_schema
 
-    operation = _schema()["paths"]["/api/v1/admin/ops/containers/{name}/logs"]["get"]
+    operation = openapi_schema()["paths"]["/api/v1/admin/ops/containers/{name}/logs"]["get"]
     grep = next(p for p in operation["parameters"] if p["name"] == "grep")
     assert "RE2 syntax" in grep["description"] and "substring" in grep["description"]
-    assert "WALLETOPS_LOGS_MAX_BYTES" in json.dumps(_schema()["components"]["schemas"]["Logs"])
+    assert "WALLETOPS_LOGS_MAX_BYTES" in json.dumps(openapi_schema()["components"]["schemas"]["Logs"])
 
 
 def test_a_line_docker_split_in_16_kib_pieces_is_whole_again(reader, limits):

@@ -11,7 +11,6 @@ container does not end (600 s idle), so a deadline tells the two apart however l
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from scripts.servers.postgres import free_port
 from scripts.servers.process import process_stop
+from tests.walletops.helpers import procfile_web_command
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 WAIT = 60  # a deadline for an answer, not a measure of speed: a busy machine answers seconds late
@@ -29,18 +29,6 @@ WAIT = 60  # a deadline for an answer, not a measure of speed: a busy machine an
 START_WAIT = 300
 ROOT = Path(__file__).resolve().parents[2]
 OPS_TOKEN = "serving-test-token-of-at-least-32-characters"
-
-
-def procfile_web_command(env: dict[str, str]) -> str:
-    """The Procfile's web line, its ``${VAR:-default}`` expanded from ``env`` (as the image's shell does)."""
-    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web: "))
-    command = line.removeprefix("web: ")
-
-    def expand(match):
-        name, default = match.group(1), match.group(2) or ""
-        return env.get(name) or default
-
-    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", expand, command)
 
 
 def test_the_procfile_runs_threaded_workers_with_the_thread_count_settings_read():
