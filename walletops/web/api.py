@@ -198,7 +198,6 @@ class LogsApi(OpsApi):
             request,
             sources,
             query=query,
-            key=f"user:{token.owner_id}" if token.owner_id else f"token:{token.pk}",  # one person, one cap
             access_refusal=streams.token_access_refusal(token, self.required_scope),
         )
 

@@ -254,8 +254,8 @@ def container_logs_stream(request, name: str):
             request,
             [logs.source_of(found)],
             query=query,
-            key=f"user:{request.user.pk}",
             access_refusal=streams.user_access_refusal(request.user),
+            page=streams.page_id(request),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
@@ -274,8 +274,8 @@ def merged_logs_stream(request):
             request,
             sources,
             query=query,
-            key=f"user:{request.user.pk}",
             access_refusal=streams.user_access_refusal(request.user),
+            page=streams.page_id(request),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
