@@ -173,7 +173,16 @@ def _json_bytes(data) -> int:
 # --- which containers -------------------------------------------------------------------------
 
 
-def sources_find(*, env: str, role: str | None, names: list[str] | None, include_accessories: bool) -> list[Source]:
+class Sources(list):
+    """The containers a merged view reads, and ``engines_down``: the engines of its env that did not
+    answer the scan (their containers of the role are missing from the view, which says so)."""
+
+    def __init__(self, sources: Iterable[Source], *, engines_down: list[str]):
+        super().__init__(sources)
+        self.engines_down = engines_down
+
+
+def sources_find(*, env: str, role: str | None, names: list[str] | None, include_accessories: bool) -> Sources:
     """The service's containers of ``role`` (or named in ``names``) in ``env``, on every engine of ``env``.
 
     Only containers the fleet scan classifies as the service's are ever returned: a foreign name is
@@ -198,7 +207,7 @@ def sources_find(*, env: str, role: str | None, names: list[str] | None, include
         raise TooManyContainers(
             f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once (name them in containers=)"
         )
-    return [source_of(found) for found in chosen]
+    return Sources((source_of(found) for found in chosen), engines_down=list(scan.missing_hosts))
 
 
 # --- reading a range, merged ------------------------------------------------------------------
@@ -613,6 +622,9 @@ class LogFollowStream:
 
     def _events(self) -> Iterator[bytes]:
         yield f"retry: 3000\n: following {len(self.sources)} container(s)\n\n".encode()
+        for host in getattr(self.sources, "engines_down", []):  # a merged view's engines that did not answer
+            detail = f"Docker engine {host} did not answer: its containers are not followed"
+            yield sse(event="engine_down", data={"engine": host, "containers": [], "detail": detail})
         started = time.monotonic()
         backlog_tail = self.tail if self.after_ns == 0 else RESUME_TAIL
         since = self.since

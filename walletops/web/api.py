@@ -263,9 +263,12 @@ class MergedLogsApi(LogsApi):
         if query["follow"]:
             return self.follow(request, sources, query)
         options = params.logs_options(query)
-        return TextAwareResponse(
+        response = TextAwareResponse(
             logs.merged_logs(sources, env=query["env"], **options, client_gone=streams.client_gone_check(request))
         )
+        if sources.engines_down:  # their containers are missing from the view: the header says which
+            response[MISSING_HOSTS_HEADER] = ", ".join(sources.engines_down)
+        return response
 
 
 def token_actor(token: ApiToken) -> Actor:

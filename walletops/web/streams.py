@@ -23,6 +23,7 @@ from walletops.tokens import token_owner_refusal, token_use_refusal
 from walletops.web import params
 from walletops.web.errors import InvalidParam
 
+ENGINES_DOWN_HEADER = "X-Docker-Unavailable"  # as every wallet ops answer that some engines missed
 PAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 RESUME_FUTURE = timedelta(days=1)  # a Last-Event-ID this far ahead of our clock is no line's time
 
@@ -146,6 +147,8 @@ def event_stream_response(
         lease.release()
         raise
     response._resource_closers.append(stream.close)  # the generator above is closed too; this stops the readers
+    if engines_down := getattr(sources, "engines_down", None):
+        response[ENGINES_DOWN_HEADER] = ", ".join(engines_down)
     return _event_stream_headers(response)
 
 

@@ -237,6 +237,7 @@ def merged_logs_page(request):
         return _logs_text(request, result["lines"], filename=f"{query['env']}-{what}.log", labelled=True)
     stream_url = reverse("admin:ops-logs-stream")
     context.update(_logs_context(request, result, merged=True, stream_url=stream_url))
+    context["missing_hosts"] = sources.engines_down
     return render_page(request, "walletops/logs.html", context, title=f"Logs of {what} in {query['env']}")
 
 
