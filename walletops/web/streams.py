@@ -17,11 +17,11 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.utils import timezone
 
+from opsportal.api.errors import InvalidParam
+from opsportal.api.models import ApiToken
+from opsportal.api.tokens import token_owner_refusal, token_use_refusal
 from walletops import logs, stream_leases
-from walletops.models import ApiToken
-from walletops.tokens import token_owner_refusal, token_use_refusal
 from walletops.web import params
-from walletops.web.errors import InvalidParam
 
 ENGINES_DOWN_HEADER = "X-Docker-Unavailable"  # as every wallet ops answer that some engines missed
 PAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

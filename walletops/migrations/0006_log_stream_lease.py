@@ -5,7 +5,7 @@ import django.utils.timezone
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('walletops', '0004_health_check_permission'),
+        ('walletops', '0005_apitoken_moved_to_opsapi'),
     ]
 
     operations = [
