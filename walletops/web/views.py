@@ -19,16 +19,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from opsportal.audit.services import Actor
+from opsportal.api.errors import OpsError
+from opsportal.lib.actors import Actor
 from opsportal.lib.pages import render_page
 from walletops import containers, logs, services
-from walletops.exceptions import RestartRefused, WalletOpsError
+from walletops.exceptions import HealthCheckRefused, RestartRefused, WalletOpsError
 from walletops.models import RestartAudit
+from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION
 from walletops.web import params, streams
-from walletops.web.errors import OpsError, error_of
+from walletops.web.errors import error_of
 
-RESTART_PERMISSION = "walletops.restart_container"
-HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
 AUDIT_ROWS = 20
 
 
@@ -237,6 +237,7 @@ def merged_logs_page(request):
         return _logs_text(request, result["lines"], filename=f"{query['env']}-{what}.log", labelled=True)
     stream_url = reverse("admin:ops-logs-stream")
     context.update(_logs_context(request, result, merged=True, stream_url=stream_url))
+    context["missing_hosts"] = sources.engines_down
     return render_page(request, "walletops/logs.html", context, title=f"Logs of {what} in {query['env']}")
 
 
@@ -254,8 +255,8 @@ def container_logs_stream(request, name: str):
             request,
             [logs.source_of(found)],
             query=query,
-            key=f"user:{request.user.pk}",
             access_refusal=streams.user_access_refusal(request.user),
+            page=streams.page_id(request),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
@@ -274,8 +275,8 @@ def merged_logs_stream(request):
             request,
             sources,
             query=query,
-            key=f"user:{request.user.pk}",
             access_refusal=streams.user_access_refusal(request.user),
+            page=streams.page_id(request),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
@@ -288,16 +289,14 @@ def container_health_check_page(request, name: str):
     try:
         name = params.container_name(name)
         query = _query(request)
-        if not request.user.has_perm(HEALTH_CHECK_PERMISSION):
-            detail = f"running health checks needs the permission {HEALTH_CHECK_PERMISSION}"
-            services.container_health_check_refused(name=name, actor=Actor.portal(request.user), detail=detail)
-            raise PermissionDenied(detail)
         result = services.container_health_check_run(
             name=name,
             envs=query.envs(),
             include_accessories=query.validated_data["include_accessories"],
             actor=Actor.portal(request.user),
         )
+    except HealthCheckRefused as exc:
+        raise PermissionDenied(exc.detail) from None  # audited as refused by the service
     except FAILURES as exc:
         return _failed(
             request,
@@ -354,11 +353,7 @@ def container_restart_page(request, name: str):
             envs=query.envs(),
             include_accessories=query.validated_data["include_accessories"],
             timeout=form.cleaned_data["timeout"] if can_restart else 0,
-            actor=request.user.get_username(),
-            token=None,
-            allowed=can_restart,
-            refusal="" if can_restart else "the user lacks walletops.restart_container",
-            user=request.user,
+            actor=Actor.portal(request.user),
         )
     except RestartRefused as exc:
         if not can_restart:
