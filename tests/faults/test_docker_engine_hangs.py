@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.test_docker_engine_stops import WEB, engine  # noqa: F401 (the module's private engine)
+from tests.faults.conftest import WEB
 
 pytestmark = pytest.mark.django_db
 TIMEOUT = 2  # WALLETOPS_DOCKER_TIMEOUT here: small, so that the bound below is far below "for ever"

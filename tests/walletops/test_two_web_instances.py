@@ -26,7 +26,7 @@ import pytest
 
 from scripts.servers.postgres import free_port
 from scripts.servers.process import process_stop
-from tests.walletops.test_logs_serving import START_WAIT, procfile_web_command
+from tests.walletops.helpers import START_WAIT, procfile_web_command
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
