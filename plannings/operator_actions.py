@@ -55,6 +55,16 @@ SKIP_REASONS = {
 }
 
 
+class PlanningMissing(Exception):
+    """No planning has this full id."""
+
+    code = "not_found"
+
+    def __init__(self, full_id: str):
+        super().__init__(f"no planning {full_id!r}")
+        self.detail = f"no planning {full_id!r}"
+
+
 class OperatorActionRefused(Exception):
     """The actor may not do this (``forbidden``), or asked for too much at once (``too_many``)."""
 
@@ -262,6 +272,15 @@ def plannings_operate(*, action: str, planning_full_ids: list[str], now: datetim
     if action == RETRY:
         return plannings_retry_now(planning_full_ids=planning_full_ids, now=now, actor=actor)
     raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+
+
+def planning_operate(*, action: str, planning_full_id: str, now: datetime, actor: Actor) -> OperatorOutcome:
+    """One of ``ACTIONS`` on one planning: the actor is decided first (a refusal is recorded whether
+    or not the planning exists), then a planning that does not exist is ``PlanningMissing``."""
+    operator_refusal(actor=actor, action=ACTIONS[action], planning_full_ids=[planning_full_id])
+    if not Planning.objects.filter(pk=planning_full_id).exists():
+        raise PlanningMissing(planning_full_id)
+    return plannings_operate(action=action, planning_full_ids=[planning_full_id], now=now, actor=actor)
 
 
 def plannings_operate_matching(
