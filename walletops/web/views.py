@@ -19,16 +19,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from opsportal.api.errors import OpsError
 from opsportal.audit.services import Actor
 from opsportal.lib.pages import render_page
 from walletops import containers, logs, services
 from walletops.exceptions import RestartRefused, WalletOpsError
 from walletops.models import RestartAudit
+from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION
 from walletops.web import params, streams
-from walletops.web.errors import OpsError, error_of
+from walletops.web.errors import error_of
 
-RESTART_PERMISSION = "walletops.restart_container"
-HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
 AUDIT_ROWS = 20
 
 
