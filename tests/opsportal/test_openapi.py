@@ -27,13 +27,35 @@ def _validator(schema: dict, component: str):
     )
 
 
+# The operator's actions (issue 21): each operation and the error statuses it documents besides 401 and 403.
+ACTIONS = {
+    "planning_refresh": {404, 429}, "planning_reenable": {404, 409}, "planning_release_lock": {404, 409},
+    "planning_retry": {404, 409}, "plannings_bulk": {400, 413}, "jobs_pause": set(), "jobs_resume": set(),
+    "jobs_backfill": {409, 503}, "jobs_drain": {409, 503}, "alert_acknowledge": {400, 404, 409, 413},
+    "alert_unacknowledge": {404, 409}, "alert_mute": {400, 404, 409, 413}, "alert_unmute": {404, 409},
+    "alert_channel_test": {404},
+}  # fmt: skip
+
+
+def test_each_action_documents_its_refusals_in_the_error_shape():
+    schema = _schema()
+    operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
+    for operation_id, statuses in ACTIONS.items():
+        responses = operations[operation_id]["responses"]
+        assert set(responses) == {"200", "401", "403", *map(str, statuses)}, operation_id
+        for status in ("403", *map(str, statuses)):
+            error = responses[status]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/Error"}, (operation_id, status)
+        assert operations[operation_id]["security"] == [{"bearerToken": []}], operation_id
+
+
 def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
     schema = _schema()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert operations == {
         "plannings_health", "containers_list", "container_detail", "container_logs", "container_health_check",
         "container_restart", "queues", "hosts", "deploy_info", "metrics", "audit_list", "alerts_list", "logs_merged",
-        "maintenance_list",
+        "maintenance_list", *ACTIONS,
     }  # fmt: skip
     assert schema["components"]["securitySchemes"]["bearerToken"] == {
         "type": "http", "scheme": "bearer", "description": "an opsportal API token (wo_…)",
