@@ -131,7 +131,7 @@ class MaintenanceApi(OpsApi):
 
 
 class AcknowledgeBody(serializers.Serializer):
-    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=500)
+    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=300)
 
 
 class MuteBody(serializers.Serializer):
