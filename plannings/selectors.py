@@ -495,3 +495,13 @@ def plannings_matching(*, filters: dict, now: datetime):
     if "search" in given:
         conditions.append(Q(full_id__icontains=given["search"]) | Q(title__icontains=given["search"]))
     return Planning.objects.filter(*conditions).order_by("full_id")
+
+
+def plannings_listed(*, filters: dict, now: datetime):
+    """``plannings_matching`` with what a list shows of each: its refresh state and queue row (joined: one
+    row each at most) and its backup's date (not the backup: its events can be megabytes)."""
+    return (
+        plannings_matching(filters=filters, now=now)
+        .select_related("refresh_state", "refresh_queue")
+        .annotate(backup_updated_at=F("backup__updated_at"))
+    )
