@@ -19,7 +19,8 @@ from datetime import datetime
 
 from kombu.exceptions import OperationalError
 
-from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
+from opsportal.audit.services import Outcome, audit_record, audit_refusal_record
+from opsportal.lib.actors import Actor
 from plannings import runtime, tasks
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 
-from opsportal.audit.services import Actor, audit_record, audit_refusal_record
+from opsportal.audit.services import audit_record, audit_refusal_record
+from opsportal.lib.actors import Actor
 from plannings import selectors, services
 from plannings.models import Planning, PlanningRefreshQueue, PlanningRefreshState
 

@@ -34,6 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from opsportal.api.models import ApiToken
+from opsportal.api.scopes import READ
 from opsportal.audit.services import Actor, Via, audit_record, audit_refusal_record
 from opsportal.audit.services import Outcome as Audited
 from walletops import containers, fleet
@@ -41,11 +42,13 @@ from walletops.clients import docker as engine
 from walletops.exceptions import (
     ContainerNotFound,
     DockerUnavailable,
+    HealthCheckRefused,
     RestartRefused,
     RestartThrottled,
     WalletOpsError,
 )
 from walletops.models import RestartAudit
+from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION, SCOPE_RESTART
 
 ACTION_RESTART = "container.restart"
 ACTION_HEALTH_CHECK = "container.health_check"
@@ -188,23 +191,36 @@ def container_restart(
     envs: list[str],
     include_accessories: bool,
     timeout: int,
-    actor: str,
-    token: ApiToken | None,
-    allowed: bool,
-    refusal: str = "",
-    user=None,
+    actor: Actor,
 ) -> dict:
     """Restart a managed container in place and return its fresh view; audit every attempt.
 
-    ``allowed`` is the caller's permission decision (scope or Django permission),
-    audited here with the outcome so refused attempts leave a trace too. ``user`` is
-    the portal user (no token), whose row serialises their attempts.
+    The actor decides (``Actor.refusal``): a token needs ``read`` (the answer is the container's
+    view) and ``restart``, and its owner ``walletops.restart_container``; a portal user needs the
+    permission. A refusal is audited like the other outcomes and raised as ``RestartRefused``. A
+    token's attempts are serialised on its row, a portal user's on theirs.
     """
+    refusal = actor.refusal(scope=READ) or actor.refusal(permission=RESTART_PERMISSION, scope=SCOPE_RESTART)
+    return _restart(
+        name=name,
+        envs=envs,
+        include_accessories=include_accessories,
+        timeout=timeout,
+        actor=actor.name,
+        token=actor.token,
+        user=actor.user if actor.token is None else None,
+        refusal=refusal,
+    )
+
+
+def _restart(
+    *, name: str, envs: list[str], include_accessories: bool, timeout: int, actor: str, token, user, refusal: str
+) -> dict:
     started = time.monotonic()
     row = _row(actor=actor, token=token, env=",".join(envs), name=name)
     mine = _mine(token=token, actor=actor)
     refused = None
-    if not allowed:
+    if refusal:
         refused = RestartRefused(refusal)
     elif fleet.is_protected(name):
         refused = RestartRefused(f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)")
@@ -240,9 +256,13 @@ def container_restart(
 def container_health_check_run(*, name: str, envs: list[str], include_accessories: bool, actor: Actor) -> dict:
     """Run a container's own HEALTHCHECK command now; the run is audited (``ok``, or ``failed`` with the reason).
 
-    An unhealthy answer is a check that ran: ``ok``, its status in the detail. The caller decided the
-    actor may (``container_health_check_refused`` records when it may not).
+    An unhealthy answer is a check that ran: ``ok``, its status in the detail. The actor decides
+    (``Actor.refusal``: ``walletops.run_health_check``, for a token its owner's; the token's scope was
+    checked by its view): a refusal is audited and raised as ``HealthCheckRefused``.
     """
+    if refusal := actor.refusal(permission=HEALTH_CHECK_PERMISSION, scope=READ):
+        _health_check_refused(name=name, actor=actor, detail=refusal)
+        raise HealthCheckRefused(refusal)
     env = ",".join(envs)
     try:
         found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
@@ -269,7 +289,7 @@ def container_health_check_run(*, name: str, envs: list[str], include_accessorie
     return result
 
 
-def container_health_check_refused(*, name: str, actor: Actor, detail: str) -> None:
+def _health_check_refused(*, name: str, actor: Actor, detail: str) -> None:
     """Audit a health check the actor may not run (at most ``REFUSALS_KEPT_PER_MINUTE`` rows a minute)."""
     audit_refusal_record(
         actor=actor, action=ACTION_HEALTH_CHECK, target_type="container", targets=[name], detail=detail

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from opsportal.alerts.egress import send_guarded
 from opsportal.alerts.models import Channel, Notification
-from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
+from opsportal.audit.services import Outcome, audit_record, audit_refusal_record
+from opsportal.lib.actors import Actor
 
 SEND_POOL = 8
 BACKOFF_BASE_SECONDS = 30

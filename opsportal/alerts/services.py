@@ -27,7 +27,8 @@ from opsportal.alerts.models import (
     Notification,
     Rule,
 )
-from opsportal.audit.services import Actor, audit_record, audit_refusal_record
+from opsportal.audit.services import audit_record, audit_refusal_record
+from opsportal.lib.actors import Actor
 
 Kind = Rule.Kind
 OBSERVERS = {

@@ -30,7 +30,7 @@ from opsportal.api.auth import HasToken
 from opsportal.api.base import OpsApi
 from opsportal.api.errors import OpsError
 from opsportal.api.schema import errors_documented
-from opsportal.audit.services import Actor
+from opsportal.lib.actors import Actor
 
 
 class AlertsQuery(serializers.Serializer):
@@ -167,18 +167,6 @@ class ChannelTestSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True)
 
 
-def _actor(request) -> Actor:
-    """The token's owner (or the token itself), with the token's scopes: the services decide with it."""
-    token = request.auth
-    owner = token.owner
-    return Actor.api(
-        owner_name=owner.get_username() if owner else token.name,
-        token_name=token.name,
-        owner=owner,
-        scopes=token.scope_list,
-    )
-
-
 def _error(status_code: int, code: str, detail: str) -> OpsError:
     error = OpsError(detail)
     error.status_code, error.code = status_code, code
@@ -226,7 +214,7 @@ class AlertAcknowledgeApi(_AlertActionApi):
     def act(self, request, alert):
         body = params.validated(AcknowledgeBody, request.data if isinstance(request.data, dict) else {})
         comment = body.validated_data["comment"]
-        alert = alert_acknowledge(actor=_actor(request), alert=alert, comment=comment)
+        alert = alert_acknowledge(actor=Actor.api(request.auth), alert=alert, comment=comment)
         return AlertSerializer(alert_detail(pk=alert.pk)).data
 
 
@@ -241,7 +229,7 @@ class AlertUnacknowledgeApi(_AlertActionApi):
         return super().post(request, pk)
 
     def act(self, request, alert):
-        alert = alert_unacknowledge(actor=_actor(request), alert=alert)
+        alert = alert_unacknowledge(actor=Actor.api(request.auth), alert=alert)
         return AlertSerializer(alert_detail(pk=alert.pk)).data
 
 
@@ -258,7 +246,9 @@ class AlertMuteApi(_AlertActionApi):
 
     def act(self, request, alert):
         body = params.validated(MuteBody, request.data if isinstance(request.data, dict) else {}).validated_data
-        mute = alert_mute_preset(actor=_actor(request), alert=alert, preset=body["duration"], comment=body["comment"])
+        mute = alert_mute_preset(
+            actor=Actor.api(request.auth), alert=alert, preset=body["duration"], comment=body["comment"]
+        )
         return MuteSerializer(mute).data
 
 
@@ -274,7 +264,7 @@ class AlertUnmuteApi(_AlertActionApi):
         return super().post(request, pk)
 
     def act(self, request, alert):
-        return {"lifted": alert_unmute(actor=_actor(request), alert=alert)}
+        return {"lifted": alert_unmute(actor=Actor.api(request.auth), alert=alert)}
 
 
 class ChannelTestApi(OpsApi):
@@ -293,7 +283,7 @@ class ChannelTestApi(OpsApi):
         if channel is None:
             raise _error(status.HTTP_404_NOT_FOUND, "not_found", f"no channel #{pk}")
         try:
-            row = channel_test_send(actor=_actor(request), channel=channel)
+            row = channel_test_send(actor=Actor.api(request.auth), channel=channel)
         except ChannelTestRefused as refused:
             raise _error(status.HTTP_403_FORBIDDEN, "forbidden", refused.detail) from None
         return Response(ChannelTestSerializer(row).data)

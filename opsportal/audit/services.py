@@ -6,71 +6,18 @@ Apps import this module (it sits below them, with ``opsportal.lib``); it imports
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.utils import timezone
 
 from opsportal.audit.models import TARGETS_KEPT, AuditEvent
+from opsportal.lib.actors import Actor  # noqa: F401  (who acts: the callers' import, kept here)
 
 Via = AuditEvent.Via
 Outcome = AuditEvent.Outcome
 # A refused action is recorded, but a user or token refused again and again must not grow the trail
 # without bound: past this many refusals of one action by one actor within a minute, no further row.
 REFUSALS_KEPT_PER_MINUTE = 20
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts and through what: a portal user, an API token (with its owner), or the command line.
-
-    ``user`` (the portal user, or the token's owner; None for a machine token and the command line)
-    and ``scopes`` (a token's; None outside the API) let a service decide with ``refusal`` whether
-    this actor may do what it asks, so the pages and the API only translate the answer.
-    """
-
-    name: str
-    via: str
-    token_name: str = ""
-    user: object = field(default=None, compare=False, repr=False)
-    scopes: tuple[str, ...] | None = field(default=None, compare=False)
-
-    @classmethod
-    def portal(cls, user) -> Actor:
-        return cls(name=user.get_username(), via=Via.PORTAL, user=user)
-
-    @classmethod
-    def api(cls, *, owner_name: str, token_name: str, owner=None, scopes: Iterable[str] | None = None) -> Actor:
-        return cls(
-            name=owner_name,
-            via=Via.API,
-            token_name=token_name,
-            user=owner,
-            scopes=None if scopes is None else tuple(scopes),
-        )
-
-    def refusal(self, *, permission: str, scope: str) -> str:
-        """Why this actor may not do what needs ``permission`` (a token: ``scope`` too); empty when it may.
-
-        A token never does more than its owner: it needs the scope and its owner the permission (a
-        machine token, with no owner, does what its scopes say). The command line may do anything.
-        """
-        if self.via == Via.API:
-            if scope not in (self.scopes or ()):
-                return f"this token lacks the '{scope}' scope"
-            if self.user is not None and not self.user.has_perm(permission):
-                return f"this token's owner {self.name} lacks {permission}"
-            return ""
-        if self.via == Via.CLI:
-            return ""
-        if self.user is None or not self.user.has_perm(permission):
-            return f"you lack the permission {permission}"
-        return ""
-
-    @classmethod
-    def cli(cls, name: str = "") -> Actor:
-        # The command line has no login: the OS user running manage.py, when the caller passes it.
-        return cls(name=name or "command line", via=Via.CLI)
 
 
 def audit_record(

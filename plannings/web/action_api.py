@@ -19,10 +19,10 @@ from opsportal.api.base import OpsApi
 from opsportal.api.errors import OpsError
 from opsportal.api.params import validated
 from opsportal.api.schema import errors_documented
+from opsportal.lib.actors import Actor
 from plannings import job_controls, operator_actions
 from plannings.operator_actions import OperatorActionRefused, PlanningMissing
 from plannings.web.action_shapes import BulkBody, JobsOutcomeSerializer, OperatorOutcomeSerializer
-from plannings.web.actors import request_actor
 
 # A single planning's action that changed nothing answers with the reason's status: a conflict with
 # the planning's state (409), or the user request's throttle (429, retry after its 30 s).
@@ -57,7 +57,7 @@ class _PlanningActionApi(OpsApi):
     def post(self, request, full_id: str):
         try:
             outcome = operator_actions.planning_operate(
-                action=self.action, planning_full_id=full_id, now=timezone.now(), actor=request_actor(request)
+                action=self.action, planning_full_id=full_id, now=timezone.now(), actor=Actor.api(request.auth)
             )
         except OperatorActionRefused as refused:
             raise _refused(refused) from None
@@ -147,7 +147,7 @@ class PlanningsBulkApi(OpsApi):
     )
     def post(self, request):
         body = validated(BulkBody, request.data if isinstance(request.data, dict) else {}).validated_data
-        actor, now = request_actor(request), timezone.now()
+        actor, now = Actor.api(request.auth), timezone.now()
         try:
             if "ids" in body:
                 outcome = operator_actions.plannings_operate(
@@ -196,7 +196,7 @@ class JobsPauseApi(_JobsApi):
         return super().post(request)
 
     def run(self, request):
-        return job_controls.jobs_switch(paused=True, actor=request_actor(request), now=timezone.now())
+        return job_controls.jobs_switch(paused=True, actor=Actor.api(request.auth), now=timezone.now())
 
 
 class JobsResumeApi(_JobsApi):
@@ -210,7 +210,7 @@ class JobsResumeApi(_JobsApi):
         return super().post(request)
 
     def run(self, request):
-        return job_controls.jobs_switch(paused=False, actor=request_actor(request), now=timezone.now())
+        return job_controls.jobs_switch(paused=False, actor=Actor.api(request.auth), now=timezone.now())
 
 
 class JobsBackfillApi(_JobsApi):
@@ -225,7 +225,7 @@ class JobsBackfillApi(_JobsApi):
         return super().post(request)
 
     def run(self, request):
-        return job_controls.jobs_start(job=job_controls.BACKFILL, actor=request_actor(request))
+        return job_controls.jobs_start(job=job_controls.BACKFILL, actor=Actor.api(request.auth))
 
 
 class JobsDrainApi(_JobsApi):
@@ -240,4 +240,4 @@ class JobsDrainApi(_JobsApi):
         return super().post(request)
 
     def run(self, request):
-        return job_controls.jobs_start(job=job_controls.DRAIN, actor=request_actor(request))
+        return job_controls.jobs_start(job=job_controls.DRAIN, actor=Actor.api(request.auth))

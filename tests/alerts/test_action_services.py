@@ -17,8 +17,9 @@ from opsportal.alerts.services import (
     alert_unacknowledge,
     alert_unmute,
 )
+from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
-from opsportal.audit.services import Actor
+from opsportal.lib.actors import Actor
 from tests.alerts.helpers import fire_one
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,7 @@ def test_a_viewer_is_refused_every_alert_action_and_each_refusal_is_recorded(ale
 
 def test_a_mute_token_may_mute_but_not_acknowledge(alert):
     owner = _person("Operator")
-    token = Actor.api(owner_name=owner.username, token_name="t", owner=owner, scopes=["alerts:mute"])
+    token = Actor.api(api_token_create(name="t", scopes=["alerts:mute"], owner=owner).token)
     alert_mute_preset(actor=token, alert=alert, preset="4h")
     with pytest.raises(AlertActionForbidden, match="lacks the 'alerts:acknowledge' scope"):
         alert_acknowledge(actor=token, alert=alert, comment="")

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import Group, User
 
+from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
-from opsportal.audit.services import Actor
+from opsportal.lib.actors import Actor
 from plannings import job_controls, runtime
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def test_a_viewer_may_not_pause_and_the_refusal_is_recorded():
 def test_a_token_without_the_jobs_scope_is_refused_even_for_an_operator():
     owner = User.objects.create_user("op", is_staff=True)
     owner.groups.add(Group.objects.get(name="Operator"))
-    token = Actor.api(owner_name="op", token_name="t", owner=owner, scopes=["read", "plannings:operate"])
+    token = Actor.api(api_token_create(name="t", scopes=["read", "plannings:operate"], owner=owner).token)
     with pytest.raises(job_controls.JobControlRefused, match="lacks the 'jobs:control' scope"):
         job_controls.jobs_start(job=job_controls.DRAIN, actor=token)
 

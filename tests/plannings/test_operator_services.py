@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Group, User
 
+from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
-from opsportal.audit.services import Actor
+from opsportal.lib.actors import Actor
 from plannings import operator_actions as ops
 from plannings.models import PlanningRefreshQueue, PlanningRefreshState
 from tests import factories
@@ -101,16 +102,16 @@ def test_a_viewer_is_refused_changes_nothing_and_the_refusal_is_recorded():
 def test_a_token_needs_the_scope_and_its_owner_the_permission():
     owner = _person("Operator")
     factories.planning_make("s.a")
-    read_only = Actor.api(owner_name=owner.username, token_name="ro", owner=owner, scopes=["read"])
+    read_only = Actor.api(api_token_create(name="ro", scopes=["read"], owner=owner).token)
     with pytest.raises(ops.OperatorActionRefused, match="lacks the 'plannings:operate' scope"):
         ops.plannings_refresh(planning_full_ids=["s.a"], now=NOW, actor=read_only)
 
     viewer = _person("Viewer")
-    scoped = Actor.api(owner_name=viewer.username, token_name="t", owner=viewer, scopes=["plannings:operate"])
+    scoped = Actor.api(api_token_create(name="t", scopes=["plannings:operate"], owner=viewer).token)
     with pytest.raises(ops.OperatorActionRefused, match="owner viewer-user lacks plannings.operate_plannings"):
         ops.plannings_refresh(planning_full_ids=["s.a"], now=NOW, actor=scoped)
 
-    allowed = Actor.api(owner_name=owner.username, token_name="t", owner=owner, scopes=["plannings:operate"])
+    allowed = Actor.api(api_token_create(name="t", scopes=["plannings:operate"], owner=owner).token)
     assert ops.plannings_refresh(planning_full_ids=["s.a"], now=NOW, actor=allowed).changed == ("s.a",)
     assert [row.outcome for row in _rows(ops.AUDIT_REFRESH_NOW)] == ["refused", "refused", "ok"]
 

@@ -15,7 +15,7 @@ import time_machine
 from django.conf import settings
 from django.db import transaction
 
-from opsportal.audit.services import Actor
+from opsportal.lib.actors import Actor
 from plannings import admin as plannings_admin
 from plannings import jobs, operator_actions, selectors, services
 from plannings.models import LOCK_TTL_SECONDS, Planning, PlanningRefreshQueue, PlanningRefreshState

@@ -9,6 +9,7 @@ from opsportal.api.errors import OpsError, domain_errors_register
 from walletops.exceptions import (
     ContainerNotRunning,
     DeployInfoInvalid,
+    HealthCheckRefused,
     LogStreamsFull,
     Missing,
     RestartRefused,
@@ -24,6 +25,7 @@ STATUS: dict[type[WalletOpsError], int] = {
     Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     ContainerNotRunning: status.HTTP_409_CONFLICT,
     RestartRefused: status.HTTP_403_FORBIDDEN,
+    HealthCheckRefused: status.HTTP_403_FORBIDDEN,
     RestartThrottled: status.HTTP_429_TOO_MANY_REQUESTS,
     LogStreamsFull: status.HTTP_429_TOO_MANY_REQUESTS,
     TooManyContainers: status.HTTP_400_BAD_REQUEST,
