@@ -30,7 +30,7 @@ from django.utils.html import format_html, format_html_join
 
 from opsportal.audit.services import Actor, audit_refusal_record
 from opsportal.lib.admin import ReadOnlyAdmin, time_column
-from plannings import feeds, operator_actions, policy, selectors
+from plannings import feeds, operator_actions, policy, scopes, selectors
 from plannings.models import (
     LOCK_TTL_SECONDS,
     QUEUE_STATE_LABELS,
@@ -51,7 +51,7 @@ from plannings.models import (
     stale_before,
 )
 
-OPERATE_PERMISSION = operator_actions.OPERATE_PERMISSION
+OPERATE_PERMISSION = scopes.OPERATE_PERMISSION
 # Live locks are few (a batch per worker); the confirmation page lists at most this many.
 LOCKS_LISTED = 100
 

@@ -22,11 +22,10 @@ from kombu.exceptions import OperationalError
 from opsportal.audit.services import Outcome, audit_record, audit_refusal_record
 from opsportal.lib.actors import Actor
 from plannings import runtime, tasks
+from plannings.scopes import CONTROL_JOBS_PERMISSION, SCOPE_JOBS
 
 logger = logging.getLogger(__name__)
 
-CONTROL_PERMISSION = "plannings.control_jobs"
-CONTROL_SCOPE = "jobs:control"
 AUDIT_RUN_BACKFILL = "jobs.run_backfill"
 AUDIT_RUN_DRAIN = "jobs.run_drain"
 PAUSED_NOTHING_RUNS = "Jobs are paused: nothing runs until they are resumed."
@@ -68,7 +67,7 @@ class JobsOutcome:
 
 def jobs_control_refusal(*, actor: Actor, action: str) -> None:
     """Refuse (audited, then raised) an actor who may not control the jobs; return when it may."""
-    if refusal := actor.refusal(permission=CONTROL_PERMISSION, scope=CONTROL_SCOPE):
+    if refusal := actor.refusal(permission=CONTROL_JOBS_PERMISSION, scope=SCOPE_JOBS):
         audit_refusal_record(actor=actor, action=action, target_type="job", detail=refusal)
         raise JobControlRefused(refusal)
 

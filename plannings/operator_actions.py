@@ -27,10 +27,9 @@ from opsportal.audit.services import audit_record, audit_refusal_record
 from opsportal.lib.actors import Actor
 from plannings import selectors, services
 from plannings.models import Planning, PlanningRefreshQueue, PlanningRefreshState
+from plannings.scopes import OPERATE_PERMISSION, SCOPE_OPERATE
 
 CHUNK_SIZE = 500
-OPERATE_PERMISSION = "plannings.operate_plannings"
-OPERATE_SCOPE = "plannings:operate"
 # "Refresh now" is one throttled user request per planning: bounded so a select-all over the
 # catalog (or a script's list) cannot turn into a 100,000-request web request.
 REFRESH_NOW_LIMIT = 500
@@ -109,7 +108,7 @@ def _unique(full_ids: list[str]) -> list[str]:
 
 def operator_refusal(*, actor: Actor, action: str, planning_full_ids: list[str]) -> None:
     """Refuse (audited, then raised) an actor who may not operate plannings; return when it may."""
-    if refusal := actor.refusal(permission=OPERATE_PERMISSION, scope=OPERATE_SCOPE):
+    if refusal := actor.refusal(permission=OPERATE_PERMISSION, scope=SCOPE_OPERATE):
         audit_refusal_record(
             actor=actor, action=action, target_type="planning", targets=planning_full_ids, detail=refusal
         )

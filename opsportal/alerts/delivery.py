@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from opsportal.alerts.egress import send_guarded
 from opsportal.alerts.models import Channel, Notification
+from opsportal.alerts.scopes import CHANNEL_TEST_PERMISSION, SCOPE_TEST
 from opsportal.audit.services import Outcome, audit_record, audit_refusal_record
 from opsportal.lib.actors import Actor
 
@@ -309,8 +310,6 @@ def channel_test(*, channel: Channel, now: datetime | None = None) -> Notificati
     return row
 
 
-CHANNEL_TEST_PERMISSION = "alerts.change_channel"
-CHANNEL_TEST_SCOPE = "alerts:test"
 AUDIT_CHANNEL_TEST = "alerts.channel_test"
 
 
@@ -329,7 +328,7 @@ def channel_test_send(*, actor: Actor, channel: Channel, now: datetime | None = 
     test, ``failed`` when the channel did not take it (its error masked as on the channel's page).
     """
     target = [f"{channel.pk}:{channel.name}"]
-    if refusal := actor.refusal(permission=CHANNEL_TEST_PERMISSION, scope=CHANNEL_TEST_SCOPE):
+    if refusal := actor.refusal(permission=CHANNEL_TEST_PERMISSION, scope=SCOPE_TEST):
         audit_refusal_record(
             actor=actor, action=AUDIT_CHANNEL_TEST, target_type="alert_channel", targets=target, detail=refusal
         )

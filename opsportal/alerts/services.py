@@ -27,6 +27,7 @@ from opsportal.alerts.models import (
     Notification,
     Rule,
 )
+from opsportal.alerts.scopes import ACKNOWLEDGE_PERMISSION, MUTE_PERMISSION, SCOPE_MUTE, UNMUTE_PERMISSION
 from opsportal.audit.services import audit_record, audit_refusal_record
 from opsportal.lib.actors import Actor
 
@@ -476,14 +477,6 @@ class AlertActionForbidden(Exception):
         self.detail = detail
 
 
-# What acting on an alert needs: a portal user's permission, and a token's scope besides.
-ACKNOWLEDGE_PERMISSION = "alerts.acknowledge_alert"
-ACKNOWLEDGE_SCOPE = "alerts:acknowledge"
-MUTE_PERMISSION = "alerts.add_mute"
-UNMUTE_PERMISSION = "alerts.delete_mute"
-MUTE_SCOPE = "alerts:mute"
-
-
 def _alert_refusal(*, actor: Actor, action: str, alert: Alert, permission: str, scope: str) -> None:
     """Refuse (recorded, then raised) an actor who may not act on alerts this way; return when it may."""
     if refusal := actor.refusal(permission=permission, scope=scope):
@@ -509,9 +502,10 @@ def alert_mute_preset(
 ) -> Mute:
     """Mute the alert's rule for its target, for a preset duration or until it resolves; audited.
 
-    Needs ``alerts.add_mute`` (a token: the ``alerts:mute`` scope too); refusals are recorded."""
+    Needs ``alerts.add_mute`` (a token: the ``alerts:mute`` scope too, as every alert action); refusals
+    are recorded."""
     now = now or timezone.now()
-    _alert_refusal(actor=actor, action="alerts.mute", alert=alert, permission=MUTE_PERMISSION, scope=MUTE_SCOPE)
+    _alert_refusal(actor=actor, action="alerts.mute", alert=alert, permission=MUTE_PERMISSION, scope=SCOPE_MUTE)
     if preset not in MUTE_PRESETS:
         why = f"unknown preset {preset!r}; known: {', '.join(MUTE_PRESETS)}"
         raise _state_refused(actor=actor, action="alerts.mute", alert=alert, why=why)
@@ -541,7 +535,7 @@ def alert_unmute(*, actor: Actor, alert: Alert, now: datetime | None = None) -> 
     audited as ``alerts.unmute``; returns how many. Broader mutes (every rule, every target) are the
     Mutes page's to lift. Needs ``alerts.delete_mute`` (a token: ``alerts:mute``)."""
     now = now or timezone.now()
-    _alert_refusal(actor=actor, action="alerts.unmute", alert=alert, permission=UNMUTE_PERMISSION, scope=MUTE_SCOPE)
+    _alert_refusal(actor=actor, action="alerts.unmute", alert=alert, permission=UNMUTE_PERMISSION, scope=SCOPE_MUTE)
     mutes = list(Mute.objects.filter(rule_id=alert.rule_id, target=alert.target, until__gt=now).select_related("rule"))
     if not mutes:
         raise _state_refused(actor=actor, action="alerts.unmute", alert=alert, why="not muted: nothing to lift")
@@ -559,7 +553,7 @@ def alert_acknowledge(*, actor: Actor, alert: Alert, comment: str, now: datetime
     acknowledgement is taken back. A guarded update: an alert closed meanwhile is refused, not acknowledged."""
     now = now or timezone.now()
     action = "alerts.acknowledge"
-    _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=ACKNOWLEDGE_SCOPE)
+    _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=SCOPE_MUTE)
     comment = comment.strip()[: Alert._meta.get_field("ack_comment").max_length]
     with transaction.atomic():
         won = Alert.objects.filter(pk=alert.pk, is_open=True, acknowledged_at__isnull=True).update(
@@ -585,7 +579,7 @@ def alert_unacknowledge(*, actor: Actor, alert: Alert, now: datetime | None = No
     """Take an acknowledgement back: reminders resume. Audited with who had acknowledged it and why."""
     now = now or timezone.now()
     action = "alerts.unacknowledge"
-    _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=ACKNOWLEDGE_SCOPE)
+    _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=SCOPE_MUTE)
     with transaction.atomic():
         before = Alert.objects.select_for_update().get(pk=alert.pk)
         if before.acknowledged_at is not None:

@@ -196,7 +196,7 @@ class _AlertActionApi(OpsApi):
             raise _error(status.HTTP_409_CONFLICT, "conflict", str(refused)) from None
 
 
-ACK_NEEDS = " Needs the `alerts:acknowledge` scope, and its owner `alerts.acknowledge_alert` (403, on the record)."
+ACK_NEEDS = " Needs the `alerts:mute` scope, and its owner `alerts.acknowledge_alert` (403, on the record)."
 MUTE_NEEDS = " Needs the `alerts:mute` scope, and its owner `alerts.{}_mute` (403, on the record)."
 
 

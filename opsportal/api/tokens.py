@@ -58,6 +58,7 @@ def _person_lacks(user, scope: str) -> str:
 
 def token_grant_problems(*, issuer, owner, scopes: list[str], issuer_label: str = "your account") -> list[str]:
     """Why ``issuer`` may not issue a token with these scopes owned by ``owner`` (empty when they may)."""
+    scopes = registry.scopes_canonical(scopes)
     problems = []
     if owner is not None and owner.pk != issuer.pk and not issuer.has_perm(MANAGE_ALL_PERMISSION):
         problems.append(
@@ -71,6 +72,7 @@ def token_grant_problems(*, issuer, owner, scopes: list[str], issuer_label: str 
 
 def scope_problems(person, scopes: list[str], *, label: str) -> list[str]:
     """Why ``person`` may not stand behind a token with these scopes (empty when they may)."""
+    scopes = registry.scopes_canonical(scopes)
     return [
         f"The '{scope}' scope cannot be granted: {label} {reason} "
         "(a token never does more than the people who issue and own it)."
@@ -81,6 +83,7 @@ def scope_problems(person, scopes: list[str], *, label: str) -> list[str]:
 
 def token_use_refusal(token: ApiToken, scopes: tuple[str, ...] | list[str]) -> str:
     """Why this token may not be used for ``scopes`` now (empty when it may): its scopes, then its owner's rights."""
+    scopes = registry.scopes_canonical(scopes)
     for scope in scopes:
         if scope not in token.scope_list:
             return f"this token lacks the '{scope}' scope"
@@ -120,6 +123,7 @@ def api_token_create(
     if not name:
         raise ValueError("a token needs a name")
     known = registry.scopes_known()
+    scopes = registry.scopes_canonical(scopes)
     unknown = sorted(set(scopes) - set(known))
     if unknown or not scopes:
         raise ValueError(f"scopes must be a non-empty subset of {list(known)}; got {scopes}")

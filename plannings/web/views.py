@@ -26,8 +26,9 @@ from opsportal.audit.services import Actor
 from opsportal.lib.pages import render_page
 from plannings import job_controls, runtime, selectors
 from plannings.job_controls import PAUSED_NOTHING_RUNS, BrokerUnavailable, JobControlRefused
+from plannings.scopes import CONTROL_JOBS_PERMISSION
 
-CONTROL_PERMISSION = job_controls.CONTROL_PERMISSION
+CONTROL_PERMISSION = CONTROL_JOBS_PERMISSION
 
 # action -> (what the confirmation page asks, whether it needs confirming, its audit name)
 ACTIONS = {

@@ -86,12 +86,17 @@ def test_a_viewer_is_refused_every_alert_action_and_each_refusal_is_recorded(ale
     assert not Mute.objects.exists()
 
 
-def test_a_mute_token_may_mute_but_not_acknowledge(alert):
-    owner = _person("Operator")
-    token = Actor.api(api_token_create(name="t", scopes=["alerts:mute"], owner=owner).token)
-    alert_mute_preset(actor=token, alert=alert, preset="4h")
-    with pytest.raises(AlertActionForbidden, match="lacks the 'alerts:acknowledge' scope"):
-        alert_acknowledge(actor=token, alert=alert, comment="")
+def test_a_token_needs_the_mute_scope_and_its_owner_the_permission(alert):
+    operator, viewer = _person("Operator"), _person("Viewer")
+    tester = Actor.api(api_token_create(name="t", scopes=["alerts:test"], owner=operator).token)
+    with pytest.raises(AlertActionForbidden, match="lacks the 'alerts:mute' scope"):
+        alert_acknowledge(actor=tester, alert=alert, comment="")
+    lent = Actor.api(api_token_create(name="t", scopes=["alerts:mute"], owner=viewer).token)
+    with pytest.raises(AlertActionForbidden, match="owner viewer-user lacks alerts.add_mute"):
+        alert_mute_preset(actor=lent, alert=alert, preset="4h")
+    muter = Actor.api(api_token_create(name="t", scopes=["alerts:mute"], owner=operator).token)
+    alert_mute_preset(actor=muter, alert=alert, preset="4h")
+    alert_acknowledge(actor=muter, alert=alert, comment="")
     assert Mute.objects.count() == 1
 
 

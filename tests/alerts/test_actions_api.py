@@ -35,7 +35,7 @@ def alert(plannings_health):
 
 
 def test_acknowledge_then_take_back_then_409(as_token, alert):
-    client = as_token("Operator", "alerts:acknowledge")
+    client = as_token("Operator", "alerts:mute")
 
     acked = client.post(f"{OPS}/alerts/{alert.pk}/acknowledge", {"comment": "on it"}, format="json")
     assert acked.status_code == HTTPStatus.OK

@@ -115,7 +115,7 @@ def test_issuing_a_token_in_the_admin_is_audited_without_its_secret(client):
 
 def test_a_token_refused_by_the_issuers_rights_is_audited_as_refused(client):
     _login(client, "clerk", "add_apitoken")
-    response = client.post(f"{TOKENS}add/", {"name": "deploy", "scope_choices": ["read", "restart"]})
+    response = client.post(f"{TOKENS}add/", {"name": "deploy", "scope_choices": ["read", "containers:restart"]})
     assert response.status_code == HTTPStatus.OK and not ApiToken.objects.exists()
     event = _only()
     assert (event.action, event.outcome, event.targets) == ("token.create", "refused", ["deploy"])
