@@ -7,8 +7,10 @@ from django.urls import path
 
 from opsportal.api.base import OPS
 from plannings.web import action_api as api
+from plannings.web.list_api import PlanningsListApi
 
 urlpatterns = [
+    path(f"{OPS}plannings", PlanningsListApi.as_view(), name="api-plannings"),
     path(f"{OPS}plannings/bulk", api.PlanningsBulkApi.as_view(), name="api-plannings-bulk"),
     path(f"{OPS}plannings/<str:full_id>/refresh", api.PlanningRefreshApi.as_view(), name="api-planning-refresh"),
     path(f"{OPS}plannings/<str:full_id>/re-enable", api.PlanningReenableApi.as_view(), name="api-planning-reenable"),
