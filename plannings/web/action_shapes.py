@@ -28,6 +28,12 @@ class PlanningFilterBody(serializers.Serializer):
     locked = serializers.BooleanField(required=False, allow_null=True, default=None)
     search = serializers.CharField(required=False, max_length=255, help_text="in the full id or the title")
 
+    def to_internal_value(self, data):
+        # A misspelt filter ignored would widen the selection to what the others match: refused instead.
+        if isinstance(data, dict) and (unknown := sorted(set(data) - set(self.fields))):
+            raise serializers.ValidationError(f"unknown filters {unknown}; known: {sorted(self.fields)}")
+        return super().to_internal_value(data)
+
 
 class BulkBody(serializers.Serializer):
     action = serializers.ChoiceField(choices=list(operator_actions.ACTIONS))

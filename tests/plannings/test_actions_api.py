@@ -146,6 +146,7 @@ def test_bulk_by_filter_acts_within_its_maximum_and_refuses_beyond_it(as_token):
         ({"action": "refresh", "filter": {"host": "a"}}, "max"),
         ({"action": "explode", "ids": ["a"]}, "action"),
         ({"action": "refresh", "filter": {"stale": "maybe"}, "max": 1}, "filter"),
+        ({"action": "refresh", "filter": {"hots": "a"}, "max": 1}, "filter"),
     ],
 )
 def test_a_bulk_body_that_says_too_little_or_too_much_is_400_naming_it(as_token, body, param):
