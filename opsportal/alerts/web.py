@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from opsportal.alerts.delivery import ChannelTestRefused, channel_test_send
 from opsportal.alerts.models import Alert, Channel
-from opsportal.alerts.selectors import alert_detail, alerts_list, maintenance_windows_listed
+from opsportal.alerts.selectors import alert_detail, alerts_listed, maintenance_windows_listed
 from opsportal.alerts.services import (
     MUTE_PRESETS,
     AlertActionForbidden,
@@ -25,17 +25,21 @@ from opsportal.alerts.services import (
     alert_unacknowledge,
     alert_unmute,
 )
-from opsportal.api import params
+from opsportal.api import idempotency, paging, params
 from opsportal.api.auth import HasToken
 from opsportal.api.base import OpsApi
 from opsportal.api.errors import OpsError
+from opsportal.api.paging import CursorPaging, Key
 from opsportal.api.schema import errors_documented
 from opsportal.lib.actors import Actor
 
 
 class AlertsQuery(serializers.Serializer):
     open = params.FlagField(required=False, default=False, help_text="only open alerts (pending, alerting)")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+
+
+# Open first, alerting before pending, then the history newest first (the Alerts page's order), paged.
+ALERTS_PAGING = CursorPaging(Key("is_open"), Key("alerting_rank", descending=False), Key("started_at"), Key("id"))
 
 
 class AlertNotificationSerializer(serializers.Serializer):
@@ -79,13 +83,16 @@ class AlertSerializer(serializers.Serializer):
 class AlertsApi(OpsApi):
     @extend_schema(
         operation_id="alerts_list",
-        parameters=[AlertsQuery],
-        responses={200: AlertSerializer(many=True), **errors_documented(400)},
+        parameters=[AlertsQuery, *paging.PARAMETERS],
+        responses={200: paging.page_serializer(AlertSerializer, name="AlertsPage"), **errors_documented(400)},
+        description="Open alerts first (alerting before pending), then the history newest first, a page at a "
+        'time: `results`, and `next` (also a `Link: <…>; rel="next"` header), the next page\'s URL, null on the '
+        "last.",
     )
     def get(self, request):
         query = params.validated(AlertsQuery, request.query_params).validated_data
-        rows = alerts_list(open_only=query["open"], limit=query["limit"])
-        return Response(AlertSerializer(rows, many=True).data)
+        rows, next_url = ALERTS_PAGING.page(request, alerts_listed(open_only=query["open"]))
+        return ALERTS_PAGING.response(AlertSerializer(rows, many=True).data, next_url)
 
 
 class MaintenanceQuery(serializers.Serializer):
@@ -167,6 +174,12 @@ class ChannelTestSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True)
 
 
+# What ``Idempotency-Key`` (the kit's, on every POST) may answer besides: a malformed key (400), a retry
+# while the first request still acts past the wait (409), a body too large to compare (413), the key
+# reused for another request (422).
+KEYED = (400, 409, 413, 422)
+
+
 def _error(status_code: int, code: str, detail: str) -> OpsError:
     error = OpsError(detail)
     error.status_code, error.code = status_code, code
@@ -204,7 +217,8 @@ class AlertAcknowledgeApi(_AlertActionApi):
     @extend_schema(
         operation_id="alert_acknowledge",
         request=AcknowledgeBody,
-        responses={200: AlertSerializer, **errors_documented(400, 404, 409, 413)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: AlertSerializer, **errors_documented(*KEYED, 400, 404, 409, 413)},
         description="Acknowledge an open alert: its reminders stop until it resolves or the acknowledgement is "
         "taken back. 409 when it is closed or acknowledged already." + ACK_NEEDS,
     )
@@ -222,7 +236,8 @@ class AlertUnacknowledgeApi(_AlertActionApi):
     @extend_schema(
         operation_id="alert_unacknowledge",
         request=None,
-        responses={200: AlertSerializer, **errors_documented(404, 409)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: AlertSerializer, **errors_documented(*KEYED, 404, 409)},
         description="Take an acknowledgement back: reminders resume. 409 when it is not acknowledged." + ACK_NEEDS,
     )
     def post(self, request, pk: int):
@@ -237,7 +252,8 @@ class AlertMuteApi(_AlertActionApi):
     @extend_schema(
         operation_id="alert_mute",
         request=MuteBody,
-        responses={200: MuteSerializer, **errors_documented(400, 404, 409, 413)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: MuteSerializer, **errors_documented(*KEYED, 400, 404, 409, 413)},
         description="Mute the alert's rule for its target, for a preset duration or until it resolves "
         "(409 when it is closed already)." + MUTE_NEEDS.format("add"),
     )
@@ -256,7 +272,8 @@ class AlertUnmuteApi(_AlertActionApi):
     @extend_schema(
         operation_id="alert_unmute",
         request=None,
-        responses={200: UnmutedSerializer, **errors_documented(404, 409)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: UnmutedSerializer, **errors_documented(*KEYED, 404, 409)},
         description="Lift the mutes of the alert's rule for its target (each on the record); broader mutes "
         "are the Mutes page's. 409 when none is in force." + MUTE_NEEDS.format("delete"),
     )
@@ -273,7 +290,8 @@ class ChannelTestApi(OpsApi):
     @extend_schema(
         operation_id="alert_channel_test",
         request=None,
-        responses={200: ChannelTestSerializer, **errors_documented(404)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: ChannelTestSerializer, **errors_documented(*KEYED, 404)},
         description="Send the channel a test message now, once (a failure is answered, not retried: 200 with "
         "`status` failed and the channel's error). Needs the `alerts:test` scope, and its owner "
         "`alerts.change_channel` (403, on the record).",

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from opsportal.api import idempotency
 from opsportal.api.auth import HasToken
 from opsportal.api.base import OpsApi
 from opsportal.api.errors import OpsError
@@ -34,6 +35,10 @@ SKIP_STATUS = {
     operator_actions.NOT_FOUND: status.HTTP_404_NOT_FOUND,
 }
 THROTTLE_SECONDS = 30
+# What ``Idempotency-Key`` (the kit's, on every POST) may answer besides: a malformed key (400), a retry
+# while the first request still acts past the wait (409), a body too large to compare (413), the key
+# reused for another request (422).
+KEYED = (400, 409, 413, 422)
 
 
 def _error(status_code: int, code: str, detail: str) -> OpsError:
@@ -76,7 +81,8 @@ def _planning_schema(operation_id: str, *statuses: int, description: str):
     return extend_schema(
         operation_id=operation_id,
         request=None,
-        responses={200: OperatorOutcomeSerializer, **errors_documented(404, *statuses)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: OperatorOutcomeSerializer, **errors_documented(*KEYED, 404, *statuses)},
         description=description + " Needs the `plannings:operate` scope, and its owner "
         "`plannings.operate_plannings` (403 otherwise, on the record).",
     )
@@ -139,7 +145,8 @@ class PlanningsBulkApi(OpsApi):
     @extend_schema(
         operation_id="plannings_bulk",
         request=BulkBody,
-        responses={200: OperatorOutcomeSerializer, **errors_documented(400, 413)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: OperatorOutcomeSerializer, **errors_documented(*KEYED, 400, 413)},
         description="One action over many plannings: `ids`, or a `filter` (as `GET plannings`) with the `max` "
         "it may match: more is refused whole (400 `too_many`, nothing done). Refresh takes at most "
         f"{operator_actions.REFRESH_NOW_LIMIT} plannings. The answer says which changed and why each other was "
@@ -188,7 +195,8 @@ class JobsPauseApi(_JobsApi):
     @extend_schema(
         operation_id="jobs_pause",
         request=None,
-        responses={200: JobsOutcomeSerializer, **errors_documented()},
+        parameters=[idempotency.PARAMETER],
+        responses={200: JobsOutcomeSerializer, **errors_documented(*KEYED)},
         description="Pause the backfill and the refresh worker (one switch): they stop at their next loop. "
         "Pausing paused jobs changes nothing (`changed` false)." + JOBS_SCOPE,
     )
@@ -203,7 +211,8 @@ class JobsResumeApi(_JobsApi):
     @extend_schema(
         operation_id="jobs_resume",
         request=None,
-        responses={200: JobsOutcomeSerializer, **errors_documented()},
+        parameters=[idempotency.PARAMETER],
+        responses={200: JobsOutcomeSerializer, **errors_documented(*KEYED)},
         description="Resume both jobs: they run again at their next loop." + JOBS_SCOPE,
     )
     def post(self, request):
@@ -217,7 +226,8 @@ class JobsBackfillApi(_JobsApi):
     @extend_schema(
         operation_id="jobs_backfill",
         request=None,
-        responses={200: JobsOutcomeSerializer, **errors_documented(409, 503)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: JobsOutcomeSerializer, **errors_documented(*KEYED, 409, 503)},
         description="Send a backfill pass to the workers now. 409 `jobs_paused` while the jobs are paused; "
         "503 `broker_unavailable` when the task could not be sent (nothing started)." + JOBS_SCOPE,
     )
@@ -232,7 +242,8 @@ class JobsDrainApi(_JobsApi):
     @extend_schema(
         operation_id="jobs_drain",
         request=None,
-        responses={200: JobsOutcomeSerializer, **errors_documented(409, 503)},
+        parameters=[idempotency.PARAMETER],
+        responses={200: JobsOutcomeSerializer, **errors_documented(*KEYED, 409, 503)},
         description="Send a refresh drain to the workers now. 409 `jobs_paused` while the jobs are paused; "
         "503 `broker_unavailable` when the task could not be sent (nothing started)." + JOBS_SCOPE,
     )

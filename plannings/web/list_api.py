@@ -1,25 +1,23 @@
 """``GET /api/v1/admin/ops/plannings``: the catalog with its refresh state, filtered as the bulk action's
-``filter`` (one selector, ``plannings_matching``), paged with a cursor: ``?limit=&cursor=``, answered as
-``{"results": [...], "next": url|null}``."""
+``filter`` (one selector, ``plannings_matching``), paged as every list (the kit's ``paging``): ``?limit=&cursor=``,
+answered as ``{"results": [...], "next": url|null}``."""
 
 from __future__ import annotations
-
-import base64
-import binascii
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 
+from opsportal.api import paging
 from opsportal.api.base import OpsApi
-from opsportal.api.errors import InvalidParam
+from opsportal.api.paging import CursorPaging, Key
 from opsportal.api.params import FlagField, validated
 from opsportal.api.schema import errors_documented
 from plannings import policy, selectors
 from plannings.web.action_shapes import PlanningRowSerializer
 
-MAX_LIMIT = 1000
+# In full id order (the primary key): a keyset over the primary key's index.
+PLANNINGS_PAGING = CursorPaging(Key("pk", descending=False))
 
 
 class PlanningsQuery(serializers.Serializer):
@@ -35,24 +33,6 @@ class PlanningsQuery(serializers.Serializer):
     ready = FlagField(required=False)
     locked = FlagField(required=False)
     search = serializers.CharField(required=False, max_length=255, help_text="in the full id or the title")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=MAX_LIMIT)
-    cursor = serializers.CharField(required=False, max_length=2000, help_text="the previous page's `next` carries it")
-
-
-class PlanningsPageSerializer(serializers.Serializer):
-    results = PlanningRowSerializer(many=True)
-    next = serializers.URLField(allow_null=True, help_text="the next page; null on the last")
-
-
-def _cursor_encode(full_id: str) -> str:
-    return base64.urlsafe_b64encode(full_id.encode()).decode().rstrip("=")
-
-
-def _cursor_decode(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParam("cursor", "not a cursor this endpoint gave") from None
 
 
 def _row(planning) -> dict:
@@ -74,23 +54,15 @@ def _row(planning) -> dict:
 class PlanningsListApi(OpsApi):
     @extend_schema(
         operation_id="plannings_list",
-        parameters=[PlanningsQuery],
-        responses={200: PlanningsPageSerializer, **errors_documented(400)},
-        description="The plannings in full id order, with their refresh state and queue row, filtered as "
-        "the bulk action's `filter` (every filter given must hold). Paged: follow `next` (null on the last page).",
+        parameters=[PlanningsQuery, *paging.PARAMETERS],
+        responses={200: paging.page_serializer(PlanningRowSerializer, name="PlanningsPage"), **errors_documented(400)},
+        description="The plannings in full id order, with their refresh state and queue row, filtered as the "
+        "bulk action's `filter` (every filter given must hold), a page at a time: `results`, and `next` (also a "
+        "`Link: <...>; rel=next` header), the next page's URL, null on the last.",
     )
     def get(self, request):
         query = validated(PlanningsQuery, request.query_params).validated_data
         filters = {key: query[key] for key in selectors.PLANNING_FILTERS if key in query}
-        rows = selectors.plannings_listed(filters=filters, now=timezone.now())
-        if "cursor" in query:
-            rows = rows.filter(full_id__gt=_cursor_decode(query["cursor"]))
-        limit = query["limit"]
-        page = list(rows[: limit + 1])
-        next_url = None
-        if len(page) > limit:
-            page = page[:limit]
-            params = request.query_params.copy()
-            params["cursor"] = _cursor_encode(page[-1].full_id)
-            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
-        return Response({"results": PlanningRowSerializer([_row(p) for p in page], many=True).data, "next": next_url})
+        listed = selectors.plannings_listed(filters=filters, now=timezone.now())
+        rows, next_url = PLANNINGS_PAGING.page(request, listed)
+        return PLANNINGS_PAGING.response(PlanningRowSerializer([_row(p) for p in rows], many=True).data, next_url)

@@ -27,13 +27,14 @@ def _validator(schema: dict, component: str):
     )
 
 
-# The operator's actions (issue 21): each operation and the error statuses it documents besides 401 and 403.
+# The operator's actions (issue 21): each operation and the error statuses it documents besides 401 and 403;
+# every one is a POST, so Idempotency-Key's 400, 409, 413 and 422 too.
+KEYED = {400, 409, 413, 422}
 ACTIONS = {
-    "planning_refresh": {404, 429}, "planning_reenable": {404, 409}, "planning_release_lock": {404, 409},
-    "planning_retry": {404, 409}, "plannings_bulk": {400, 413}, "jobs_pause": set(), "jobs_resume": set(),
-    "jobs_backfill": {409, 503}, "jobs_drain": {409, 503}, "alert_acknowledge": {400, 404, 409, 413},
-    "alert_unacknowledge": {404, 409}, "alert_mute": {400, 404, 409, 413}, "alert_unmute": {404, 409},
-    "alert_channel_test": {404},
+    "planning_refresh": {404, 429}, "planning_reenable": {404}, "planning_release_lock": {404},
+    "planning_retry": {404}, "plannings_bulk": set(), "jobs_pause": set(), "jobs_resume": set(),
+    "jobs_backfill": {503}, "jobs_drain": {503}, "alert_acknowledge": {404}, "alert_unacknowledge": {404},
+    "alert_mute": {404}, "alert_unmute": {404}, "alert_channel_test": {404},
 }  # fmt: skip
 
 
@@ -42,11 +43,13 @@ def test_each_action_documents_its_refusals_in_the_error_shape():
     operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
     for operation_id, statuses in ACTIONS.items():
         responses = operations[operation_id]["responses"]
-        assert set(responses) == {"200", "401", "403", *map(str, statuses)}, operation_id
-        for status in ("403", *map(str, statuses)):
+        assert set(responses) == {"200", "401", "403", *map(str, KEYED | statuses)}, operation_id
+        for status in ("403", *map(str, KEYED | statuses)):
             error = responses[status]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/Error"}, (operation_id, status)
         assert operations[operation_id]["security"] == [{"bearerToken": []}], operation_id
+        headers = [p["name"] for p in operations[operation_id]["parameters"] if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], operation_id
 
 
 def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
