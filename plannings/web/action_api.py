@@ -21,7 +21,7 @@ from opsportal.api.errors import OpsError
 from opsportal.api.params import validated
 from opsportal.api.schema import errors_documented
 from opsportal.lib.actors import Actor
-from plannings import job_controls, operator_actions
+from plannings import job_controls, operator_actions, services
 from plannings.operator_actions import OperatorActionRefused, PlanningMissing
 from plannings.web.action_shapes import BulkBody, JobsOutcomeSerializer, OperatorOutcomeSerializer
 
@@ -34,7 +34,7 @@ SKIP_STATUS = {
     operator_actions.NOT_WAITING: status.HTTP_409_CONFLICT,
     operator_actions.NOT_FOUND: status.HTTP_404_NOT_FOUND,
 }
-THROTTLE_SECONDS = 30
+THROTTLE_SECONDS = int(services.USER_REQUEST_THROTTLE.total_seconds())
 # What ``Idempotency-Key`` (the kit's, on every POST) may answer besides: a malformed key (400), a retry
 # while the first request still acts past the wait (409), a body too large to compare (413), the key
 # reused for another request (422).
