@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from bench.common import ROOT, private_postgres_django
+from bench.figures import measured, ratio, record, table
 from scripts.servers.postgres import free_port
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -130,15 +130,21 @@ def main() -> None:
                 bares.append(drain_rate(1, record=False))
                 queue(urls)
                 twos.append(drain_rate(2))
-            floor, one, two = statistics.median(floors), statistics.median(ones), statistics.median(twos)
-            bare = statistics.median(bares)
-            ratio_floor = statistics.median(o / f for o, f in zip(ones, floors, strict=True))
-            ratio_bare = statistics.median(o / b for o, b in zip(ones, bares, strict=True))
-            ratio_two = statistics.median(t / o for t, o in zip(twos, ones, strict=True))
-            print(f"bare fetch+parse loop (floor)  {floor:8.1f} plannings/s   (median of {args.rounds} rounds)")
-            print(f"1 drain process                {one:8.1f} plannings/s   {ratio_floor:.2f} x floor")
-            print(f"1 drain, no attempt history    {bare:8.1f} plannings/s   history on: {ratio_bare:.2f} x off")
-            print(f"2 drain processes              {two:8.1f} plannings/s   {ratio_two:.2f} x one")
+            floor = measured("bare fetch+parse loop (floor)", floors, "plannings/s")
+            one = measured("1 drain process", ones, "plannings/s")
+            bare = measured("1 drain, no attempt history", bares, "plannings/s")
+            two = measured("2 drain processes", twos, "plannings/s")
+            result = [
+                floor,
+                one,
+                ratio("1 drain / floor", one, floor, goal_min=0.8),
+                bare,
+                # The history's cost: with it on, the drain runs at this share of its rate without.
+                ratio("history on / off", one, bare),
+                two,
+                ratio("2 drains / 1 drain", two, one, goal_min=1.8),
+            ]
+            print(table(result))
 
             slow = [f"{feeds_url}/ok/s{i}.ics?events=40&delay=0.2" for i in range(args.slow_plannings)]
             for label, limits in [
@@ -146,8 +152,14 @@ def main() -> None:
                 ("200 ms latency, concurrency 16, 16 per host", {"concurrency": 16, "per_host": 16}),
                 ("200 ms latency, concurrency 16, 2 per host", {"concurrency": 16, "per_host": 2}),
             ]:
-                queue(slow)
-                print(f"{label:44s} {drain_rate(1, **limits):6.1f} plannings/s")
+                rates = []
+                for _ in range(args.rounds):
+                    queue(slow)
+                    rates.append(drain_rate(1, **limits))
+                result.append(measured(label, rates, "plannings/s"))
+                print(table(result[-1:]))
+            settings = {"plannings": args.plannings, "slow_plannings": args.slow_plannings, "rounds": args.rounds}
+            print(f"written to {record('refresh_throughput', result, settings=settings)}")
     finally:
         server.terminate()
         server.wait(timeout=10)
