@@ -118,6 +118,11 @@ def _commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+# Read when the bench starts (it imports this module first): the code measured, even if a
+# commit lands while a long bench runs.
+STARTED_AT_COMMIT = _commit()
+
+
 def machine() -> dict:
     return {
         "host": socket.gethostname(),
@@ -135,7 +140,7 @@ def record(bench: str, figures: Sequence[Figure], *, settings: dict | None = Non
     path = out_dir / f"{bench}.json"
     document = {
         "bench": bench,
-        "commit": _commit(),
+        "commit": STARTED_AT_COMMIT,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "settings": settings or {},
