@@ -1,6 +1,6 @@
 """Refresh throughput on PostgreSQL against feeds served locally.
 
-    python -m bench.refresh_throughput [--plannings 2000]
+    python -m bench.refresh_throughput [--plannings 2000] [--slow-plannings 200] [--rounds 3]
 
 1. One drain process over N plannings (40-event feeds, no latency), against the
    floor: the worker's own fetch and parse of the same feeds in a bare loop
@@ -10,7 +10,9 @@
 3. With 200 ms of server latency: default limits (concurrency 2, 2 per host),
    then concurrency 16 with 16 per host, then concurrency 16 but 2 per host,
    showing which limit governs.
-The feed server runs in its own process so it does not share the GIL.
+The feed server runs in its own process so it does not share the GIL. Every figure is the
+median of --rounds rounds (the measurements interleaved), printed with its range and written
+to var/bench/refresh_throughput.json; a ratio is the ratio of the two medians printed beside it.
 """
 
 from __future__ import annotations
