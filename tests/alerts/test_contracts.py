@@ -16,7 +16,11 @@ from tests.import_contracts import lint_imports, plant
             "from opsportal.portal import dashboard  # noqa",
             "Layers: project, portal, apps, API kit, audit, lib",
         ),
-        ("opsportal/queues.py", "from opsportal.alerts import models  # noqa", "Layers: project, portal, apps, API kit, audit, lib"),
+        (
+            "opsportal/queues.py",
+            "from opsportal.alerts import models  # noqa",
+            "Layers: project, portal, apps, API kit, audit, lib",
+        ),
         (
             "opsportal/alerts/observe.py",
             "from walletops.clients import docker  # noqa",
