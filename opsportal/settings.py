@@ -310,6 +310,17 @@ PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS = upstream_int("PLANNINGS_REFRESH_WORKER_M
 PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS", 600_000)
 PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT", 250)
 CURL_TIMEOUT = upstream_int("CURL_TIMEOUT", 5_000)
+# The per-host limit is shared by every drain through leased slots (plannings/slots.py): a drain
+# renews its leases every third of this, and a drain killed with SIGKILL frees its slots within it.
+# At least CURL_TIMEOUT: the killed drain's own requests would have been given up by then.
+PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS = strict_int(
+    "PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS", max(30_000, CURL_TIMEOUT), minimum=1_000
+)
+if PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS < CURL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS={PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS} is below "
+        f"CURL_TIMEOUT={CURL_TIMEOUT}: a killed worker's requests could still be running when its slots free."
+    )
 # Ours, beyond upstream: feed limits and the backoff jitter (tests turn jitter off).
 PLANNINGS_FEED_MAX_BYTES = strict_int("PLANNINGS_FEED_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 PLANNINGS_FEED_VERIFY_TLS = strict_bool("PLANNINGS_FEED_VERIFY_TLS", default=True)
