@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "opsportal.audit",
+    "opsportal.workers",  # the workers' own reports and the beat tasks' run guard
     "plannings",
     "walletops",
     "opsportal.alerts",  # above both apps: it watches them (docs/architecture.md)
@@ -433,10 +434,13 @@ LOGGING = {
 # broker expire, so a busy or stopped worker never finds a backlog of them.
 _POLL_SECONDS = max(PLANNINGS_REFRESH_WORKER_MIN_POLL_MS, 1000) / 1000
 _BACKFILL_SECONDS = max(PLANNINGS_BACKFILL_INTERVAL_MS, 1000) / 1000
+# The tasks below but the refresh tick take ``period``: each claims its run in the database and runs
+# once per period even when two beats send it (a deploy overlaps the old and new beat containers).
 CELERY_BEAT_SCHEDULE = {
     "plannings-backfill": {
         "task": "plannings.backfill",
         "schedule": _BACKFILL_SECONDS,
+        "kwargs": {"period": _BACKFILL_SECONDS},
         "options": {"expires": _BACKFILL_SECONDS},
     },
     "plannings-refresh-poll": {
@@ -448,24 +452,28 @@ CELERY_BEAT_SCHEDULE = {
     "plannings-health-snapshot": {
         "task": "plannings.health_snapshot",
         "schedule": 60.0,
+        "kwargs": {"period": 60.0},
         "options": {"expires": 60.0},
     },
     # The plannings' attempt histories: past their retention, or beyond 50 a planning, in bounded batches.
     "plannings-attempts-prune": {
         "task": "plannings.attempts_prune",
         "schedule": 3600.0,
+        "kwargs": {"period": 3600.0},
         "options": {"expires": 3600.0},
     },
     # Alerts: one pass at a time across workers (the evaluator lock), then the due notifications.
     "alerts-evaluate": {
         "task": "alerts.evaluate",
         "schedule": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS),
+        "kwargs": {"period": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
         "options": {"expires": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
     },
     # Alerts closed, and test messages sent, longer ago than their retention: in bounded batches.
     "alerts-prune": {
         "task": "alerts.prune",
         "schedule": 3600.0,
+        "kwargs": {"period": 3600.0},
         "options": {"expires": 3600.0},
     },
 }

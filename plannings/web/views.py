@@ -27,6 +27,7 @@ from kombu.exceptions import OperationalError
 
 from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
 from opsportal.lib.pages import render_page
+from opsportal.workers.selectors import periodic_runs, workers_shown
 from plannings import runtime, selectors, tasks
 
 CONTROL_PERMISSION = "plannings.control_jobs"
@@ -52,6 +53,9 @@ def jobs_page(request):
             "shared": shared,
             "can_control": request.user.has_perm(CONTROL_PERMISSION),
             "paused_nothing_runs": PAUSED_NOTHING_RUNS,
+            # From the workers' own rows, never a broker broadcast (inspect() and events are off).
+            "workers": workers_shown(now=timezone.now()),
+            "periodic_runs": periodic_runs(),
         },
         title="Jobs",
     )
