@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from django.db.models import Max, Min, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
-from plannings import jobs
+from plannings import jobs, slots
 from plannings.models import HostSlot, Planning, PlanningBackup, PlanningRefreshQueue, RefreshAttempt
 from scripts.servers.feeds import FeedServer
 
@@ -192,3 +193,25 @@ def test_a_machine_killed_holding_slots_frees_them_within_the_lease(feed_host, s
     # Fetched twice only where machine one's fetch was cut by the kill: at most the host's limit of them.
     twice = [path for path, count in feed_host.requests.items() if count == 2]
     assert len(twice) <= LIMIT and max(feed_host.requests.values()) <= 2
+
+
+@pytest.mark.django_db
+def test_rows_waiting_past_the_budget_for_a_busy_host_go_back_unattempted(feed_host):
+    full_ids = _queue("w", [f"{feed_host.url}/ok/w{i}.ics?events=3" for i in range(3)])
+    lease = timedelta(minutes=5)
+    taken = [  # another machine's drains hold every slot of the host
+        slots.host_slot_take(host="127.0.0.1", holder="elsewhere", limit=LIMIT, now=timezone.now(), lease=lease)
+        for _ in range(LIMIT)
+    ]
+    assert taken == [0, 1]
+    assert slots.host_slot_take(host="127.0.0.1", holder="late", limit=LIMIT, now=timezone.now(), lease=lease) is None
+    limits = replace(jobs.DrainLimits.from_settings(), per_host=LIMIT, budget=timedelta(seconds=2))
+
+    result = jobs.refresh_drain(owner="patient", limits=limits)
+    assert (result.claimed, dict(result.outcomes)) == (3, {"given_back": 3})
+    assert not feed_host.requests
+    rows = PlanningRefreshQueue.objects.filter(planning__in=full_ids)
+    assert {(row.attempts, row.locked_at, row.lock_owner) for row in rows} == {(0, None, None)}  # waiting cost nothing
+
+    slots.host_slots_give_back_all(holder="elsewhere")
+    assert jobs.refresh_drain(owner="patient", limits=limits).succeeded == 3
