@@ -11,10 +11,11 @@
    then concurrency 16 with 16 per host, then concurrency 16 but 2 per host,
    showing which limit governs.
 4. The shared per-host limit (``--shared-only`` runs just this): 4 drain processes over two
-   feed hosts (127.0.0.1 and 127.0.0.2, 50 ms latency each), the limit of 4 per host shared by
-   all four through leased slots, against the same politeness without sharing (1 per host in
-   each of the 4 drains); prints each host's peak of concurrent requests, as the feed servers
-   recorded it, and the throughput ratio shared / unshared (median of the rounds, and range).
+   feed hosts (127.0.0.1 and 127.0.0.2, 100 ms latency each: the servers, not the CPU, set the
+   pace), the limit of 4 per host shared by all four through leased slots, against the same
+   politeness without sharing (1 per host in each of the 4 drains); prints each host's peak of
+   concurrent requests, as the feed servers recorded it, and the throughput ratio
+   shared / unshared (median of the rounds, and range).
 The feed servers run in their own processes so they do not share the GIL.
 """
 
@@ -118,6 +119,7 @@ def drain_rate(processes: int, *, record: bool = True, **limit_overrides) -> flo
 
 SHARED_DRAINS = 4
 SHARED_LIMIT = 4
+SHARED_LATENCY = 0.1  # seconds a feed server takes to answer: a university's server, not a local file
 
 
 def _start_host(bind: str) -> tuple[subprocess.Popen, str]:
@@ -156,7 +158,7 @@ def shared_limit(per_host_feeds: int, rounds: int) -> None:
     try:
         feeds = []
         for i in range(per_host_feeds):  # interleaved: every batch holds both hosts' feeds
-            feeds += [f"{url}/ok/h{n}p{i}.ics?events=40&delay=0.05" for n, url in enumerate(hosts)]
+            feeds += [f"{url}/ok/h{n}p{i}.ics?events=10&delay={SHARED_LATENCY}" for n, url in enumerate(hosts)]
         runs: dict[str, list[float]] = {"shared": [], "unshared": []}
         peaks: dict[str, list[dict[str, int]]] = {"shared": [], "unshared": []}
         settings = {
@@ -172,7 +174,7 @@ def shared_limit(per_host_feeds: int, rounds: int) -> None:
         ratios = [s / u for s, u in zip(runs["shared"], runs["unshared"], strict=True)]
         print(
             f"\nshared per-host limit: {SHARED_DRAINS} drain processes, 2 hosts x {per_host_feeds} feeds "
-            f"(50 ms latency), {rounds} rounds"
+            f"({SHARED_LATENCY * 1000:.0f} ms latency), {rounds} rounds"
         )
         for label in settings:
             rates = runs[label]

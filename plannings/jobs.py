@@ -351,21 +351,31 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None, record_attem
     )
     try:
         with feeds.feed_client(config) as client, ThreadPoolExecutor(limits.concurrency) as pool:
-            while time.monotonic() < deadline:
+
+            def claim() -> list[services.ClaimedItem]:
                 items = services.refresh_queue_claim(
                     owner=owner, limit=limits.batch_size, now=timezone.now(), max_attempts=limits.max_attempts
                 )
+                result.claimed += len(items)
+                return items
+
+            while time.monotonic() < deadline:
+                items = claim()
                 if not items:
                     break
-                result.claimed += len(items)
-                _drain_batch(items, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts)
+                _drain_batch(
+                    items, claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts
+                )
     finally:
         host_slots.close()
     return result
 
 
-def _drain_batch(items, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts) -> None:
+def _drain_batch(
+    items, claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts
+) -> None:
     pending = list(items)
+    more = True  # the queue may have more ready rows
     successes: list = []
     attempts: list | None = [] if record_attempts else None
     running: dict[Future, services.ClaimedItem] = {}
@@ -385,6 +395,15 @@ def _drain_batch(items, owner, limits, deadline, host_slots, client, config, poo
                 continue
             pending.remove(item)
             running[pool.submit(_fetch_backup, client, item, config, timezone.now())] = item
+        startable = len(running) < limits.concurrency and all(_host(item.url) in blocked for item in pending)
+        if blocked and startable and more and len(pending) < limits.batch_size and time.monotonic() < deadline:
+            # Every item left waits for hosts other drains hold: claim the next batch now rather than
+            # idle (at most one batch ahead), so the wait costs this drain's pool nothing.
+            extra = claim()
+            more = bool(extra)
+            pending += extra
+            if extra:
+                continue
         host_slots.give_back_idle()
         if blocked and time.monotonic() >= deadline:
             waiting = [item for item in pending if _host(item.url) in blocked]
