@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from plannings.models import HostSlot
@@ -166,5 +166,8 @@ class DrainSlots:
         return max(0.0, self.renew_every - (time.monotonic() - self._renewed))
 
     def close(self) -> None:
-        host_slots_give_back_all(holder=self.holder)
+        try:
+            host_slots_give_back_all(holder=self.holder)
+        except DatabaseError:  # the database went away mid-drain: that error is the one to raise
+            logger.warning("drain %s could not give its slots back; their leases end by themselves", self.holder)
         self.held.clear()
