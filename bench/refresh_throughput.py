@@ -10,7 +10,13 @@
 3. With 200 ms of server latency: default limits (concurrency 2, 2 per host),
    then concurrency 16 with 16 per host, then concurrency 16 but 2 per host,
    showing which limit governs.
-The feed server runs in its own process so it does not share the GIL. Every figure is the
+4. The shared per-host limit (``--shared-only`` runs just this): 4 drain processes over two
+   feed hosts (127.0.0.1 and 127.0.0.2, 100 ms latency each: the servers, not the CPU, set the
+   pace), the limit of 4 per host shared by all four through leased slots, against the same
+   politeness without sharing (1 per host in each of the 4 drains); prints each host's peak of
+   concurrent requests, as the feed servers recorded it, and the throughput ratio
+   shared / unshared (median of the rounds, and range).
+The feed servers run in their own processes so they do not share the GIL. Every figure is the
 median of --rounds rounds (the measurements interleaved), printed with its range and written
 to var/bench/refresh_throughput.json; a ratio is the ratio of the two medians printed beside it.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import statistics
 import subprocess
 import sys
 import time
@@ -111,12 +118,97 @@ def drain_rate(processes: int, *, record: bool = True, **limit_overrides) -> flo
     return succeeded / (max(o[1] for o in outcomes) - min(o[0] for o in outcomes))
 
 
+# --- 4. The shared per-host limit (issue #22) ------------------------------------------------
+
+SHARED_DRAINS = 4
+SHARED_LIMIT = 4
+SHARED_LATENCY = 0.1  # seconds a feed server takes to answer: a university's server, not a local file
+
+
+def _start_host(bind: str) -> tuple[subprocess.Popen, str]:
+    """A feed server process on its own loopback address: one more "host" for the per-host limit."""
+    port = free_port()
+    command = [sys.executable, "-m", "scripts.servers.feeds", "--port", str(port), "--bind", bind]
+    process = subprocess.Popen(command, cwd=ROOT)
+    url = f"http://{bind}:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/_reset", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"feed server on {bind} did not start")
+
+
+def _peaks(urls: list[str]) -> dict[str, int]:
+    peaks: dict[str, int] = {}
+    for url in urls:
+        peaks.update(httpx.get(f"{url}/_peaks", timeout=5).json())
+    return peaks
+
+
+def _reset(urls: list[str]) -> None:
+    for url in urls:
+        httpx.get(f"{url}/_reset", timeout=5)
+
+
+def shared_limit(per_host_feeds: int, rounds: int) -> None:
+    """Shared limit vs the same politeness unshared, interleaved rounds; prints peaks and the ratio."""
+    servers = [_start_host(bind) for bind in ("127.0.0.1", "127.0.0.2")]
+    hosts = [url for _, url in servers]
+    try:
+        feeds = []
+        for i in range(per_host_feeds):  # interleaved: every batch holds both hosts' feeds
+            feeds += [f"{url}/ok/h{n}p{i}.ics?events=10&delay={SHARED_LATENCY}" for n, url in enumerate(hosts)]
+        runs: dict[str, list[float]] = {"shared": [], "unshared": []}
+        peaks: dict[str, list[dict[str, int]]] = {"shared": [], "unshared": []}
+        settings = {
+            "shared": {"per_host": SHARED_LIMIT, "shared_per_host": True},
+            "unshared": {"per_host": SHARED_LIMIT // SHARED_DRAINS, "shared_per_host": False},
+        }
+        for _ in range(rounds):
+            for label, overrides in settings.items():
+                queue(feeds)
+                _reset(hosts)
+                runs[label].append(drain_rate(SHARED_DRAINS, concurrency=4, **overrides))
+                peaks[label].append(_peaks(hosts))
+        ratios = [s / u for s, u in zip(runs["shared"], runs["unshared"], strict=True)]
+        print(
+            f"\nshared per-host limit: {SHARED_DRAINS} drain processes, 2 hosts x {per_host_feeds} feeds "
+            f"({SHARED_LATENCY * 1000:.0f} ms latency), {rounds} rounds"
+        )
+        for label in settings:
+            rates = runs[label]
+            worst = {host: max(p.get(host, 0) for p in peaks[label]) for host in sorted(peaks[label][0])}
+            limit = "4 per host shared by all" if label == "shared" else "1 per host in each drain"
+            print(
+                f"  {label:8s} ({limit}) {statistics.median(rates):7.1f} plannings/s "
+                f"(range {min(rates):.1f}-{max(rates):.1f}); peak concurrent requests per host: {worst}"
+            )
+        print(
+            f"  shared / unshared throughput: {statistics.median(ratios):.3f} "
+            f"(range {min(ratios):.3f}-{max(ratios):.3f}); cost {100 * (1 - statistics.median(ratios)):.1f} %"
+        )
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plannings", type=int, default=2000)
     parser.add_argument("--slow-plannings", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="floor/drain rounds; medians are reported")
+    parser.add_argument("--shared-feeds", type=int, default=400, help="feeds per host for the shared-limit runs")
+    parser.add_argument("--shared-only", action="store_true", help="run only the shared per-host limit (4.)")
     args = parser.parse_args()
+    if args.shared_only:
+        with private_postgres_django():
+            shared_limit(args.shared_feeds, args.rounds)
+        return
     server, feeds_url = start_feed_server()
     try:
         with private_postgres_django():
@@ -160,6 +252,7 @@ def main() -> None:
                     rates.append(drain_rate(1, **limits))
                 result.append(measured(label, rates, "plannings/s"))
                 print(table(result[-1:]))
+            shared_limit(args.shared_feeds, args.rounds)
             settings = {"plannings": args.plannings, "slow_plannings": args.slow_plannings, "rounds": args.rounds}
             print(f"written to {record('refresh_throughput', result, settings=settings)}")
     finally:

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "opsportal.audit",
     "opsportal.api",  # the API kit and its tokens, below the apps (docs/architecture.md)
+    "opsportal.workers",  # the workers' own reports and the beat tasks' run guard
     "plannings",
     "walletops",
     "opsportal.alerts",  # above both apps: it watches them (docs/architecture.md)
@@ -314,6 +315,17 @@ PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS = upstream_int("PLANNINGS_REFRESH_WORKER_M
 PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_INTERVAL_MS", 600_000)
 PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT = upstream_int("PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT", 250)
 CURL_TIMEOUT = upstream_int("CURL_TIMEOUT", 5_000)
+# The per-host limit is shared by every drain through leased slots (plannings/slots.py): a drain
+# renews its leases every third of this, and a drain killed with SIGKILL frees its slots within it.
+# At least CURL_TIMEOUT: the killed drain's own requests would have been given up by then.
+PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS = strict_int(
+    "PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS", max(30_000, CURL_TIMEOUT), minimum=1_000
+)
+if PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS < CURL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS={PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS} is below "
+        f"CURL_TIMEOUT={CURL_TIMEOUT}: a killed worker's requests could still be running when its slots free."
+    )
 # Ours, beyond upstream: feed limits and the backoff jitter (tests turn jitter off).
 PLANNINGS_FEED_MAX_BYTES = strict_int("PLANNINGS_FEED_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 PLANNINGS_FEED_VERIFY_TLS = strict_bool("PLANNINGS_FEED_VERIFY_TLS", default=True)
@@ -429,10 +441,13 @@ LOGGING = {
 # broker expire, so a busy or stopped worker never finds a backlog of them.
 _POLL_SECONDS = max(PLANNINGS_REFRESH_WORKER_MIN_POLL_MS, 1000) / 1000
 _BACKFILL_SECONDS = max(PLANNINGS_BACKFILL_INTERVAL_MS, 1000) / 1000
+# The tasks below but the refresh tick take ``period``: each claims its run in the database and runs
+# once per period even when two beats send it (a deploy overlaps the old and new beat containers).
 CELERY_BEAT_SCHEDULE = {
     "plannings-backfill": {
         "task": "plannings.backfill",
         "schedule": _BACKFILL_SECONDS,
+        "kwargs": {"period": _BACKFILL_SECONDS},
         "options": {"expires": _BACKFILL_SECONDS},
     },
     "plannings-refresh-poll": {
@@ -444,24 +459,28 @@ CELERY_BEAT_SCHEDULE = {
     "plannings-health-snapshot": {
         "task": "plannings.health_snapshot",
         "schedule": 60.0,
+        "kwargs": {"period": 60.0},
         "options": {"expires": 60.0},
     },
     # The plannings' attempt histories: past their retention, or beyond 50 a planning, in bounded batches.
     "plannings-attempts-prune": {
         "task": "plannings.attempts_prune",
         "schedule": 3600.0,
+        "kwargs": {"period": 3600.0},
         "options": {"expires": 3600.0},
     },
     # Alerts: one pass at a time across workers (the evaluator lock), then the due notifications.
     "alerts-evaluate": {
         "task": "alerts.evaluate",
         "schedule": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS),
+        "kwargs": {"period": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
         "options": {"expires": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
     },
     # Alerts closed, and test messages sent, longer ago than their retention: in bounded batches.
     "alerts-prune": {
         "task": "alerts.prune",
         "schedule": 3600.0,
+        "kwargs": {"period": 3600.0},
         "options": {"expires": 3600.0},
     },
 }

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from opsportal.lib import accounting
-from plannings import feeds, services
+from plannings import feeds, services, slots
 from plannings.backups import PreparedBackup, backup_prepare
 from plannings.feeds import FeedFailure
 from plannings.models import (
@@ -117,6 +117,10 @@ class DrainLimits:
     per_host: int
     budget: timedelta
     max_attempts: int
+    # The per-host limit is shared by every drain through leased slots (``plannings.slots``);
+    # False counts it in this drain only (the throughput bench's "unshared" comparison).
+    shared_per_host: bool = True
+    slot_lease: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_settings(cls) -> DrainLimits:
@@ -126,6 +130,7 @@ class DrainLimits:
             per_host=max(1, settings.PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY),
             budget=timedelta(milliseconds=settings.PLANNINGS_REFRESH_WORKER_DRAIN_BUDGET_MS),
             max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS,
+            slot_lease=timedelta(milliseconds=settings.PLANNINGS_REFRESH_WORKER_HOST_SLOT_LEASE_MS),
         )
 
 
@@ -291,65 +296,139 @@ def _finish(
         _flush(successes, attempts, owner, result)
 
 
+class _LocalSlots:
+    """The per-host limit counted in this drain alone (``shared_per_host=False``: the bench's baseline)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.busy = limit, Counter()
+
+    def start(self, host: str) -> bool:
+        if self.busy[host] >= self.limit:
+            return False
+        self.busy[host] += 1
+        return True
+
+    def finish(self, host: str) -> None:
+        self.busy[host] -= 1
+
+    def give_back_idle(self) -> None:
+        pass
+
+    def renew_if_due(self) -> None:
+        pass
+
+    def seconds_to_renewal(self) -> float:
+        return 60.0
+
+    def close(self) -> None:
+        pass
+
+
+# How often a drain whose next items wait for another drain's host slots asks again.
+SLOT_POLL_SECONDS = 0.02
+
+
 def refresh_drain(*, owner: str, limits: DrainLimits | None = None, record_attempts: bool = True) -> DrainResult:
     """Claim and refresh batches until the queue has nothing ready or the budget is spent.
 
-    Feeds are fetched on a thread pool, at most ``concurrency`` at once and
-    ``per_host`` per URL host; outcomes are written on the calling thread.
-    ``record_attempts=False`` skips the attempt history (the throughput bench's "before").
+    Feeds are fetched on a thread pool, at most ``concurrency`` at once in this drain and
+    ``per_host`` per URL host across every drain (leased slots, ``plannings.slots``); outcomes are
+    written on the calling thread. Past the budget, items still waiting for a host slot are
+    given back to the queue unattempted. ``record_attempts=False`` skips the attempt history
+    (the throughput bench's "before").
     """
     limits = limits or DrainLimits.from_settings()
     config = feeds.FeedSettings.from_settings()
     result = DrainResult()
     deadline = time.monotonic() + limits.budget.total_seconds()
-    with feeds.feed_client(config) as client, ThreadPoolExecutor(limits.concurrency) as pool:
-        # One pipeline, not batch after batch: the next batch is claimed as soon as the last one's
-        # items are all handed to the pool, and finished items are written after the freed slots
-        # are refilled, so the pool keeps fetching through the database round trips (a drain
-        # that waited for each batch's slowest feed, then wrote, then claimed, idled ~25 %).
-        pending: list[services.ClaimedItem] = []
-        successes: list = []
-        attempts: list | None = [] if record_attempts else None
-        running: dict[Future, services.ClaimedItem] = {}
-        finished: list[tuple[services.ClaimedItem, Future]] = []
-        per_host: Counter = Counter()
-        queue_empty = False
-        while True:
-            if not pending and not queue_empty and time.monotonic() < deadline:
+    host_slots = (
+        slots.DrainSlots(holder=f"{owner}/{uuid.uuid4().hex[:8]}", limit=limits.per_host, lease=limits.slot_lease)
+        if limits.shared_per_host
+        else _LocalSlots(limits.per_host)
+    )
+    try:
+        with feeds.feed_client(config) as client, ThreadPoolExecutor(limits.concurrency) as pool:
+
+            def claim() -> list[services.ClaimedItem]:
                 items = services.refresh_queue_claim(
                     owner=owner, limit=limits.batch_size, now=timezone.now(), max_attempts=limits.max_attempts
                 )
-                queue_empty = not items
                 result.claimed += len(items)
-                pending = list(items)
-            for item in list(pending):
-                if len(running) >= limits.concurrency:
-                    break
-                if not item.url:
-                    services.refresh_item_forget(item=item, owner=owner)
-                    result.outcomes["forgotten"] += 1
-                    pending.remove(item)
-                    continue
-                host = _host(item.url)
-                if per_host[host] >= limits.per_host:
-                    continue
-                per_host[host] += 1
-                pending.remove(item)
-                running[pool.submit(_fetch_backup, client, item, config, timezone.now())] = item
-            for item, future in finished:
-                _finish(item, future, owner, result, successes, attempts)
-            finished.clear()
-            if not running:
-                if pending or not (queue_empty or time.monotonic() >= deadline):
-                    continue  # items a host limit held back, or a batch that was all forgotten
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                item = running.pop(future)
-                per_host[_host(item.url)] -= 1
-                finished.append((item, future))
-        _flush(successes, attempts, owner, result)
+                return items
+
+            _drain_pipeline(claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts)
+    finally:
+        host_slots.close()
     return result
+
+
+def _drain_pipeline(claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts) -> None:
+    """Hand claimed items to the pool as their hosts' slots allow, until the queue is empty or the budget spent.
+
+    One pipeline, not batch after batch: the next batch is claimed as soon as the last one's items
+    are all handed to the pool, and finished items are written after the freed slots are refilled,
+    so the pool keeps fetching through the database round trips (a drain that waited for each
+    batch's slowest feed, then wrote, then claimed, idled ~25 %). Items whose hosts are busy with
+    other drains wait; when every item left waits so, the next batch is claimed early (at most
+    one batch ahead), and past the budget the waiting ones go back to the queue unattempted.
+    """
+    pending: list[services.ClaimedItem] = []
+    more = True  # the queue may have more ready rows
+    successes: list = []
+    attempts: list | None = [] if record_attempts else None
+    running: dict[Future, services.ClaimedItem] = {}
+    finished: list[tuple[services.ClaimedItem, Future]] = []
+    while True:
+        if not pending and more and time.monotonic() < deadline:
+            extra = claim()
+            more = bool(extra)
+            pending += extra
+        blocked: set[str] = set()  # hosts whose slots are all held elsewhere: asked once a pass
+        for item in list(pending):
+            if len(running) >= limits.concurrency:
+                break
+            if not item.url:
+                services.refresh_item_forget(item=item, owner=owner)
+                result.outcomes["forgotten"] += 1
+                pending.remove(item)
+                continue
+            host = _host(item.url)
+            if host in blocked or not host_slots.start(host):
+                blocked.add(host)
+                continue
+            pending.remove(item)
+            running[pool.submit(_fetch_backup, client, item, config, timezone.now())] = item
+        startable = len(running) < limits.concurrency and all(_host(item.url) in blocked for item in pending)
+        if blocked and startable and more and len(pending) < limits.batch_size and time.monotonic() < deadline:
+            extra = claim()
+            more = bool(extra)
+            pending += extra
+            if extra:
+                continue
+        for item, future in finished:
+            _finish(item, future, owner, result, successes, attempts)
+        finished.clear()
+        host_slots.give_back_idle()
+        if blocked and time.monotonic() >= deadline:
+            waiting = [item for item in pending if _host(item.url) in blocked]
+            services.refresh_items_give_back(items=waiting, owner=owner)
+            result.outcomes["given_back"] += len(waiting)
+            pending = [item for item in pending if item not in waiting]
+        host_slots.renew_if_due()
+        if not running:
+            if pending:
+                time.sleep(SLOT_POLL_SECONDS)  # every host the items left need is busy with other drains
+                continue
+            if more and time.monotonic() < deadline:
+                continue
+            break
+        timeout = SLOT_POLL_SECONDS if blocked else host_slots.seconds_to_renewal()
+        done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            item = running.pop(future)
+            host_slots.finish(_host(item.url))
+            finished.append((item, future))
+    _flush(successes, attempts, owner, result)
 
 
 @dataclass(frozen=True)
@@ -394,6 +473,7 @@ def refresh_poll(*, owner: str, wake: bool = False) -> PollResult:
                 limit=settings.PLANNINGS_REFRESH_WORKER_SWEEP_LIMIT,
                 max_attempts=limits.max_attempts,
             )
+            slots.host_slots_sweep(now=timezone.now())
     except Exception as exc:  # recorded for the health endpoint, then raised for Celery to log
         job_report(JOB_REFRESH_WORKER, State.IDLE, now=timezone.now(), error=f"{type(exc).__name__}: {exc}")
         raise

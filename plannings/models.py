@@ -465,3 +465,27 @@ class RefreshAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.planning_id} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class HostSlot(models.Model):
+    """One of a feed host's ``PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY`` fetch slots, leased by a drain.
+
+    The per-host limit holds across every drain on every machine because a fetch starts only
+    with a slot row won by a guarded ``INSERT … ON CONFLICT DO UPDATE … WHERE leased_until <
+    now`` (``plannings.slots``). The lease, renewed while the drain runs, is what frees the
+    slots of a drain killed with SIGKILL: they are free again ``leased_until`` later at most.
+    """
+
+    host = models.CharField(max_length=255)
+    slot = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=150)
+    leased_until = models.DateTimeField()
+
+    class Meta:
+        db_table = "plannings_host_slot"
+        verbose_name = "feed host slot"
+        constraints = [models.UniqueConstraint(fields=["host", "slot"], name="plannings_host_slot_unique")]
+        indexes = [models.Index(fields=["holder"], name="plannings_host_slot_holder_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.host} slot {self.slot} held by {self.holder} until {self.leased_until:%H:%M:%S}"

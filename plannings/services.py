@@ -179,6 +179,16 @@ def refresh_queue_claim(*, owner: str, limit: int, now: datetime, max_attempts: 
     return [ClaimedItem(planning_full_id=row[0], attempt=row[1], url=urls.get(row[0])) for row in rows]
 
 
+def refresh_items_give_back(*, items: list[ClaimedItem], owner: str) -> int:
+    """Unlock rows this worker claimed but never fetched (their host stayed busy past the drain's
+    budget): the claim's attempt is taken back, so waiting costs a planning none of its attempts."""
+    if not items:
+        return 0
+    return PlanningRefreshQueue.objects.filter(
+        planning_id__in=[item.planning_full_id for item in items], lock_owner=owner
+    ).update(locked_at=None, lock_owner=None, attempts=F("attempts") - 1)
+
+
 def _owned(planning_full_id: str, owner: str):
     return PlanningRefreshQueue.objects.filter(planning_id=planning_full_id, lock_owner=owner)
 

@@ -10,6 +10,7 @@ from celery.signals import beat_init
 from django.conf import settings
 from django.utils import timezone
 
+from opsportal.workers.services import periodic_claim
 from plannings import history, jobs, services
 
 _OWNERS: dict[int, str] = {}
@@ -28,8 +29,23 @@ def _drain_time_limit() -> int:
     return int(budget + 2 * settings.CURL_TIMEOUT / 1000 + 60)
 
 
+SKIPPED = {"state": "skipped", "why": "already run this period (another beat)"}
+
+
+def _period_claimed(name: str, period: float | None) -> bool:
+    """Beat sends ``period`` (its interval): the task runs once per period however many beats send it.
+
+    Two beats overlap during a deploy (Kamal starts the new container before stopping the old);
+    the run is claimed in the database (``opsportal.workers``), not left to there being one beat.
+    Without ``period`` (an operator's "run now", a test) the task just runs.
+    """
+    return period is None or periodic_claim(name=name, period=timedelta(seconds=period), now=timezone.now())
+
+
 @shared_task(name="plannings.backfill", ignore_result=True, time_limit=300, soft_time_limit=240)
-def backfill() -> dict:
+def backfill(period: float | None = None) -> dict:
+    if not _period_claimed("plannings.backfill", period):
+        return SKIPPED
     result = jobs.backfill_pass()
     return {"state": result.state, "missing": result.missing, "stale": result.stale}
 
@@ -57,8 +73,10 @@ def refresh_worker_wake(sender=None, **kwargs) -> None:
 
 
 @shared_task(name="plannings.health_snapshot", ignore_result=True, time_limit=60, soft_time_limit=50)
-def health_snapshot() -> dict:
+def health_snapshot(period: float | None = None) -> dict:
     """Beat runs this every minute; each minute keeps one row however often it runs."""
+    if not _period_claimed("plannings.health_snapshot", period):
+        return SKIPPED
     now = timezone.now()
     recorded = history.health_snapshot_record(now=now)
     retention = timedelta(hours=settings.PLANNINGS_HEALTH_HISTORY_RETENTION_HOURS)
@@ -67,8 +85,10 @@ def health_snapshot() -> dict:
 
 
 @shared_task(name="plannings.attempts_prune", ignore_result=True, time_limit=300, soft_time_limit=240)
-def attempts_prune() -> dict:
+def attempts_prune(period: float | None = None) -> dict:
     """Beat runs this hourly: each run deletes a bounded number of rows, the next takes the rest."""
+    if not _period_claimed("plannings.attempts_prune", period):
+        return SKIPPED
     retention = timedelta(days=settings.PLANNINGS_ATTEMPTS_RETENTION_DAYS)
     return {"pruned": services.refresh_attempts_prune(now=timezone.now(), retention=retention)}
 
@@ -77,4 +97,6 @@ def attempts_prune() -> dict:
 def _jobs_start(sender=None, **kwargs) -> None:
     """Beat is the one scheduler: its start is the jobs' start. Upstream backfills at once."""
     jobs.jobs_starting()
-    backfill.delay()
+    # With the schedule's period: a second beat starting while another runs (a deploy) backfills
+    # only if no backfill ran this period.
+    backfill.delay(period=settings.CELERY_BEAT_SCHEDULE["plannings-backfill"]["schedule"])

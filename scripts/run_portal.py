@@ -140,6 +140,8 @@ def start_processes(commands: dict[str, list[str]], *, env: dict[str, str]) -> d
     return {name: subprocess.Popen(command, cwd=ROOT, env=env, process_group=0) for name, command in commands.items()}
 
 
+# As the Procfile's worker: no broadcast traffic; the portal shows workers from their own rows.
+WORKER_QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 STOP_ORDER = ("worker", "beat", "web", "feeds")  # who uses whom: the feed server last
 
 
@@ -175,7 +177,7 @@ def main() -> int:
         "feeds": [python, "-m", "scripts.servers.feeds", "--port", args.feeds_port],
         # --insecure: the admin's static files are served with DEBUG off too.
         "web": [python, "manage.py", "runserver", "--noreload", "--insecure", f"{args.host}:{args.port}"],
-        "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "2", "--loglevel", "INFO"],
+        "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "2", *WORKER_QUIET, "--loglevel", "INFO"],
         "beat": [*celery, "beat", "--schedule", str(var / "celerybeat-schedule"), "--loglevel", "INFO"],
     }
     processes = start_processes(commands, env=env)

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from opsportal.audit.services import Actor
 from opsportal.lib.pages import render_page
+from opsportal.workers.selectors import periodic_runs, workers_shown
 from plannings import job_controls, runtime, selectors
 from plannings.job_controls import PAUSED_NOTHING_RUNS, BrokerUnavailable, JobControlRefused
 from plannings.scopes import CONTROL_JOBS_PERMISSION
@@ -53,6 +54,9 @@ def jobs_page(request):
             "shared": shared,
             "can_control": request.user.has_perm(CONTROL_PERMISSION),
             "paused_nothing_runs": PAUSED_NOTHING_RUNS,
+            # From the workers' own rows, never a broker broadcast (inspect() and events are off).
+            "workers": workers_shown(now=timezone.now()),
+            "periodic_runs": periodic_runs(),
         },
         title="Jobs",
     )

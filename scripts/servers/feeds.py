@@ -14,6 +14,7 @@ Used by the tests (each failure kind from a real server), the benchmarks and
     /huge/<name>?mb=N                  200, N MiB of calendar (streamed)
     /drop/<name>                       promises 100 kB, sends a few bytes, closes
     /demo/<full_id>.ics                the demo mix: mostly good, some of each failure, by name
+    /_peaks, /_reset                   the peak of concurrent requests per Host (JSON); clear the counters
 
     python -m scripts.servers.feeds --port 8001    # serve until interrupted
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import threading
 import time
 import zlib
@@ -108,6 +110,9 @@ class FeedServer(ThreadingHTTPServer):
         self.in_flight: Counter = Counter()
         self.max_in_flight_per_path: Counter = Counter()
         self.max_in_flight = 0
+        # Per Host header (a URL host): the peak a polite fleet of workers must keep under its limit.
+        self.in_flight_per_host: Counter = Counter()
+        self.max_in_flight_per_host: Counter = Counter()
         # Requests are counted per generation, so requests still hanging from before a
         # reset (a timeout test's slow feed) do not count in the next test's figures.
         self.generation = 0
@@ -145,6 +150,7 @@ class FeedServer(ThreadingHTTPServer):
             self.max_in_flight = 0
             self.held.clear()
             self.arrived.notify_all()  # a held feed of the last test goes
+            self.max_in_flight_per_host.clear()
 
     def calendar(self, name: str, events: int) -> bytes:
         key = (name, events)
@@ -168,6 +174,7 @@ class FeedHandler(BaseHTTPRequestHandler):
             with self.server.lock:
                 self.server.in_flight[self._path] -= 1
                 self.server._in_flight_by_generation[self._generation] -= 1
+                self.server.in_flight_per_host[self._generation, self._host] -= 1
 
     def _send(self, status: int, body: bytes = b"", content_type="text/calendar; charset=utf-8", **headers):
         self._release()
@@ -182,10 +189,15 @@ class FeedHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         parts = urlsplit(self.path)
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
         with self.server.lock:
             self.server.requests[path] += 1
             self.server.arrived.notify_all()
-            self._path, self._generation, self._counted = path, self.server.generation, True
+            self._path, self._generation, self._counted, self._host = path, self.server.generation, True, host
+            self.server.in_flight_per_host[self._generation, host] += 1
+            self.server.max_in_flight_per_host[host] = max(
+                self.server.max_in_flight_per_host[host], self.server.in_flight_per_host[self._generation, host]
+            )
             self.server.in_flight[path] += 1
             self.server._in_flight_by_generation[self._generation] += 1
             self.server.max_in_flight_per_path[path] = max(
@@ -204,6 +216,15 @@ class FeedHandler(BaseHTTPRequestHandler):
     def _route(self, path: str, query: dict) -> None:
         segments = path.strip("/").split("/")
         kind, name = segments[0], segments[-1]
+        if kind == "_peaks":  # for a benchmark running the server in its own process
+            with self.server.lock:
+                peaks = dict(self.server.max_in_flight_per_host)
+            self._send(200, json.dumps(peaks).encode(), content_type="application/json")
+            return
+        if kind == "_reset":
+            self.server.reset()
+            self._send(204)
+            return
         if kind == "demo":
             behaviour = demo_behaviour(name.removesuffix(".ics"))
             kind = behaviour.split("/")[0]
@@ -278,8 +299,9 @@ class FeedHandler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve demo and test ICS feeds on loopback.")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--bind", default="127.0.0.1", help="a loopback address (127.0.0.2 … stand for more hosts)")
     args = parser.parse_args()
-    server = FeedServer(("127.0.0.1", args.port))
+    server = FeedServer((args.bind, args.port))
     print(f"feed server on {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

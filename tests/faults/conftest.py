@@ -41,7 +41,7 @@ def celery_start(env: dict, log: Path, *args: str, app: str = "opsportal") -> su
 def celery_worker(env: dict, log: Path, *, app: str = "opsportal", queues: str = "celery") -> subprocess.Popen:
     return celery_start(
         env, log, "worker", "-Q", queues, "--pool", "threads", "--concurrency", "2", "--without-mingle",
-        "--without-gossip", "--loglevel", "WARNING", app=app,
+        "--without-gossip", "--without-heartbeat", "--loglevel", "WARNING", app=app,
     )  # fmt: skip
 
 

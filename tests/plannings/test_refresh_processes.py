@@ -122,6 +122,7 @@ def celery_processes(redis_server, subprocess_env, tmp_path):
             "2",
             "--without-mingle",
             "--without-gossip",
+            "--without-heartbeat",
             "--loglevel",
             "WARNING",
         ],

@@ -26,10 +26,11 @@ import pytest
 from django.utils import timezone
 from packaging.utils import canonicalize_name
 
+from opsportal.workers.models import WorkerProcess
 from plannings.models import HealthSnapshot, JobRuntime, Planning, PlanningBackup, PlanningRefreshQueue
 from scripts.servers.postgres import free_port
 from tests.faults.conftest import wait_until
-from tests.production.conftest import log_has, manage
+from tests.production.conftest import log_has, manage, procfile_line
 from tests.production.prod_venv import REQUIREMENTS, requirement_pins
 
 pytestmark = pytest.mark.postgres_only
@@ -122,6 +123,15 @@ def test_procfile_web_worker_and_beat_on_postgres_and_redis(prod_env, procfile_s
     assert log_has(worker, rf"Connected to redis://(:\*\*@)?127\.0\.0\.1:{urlsplit(env['CELERY_BROKER_URL']).port}/"), (
         worker.output()
     )
+    # No broadcast traffic (it breaks first on a large fleet): the worker reports itself in its own row.
+    assert {"--without-gossip", "--without-mingle", "--without-heartbeat"} <= set(procfile_line("worker").split())
+    assert not log_has(worker, r"mingle|gossip"), worker.output()
+    row = wait_until(
+        lambda: WorkerProcess.objects.filter(stopped_at=None).first(),
+        timeout=60,
+        message=lambda: f"the worker never reported itself:\n{worker.output()}",
+    )
+    assert (row.queues, row.pool, row.concurrency) == ("celery", "prefork", 2)
     Planning.objects.create(full_id="prod.a", planning_id="prod", url=f"{feed_server.url}/ok/prod-a.ics?events=4")
     send = (
         "from django.utils import timezone; from plannings import services; "
@@ -164,3 +174,5 @@ def test_procfile_web_worker_and_beat_on_postgres_and_redis(prod_env, procfile_s
     assert health["backups"]["covered"] == 2, health
     for process in (web, worker, beat):
         assert process.alive()
+    # The tasks it ran are on its row too (what the Jobs page shows as its last task).
+    assert WorkerProcess.objects.get().last_task.startswith("plannings."), list(WorkerProcess.objects.values())

@@ -73,7 +73,7 @@ def celery_worker(redis_server, tmp_path):
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tests.walletops.worker_app", "worker", "-Q",
          "payouts,webhook_notifications", "--pool", "threads", "--concurrency", "4", "--without-mingle",
-         "--without-gossip", "--loglevel", "WARNING"],
+         "--without-gossip", "--without-heartbeat", "--loglevel", "WARNING"],
         cwd=ROOT, env=env, stdout=(tmp_path / "worker.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     yield tmp_path / "worker.log"
