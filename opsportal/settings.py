@@ -274,6 +274,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ: quorum queues (replicated, durable; a node restart keeps every message), so every queue
+    # the portal's workers declare, named or created by -Q, is one. Celery then turns off global QoS
+    # (worker_detect_quorum_queues) and sends countdowns and ETAs through RabbitMQ's native delayed
+    # delivery, which needs topic exchanges (a direct one makes a worker hold the message, blocking
+    # its prefetch slot, until the ETA). Publisher confirms: a publish returns once the broker has it.
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
+    CELERY_TASK_CREATE_MISSING_QUEUE_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+    CELERY_BROKER_NATIVE_DELAYED_DELIVERY_QUEUE_TYPE = "quorum"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 # Job accounting (/queues): a Redis, by default the broker's when it is Redis; empty turns it off.
 OPSPORTAL_ACCOUNTING_REDIS_URL = portal_str(
     "OPSPORTAL_ACCOUNTING_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""

@@ -10,6 +10,8 @@ command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || missing+=(docker.io
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The second Celery broker (the RabbitMQ tests start their own node; never skipped).
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 # make test-stress runs the timing-sensitive tests beside stress-ng's CPU hog.
@@ -28,3 +30,13 @@ echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The package starts the system's RabbitMQ (where init allows): the tests run private nodes, so it
+# must not hold port 5672, nor start again at boot.
+if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+  else
+    service rabbitmq-server stop >/dev/null 2>&1 || true
+    update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
+  fi
+fi

@@ -67,6 +67,22 @@ def redis_server(tmp_path_factory):
     server.destroy()
 
 
+@pytest.fixture(scope="session")
+def rabbitmq_server(tmp_path_factory):
+    """A private RabbitMQ node (one per session: it takes seconds to boot). Never skipped: the second
+    broker the README names is tested everywhere, so without rabbitmq-server the test fails."""
+    from scripts.servers.postgres import ServerUnavailable
+    from scripts.servers.rabbitmq import PrivateRabbitMQ
+
+    try:
+        server = PrivateRabbitMQ(tmp_path_factory.mktemp("rabbitmq"))
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.fail(f"{exc} (make services installs rabbitmq-server)")
+    yield server
+    server.destroy()
+
+
 @pytest.fixture
 def live_database_url(transactional_db) -> str:
     """A URL of the test database for other processes (workers, commands) to share."""

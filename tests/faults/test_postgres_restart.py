@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.db import connections
 from django.db.models import F, Q
@@ -136,3 +137,90 @@ def test_a_postgres_restart_mid_drain_loses_nothing(feed_host, drain_processes, 
     # The interrupted drain failed as a task: counted, with its database error, for /queues.
     _, errors = accounting.queue_figures(["celery"])
     assert any(e["error"].startswith(("OperationalError", "InterfaceError")) for e in errors), errors
+
+
+THOUSANDS = 3000
+PACED = "events=3&delay=0.02"  # 20 ms a feed, 8 at once: the drain lasts several seconds
+
+
+@pytest.fixture
+def fleet_drain(redis_server, subprocess_env, tmp_path, settings):
+    """A worker (two threads: a drain and the alerts side by side) and beat, the alerts evaluated every 10 s."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    settings.OPSPORTAL_ACCOUNTING_REDIS_URL = redis_server.url
+    env = {
+        **subprocess_env, "CELERY_BROKER_URL": redis_server.url,
+        "PLANNINGS_REFRESH_WORKER_MIN_POLL_MS": "1000", "PLANNINGS_REFRESH_WORKER_MAX_POLL_MS": "2000",
+        "PLANNINGS_REFRESH_WORKER_BATCH_SIZE": "100", "PLANNINGS_REFRESH_WORKER_CONCURRENCY": "8",
+        "PLANNINGS_REFRESH_WORKER_PER_HOST_CONCURRENCY": "8", "CURL_TIMEOUT": "5000",
+        "PLANNINGS_BACKFILL_INTERVAL_MS": "600000", "OPSPORTAL_ALERTS_EVALUATE_SECONDS": "10",
+    }  # fmt: skip
+    worker = celery_worker(env, tmp_path / "worker.log")
+    beat = celery_beat(env, tmp_path / "beat.log", tmp_path / "beat-schedule")
+    yield worker, beat, redis_server.url
+    processes_stop(beat, worker)
+
+
+def test_a_postgres_restart_during_a_drain_of_thousands_while_the_alerts_evaluate(feed_host, fleet_drain, tmp_path):
+    """The same promise at scale: 3,000 plannings in batches of 100, the alerts evaluating every 10 s.
+    After the restart the worker and beat (the same processes) go on, the alerts pass again, each
+    planning is refreshed once, and only the rows locked by an interrupted drain wait for the lock TTL."""
+    from opsportal.alerts.models import EvaluatorState, Rule
+
+    cluster = _cluster()
+    worker, beat, redis_url = fleet_drain
+    # A transactional test starts without the migrations' default rules: one that reads the database.
+    Rule.objects.create(name="plannings health", kind=Rule.Kind.PLANNINGS_HEALTH)
+    now = timezone.now()
+    plannings = Planning.objects.bulk_create(
+        Planning(full_id=f"pk.p{i}", planning_id="pk", title=f"p{i}", url=f"{feed_host.url}/ok/pk{i}.ics?{PACED}")
+        for i in range(THOUSANDS)
+    )
+    PlanningRefreshQueue.objects.bulk_create(PlanningRefreshQueue(planning=p, next_attempt_at=now) for p in plannings)
+    full_ids = {p.full_id for p in plannings}
+    Celery(broker=redis_url).send_task("alerts.evaluate")  # a pass now, beside the drain (beat's first is 10 s away)
+
+    def logs() -> str:
+        return logs_tail(tmp_path, "worker.log", "beat.log")
+
+    def passed_alerts(since) -> bool:
+        return EvaluatorState.objects.filter(last_pass_at__gt=since).exists()
+
+    # Mid-drain: a fifth written, and an alerts pass already made.
+    wait_until(lambda: PlanningBackup.objects.count() >= THOUSANDS // 5 and passed_alerts(now), timeout=120,
+               interval=0.1, message=lambda: f"the drain or the alerts never started\n{logs()}")  # fmt: skip
+    written_before = PlanningBackup.objects.count()
+    cluster.restart()
+    restarted_at = timezone.now()
+    connections.close_all()
+    assert written_before < THOUSANDS, "the drain was over before the restart: nothing was tested"
+
+    def only_interrupted_rows_left():
+        rows = PlanningRefreshQueue.objects.filter(Q(locked_at__isnull=True) | Q(locked_at__gte=restarted_at))
+        return not rows.exists()
+
+    wait_until(only_interrupted_rows_left, timeout=120, interval=0.2,
+               message=lambda: f"the drain did not go on after the restart\n{logs()}")  # fmt: skip
+    interrupted = PlanningRefreshQueue.objects.filter(locked_at__lt=restarted_at)
+    retried = set(interrupted.values_list("planning_id", flat=True))
+    assert PlanningBackup.objects.count() + len(retried) == THOUSANDS
+    # Waiting out LOCK_TTL, and the evaluator's lock if the restart cut a pass, is simulated by ageing them.
+    interrupted.update(locked_at=F("locked_at") - timedelta(seconds=LOCK_TTL_SECONDS + 1))
+    time_limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    EvaluatorState.objects.filter(locked_until__lt=restarted_at + time_limit).update(
+        locked_until=F("locked_until") - time_limit
+    )
+    wait_until(lambda: not PlanningRefreshQueue.objects.exists() and passed_alerts(restarted_at), timeout=120,
+               interval=0.2, message=lambda: f"the rows or the alerts were not taken up again\n{logs()}")  # fmt: skip
+
+    backups = PlanningBackup.objects.only("planning_id", "signature", "events")
+    assert {b.planning_id for b in backups} == full_ids and len(backups) == THOUSANDS
+    assert all(b.signature == events_signature(b.events) for b in backups)
+    fetches = {f"pk.p{path.split('/ok/pk', 1)[1].split('.', 1)[0]}": n
+               for path, n in feed_host.requests.items() if path.startswith("/ok/pk")}  # fmt: skip
+    assert set(fetches) == full_ids
+    twice = {full_id for full_id, n in fetches.items() if n != 1}
+    assert twice <= retried and all(fetches[f] == 2 for f in twice), (twice, retried)  # only the cut rows, once more
+    assert worker.poll() is None and beat.poll() is None, logs()
