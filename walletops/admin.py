@@ -8,9 +8,9 @@ from django.db.models import Q
 from django.template.response import TemplateResponse
 
 from opsportal.audit.services import Actor
-from opsportal.lib.admin import ReadOnlyAdmin, time_column
+from opsportal.lib.admin import time_column
 from walletops import services
-from walletops.models import ApiToken, RestartAudit
+from walletops.models import ApiToken
 from walletops.tokens import MANAGE_ALL_PERMISSION, token_grant_problems
 
 
@@ -145,12 +145,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
         chosen = len(queryset)
         already = f"; {chosen - revoked} already revoked" if chosen != revoked else ""
         self.message_user(request, f"Revoked {revoked} token(s){already}.")
-
-
-@admin.register(RestartAudit)
-class RestartAuditAdmin(ReadOnlyAdmin):
-    # The token's owner and issuer are on the row's page: the list fits 1280 px.
-    list_display = ["when", "container", "env", "outcome", "actor", "token_name", "duration_ms", "repeats", "detail"]
-    when = time_column("created_at", description="when")
-    list_filter = ["outcome", "env"]
-    search_fields = ["container", "actor", "token_name", "token_owner", "token_issued_by"]

@@ -37,8 +37,10 @@ def test_a_read_token_gets_the_newest_events_first_with_every_field(reader):
     assert body["events"][0] == {
         "id": events[2].id, "created_at": events[2].created_at.isoformat().replace("+00:00", "Z"), "actor": "ci",
         "via": "api", "token_name": "grafana", "action": "token.create", "target_type": "job", "targets": ["t2"],
-        "target_count": 1, "changed": None, "outcome": "ok", "detail": "",
+        "target_count": 1, "changed": None, "outcome": "ok", "detail": "", "changes": {},
+        "prev_hash": events[1].row_hash, "row_hash": events[2].row_hash,
     }  # fmt: skip
+    assert len(events[2].row_hash) == 64
 
 
 def test_pages_follow_with_before_until_the_last(reader):
@@ -112,7 +114,7 @@ def test_it_is_in_the_openapi_schema_and_answers_as_described(reader):
     operation = schema["paths"][URL]["get"]
     assert operation["operationId"] == "audit_list" and operation["security"] == [{"bearerToken": []}]
     assert {p["name"] for p in operation["parameters"]} == {
-        "since", "until", "action", "actor", "via", "outcome", "limit", "before",
+        "since", "until", "action", "actor", "via", "outcome", "target", "limit", "before",
     }  # fmt: skip
     _trail(2)
     page = {**schema["components"]["schemas"]["AuditPage"], "components": schema["components"]}

@@ -13,10 +13,11 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from opsportal.audit.models import AuditEvent
 from plannings import health, runtime
 from plannings.models import HealthSnapshot
 from tests import factories
-from walletops.models import ApiToken, RestartAudit
+from walletops.models import ApiToken
 
 pytestmark = pytest.mark.postgres_only
 RUNNER = "wallet-core-staging-runner-abc1234"
@@ -126,7 +127,7 @@ def test_an_operator_session(page, portal, screenshots):
     page.wait_for_selector(f".messagelist :text('{WORKER} restarted')")
     audit_row = page.inner_text("#restart-audit tbody tr:first-child")
     assert "restarted" in audit_row and "ana" in audit_row
-    assert RestartAudit.objects.get().outcome == "restarted"
+    assert AuditEvent.objects.get(action="container.restart").outcome == "ok"
     page.screenshot(path=screenshots / "container.png", full_page=True)
 
     # Pause and resume the jobs, each confirmed.

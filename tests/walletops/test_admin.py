@@ -1,10 +1,10 @@
-"""Tokens in the admin (secret shown once, revocable) and the read-only restart audit."""
+"""Tokens in the admin (secret shown once, revocable)."""
 
 from http import HTTPStatus
 
 import pytest
 
-from walletops.models import ApiToken, RestartAudit
+from walletops.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +38,3 @@ def test_staff_revoke_tokens(admin_client, token_for):
     admin_client.post("/admin/walletops/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.revoked_at is not None
-
-
-def test_the_restart_audit_is_read_only(admin_client):
-    RestartAudit.objects.create(actor="ops", env="staging", container="c", outcome="refused")
-    assert admin_client.get("/admin/walletops/restartaudit/").status_code == HTTPStatus.OK
-    assert admin_client.get("/admin/walletops/restartaudit/add/").status_code == HTTPStatus.FORBIDDEN

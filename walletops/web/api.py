@@ -369,7 +369,9 @@ class AuditApi(OpsApi):
     def get(self, request):
         query = params.validated(params.AuditQuery, request.query_params).validated_data
         limit = query["limit"]
-        filters = {key: query.get(key) for key in ("before", "since", "until", "action", "actor", "via", "outcome")}
+        filters = {
+            key: query.get(key) for key in ("before", "since", "until", "action", "actor", "via", "outcome", "target")
+        }
         events = audit_events_list(limit=limit + 1, **{k: v for k, v in filters.items() if v is not None})
         page = events[:limit]
         return Response(
@@ -394,4 +396,7 @@ def _audit_json(event) -> dict:
         "changed": event.changed,
         "outcome": event.outcome,
         "detail": event.detail,
+        "changes": event.changes,
+        "prev_hash": event.prev_hash,
+        "row_hash": event.row_hash,
     }

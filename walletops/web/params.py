@@ -286,6 +286,10 @@ class AuditQuery(serializers.Serializer):
     )
     via = serializers.ChoiceField(choices=["portal", "api", "cli"], required=False)
     outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"], required=False)
+    target = serializers.CharField(
+        required=False, allow_blank=True, max_length=255,
+        help_text="an object's exact id among the event's targets (a container's name: its restart history)",
+    )  # fmt: skip
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=AUDIT_MAX_LIMIT)
     before = serializers.IntegerField(
         required=False,

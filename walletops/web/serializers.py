@@ -189,6 +189,12 @@ class AuditEventSerializer(serializers.Serializer):
     changed = serializers.IntegerField(allow_null=True, help_text="how many objects the action changed")
     outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"])
     detail = serializers.CharField()
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        help_text='the fields the action changed, {"field": [before, after]}; secrets masked',
+    )
+    prev_hash = serializers.CharField(help_text="the previous row's row_hash (the hash chain; audit_verify)")
+    row_hash = serializers.CharField(help_text="SHA-256 of this row's canonical content and prev_hash")
 
 
 class AuditPageSerializer(serializers.Serializer):
