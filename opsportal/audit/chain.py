@@ -52,11 +52,10 @@ def row_hash(values: dict) -> str:
     return hashlib.sha256(canonical(values).encode("utf-8")).hexdigest()
 
 
-def prune_detail(*, count: int, before: datetime, days: int, first_kept: int | None, anchor: str) -> str:
-    kept = f"the chain now starts at row {first_kept}" if first_kept else "no older row kept"
+def prune_detail(*, count: int, before: datetime, days: int, first_kept: int, anchor: str) -> str:
     return (
         f"{count} rows created before {_instant(before)} removed (retention {days} days); "
-        f"{kept}, anchor sha256 {anchor}"
+        f"the chain now starts at row {first_kept}, anchor sha256 {anchor}"
     )
 
 

@@ -151,7 +151,7 @@ def audit_refusal_record(
 
 
 def audit_prune(*, days: int, now=None) -> AuditEvent | None:
-    """Remove the rows older than ``days`` (the oldest run of them, in chain order) and record it.
+    """Remove the rows older than ``days`` (the oldest run of them, in chain order; never the newest) and record it.
 
     The prune is itself a row, appended after the removal, naming how many rows went, up to when, and the
     hash the oldest kept row points back to (its anchor), so ``audit_verify`` still holds afterwards. On
@@ -162,17 +162,14 @@ def audit_prune(*, days: int, now=None) -> AuditEvent | None:
     before = now - timedelta(days=days)
     with transaction.atomic():
         chain_lock()
-        old = AuditEvent.objects.filter(created_at__lt=before)
-        first_kept = AuditEvent.objects.filter(created_at__gte=before).order_by("id").values_list("id", flat=True)
-        first_kept_id = first_kept.first()
-        doomed = AuditEvent.objects.filter(id__lt=first_kept_id) if first_kept_id else AuditEvent.objects.all()
-        if not old.exists() or not doomed.exists():
+        head = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+        kept = AuditEvent.objects.filter(created_at__gte=before).order_by("id").values_list("id", flat=True).first()
+        # The newest row stays, however old: the chain goes on from it, and the prune's row links to it.
+        first_kept = min(kept or head or 0, head or 0)
+        if not AuditEvent.objects.filter(id__lt=first_kept, created_at__lt=before).exists():
             return None
-        head_hash = AuditEvent.objects.order_by("-id").values_list("row_hash", flat=True).first()
-        if first_kept_id:
-            anchor = AuditEvent.objects.filter(id=first_kept_id).values_list("prev_hash", flat=True).get()
-        else:  # nothing kept: the prune row itself follows the removed head
-            anchor = head_hash
+        doomed = AuditEvent.objects.filter(id__lt=first_kept)
+        anchor = AuditEvent.objects.filter(id=first_kept).values_list("prev_hash", flat=True).get()
         _prune_allowed(True)
         count, _ = doomed.delete()
         _prune_allowed(False)
@@ -180,9 +177,9 @@ def audit_prune(*, days: int, now=None) -> AuditEvent | None:
             actor=Actor.cli("retention"),
             action=chain.PRUNE_ACTION,
             target_type="audit_event",
-            targets=[str(first_kept_id)] if first_kept_id else [],
+            targets=[str(first_kept)],
             changed=count,
-            detail=chain.prune_detail(count=count, before=before, days=days, first_kept=first_kept_id, anchor=anchor),
+            detail=chain.prune_detail(count=count, before=before, days=days, first_kept=first_kept, anchor=anchor),
             now=now,
         )
 

@@ -91,10 +91,10 @@ def test_the_page_costs_the_same_queries_at_100000_rows(viewer, django_assert_nu
     with connection.cursor() as cursor:
         cursor.execute("""
             INSERT INTO audit_event (created_at, actor, via, token_name, action, target_type, targets, target_count,
-                                     outcome, detail)
+                                     outcome, detail, changes, prev_hash, row_hash)
             SELECT now() - i * interval '1 second', 'user' || (i % 50), 'portal', '',
                    (ARRAY['jobs.pause', 'container.restart', 'token.create'])[i % 3 + 1], 'job',
-                   jsonb_build_array('t' || i), 1, 'ok', ''
+                   jsonb_build_array('t' || i), 1, 'ok', '', '{}'::jsonb, '', ''
             FROM generate_series(1, 100000) AS i
         """)  # fmt: skip
     for query in ({}, {"action": "container.", "outcome": "ok"}, {"q": "user7"}, {"via": "portal", "p": "3"}):

@@ -48,12 +48,12 @@ def rows_hash(apps, schema_editor):
 
 def trigger_create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(TRIGGER)
+        schema_editor.execute(TRIGGER, params=None)
 
 
 def trigger_drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(UNTRIGGER)
+        schema_editor.execute(UNTRIGGER, params=None)
 
 
 class Migration(migrations.Migration):
