@@ -7,12 +7,16 @@ Its number of queries does not grow with the trail: no full count, no facet coun
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from opsportal.audit.models import AuditEvent
+from opsportal.audit.refusals import RefusalsAudited
 from opsportal.lib.admin import ReadOnlyAdmin, time_column
 
 # The action names written today (the README's "Audit trail" lists what each means). A filter over
@@ -60,7 +64,7 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(RefusalsAudited, ReadOnlyAdmin):
     list_display = ["when_shown", "actor_shown", "action_shown", "outcome_shown", "targets_shown", "detail_shown"]
     list_filter = [ActionFilter, "via", "outcome", "created_at"]
     search_fields = ["actor", "token_name", "targets"]
@@ -118,3 +122,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return queryset, False
         in_targets = Q(targets__contains=[term]) if connection.vendor == "postgresql" else Q(targets__icontains=term)
         return queryset.filter(Q(actor__icontains=term) | Q(token_name__icontains=term) | in_targets), False
+
+
+# Users and groups keep Django's own pages; a change their viewer may not make (an Admin role's forged POST: it
+# may only view them) is refused with a row like every other page's. Their changes are recorded by changes.py.
+class AuditedUserAdmin(RefusalsAudited, UserAdmin):
+    pass
+
+
+class AuditedGroupAdmin(RefusalsAudited, GroupAdmin):
+    pass
+
+
+for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

@@ -52,7 +52,8 @@ def test_a_viewer_reads_the_trail_newest_first_and_cannot_change_it(viewer):
     event = AuditEvent.objects.first()
     assert viewer.post(f"{PAGE}{event.pk}/delete/").status_code == HTTPStatus.FORBIDDEN
     assert viewer.get(f"{PAGE}{event.pk}/change/").status_code == HTTPStatus.OK  # its page, read-only
-    assert AuditEvent.objects.count() == 3
+    assert AuditEvent.objects.count() == 4  # the three, and the refused delete's own row
+    assert AuditEvent.objects.filter(action="audit.auditevent.delete", outcome="refused").exists()
 
 
 @pytest.mark.parametrize(
