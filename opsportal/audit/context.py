@@ -40,11 +40,11 @@ def acting(resolve: Callable[[], object | None]) -> Iterator[None]:
 def request_actor(request):
     """A request's actor: the API token's owner and the token (DRF sets ``auth`` on Django's request), else the
     user signed in; an anonymous request (a login page's POST) has none yet."""
-    from opsportal.audit.services import Actor  # the models are ready by the time a change happens
+    from opsportal.lib.actors import Actor
 
     token = getattr(request, "auth", None)
-    if token is not None and hasattr(token, "owner") and hasattr(token, "name"):
-        return Actor.api(owner_name=token.owner.get_username() if token.owner else token.name, token_name=token.name)
+    if token is not None and hasattr(token, "owner") and hasattr(token, "scope_list"):
+        return Actor.api(token)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return Actor.portal(user)
@@ -67,7 +67,7 @@ def command_line_acting() -> None:
     recorded under the OS user who ran it."""
 
     def resolve():
-        from opsportal.audit.services import Actor
+        from opsportal.lib.actors import Actor
 
         try:
             name = getpass.getuser()

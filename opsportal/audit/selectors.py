@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,10 +13,10 @@ from opsportal.audit import chain
 from opsportal.audit.models import AuditEvent
 
 
-def audit_events_list(
+def _filtered(
     *,
-    limit: int,
     before: int | None = None,
+    after: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     action: str = "",
@@ -23,16 +24,12 @@ def audit_events_list(
     via: str = "",
     outcome: str = "",
     target: str = "",
-) -> list[AuditEvent]:
-    """The newest ``limit`` events matching every filter given, newest first (by id: the order they were written).
-
-    ``before`` is the cursor: only events with a smaller id, so the next page starts where the last one ended
-    even while new events arrive. ``action`` matches a name or a prefix ending in a dot (``jobs.``);
-    ``target`` an object's exact id among the row's targets (a container's name: its restart history).
-    """
+) -> QuerySet[AuditEvent]:
     rows: QuerySet[AuditEvent] = AuditEvent.objects.all()
     if before is not None:
         rows = rows.filter(id__lt=before)
+    if after is not None:
+        rows = rows.filter(id__gt=after)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
     if until is not None:
@@ -47,7 +44,32 @@ def audit_events_list(
         rows = rows.filter(outcome=outcome)
     if target:
         rows = rows.filter(naming(target))
-    return list(rows.order_by("-id")[:limit])
+    return rows
+
+
+EXPORT_CHUNK = 1000
+
+
+def audit_events_export(*, after: int | None = None, **filters) -> Iterator[AuditEvent]:
+    """Every event matching the filters, oldest first (the chain's order), read a chunk at a time by id: an
+    export of millions of rows holds one chunk in memory, and a client resumes it with ``after``."""
+    last = after
+    while True:
+        chunk = list(_filtered(after=last, **filters).order_by("id")[:EXPORT_CHUNK])
+        yield from chunk
+        if len(chunk) < EXPORT_CHUNK:
+            return
+        last = chunk[-1].id
+
+
+def audit_events_list(*, limit: int, **filters) -> list[AuditEvent]:
+    """The newest ``limit`` events matching every filter given, newest first (by id: the order they were written).
+
+    ``before`` is the cursor: only events with a smaller id, so the next page starts where the last one ended
+    even while new events arrive. ``action`` matches a name or a prefix ending in a dot (``jobs.``);
+    ``target`` an object's exact id among the row's targets (a container's name: its restart history).
+    """
+    return list(_filtered(**filters).order_by("-id")[:limit])
 
 
 def naming(target: str) -> Q:

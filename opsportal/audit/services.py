@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from opsportal.audit import chain
 from opsportal.audit.models import TARGETS_KEPT, AuditEvent
+from opsportal.lib.actors import Actor
 
 Via = AuditEvent.Via
 Outcome = AuditEvent.Outcome
@@ -24,28 +24,6 @@ Outcome = AuditEvent.Outcome
 REFUSALS_KEPT_PER_MINUTE = 20
 # The PostgreSQL advisory lock that serialises appends to the chain (any fixed 64-bit number; "audit" in ASCII).
 CHAIN_LOCK = 0x6175646974
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts and through what: a portal user, an API token (with its owner), or the command line."""
-
-    name: str
-    via: str
-    token_name: str = ""
-
-    @classmethod
-    def portal(cls, user) -> Actor:
-        return cls(name=user.get_username(), via=Via.PORTAL)
-
-    @classmethod
-    def api(cls, *, owner_name: str, token_name: str) -> Actor:
-        return cls(name=owner_name, via=Via.API, token_name=token_name)
-
-    @classmethod
-    def cli(cls, name: str = "") -> Actor:
-        # The command line has no login: the OS user running manage.py, when the caller passes it.
-        return cls(name=name or "command line", via=Via.CLI)
 
 
 def chain_lock() -> None:

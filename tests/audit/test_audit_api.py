@@ -114,8 +114,49 @@ def test_it_is_in_the_openapi_schema_and_answers_as_described(reader):
     operation = schema["paths"][URL]["get"]
     assert operation["operationId"] == "audit_list" and operation["security"] == [{"bearerToken": []}]
     assert {p["name"] for p in operation["parameters"]} == {
-        "since", "until", "action", "actor", "via", "outcome", "target", "limit", "before",
+        "since", "until", "action", "actor", "via", "outcome", "target", "limit", "before", "after", "format",
     }  # fmt: skip
     _trail(2)
     page = {**schema["components"]["schemas"]["AuditPage"], "components": schema["components"]}
     jsonschema.Draft202012Validator(page).validate(reader.get(URL).json())
+
+
+def _lines(response) -> list[dict]:
+    import json
+
+    assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
+    return [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+
+
+def test_json_lines_export_every_row_oldest_first_with_its_hashes_and_resumes_after_an_id(reader, settings):
+    from opsportal.audit import selectors
+
+    events = _trail(5)
+    lines = _lines(reader.get(URL, {"format": "jsonl"}))
+    assert [line["id"] for line in lines] == [event.id for event in events]
+    assert [line["prev_hash"] for line in lines[1:]] == [line["row_hash"] for line in lines[:-1]]
+    assert lines[2]["row_hash"] == events[2].row_hash and lines[0]["targets"] == ["t0"]
+    resumed = _lines(reader.get(URL, {"after": events[2].id}, HTTP_ACCEPT="application/x-ndjson"))
+    assert [line["id"] for line in resumed] == [events[3].id, events[4].id]
+    only = _lines(reader.get(URL, {"format": "jsonl", "action": "jobs.pause"}))
+    assert {line["action"] for line in only} == {"jobs.pause"} and len(only) == 2
+    selectors.EXPORT_CHUNK, chunk = 2, selectors.EXPORT_CHUNK  # past one chunk: every row, once
+    try:
+        assert [line["id"] for line in _lines(reader.get(URL, {"format": "jsonl"}))] == [e.id for e in events]
+    finally:
+        selectors.EXPORT_CHUNK = chunk
+
+
+def test_json_lines_refuses_a_bad_parameter_as_one_json_line(reader):
+    response = reader.get(URL, {"format": "jsonl", "after": "soon"})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response["Content-Type"].startswith("application/x-ndjson")
+    assert response.content.startswith(b'{"code": "invalid_param", "detail": "after:')
+
+
+def test_json_lines_is_in_the_openapi_schema(reader):
+    from tests.opsportal.test_openapi import _schema
+
+    content = _schema()["paths"][URL]["get"]["responses"]["200"]["content"]
+    assert set(content) >= {"application/json", "application/x-ndjson"}
+    assert content["application/x-ndjson"]["schema"] == {"$ref": "#/components/schemas/AuditEvent"}

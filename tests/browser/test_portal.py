@@ -13,11 +13,11 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from opsportal.api.models import ApiToken
 from opsportal.audit.models import AuditEvent
 from plannings import health, runtime
 from plannings.models import HealthSnapshot
 from tests import factories
-from walletops.models import ApiToken
 
 pytestmark = pytest.mark.postgres_only
 RUNNER = "wallet-core-staging-runner-abc1234"
@@ -144,7 +144,7 @@ def test_an_operator_session(page, portal, screenshots):
 def test_a_token_is_shown_once_and_copied(page, portal, screenshots):
     _demo_data(timezone.now())
     _log_in(page)
-    page.goto("/admin/walletops/apitoken/add/")
+    page.goto("/admin/opsapi/apitoken/add/")
     page.fill("#id_name", "grafana")
     page.check("input[name=scope_choices][value=read]")
     page.click("input[name=_save]")

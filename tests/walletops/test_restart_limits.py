@@ -22,12 +22,12 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 
+from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
 from scripts.servers.postgres import ServerUnavailable, free_port
 from scripts.servers.process import process_stop
 from tests.conftest import _server_or_skip
 from walletops.models import RestartAttempt
-from walletops.tokens import api_token_create
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/admin/ops/containers"

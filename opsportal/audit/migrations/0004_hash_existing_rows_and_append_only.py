@@ -59,7 +59,7 @@ def trigger_drop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("audit", "0003_changes_and_hash_chain"),
-        ("walletops", "0005_restart_ledger"),
+        ("walletops", "0006_restart_ledger"),
     ]
 
     operations = [

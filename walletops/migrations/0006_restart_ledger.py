@@ -73,7 +73,7 @@ def restarts_copy(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("walletops", "0004_health_check_permission"),
+        ("walletops", "0005_apitoken_moved_to_opsapi"),
         ("audit", "0003_changes_and_hash_chain"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
@@ -107,7 +107,7 @@ class Migration(migrations.Migration):
             model_name="restartattempt",
             name="token",
             field=models.ForeignKey(
-                blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to="walletops.apitoken"
+                blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to="opsapi.apitoken"
             ),
         ),
         migrations.AlterModelOptions(
