@@ -23,12 +23,31 @@ from opsportal.lib.admin import ReadOnlyAdmin, time_column
 # constants costs no query; an action written later and not listed here is still found by search.
 KNOWN_ACTIONS = (
     "alerts.acknowledge",
+    "alerts.channel.change",
+    "alerts.channel.create",
+    "alerts.channel.delete",
     "alerts.maintenance_change",
     "alerts.maintenance_create",
     "alerts.maintenance_delete",
     "alerts.mute",
+    "alerts.rule.change",
+    "alerts.rule.create",
+    "alerts.rule.delete",
     "alerts.unacknowledge",
     "alerts.unmute",
+    "audit.prune",
+    "auth.group.change",
+    "auth.group.create",
+    "auth.group.delete",
+    "auth.group.permissions",
+    "auth.lockout",
+    "auth.login",
+    "auth.logout",
+    "auth.user.change",
+    "auth.user.create",
+    "auth.user.delete",
+    "auth.user.groups",
+    "auth.user.permissions",
     "container.health_check",
     "container.restart",
     "jobs.pause",
@@ -73,8 +92,9 @@ class AuditEventAdmin(RefusalsAudited, ReadOnlyAdmin):
     list_per_page = 100
     fields = [
         "created_at", "actor", "via", "token_name", "action", "outcome", "target_type", "target_count", "targets",
-        "changed", "detail",
+        "changed", "detail", "changes_shown", "prev_hash", "row_hash",
     ]  # fmt: skip
+    readonly_fields = ["changes_shown"]
 
     class Media:
         css = {"all": ["audit/audit.css"]}
@@ -108,11 +128,31 @@ class AuditEventAdmin(RefusalsAudited, ReadOnlyAdmin):
         more = f" +{event.target_count - 1} more" if event.target_count > 1 else ""
         return format_html('<span title="{}">{} {}{}</span>', ", ".join(event.targets), event.target_type, first, more)
 
+    @admin.display(description="changes (before → after)")
+    def changes_shown(self, event: AuditEvent):
+        if not event.changes:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr><th>{}</th><td class="before">{}</td><td class="after">{}</td></tr>',
+            ((name, _value(pair[0]), _value(pair[1])) for name, pair in sorted(event.changes.items())),
+        )
+        return format_html(
+            '<table class="audit-changes"><thead><tr><th>field</th><th>before</th><th>after</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
     @admin.display(description="detail")
     def detail_shown(self, event: AuditEvent):
-        if len(event.detail) <= DETAIL_SHOWN:
-            return event.detail
-        return format_html('<span title="{}">{}…</span>', event.detail, event.detail[:DETAIL_SHOWN])
+        # The fields a change touched are named first; their values before and after are on the row's page.
+        detail = event.detail
+        if event.changes:
+            named = f"changed {', '.join(sorted(event.changes))}"
+            detail = f"{named}; {detail}" if detail else named
+        if len(detail) <= DETAIL_SHOWN:
+            return detail
+        return format_html('<span title="{}">{}…</span>', detail, detail[:DETAIL_SHOWN])
 
     def get_search_results(self, request, queryset, search_term):
         # An object's id is matched whole in the ``targets`` list (JSON containment on PostgreSQL; SQLite has
@@ -138,3 +178,11 @@ for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGrou
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, _admin)
+
+
+def _value(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "(none)"
+    return str(value)

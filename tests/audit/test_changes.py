@@ -145,3 +145,17 @@ def test_logins_logouts_failures_and_lockouts_are_recorded(client, settings):
         ("auth.login", "ana", "refused", ["ana"]), ("auth.login", "ana", "refused", ["ana"]),
     ]  # fmt: skip
     assert "wrong credentials from 127.0.0.1" in AuditEvent.objects.filter(outcome="refused").first().detail
+
+
+def test_the_audit_page_shows_a_changes_fields_and_its_row_page_their_before_and_after(root):
+    rule = Rule.objects.create(name="queues", kind="queue", grace_seconds=60)
+    with acting(lambda: Actor.cli("ops")):
+        rule.grace_seconds, rule.enabled = 120, False
+        rule.save()
+    event = AuditEvent.objects.get()
+    listing = root.get("/admin/audit/auditevent/").content.decode()
+    assert "changed enabled, grace_seconds" in listing
+    page = root.get(f"/admin/audit/auditevent/{event.pk}/change/").content.decode()
+    assert '<tr><th>grace_seconds</th><td class="before">60</td><td class="after">120</td></tr>' in page
+    assert '<tr><th>enabled</th><td class="before">True</td><td class="after">False</td></tr>' in page
+    assert event.row_hash in page
