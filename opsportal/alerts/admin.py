@@ -384,7 +384,7 @@ class ChannelAdmin(RefusalsAudited, admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
-            raise PermissionDenied
+            self.audit_refusal(request, "test", [str(pk)])  # 403, and a refused row
         channel = get_object_or_404(Channel, pk=pk)
         row = channel_test(channel=channel)
         if row.status == Notification.Status.SENT:

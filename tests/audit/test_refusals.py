@@ -66,12 +66,13 @@ def test_a_viewers_forged_mute_acknowledgement_window_and_edits_are_403_with_a_r
         (f"/admin/alerts/rule/{rule.pk}/change/", {"name": "queues", "kind": "queue", "enabled": ""}),
         (f"/admin/alerts/channel/{channel.pk}/change/", {"name": "hook", "kind": "webhook", "url": "https://x.test/"}),
         ("/admin/alerts/rule/", {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"}),
+        (f"/admin/alerts/channel/{channel.pk}/test/", {}),
     ]  # fmt: skip
     for url, data in attempts:
         assert viewer.post("/admin/alerts/alert/", url, data).status_code == HTTPStatus.FORBIDDEN, url
     assert [action for action, _actor, _targets in _refused()] == [
         "alerts.mute", "alerts.acknowledge", "alerts.mute", "alerts.maintenance_create", "alerts.rule.change",
-        "alerts.channel.change", "alerts.rule.delete",
+        "alerts.channel.change", "alerts.rule.delete", "alerts.channel.test",
     ]  # fmt: skip
     assert not Mute.objects.exists() and not MaintenanceWindow.objects.exists()
     rule.refresh_from_db()
