@@ -98,3 +98,10 @@ def fleet_settings(settings, fleet):
 def reader(api_client, token_for):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
     return api_client
+
+
+@pytest.fixture
+def checker(api_client, token_for):
+    """A token that may run health checks (a command in the container: ``containers:check``)."""
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read', 'containers:check')}")
+    return api_client

@@ -190,7 +190,7 @@ def test_a_portal_users_refusals_are_limited_too(client, settings):
 def test_in_flight_restarts_count_against_the_limit(api_client, settings):
     """An admitted attempt (a restart still running elsewhere) takes its place in the minute's count."""
     settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
-    issued = api_token_create(name="busy", scopes=["read", "restart"])
+    issued = api_token_create(name="busy", scopes=["read", "containers:restart"])
     for _ in range(2):
         RestartAttempt.objects.create(actor="ci", token=issued.token, outcome="admitted")
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
@@ -215,3 +215,23 @@ def test_a_restart_admitted_is_counted_before_the_engine_is_called_and_recorded_
     assert api_client.post(f"{URL}/{WORKER}/restart", {"timeout": 0}, format="json").status_code == HTTPStatus.OK
     assert seen == [(["admitted"], 0)]
     assert AuditEvent.objects.get().outcome == "ok"
+
+
+def test_two_concurrent_retries_with_one_idempotency_key_restart_once_and_answer_alike(served):
+    """The second of two simultaneous requests with one key waits for the first and answers its outcome."""
+    secret = served.manage("create_api_token", "--name", "retry", "--scopes", "read,containers:restart").strip()
+    barrier = threading.Barrier(2)
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "deploy-42"}
+
+    def post(_):
+        with httpx.Client(timeout=120) as client:
+            barrier.wait()
+            return client.post(f"{served.url}{URL}/{WORKER}/restart", json={"timeout": 0}, headers=headers)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(post, range(2)))
+    assert [answer.status_code for answer in answers] == [HTTPStatus.OK, HTTPStatus.OK], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(answer.headers.get("Idempotent-Replayed", "") for answer in answers) == ["", "true"]
+    outcomes, _ = _audit(served, "retry")
+    assert outcomes == Counter({"ok": 1}), outcomes

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from opsportal.api import idempotency
 from opsportal.api.auth import HasToken, OwnerRefused
 from opsportal.api.base import OpsApi
 from opsportal.api.schema import errors_documented
@@ -211,12 +212,16 @@ class MergedLogsApi(LogsApi):
 
 
 class ContainerHealthCheckApi(OpsApi):
+    # Any valid token reaches the view: the service checks the scopes and the owner's rights and audits refusals.
+    permission_classes = [HasToken]
+
     @extend_schema(
         operation_id="container_health_check",
         parameters=[params.ContainersQuery],
         responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 503)},
-        description="Runs the container's own HEALTHCHECK command now; every run is in the audit trail. A token "
-        "with an owner needs its owner to hold `walletops.run_health_check` (403 otherwise, audited).",
+        description="Runs the container's own HEALTHCHECK command now; every run is in the audit trail. The token "
+        "needs the `read` and `containers:check` scopes, and its owner `walletops.run_health_check` "
+        "(403 otherwise, audited).",
     )
     def get(self, request, name: str):
         name = params.container_name(name)
@@ -238,9 +243,9 @@ class ContainerRestartApi(OpsApi):
 
     @extend_schema(
         operation_id="container_restart",
-        parameters=[params.ContainersQuery],
+        parameters=[params.ContainersQuery, idempotency.PARAMETER],
         request=params.RestartBody,
-        responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 413, 429, 503)},
+        responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 409, 413, 422, 429, 503)},
     )
     def post(self, request, name: str):
         name = params.container_name(name)
