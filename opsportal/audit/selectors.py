@@ -13,7 +13,7 @@ from opsportal.audit import chain
 from opsportal.audit.models import AuditEvent
 
 
-def _filtered(
+def audit_events_matching(
     *,
     before: int | None = None,
     after: int | None = None,
@@ -25,6 +25,11 @@ def _filtered(
     outcome: str = "",
     target: str = "",
 ) -> QuerySet[AuditEvent]:
+    """The events matching every filter given, unordered (the API's cursor paging orders them).
+
+    ``before``/``after``: ids below/above; ``action`` a name or a prefix ending in a dot (``jobs.``); ``target``
+    an object's exact id among the row's targets (a container's name: its restart history).
+    """
     rows: QuerySet[AuditEvent] = AuditEvent.objects.all()
     if before is not None:
         rows = rows.filter(id__lt=before)
@@ -55,21 +60,11 @@ def audit_events_export(*, after: int | None = None, **filters) -> Iterator[Audi
     export of millions of rows holds one chunk in memory, and a client resumes it with ``after``."""
     last = after
     while True:
-        chunk = list(_filtered(after=last, **filters).order_by("id")[:EXPORT_CHUNK])
+        chunk = list(audit_events_matching(after=last, **filters).order_by("id")[:EXPORT_CHUNK])
         yield from chunk
         if len(chunk) < EXPORT_CHUNK:
             return
         last = chunk[-1].id
-
-
-def audit_events_list(*, limit: int, **filters) -> list[AuditEvent]:
-    """The newest ``limit`` events matching every filter given, newest first (by id: the order they were written).
-
-    ``before`` is the cursor: only events with a smaller id, so the next page starts where the last one ended
-    even while new events arrive. ``action`` matches a name or a prefix ending in a dot (``jobs.``);
-    ``target`` an object's exact id among the row's targets (a container's name: its restart history).
-    """
-    return list(_filtered(**filters).order_by("-id")[:limit])
 
 
 def naming(target: str) -> Q:

@@ -17,6 +17,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opsportal.api import paging
 from opsportal.api.auth import BearerTokenAuthentication
 from opsportal.api.base import OpsApi
 from opsportal.api.errors import Forbidden
@@ -24,7 +25,7 @@ from opsportal.api.models import ApiToken
 from opsportal.api.params import FlagField, MomentField, validated
 from opsportal.api.schema import ERROR, errors_documented
 from opsportal.api.scopes import READ
-from opsportal.audit.selectors import audit_events_export, audit_events_list
+from opsportal.audit.selectors import audit_events_export, audit_events_matching
 from opsportal.portal import queues
 from opsportal.portal.metrics import metrics_text
 
@@ -33,7 +34,6 @@ class QueuesQuery(serializers.Serializer):
     partial = FlagField(required=False, default=False)
 
 
-AUDIT_MAX_LIMIT = 1000
 BIGINT_MAX = 2**63 - 1
 
 
@@ -53,14 +53,8 @@ class AuditQuery(serializers.Serializer):
         required=False, allow_blank=True, max_length=255,
         help_text="an object's exact id among the event's targets (a container's name: its restart history)",
     )  # fmt: skip
-    limit = serializers.IntegerField(
-        required=False, default=100, min_value=1, max_value=AUDIT_MAX_LIMIT, help_text="a page's size (not JSON Lines)"
-    )
     before = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=BIGINT_MAX,
-        help_text="only events older than this id: a page's next_before",
+        required=False, min_value=1, max_value=BIGINT_MAX, help_text="only events older than this id"
     )
     after = serializers.IntegerField(
         required=False,
@@ -119,11 +113,8 @@ class AuditEventSerializer(serializers.Serializer):
     row_hash = serializers.CharField(help_text="SHA-256 of this row's canonical content and prev_hash")
 
 
-class AuditPageSerializer(serializers.Serializer):
-    events = AuditEventSerializer(many=True, help_text="newest first")
-    next_before = serializers.IntegerField(
-        allow_null=True, help_text="pass as before= for the next (older) page; null on the last page"
-    )
+AuditPageSerializer = paging.page_serializer(AuditEventSerializer, name="AuditPage")
+AUDIT_PAGING = paging.CursorPaging(paging.Key("id"))
 
 
 class QueuesApi(OpsApi):
@@ -176,7 +167,7 @@ class AuditApi(OpsApi):
 
     @extend_schema(
         operation_id="audit_list",
-        parameters=[AuditQuery],
+        parameters=[AuditQuery, *paging.PARAMETERS],
         responses={
             200: AuditPageSerializer,
             (200, "application/x-ndjson"): OpenApiResponse(
@@ -188,8 +179,9 @@ class AuditApi(OpsApi):
         },
         description="The audit trail of every operator action (portal, API, command line), each row with its "
         "changes and its hashes (`prev_hash`, `row_hash`: `manage.py audit_verify` checks the chain). As JSON: "
-        "newest first, a page of `limit`; page with `before`: each page's `next_before` (null on the last). "
-        "As JSON Lines (`Accept: application/x-ndjson` or `?format=jsonl`): the export, oldest first.",
+        'newest first, a page at a time: `results`, and `next` (also a `Link: <…>; rel="next"` header), the next '
+        "page's URL, null on the last. As JSON Lines (`Accept: application/x-ndjson` or `?format=jsonl`): the "
+        "export, every matching event oldest first, streamed (`limit` and `cursor` do not apply).",
     )
     def get(self, request):
         query = validated(AuditQuery, request.query_params).validated_data
@@ -199,15 +191,8 @@ class AuditApi(OpsApi):
                 json.dumps(_audit_json(event), ensure_ascii=False) + "\n" for event in audit_events_export(**filters)
             )
             return StreamingHttpResponse(lines, content_type=f"{JSONLinesRenderer.media_type}; charset=utf-8")
-        limit = query["limit"]
-        events = audit_events_list(limit=limit + 1, **filters)
-        page = events[:limit]
-        return Response(
-            {
-                "events": [_audit_json(event) for event in page],
-                "next_before": page[-1].id if len(events) > limit else None,
-            }
-        )
+        rows, next_url = AUDIT_PAGING.page(request, audit_events_matching(**filters))
+        return AUDIT_PAGING.response([_audit_json(event) for event in rows], next_url)
 
 
 def _audit_json(event) -> dict:

@@ -129,4 +129,4 @@ def test_the_restart_history_of_one_container_through_the_api(api_client, fleet_
     for name in (WORKER, WEB, WORKER):
         assert api_client.post(f"{URL}/{name}/restart", {"timeout": 1}, format="json").status_code == HTTPStatus.OK
     answer = api_client.get("/api/v1/admin/ops/audit", {"action": "container.restart", "target": WORKER}).json()
-    assert [(event["targets"], event["outcome"]) for event in answer["events"]] == [([WORKER], "ok")] * 2
+    assert [(event["targets"], event["outcome"]) for event in answer["results"]] == [([WORKER], "ok")] * 2
