@@ -50,8 +50,8 @@ from plannings.models import (
     queue_states,
     stale_before,
 )
+from plannings.scopes import OPERATE_PERMISSION
 
-OPERATE_PERMISSION = "plannings.operate_plannings"
 # "Refresh now" is one throttled user request per planning: bounded so a
 # select-all over the catalog cannot turn into a 100,000-request web request.
 REFRESH_NOW_LIMIT = 500

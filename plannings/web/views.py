@@ -28,8 +28,8 @@ from kombu.exceptions import OperationalError
 from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
 from opsportal.lib.pages import render_page
 from plannings import runtime, selectors, tasks
+from plannings.scopes import CONTROL_JOBS_PERMISSION as CONTROL_PERMISSION
 
-CONTROL_PERMISSION = "plannings.control_jobs"
 logger = logging.getLogger(__name__)
 
 # action -> (what the confirmation page asks, whether it needs confirming, its audit name)

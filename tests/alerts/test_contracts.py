@@ -14,7 +14,7 @@ from tests.opsportal.test_architecture import _lint, _plant, tree  # noqa: F401 
         (
             "opsportal/alerts/observe.py",
             "from opsportal.portal import queues  # noqa",
-            "Layers: project, portal, apps, lib",
+            "Layers: project, portal, apps, API kit, audit, lib",
         ),
         ("walletops/hosts.py", "from opsportal.alerts import models  # noqa", "Apps import only lib of the project"),
         ("opsportal/alerts/services.py", "import rest_framework  # noqa", "DRF only in web layers"),

@@ -74,3 +74,15 @@ def test_a_malformed_key_is_400_naming_the_header(restarter, fleet_settings, key
     response = restarter.post(URL, {"timeout": 0}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert response.status_code == HTTPStatus.BAD_REQUEST and response.json()["detail"].startswith("Idempotency-Key:")
     assert _restarts() == 0
+
+
+def test_a_health_check_post_retried_with_its_key_runs_once(api_client, token_for, fleet_settings):
+    from opsportal.audit.models import AuditEvent
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read', 'containers:check')}")
+    url = "/api/v1/admin/ops/containers/wallet-core-staging-web-abc1234/health-check"
+    first = api_client.post(url, HTTP_IDEMPOTENCY_KEY="check-1")
+    assert first.status_code == HTTPStatus.OK and first.json()["status"] == "healthy"
+    again = api_client.post(url, HTTP_IDEMPOTENCY_KEY="check-1")
+    assert (again.json(), again["Idempotent-Replayed"]) == (first.json(), "true")
+    assert AuditEvent.objects.filter(action="container.health_check").count() == 1
