@@ -181,3 +181,17 @@ def test_writers_on_many_connections_at_once_keep_one_chain():
     assert _verify().startswith(f"OK: {writers * each} rows")
     hashes = list(AuditEvent.objects.order_by("id").values_list("prev_hash", "row_hash"))
     assert len({prev for prev, _ in hashes}) == len(hashes)  # no two rows claim the same predecessor
+
+
+def test_the_retention_runs_daily_from_beat_with_the_configured_days(settings):
+    from opsportal.audit.tasks import audit_prune_task
+    from opsportal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["audit-prune"]
+    assert (entry["task"], entry["schedule"]) == ("audit.prune", 86400.0)
+    app.loader.import_default_modules()
+    assert "audit.prune" in app.tasks
+    settings.OPSPORTAL_AUDIT_RETENTION_DAYS = 10
+    _trail(3, days_ago=20)
+    _trail(1)
+    assert audit_prune_task() == 3 and _verify().startswith("OK: 2 rows")
