@@ -10,6 +10,10 @@ def main() -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from opsportal.audit.context import command_line_acting
+
+    command_line_acting()  # what a command changes in users, groups or alert rules is on the record
+
     try:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:

@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who acts, for the changes the audit trail records from model signals (opsportal/audit/context.py).
+    "opsportal.audit.context.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out login into the lockout page (AXES_LOCKOUT_CALLABLE).
@@ -428,6 +430,8 @@ OPSPORTAL_ALERTS_MAX_ATTEMPTS = strict_int("OPSPORTAL_ALERTS_MAX_ATTEMPTS", 6, m
 OPSPORTAL_ALERTS_RETENTION_DAYS = strict_int("OPSPORTAL_ALERTS_RETENTION_DAYS", 30, minimum=1)
 # Hours a mute made in Alerts › Mutes lasts unless changed (its "until" comes filled in with now + this).
 OPSPORTAL_ALERTS_MUTE_DEFAULT_HOURS = strict_int("OPSPORTAL_ALERTS_MUTE_DEFAULT_HOURS", 4, minimum=1)
+# Days the audit trail keeps a row; `manage.py audit_prune` removes older ones and records the prune.
+OPSPORTAL_AUDIT_RETENTION_DAYS = strict_int("OPSPORTAL_AUDIT_RETENTION_DAYS", 400, minimum=1)
 
 # --- Logging -------------------------------------------------------------------
 LOGGING = {
@@ -488,6 +492,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS),
         "kwargs": {"period": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
         "options": {"expires": float(OPSPORTAL_ALERTS_EVALUATE_SECONDS)},
+    },
+    # The audit trail's rows older than OPSPORTAL_AUDIT_RETENTION_DAYS, once a day (the prune is a row itself).
+    "audit-prune": {
+        "task": "audit.prune",
+        "schedule": 86400.0,
+        "kwargs": {"period": 86400.0},
+        "options": {"expires": 3600.0},
     },
     # Alerts closed, and test messages sent, longer ago than their retention: in bounded batches.
     "alerts-prune": {

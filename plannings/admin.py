@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from opsportal.audit.refusals import RefusalsAudited
 from opsportal.audit.services import Actor, audit_refusal_record
 from opsportal.lib.admin import ReadOnlyAdmin, time_column
 from plannings import feeds, operator_actions, policy, scopes, selectors
@@ -263,8 +264,8 @@ class OperatorActions:
     """The operator's actions, for every admin whose primary key is a planning's full id.
 
     ``permissions=["operate"]`` makes Django call ``has_operate_permission``: a
-    user without it neither sees the actions nor can post one (the action form
-    rejects a choice it did not offer).
+    user without it does not see the actions, and one posted anyway is refused
+    with a 403 and a refused row (``RefusalsAudited``).
     """
 
     def has_operate_permission(self, request) -> bool:
@@ -453,7 +454,7 @@ PAGE_AUDIT_NAMES = {
 
 
 @admin.register(Planning)
-class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
+class PlanningAdmin(RefusalsAudited, OperatorActions, ReadOnlyAdmin):
     list_display = [
         "id_short",
         "status",
@@ -609,7 +610,7 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
 
 
 @admin.register(PlanningBackup)
-class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
+class PlanningBackupAdmin(RefusalsAudited, ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
     list_display = ["planning_short", "title", "signature_short", "updated"]
     list_display_links = ["planning_short"]
     list_filter = [HostFilter]
@@ -665,7 +666,7 @@ class PlanningBackupAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
 
 
 @admin.register(PlanningRefreshQueue)
-class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
+class PlanningRefreshQueueAdmin(RefusalsAudited, ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
     list_display = ["planning_short", "state", "next_attempt", "lock", "error"]
     list_display_links = ["planning_short"]
     list_filter = [QueueStateFilter, HostFilter, "last_error"]
@@ -697,7 +698,7 @@ class PlanningRefreshQueueAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAd
 
 
 @admin.register(PlanningRefreshState)
-class PlanningRefreshStateAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
+class PlanningRefreshStateAdmin(RefusalsAudited, ShortPlanningColumn, OperatorActions, ReadOnlyAdmin):
     list_display = [
         "planning_short",
         "disabled",
@@ -722,7 +723,7 @@ class PlanningRefreshStateAdmin(ShortPlanningColumn, OperatorActions, ReadOnlyAd
 
 
 @admin.register(JobRuntime)
-class JobRuntimeAdmin(ReadOnlyAdmin):
+class JobRuntimeAdmin(RefusalsAudited, ReadOnlyAdmin):
     list_display = ["job_id", "state", "last_loop", "last_work", "last_error"]
     last_loop = time_column("last_loop_at", description="last loop")
     last_work = time_column("last_work_at", description="last work")

@@ -1,4 +1,4 @@
-"""The audit trail of container restarts (API tokens are the kit's: ``opsportal.api.models``)."""
+"""API tokens for the wallet ops endpoints, and the restart rate limit's ledger."""
 
 from __future__ import annotations
 
@@ -8,34 +8,30 @@ from django.utils import timezone
 from opsportal.api.models import ApiToken
 
 
-class RestartAudit(models.Model):
-    """One row per restart attempt, allowed or not: who, which token, which container, what happened."""
+class RestartAttempt(models.Model):
+    """The restart rate limit's ledger, not a record: who tried when, admitted or refused (``services.py``).
+
+    The audit trail (``opsportal.audit``) is the one record of each attempt, with its outcome. This ledger
+    only counts, in the database so the limits hold across every web process: admitted attempts count
+    from the moment they are admitted (in flight too), which the append-only trail cannot say without a
+    second row per restart; refusals past the refusal limit are counted here and get no audit row. Rows
+    older than the minute the limits look at are removed as new ones come.
+    """
 
     class Outcome(models.TextChoices):
-        STARTED = "started"  # admitted by the rate limit, restart in flight: becomes restarted or failed
-        RESTARTED = "restarted"
-        REFUSED = "refused"
-        FAILED = "failed"
+        ADMITTED = "admitted"  # counted by WALLETOPS_RESTARTS_PER_MINUTE, finished or in flight
+        REFUSED = "refused"  # counted by WALLETOPS_REFUSALS_PER_MINUTE
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.CharField(max_length=150, help_text="the token's owner or the admin user")
-    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL)
-    token_name = models.CharField(max_length=100, blank=True, default="")
-    token_owner = models.CharField(max_length=150, blank=True, default="", help_text="the token's owner then")
-    token_issued_by = models.CharField(
-        max_length=150, blank=True, default="", help_text="who issued the token (empty: the command line)"
-    )
-    env = models.CharField(max_length=50)
-    container = models.CharField(max_length=255)
+    actor = models.CharField(max_length=150, help_text="the token's owner or the portal user")
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.CASCADE)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    detail = models.TextField(blank=True, default="")
-    duration_ms = models.PositiveIntegerField(default=0)
-    # Refusals past WALLETOPS_REFUSALS_PER_MINUTE get no row of their own: they are counted on the last one.
-    repeats = models.PositiveIntegerField(default=0, help_text="further refusals within the minute, not rowed")
 
     class Meta:
-        db_table = "walletops_restart_audit"
+        db_table = "walletops_restart_attempt"
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["actor", "created_at"], name="restart_attempt_actor")]
+        # Kept on this model (renamed from RestartAudit) so that existing grants keep their rows.
         permissions = [
             ("restart_container", "Can restart containers from the portal"),
             # A health check runs a command inside the container: an action, granted like a restart.
@@ -43,7 +39,7 @@ class RestartAudit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.container} {self.outcome} by {self.actor}"
+        return f"{self.actor} {self.outcome} at {self.created_at}"
 
 
 class LogStreamLease(models.Model):

@@ -4,22 +4,20 @@ The limits hold under concurrency, across every web process and on SQLite as on 
 an attempt is admitted inside one transaction that first locks its actor's row (the token's,
 or the portal user's; ``SELECT … FOR UPDATE`` on PostgreSQL, and on SQLite the transaction
 itself, which the portal opens ``IMMEDIATE``, so it holds the database's write lock), counts
-the actor's attempts of the last minute, and records the admitted one as ``started`` before
-it commits. Concurrent attempts therefore queue on the lock and count the in-flight ones: with
-``WALLETOPS_RESTARTS_PER_MINUTE=5``, 15 simultaneous requests restart exactly 5 times.
-The Docker call runs after the commit (no lock is held while the engine works); the row then
-becomes ``restarted`` or ``failed``. A row left ``started`` is an attempt whose process died.
+the actor's attempts of the last minute in the ledger (``RestartAttempt``), and adds the
+admitted one before it commits. Concurrent attempts therefore queue on the lock and count the
+in-flight ones: with ``WALLETOPS_RESTARTS_PER_MINUTE=5``, 15 simultaneous requests restart
+exactly 5 times. The Docker call runs after the commit (no lock is held while the engine works).
+
+The one record of an attempt is its row in the audit trail (``opsportal.audit``, action
+``container.restart``), written once its outcome is known: ``refused``, ``ok`` (restarted) or
+``failed``. The ledger only counts; it is not a record (an attempt whose process died while the
+engine worked is counted there and has no audit row).
 
 Refusals are rate-limited too, so a token without rights cannot grow the audit trail without
 bound: past ``WALLETOPS_REFUSALS_PER_MINUTE`` refused attempts a minute per token (or user),
-further ones answer 429 and only increment ``repeats`` on the last refusal row.
-
-Every attempt is also one row of the portal's one audit trail (``opsportal.audit``,
-action ``container.restart``), written with its restart row in the same transaction once the
-outcome is known: ``refused`` (with the refusal's row; none past the refusal limit either),
-``ok`` (restarted) or ``failed``. An attempt whose process died while the engine worked has
-its ``started`` restart row but no audit event. Health checks run (``container.health_check``)
-are audited here too (tokens issued and revoked: ``opsportal.api.services``).
+further ones answer 429 and are only counted in the ledger. Health checks run
+(``container.health_check``) are audited here too (tokens issued and revoked: ``opsportal.api.services``).
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from opsportal.api.models import ApiToken
@@ -47,14 +44,12 @@ from walletops.exceptions import (
     RestartThrottled,
     WalletOpsError,
 )
-from walletops.models import RestartAudit
+from walletops.models import RestartAttempt
 from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION, SCOPE_CHECK, SCOPE_RESTART
 
 ACTION_RESTART = "container.restart"
 ACTION_HEALTH_CHECK = "container.health_check"
-Outcome = RestartAudit.Outcome
-# Attempts the restart limit counts: every admitted one, finished or in flight.
-COUNTED = (Outcome.STARTED, Outcome.RESTARTED, Outcome.FAILED)
+Counted = RestartAttempt.Outcome
 WINDOW = timedelta(minutes=1)
 
 
@@ -63,17 +58,15 @@ def _elapsed_ms(started: float) -> int:
 
 
 def _row(*, actor: str, token: ApiToken | None, env: str, name: str) -> dict:
-    """The audit row's "who and what": the actor, and for a token its name, owner and issuer."""
-    owner = token.owner if token is not None else None
+    """The attempt's "who and what": the actor, and for a token its name and issuer."""
     issuer = token.created_by if token is not None else None
     return {
         "actor": actor[:150],
         "token": token,
         "token_name": token.name if token else "",
-        "token_owner": owner.get_username()[:150] if owner else "",
-        "token_issued_by": issuer.get_username()[:150] if issuer else "",
-        "env": env[:50],
-        "container": name[:255],
+        "token_issued_by": issuer.get_username() if issuer else "",
+        "env": env,
+        "container": name,
     }
 
 
@@ -85,6 +78,7 @@ def _audit_actor(row: dict) -> Actor:
 
 
 def _restart_audited(*, row: dict, outcome: str, detail: str) -> None:
+    issued = f"; token issued by {row['token_issued_by'] or 'the command line'}" if row["token"] is not None else ""
     audit_record(
         actor=_audit_actor(row),
         action=ACTION_RESTART,
@@ -92,7 +86,7 @@ def _restart_audited(*, row: dict, outcome: str, detail: str) -> None:
         target_type="container",
         targets=[row["container"]],
         changed=1 if outcome == Audited.OK else 0,
-        detail=f"env {row['env'] or '?'}: {detail}"[:2000],
+        detail=f"env {row['env'] or '?'}: {detail}{issued}"[:2000],
     )
 
 
@@ -112,25 +106,31 @@ def _lock(*, token: ApiToken | None, user) -> None:
     list(rows.select_for_update().values_list("pk", flat=True))
 
 
-def _refusal(*, row: dict, mine: dict, detail: str, started: float) -> RestartThrottled | None:
-    """Audit a refusal, unless this actor was refused too often this minute: then the error to raise instead.
+def _counted(*, row: dict, mine: dict, outcome: str) -> int:
+    """Add this attempt to the ledger; how many of this kind the actor had in the last minute before it.
+
+    In the lock. Rows older than the window no limit reads any more go first: the ledger stays small.
+    """
+    now = timezone.now()
+    RestartAttempt.objects.filter(created_at__lt=now - WINDOW).delete()
+    recent = RestartAttempt.objects.filter(**mine, outcome=outcome, created_at__gte=now - WINDOW).count()
+    RestartAttempt.objects.create(actor=row["actor"], token=row["token"], outcome=outcome, created_at=now)
+    return recent
+
+
+def _refusal(*, row: dict, mine: dict, detail: str) -> RestartThrottled | None:
+    """Count a refusal, and audit it unless this actor was refused too often this minute: then the error to raise.
 
     In the lock. ``None`` when the refusal was audited: the caller raises its own refusal.
     """
     limit = settings.WALLETOPS_REFUSALS_PER_MINUTE
-    recent = RestartAudit.objects.filter(**mine, outcome=Outcome.REFUSED, created_at__gte=timezone.now() - WINDOW)
-    if recent.count() < limit:
-        RestartAudit.objects.create(
-            **row, outcome=Outcome.REFUSED, detail=detail[:2000], duration_ms=_elapsed_ms(started)
-        )
+    if _counted(row=row, mine=mine, outcome=Counted.REFUSED) < limit:
         _restart_audited(row=row, outcome=Audited.REFUSED, detail=detail)
         return None
-    last = recent.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
-    RestartAudit.objects.filter(pk=last).update(repeats=F("repeats") + 1)
     who = "with this token" if row["token"] is not None else "by this user"
     return RestartThrottled(
         f"more than {limit} refused restart attempts a minute {who} ({detail}); "
-        "further refusals are counted on the last audit row"
+        "further refusals are counted, not recorded"
     )
 
 
@@ -142,47 +142,37 @@ def restart_refused(
     ``None`` when the refusal was audited (the caller answers with its own refusal); a ``RestartThrottled``
     to raise instead when this actor was refused too often this minute.
     """
-    started = time.monotonic()
     with transaction.atomic():
         _lock(token=token, user=user)
         return _refusal(
-            row=_row(actor=actor, token=token, env=env, name=name),
-            mine=_mine(token=token, actor=actor),
-            detail=detail,
-            started=started,
+            row=_row(actor=actor, token=token, env=env, name=name), mine=_mine(token=token, actor=actor), detail=detail
         )
 
 
-def _admit(*, row: dict, mine: dict, token: ApiToken | None, user, timeout: int, started: float):
-    """The ``started`` audit row of an admitted attempt, or the error refusing it: counted and recorded atomically."""
+def _admit(*, row: dict, mine: dict, token: ApiToken | None, user) -> Exception | None:
+    """Admit the attempt (counted in the ledger), or the error refusing it: counted and recorded atomically."""
     limit = settings.WALLETOPS_RESTARTS_PER_MINUTE
     with transaction.atomic():
         _lock(token=token, user=user)
-        used = RestartAudit.objects.filter(**mine, outcome__in=COUNTED, created_at__gte=timezone.now() - WINDOW)
-        if used.count() >= limit:
+        used = RestartAttempt.objects.filter(
+            **mine, outcome=Counted.ADMITTED, created_at__gte=timezone.now() - WINDOW
+        ).count()
+        if used >= limit:
             who = "with this token" if token is not None else "by this user"
             error = RestartThrottled(f"more than {limit} restarts a minute {who}")
-            return None, _refusal(row=row, mine=mine, detail=error.detail, started=started) or error
-        audit = RestartAudit.objects.create(**row, outcome=Outcome.STARTED, detail=f"timeout {timeout}s")
-    return audit, None
+            return _refusal(row=row, mine=mine, detail=error.detail) or error
+        _counted(row=row, mine=mine, outcome=Counted.ADMITTED)
+    return None
 
 
-def _finish(
-    audit: RestartAudit, *, row: dict, outcome: str, detail: str, started: float, env: str | None = None
-) -> None:
-    """The attempt's outcome on its restart row and in the audit trail, together or not at all."""
-    audit.outcome, audit.detail, audit.duration_ms = outcome, detail[:2000], _elapsed_ms(started)
-    fields = ["outcome", "detail", "duration_ms"]
-    if env is not None:
-        audit.env = env[:50]
-        fields.append("env")
-    with transaction.atomic():
-        audit.save(update_fields=fields)
-        _restart_audited(
-            row={**row, "env": audit.env},
-            outcome=Audited.OK if outcome == Outcome.RESTARTED else Audited.FAILED,
-            detail=f"{outcome} in {audit.duration_ms} ms: {detail}",
-        )
+def _finish(*, row: dict, restarted: bool, detail: str, started: float, env: str | None = None) -> None:
+    """The attempt's outcome, in the audit trail."""
+    said = "restarted" if restarted else "failed"
+    _restart_audited(
+        row={**row, "env": env or row["env"]},
+        outcome=Audited.OK if restarted else Audited.FAILED,
+        detail=f"{said} in {_elapsed_ms(started)} ms: {detail}",
+    )
 
 
 def container_restart(
@@ -227,9 +217,9 @@ def _restart(
     if refused is not None:
         with transaction.atomic():
             _lock(token=token, user=user)
-            throttled = _refusal(row=row, mine=mine, detail=refused.detail, started=started)
+            throttled = _refusal(row=row, mine=mine, detail=refused.detail)
         raise throttled or refused
-    audit, error = _admit(row=row, mine=mine, token=token, user=user, timeout=timeout, started=started)
+    error = _admit(row=row, mine=mine, token=token, user=user)
     if error is not None:
         raise error
     env = None
@@ -238,18 +228,18 @@ def _restart(
         env = found.membership.env
         engine.container_restart(found.url, found.id, timeout=timeout)
     except WalletOpsError as exc:  # e.g. the engine is down: the attempt is still audited, once
-        _finish(audit, row=row, outcome=Outcome.FAILED, detail=exc.detail, started=started, env=env)
+        _finish(row=row, restarted=False, detail=exc.detail, started=started, env=env)
         raise
     except engine.EngineDown as exc:
-        _finish(audit, row=row, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
+        _finish(row=row, restarted=False, detail=str(exc), started=started, env=env)
         raise DockerUnavailable(str(exc)) from None
     except engine.ContainerGone as exc:
-        _finish(audit, row=row, outcome=Outcome.FAILED, detail=str(exc), started=started, env=env)
+        _finish(row=row, restarted=False, detail=str(exc), started=started, env=env)
         raise ContainerNotFound(f"{name} disappeared") from None
-    except Exception as exc:  # a bug or an unexpected engine answer: the row must not stay "started"
-        _finish(audit, row=row, outcome=Outcome.FAILED, detail=repr(exc), started=started, env=env)
+    except Exception as exc:  # a bug or an unexpected engine answer: the attempt is recorded as failed
+        _finish(row=row, restarted=False, detail=repr(exc), started=started, env=env)
         raise
-    _finish(audit, row=row, outcome=Outcome.RESTARTED, detail=f"timeout {timeout}s", started=started, env=env)
+    _finish(row=row, restarted=True, detail=f"timeout {timeout}s", started=started, env=env)
     return containers.container_detail(found)
 
 

@@ -34,13 +34,14 @@ from opsportal.alerts.services import (
     mute_create,
     mute_delete,
 )
+from opsportal.audit.refusals import RefusalsAudited
 from opsportal.audit.services import Actor
 from opsportal.lib.admin import JSON_FIELDS_BOUNDED, ReadOnlyAdmin
 from opsportal.lib.timefmt import time_html
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(RefusalsAudited, admin.ModelAdmin):
     # Short headers and one threshold a line: the long field names and the JSON on one line cut Enabled at 1280 px.
     list_display = ["name", "kind", "target", "thresholds_shown", "grace_shown", "reminder_shown", "enabled"]
     list_filter = ["kind", "enabled"]
@@ -122,7 +123,7 @@ class NotificationInline(admin.TabularInline):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
+class AlertAdmin(RefusalsAudited, ReadOnlyAdmin):
     """The Alerts page: open alerts first (alerting, then pending), then the history, newest first."""
 
     # Flapping and held are told in the state's cell, the three times of the episode share one cell, and
@@ -261,7 +262,7 @@ class AlertAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(RefusalsAudited, ReadOnlyAdmin):
     # Relative times, the delivery's two times in one cell: with its filters beside it, the list fits.
     list_display = ["created_shown", "kind", "title", "channel", "status", "attempts", "delivery_shown", "last_error"]
     list_filter = ["status", "kind", "channel"]
@@ -329,7 +330,7 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(RefusalsAudited, admin.ModelAdmin):
     form = ChannelForm
     list_display = ["name", "kind", "url_shown", "kinds", "enabled", "last_delivery"]
     readonly_fields = ["url_shown"]
@@ -413,7 +414,9 @@ class MuteForm(forms.ModelForm):
 
 
 @admin.register(Mute)
-class MuteAdmin(admin.ModelAdmin):
+class MuteAdmin(RefusalsAudited, admin.ModelAdmin):
+    refused_names = {"create": "alerts.mute", "delete": "alerts.unmute", "delete_selected": "alerts.unmute"}
+
     form = MuteForm
     list_display = ["rule", "target", "until_shown", "reason", "created_by", "created_at", "active"]
     fields = ["rule", "target", "duration", "until", "reason"]
@@ -467,7 +470,7 @@ class MaintenanceWindowForm(forms.ModelForm):
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(RefusalsAudited, admin.ModelAdmin):
     """Planned work: alerts it covers that start inside it are held and fire only if they outlive it.
     Making, changing and removing one is audited with its schedule and scope before and after; a
     refused attempt is audited too."""

@@ -28,6 +28,7 @@ from opsportal.alerts.models import (
     Rule,
 )
 from opsportal.alerts.scopes import ACKNOWLEDGE_PERMISSION, MUTE_PERMISSION, SCOPE_MUTE, UNMUTE_PERMISSION
+from opsportal.audit.changes import changes_collected
 from opsportal.audit.services import audit_record, audit_refusal_record
 from opsportal.lib.actors import Actor
 
@@ -443,7 +444,7 @@ def mute_create(
 ) -> Mute:
     """A mute and its audit record, together. With ``alert``, its resolve lifts the mute ("until resolved")."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), changes_collected() as collected:
         mute = Mute.objects.create(
             rule=rule,
             target=target,
@@ -460,6 +461,7 @@ def mute_create(
             target_type="alert_rule" if rule else "alert_target",
             targets=[f"{rule.name if rule else '*'}:{target or '*'}"],
             detail=f"{lifted}: {reason}",
+            changes=collected.changes,
             now=now,
         )
     return mute
@@ -556,9 +558,8 @@ def alert_acknowledge(*, actor: Actor, alert: Alert, comment: str, now: datetime
     _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=SCOPE_MUTE)
     comment = comment.strip()[: Alert._meta.get_field("ack_comment").max_length]
     with transaction.atomic():
-        won = Alert.objects.filter(pk=alert.pk, is_open=True, acknowledged_at__isnull=True).update(
-            acknowledged_at=now, acknowledged_by=actor.name[:150], ack_comment=comment
-        )
+        after = {"acknowledged_at": now, "acknowledged_by": actor.name[:150], "ack_comment": comment}
+        won = Alert.objects.filter(pk=alert.pk, is_open=True, acknowledged_at__isnull=True).update(**after)
         if won == 1:
             audit_record(
                 actor=actor,
@@ -566,6 +567,8 @@ def alert_acknowledge(*, actor: Actor, alert: Alert, comment: str, now: datetime
                 target_type="alert",
                 targets=[_alert_named(alert)],
                 detail=f"alert #{alert.pk}: {comment}" if comment else f"alert #{alert.pk}",
+                # A guarded update() sends no model signal: the changes are given here.
+                changes={name: [None if name == "acknowledged_at" else "", value] for name, value in after.items()},
                 now=now,
             )
     alert.refresh_from_db()
@@ -591,6 +594,11 @@ def alert_unacknowledge(*, actor: Actor, alert: Alert, now: datetime | None = No
                 targets=[_alert_named(alert)],
                 detail=f"alert #{alert.pk}: was acknowledged by {before.acknowledged_by} "
                 f"at {before.acknowledged_at.isoformat()}: {before.ack_comment}",
+                changes={
+                    "acknowledged_at": [before.acknowledged_at, None],
+                    "acknowledged_by": [before.acknowledged_by, ""],
+                    "ack_comment": [before.ack_comment, ""],
+                },
                 now=now,
             )
     if before.acknowledged_at is None:
@@ -608,7 +616,7 @@ def maintenance_window_save(
     created = window.pk is None
     if created:
         window.created_by, window.created_at = actor.name[:150], now
-    with transaction.atomic():
+    with transaction.atomic(), changes_collected() as collected:
         window.save()
         audit_record(
             actor=actor,
@@ -616,22 +624,25 @@ def maintenance_window_save(
             target_type="maintenance_window",
             targets=[f"{window.pk}:{window.name}"],
             detail=window.described() if created else f"before: {before} | after: {window.described()}",
+            changes=collected.changes,
             now=now,
         )
     return window
 
 
 def maintenance_window_delete(*, actor: Actor, window: MaintenanceWindow, now: datetime | None = None) -> None:
-    with transaction.atomic():
+    named = f"{window.pk}:{window.name}"
+    with transaction.atomic(), changes_collected() as collected:
+        window.delete()
         audit_record(
             actor=actor,
             action="alerts.maintenance_delete",
             target_type="maintenance_window",
-            targets=[f"{window.pk}:{window.name}"],
+            targets=[named],
             detail=f"before: {window.described()}",
+            changes=collected.changes,
             now=now,
         )
-        window.delete()
 
 
 def maintenance_window_refused(*, actor: Actor, action: str, window_id) -> None:
@@ -654,7 +665,7 @@ def mute_delete(*, actor: Actor, mute: Mute, now: datetime | None = None) -> int
     """Remove a mute, audited. A mute removed while it holds an alert that still fires ends like one
     that runs out: the channels hear that alert's state once (returns the notifications queued)."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), changes_collected() as collected:
         queued = 0
         if mute.until > now:
             others = list(Mute.objects.filter(until__gt=now).exclude(pk=mute.pk))
@@ -667,14 +678,16 @@ def mute_delete(*, actor: Actor, mute: Mute, now: datetime | None = None) -> int
             )
             channels = list(Channel.objects.filter(enabled=True))
             queued = notifications_group_queue(events=events, now=now, muted=lambda _alert: False, channels=channels)
+        named = f"{mute.rule.name if mute.rule_id else '*'}:{mute.target or '*'}"
+        mute.delete()
         audit_record(
             actor=actor,
             action="alerts.unmute",
             target_type="alert_rule" if mute.rule_id else "alert_target",
-            targets=[f"{mute.rule.name if mute.rule_id else '*'}:{mute.target or '*'}"],
+            targets=[named],
             detail=mute.reason,
+            changes=collected.changes,
         )
-        mute.delete()
     return queued
 
 

@@ -101,6 +101,8 @@ def api_exception_handler(exc, context):
     for kind, (code, _) in _DRF_CODES.items():
         if isinstance(exc, kind):
             detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+            if code == "unauthorized" and response.status_code == status.HTTP_403_FORBIDDEN:
+                code = "forbidden"  # no Bearer challenge to answer (a session view, e.g. the schema): DRF's 403
             response.data = {"code": code, "detail": detail}
             return response
     response.data = {"code": "error", "detail": str(getattr(exc, "detail", exc))}

@@ -7,24 +7,47 @@ Its number of queries does not grow with the trail: no full count, no facet coun
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from opsportal.audit.models import AuditEvent
+from opsportal.audit.refusals import RefusalsAudited
 from opsportal.lib.admin import ReadOnlyAdmin, time_column
 
 # The action names written today (the README's "Audit trail" lists what each means). A filter over
 # constants costs no query; an action written later and not listed here is still found by search.
 KNOWN_ACTIONS = (
     "alerts.acknowledge",
+    "alerts.channel.change",
+    "alerts.channel.create",
+    "alerts.channel.delete",
     "alerts.maintenance_change",
     "alerts.maintenance_create",
     "alerts.maintenance_delete",
     "alerts.mute",
+    "alerts.rule.change",
+    "alerts.rule.create",
+    "alerts.rule.delete",
     "alerts.unacknowledge",
     "alerts.unmute",
+    "audit.prune",
+    "auth.group.change",
+    "auth.group.create",
+    "auth.group.delete",
+    "auth.group.permissions",
+    "auth.lockout",
+    "auth.login",
+    "auth.logout",
+    "auth.user.change",
+    "auth.user.create",
+    "auth.user.delete",
+    "auth.user.groups",
+    "auth.user.permissions",
     "container.health_check",
     "container.restart",
     "jobs.pause",
@@ -60,7 +83,7 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(RefusalsAudited, ReadOnlyAdmin):
     list_display = ["when_shown", "actor_shown", "action_shown", "outcome_shown", "targets_shown", "detail_shown"]
     list_filter = [ActionFilter, "via", "outcome", "created_at"]
     search_fields = ["actor", "token_name", "targets"]
@@ -69,8 +92,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_per_page = 100
     fields = [
         "created_at", "actor", "via", "token_name", "action", "outcome", "target_type", "target_count", "targets",
-        "changed", "detail",
+        "changed", "detail", "changes_shown", "prev_hash", "row_hash",
     ]  # fmt: skip
+    readonly_fields = ["changes_shown"]
 
     class Media:
         css = {"all": ["audit/audit.css"]}
@@ -104,11 +128,31 @@ class AuditEventAdmin(ReadOnlyAdmin):
         more = f" +{event.target_count - 1} more" if event.target_count > 1 else ""
         return format_html('<span title="{}">{} {}{}</span>', ", ".join(event.targets), event.target_type, first, more)
 
+    @admin.display(description="changes (before → after)")
+    def changes_shown(self, event: AuditEvent):
+        if not event.changes:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr><th>{}</th><td class="before">{}</td><td class="after">{}</td></tr>',
+            ((name, _value(pair[0]), _value(pair[1])) for name, pair in sorted(event.changes.items())),
+        )
+        return format_html(
+            '<table class="audit-changes"><thead><tr><th>field</th><th>before</th><th>after</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
     @admin.display(description="detail")
     def detail_shown(self, event: AuditEvent):
-        if len(event.detail) <= DETAIL_SHOWN:
-            return event.detail
-        return format_html('<span title="{}">{}…</span>', event.detail, event.detail[:DETAIL_SHOWN])
+        # The fields a change touched are named first; their values before and after are on the row's page.
+        detail = event.detail
+        if event.changes:
+            named = f"changed {', '.join(sorted(event.changes))}"
+            detail = f"{named}; {detail}" if detail else named
+        if len(detail) <= DETAIL_SHOWN:
+            return detail
+        return format_html('<span title="{}">{}…</span>', detail, detail[:DETAIL_SHOWN])
 
     def get_search_results(self, request, queryset, search_term):
         # An object's id is matched whole in the ``targets`` list (JSON containment on PostgreSQL; SQLite has
@@ -118,3 +162,27 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return queryset, False
         in_targets = Q(targets__contains=[term]) if connection.vendor == "postgresql" else Q(targets__icontains=term)
         return queryset.filter(Q(actor__icontains=term) | Q(token_name__icontains=term) | in_targets), False
+
+
+# Users and groups keep Django's own pages; a change their viewer may not make (an Admin role's forged POST: it
+# may only view them) is refused with a row like every other page's. Their changes are recorded by changes.py.
+class AuditedUserAdmin(RefusalsAudited, UserAdmin):
+    pass
+
+
+class AuditedGroupAdmin(RefusalsAudited, GroupAdmin):
+    pass
+
+
+for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
+
+
+def _value(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "(none)"
+    return str(value)

@@ -6,3 +6,8 @@ class AuditConfig(AppConfig):
     label = "audit"
     verbose_name = "Audit"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from opsportal.audit import accounts
+
+        accounts.accounts_track()

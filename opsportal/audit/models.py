@@ -1,8 +1,10 @@
 """The audit trail: one row per operator action, allowed or not.
 
 Who (the user, and the token when the action came through the API), through what (portal, API or
-command line), what (a dotted action name), on which objects, the outcome and when. Rows are only
-ever added: nothing in the portal edits or deletes them.
+command line), what (a dotted action name), on which objects, the fields it changed (before and
+after, secrets masked), the outcome and when. Rows are only ever added (``services.audit_record``),
+each chained to the one before by its hash (``chain.py``); on PostgreSQL a trigger refuses UPDATE and
+DELETE but the retention's prune (``audit_prune``), and ``audit_verify`` checks the chain.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class AuditEvent(models.Model):
     changed = models.PositiveIntegerField(null=True, blank=True, help_text="how many objects the action changed")
     outcome = models.CharField(max_length=8, choices=Outcome.choices, db_index=True)
     detail = models.TextField(blank=True, default="")
+    changes = models.JSONField(
+        default=dict, blank=True, help_text='the fields changed: {"field": [before, after]}, secrets masked'
+    )
+    prev_hash = models.CharField(max_length=64, blank=True, default="", help_text="the previous row's row_hash")
+    row_hash = models.CharField(max_length=64, blank=True, default="", help_text="SHA-256 of this row and prev_hash")
 
     class Meta:
         db_table = "audit_event"

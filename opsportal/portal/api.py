@@ -6,15 +6,19 @@ They keep the OpenAPI operation ids and paths they had in wallet ops (the docume
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsportal import queues
+from opsportal.api import paging
 from opsportal.api.auth import BearerTokenAuthentication
 from opsportal.api.base import OpsApi
 from opsportal.api.errors import Forbidden
@@ -22,7 +26,7 @@ from opsportal.api.models import ApiToken
 from opsportal.api.params import FlagField, MomentField, validated
 from opsportal.api.schema import ERROR, errors_documented
 from opsportal.api.scopes import READ
-from opsportal.audit.selectors import audit_events_list
+from opsportal.audit.selectors import audit_events_export, audit_events_matching
 from opsportal.portal.metrics import metrics_text
 
 
@@ -30,7 +34,6 @@ class QueuesQuery(serializers.Serializer):
     partial = FlagField(required=False, default=False)
 
 
-AUDIT_MAX_LIMIT = 1000
 BIGINT_MAX = 2**63 - 1
 
 
@@ -46,12 +49,18 @@ class AuditQuery(serializers.Serializer):
     )
     via = serializers.ChoiceField(choices=["portal", "api", "cli"], required=False)
     outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"], required=False)
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=AUDIT_MAX_LIMIT)
+    target = serializers.CharField(
+        required=False, allow_blank=True, max_length=255,
+        help_text="an object's exact id among the event's targets (a container's name: its restart history)",
+    )  # fmt: skip
     before = serializers.IntegerField(
+        required=False, min_value=1, max_value=BIGINT_MAX, help_text="only events older than this id"
+    )
+    after = serializers.IntegerField(
         required=False,
-        min_value=1,
+        min_value=0,
         max_value=BIGINT_MAX,
-        help_text="only events older than this id: a page's next_before",
+        help_text="only events newer than this id: resume a JSON Lines export after the last id it gave",
     )
 
     def validate(self, attrs):
@@ -96,13 +105,16 @@ class AuditEventSerializer(serializers.Serializer):
     changed = serializers.IntegerField(allow_null=True, help_text="how many objects the action changed")
     outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"])
     detail = serializers.CharField()
-
-
-class AuditPageSerializer(serializers.Serializer):
-    events = AuditEventSerializer(many=True, help_text="newest first")
-    next_before = serializers.IntegerField(
-        allow_null=True, help_text="pass as before= for the next (older) page; null on the last page"
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        help_text='the fields the action changed, {"field": [before, after]}; secrets masked',
     )
+    prev_hash = serializers.CharField(help_text="the previous row's row_hash (the hash chain: manage.py audit_verify)")
+    row_hash = serializers.CharField(help_text="SHA-256 of this row's canonical content and prev_hash")
+
+
+AuditPageSerializer = paging.page_serializer(AuditEventSerializer, name="AuditPage")
+AUDIT_PAGING = paging.CursorPaging(paging.Key("id"))
 
 
 class QueuesApi(OpsApi):
@@ -136,26 +148,51 @@ class MetricsView(APIView):
         return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+class JSONLinesRenderer(BaseRenderer):
+    """``Accept: application/x-ndjson`` or ``?format=jsonl``: the audit export (an error: its one JSON line)."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+AUDIT_FILTERS = ("before", "after", "since", "until", "action", "actor", "via", "outcome", "target")
+
+
 class AuditApi(OpsApi):
+    renderer_classes = [JSONRenderer, JSONLinesRenderer]
+
     @extend_schema(
         operation_id="audit_list",
-        parameters=[AuditQuery],
-        responses={200: AuditPageSerializer, **errors_documented(400)},
-        description="The audit trail of every operator action (portal, API, command line), newest first. "
-        "Page with `before`: each page's `next_before` (null on the last).",
+        parameters=[AuditQuery, *paging.PARAMETERS],
+        responses={
+            200: AuditPageSerializer,
+            (200, "application/x-ndjson"): OpenApiResponse(
+                AuditEventSerializer,
+                description="JSON Lines: one event a line, oldest first (the hash chain's order), every event "
+                "matching the filters, streamed; resume with `after=` the last line's `id`.",
+            ),
+            **errors_documented(400),
+        },
+        description="The audit trail of every operator action (portal, API, command line), each row with its "
+        "changes and its hashes (`prev_hash`, `row_hash`: `manage.py audit_verify` checks the chain). As JSON: "
+        'newest first, a page at a time: `results`, and `next` (also a `Link: <…>; rel="next"` header), the next '
+        "page's URL, null on the last. As JSON Lines (`Accept: application/x-ndjson` or `?format=jsonl`): the "
+        "export, every matching event oldest first, streamed (`limit` and `cursor` do not apply).",
     )
     def get(self, request):
         query = validated(AuditQuery, request.query_params).validated_data
-        limit = query["limit"]
-        filters = {key: query.get(key) for key in ("before", "since", "until", "action", "actor", "via", "outcome")}
-        events = audit_events_list(limit=limit + 1, **{k: v for k, v in filters.items() if v is not None})
-        page = events[:limit]
-        return Response(
-            {
-                "events": [_audit_json(event) for event in page],
-                "next_before": page[-1].id if len(events) > limit else None,
-            }
-        )
+        filters = {key: query[key] for key in AUDIT_FILTERS if query.get(key) not in (None, "")}
+        if request.accepted_renderer.format == JSONLinesRenderer.format:
+            lines = (
+                json.dumps(_audit_json(event), ensure_ascii=False) + "\n" for event in audit_events_export(**filters)
+            )
+            return StreamingHttpResponse(lines, content_type=f"{JSONLinesRenderer.media_type}; charset=utf-8")
+        rows, next_url = AUDIT_PAGING.page(request, audit_events_matching(**filters))
+        return AUDIT_PAGING.response([_audit_json(event) for event in rows], next_url)
 
 
 def _audit_json(event) -> dict:
@@ -172,4 +209,7 @@ def _audit_json(event) -> dict:
         "changed": event.changed,
         "outcome": event.outcome,
         "detail": event.detail,
+        "changes": event.changes,
+        "prev_hash": event.prev_hash,
+        "row_hash": event.row_hash,
     }

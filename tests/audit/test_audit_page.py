@@ -52,7 +52,8 @@ def test_a_viewer_reads_the_trail_newest_first_and_cannot_change_it(viewer):
     event = AuditEvent.objects.first()
     assert viewer.post(f"{PAGE}{event.pk}/delete/").status_code == HTTPStatus.FORBIDDEN
     assert viewer.get(f"{PAGE}{event.pk}/change/").status_code == HTTPStatus.OK  # its page, read-only
-    assert AuditEvent.objects.count() == 3
+    assert AuditEvent.objects.count() == 4  # the three, and the refused delete's own row
+    assert AuditEvent.objects.filter(action="audit.auditevent.delete", outcome="refused").exists()
 
 
 @pytest.mark.parametrize(
@@ -91,10 +92,10 @@ def test_the_page_costs_the_same_queries_at_100000_rows(viewer, django_assert_nu
     with connection.cursor() as cursor:
         cursor.execute("""
             INSERT INTO audit_event (created_at, actor, via, token_name, action, target_type, targets, target_count,
-                                     outcome, detail)
+                                     outcome, detail, changes, prev_hash, row_hash)
             SELECT now() - i * interval '1 second', 'user' || (i % 50), 'portal', '',
                    (ARRAY['jobs.pause', 'container.restart', 'token.create'])[i % 3 + 1], 'job',
-                   jsonb_build_array('t' || i), 1, 'ok', ''
+                   jsonb_build_array('t' || i), 1, 'ok', '', '{}'::jsonb, '', ''
             FROM generate_series(1, 100000) AS i
         """)  # fmt: skip
     for query in ({}, {"action": "container.", "outcome": "ok"}, {"q": "user7"}, {"via": "portal", "p": "3"}):

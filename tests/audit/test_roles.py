@@ -39,7 +39,7 @@ def no_docker(settings, tmp_path):
 
 def test_the_three_groups_exist_with_the_permissions_each_role_implies():
     viewer, operator, admin = _perms("Viewer"), _perms("Operator"), _perms("Admin")
-    assert {"audit.view_auditevent", "plannings.view_planning", "walletops.view_restartaudit"} <= viewer
+    assert {"audit.view_auditevent", "plannings.view_planning", "opsapi.view_apitoken"} <= viewer
     assert all(name.split(".")[1].startswith("view_") for name in viewer)
     assert {"alerts.view_alert", "alerts.view_notification", "alerts.view_rule", "alerts.view_channel"} <= viewer
     assert operator - viewer == {
@@ -73,7 +73,7 @@ def test_the_migration_goes_back_and_forth_keeping_what_an_operator_added():
 def test_a_viewer_sees_every_page_and_can_do_nothing(client, no_docker):
     _member(client, "Viewer")
     for page in ("/admin/plannings/planning/", "/admin/audit/auditevent/", "/admin/ops/jobs/",
-                 "/admin/walletops/restartaudit/", "/admin/opsapi/apitoken/"):  # fmt: skip
+                 "/admin/opsapi/apitoken/"):  # fmt: skip
         assert client.get(page).status_code == HTTPStatus.OK, page
     assert b"Refresh now" not in client.get("/admin/plannings/planning/").content
     assert client.post("/admin/ops/jobs/pause/").status_code == HTTPStatus.FORBIDDEN and not runtime.jobs_paused()

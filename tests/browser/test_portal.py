@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 
 from opsportal.api.models import ApiToken
+from opsportal.audit.models import AuditEvent
 from plannings import health, runtime
 from tests.browser.helpers import RUNNER, WORKER, demo_data, log_in
-from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.postgres_only
 
@@ -77,7 +77,7 @@ def test_an_operator_session(page, portal, screenshots):
     page.wait_for_selector(f".messagelist :text('{WORKER} restarted')")
     audit_row = page.inner_text("#restart-audit tbody tr:first-child")
     assert "restarted" in audit_row and "ana" in audit_row
-    assert RestartAudit.objects.get().outcome == "restarted"
+    assert AuditEvent.objects.get(action="container.restart").outcome == "ok"
     page.screenshot(path=screenshots / "container.png", full_page=True)
 
     # Pause and resume the jobs, each confirmed.

@@ -19,9 +19,9 @@ from http import HTTPStatus
 
 import pytest
 
+from opsportal.audit.models import AuditEvent
 from tests.faults.conftest import WEB, WORKER, wait_until
 from walletops.clients import docker as engine_client
-from walletops.models import RestartAudit
 
 URL = "/api/v1/admin/ops/containers"
 pytestmark = pytest.mark.django_db
@@ -112,13 +112,14 @@ def test_a_restart_while_the_engine_is_down_is_503_and_audited_once_as_failed(ap
         staging.start()
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE, response.content
     assert response.json()["code"] == "docker_unavailable"
-    audit = RestartAudit.objects.get()  # exactly one row
-    assert (audit.outcome, audit.container, audit.token_name) == ("failed", WORKER, "deployer")
+    audit = AuditEvent.objects.get(action="container.restart")  # exactly one row
+    assert (audit.outcome, audit.targets, audit.token_name) == ("failed", [WORKER], "deployer")
     assert staging.url in audit.detail
 
     wait_until(lambda: _all_running_with_stats(api_client), timeout=30, message="containers not back")
     again = api_client.post(f"{URL}/{WORKER}/restart", {"timeout": 1}, format="json")
     assert again.status_code == HTTPStatus.OK, again.content
-    assert list(RestartAudit.objects.order_by("created_at").values_list("outcome", flat=True)) == [
-        "failed", "restarted",
+    restarts = AuditEvent.objects.filter(action="container.restart").order_by("id")
+    assert list(restarts.values_list("outcome", flat=True)) == [
+        "failed", "ok",
     ]  # fmt: skip

@@ -42,6 +42,7 @@ def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert operations == {
         "plannings_health", "containers_list", "container_detail", "container_logs", "container_health_check",
+        "container_health_check_run",
         "container_restart", "queues", "hosts", "deploy_info", "metrics", "audit_list", "alerts_list", "logs_merged",
         "maintenance_list", "plannings_list", *ACTIONS,
     }  # fmt: skip

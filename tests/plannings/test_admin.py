@@ -74,10 +74,12 @@ def test_mirrored_tables_are_read_only(admin_client, world, model):
         f"/admin/plannings/{model}/",
         {"action": "delete_selected", "_selected_action": ["istic.m1.info"], "post": "yes"},
     )
-    assert response.status_code in {HTTPStatus.OK, HTTPStatus.FOUND}
+    assert response.status_code == HTTPStatus.FORBIDDEN  # an action not offered: refused, and recorded
+    from opsportal.audit.models import AuditEvent
     from plannings.models import Planning
 
     assert Planning.objects.filter(pk="istic.m1.info").exists()
+    assert AuditEvent.objects.get(outcome="refused").action == f"plannings.{model}.delete"
 
 
 def test_anonymous_users_get_the_login_page(client):

@@ -332,12 +332,16 @@ def test_staff_without_the_permission_get_no_actions(looker, everything, model):
     ("model", "action"), [(model, action) for model, actions in ACTIONS.items() for action in sorted(actions)]
 )
 def test_a_forged_action_from_staff_without_the_permission_changes_nothing(looker, everything, model, action):
+    from opsportal.audit.models import AuditEvent
+
     before = _snapshot()
     for extra in ({"index": "0"}, {"post": "yes"}):  # both the action form and a confirmation
         data = {"action": action, ACTION_CHECKBOX_NAME: ["s.a"], "select_across": "1", **extra}
         response = looker.post(f"/admin/plannings/{model}/", data)
-        assert response.status_code in {HTTPStatus.OK, HTTPStatus.FOUND}
+        assert response.status_code == HTTPStatus.FORBIDDEN  # refused, not "No action selected."
     assert _snapshot() == before
+    refused = AuditEvent.objects.filter(outcome="refused").values_list("action", "targets")
+    assert list(refused) == [(f"plannings.{action}", ["(all)"])] * 2
 
 
 def test_an_operator_without_superuser_rights_can_run_an_action(operator_client, everything):

@@ -1,11 +1,10 @@
-"""Tokens in the admin (secret shown once, revocable) and the read-only restart audit."""
+"""Tokens in the admin (secret shown once, revocable)."""
 
 from http import HTTPStatus
 
 import pytest
 
 from opsportal.api.models import ApiToken
-from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.django_db
 
@@ -39,12 +38,6 @@ def test_staff_revoke_tokens(admin_client, token_for):
     admin_client.post("/admin/opsapi/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.revoked_at is not None
-
-
-def test_the_restart_audit_is_read_only(admin_client):
-    RestartAudit.objects.create(actor="ops", env="staging", container="c", outcome="refused")
-    assert admin_client.get("/admin/walletops/restartaudit/").status_code == HTTPStatus.OK
-    assert admin_client.get("/admin/walletops/restartaudit/add/").status_code == HTTPStatus.FORBIDDEN
 
 
 def test_the_secret_page_answers_a_redirect_and_a_reload_shows_it_no_more_and_issues_nothing(admin_client):

@@ -1,5 +1,6 @@
-"""Container restarts and health checks in the one audit trail, on the private Docker engines: one row per attempt
-beside the restart ledger, refused ones too (but none past the refusal limit), with the token and its owner."""
+"""Container restarts and health checks in the one audit trail, on the private Docker engines: one row per attempt,
+refused ones too (but none past the refusal limit, which the rate limit's ledger counts), with the token and its
+owner; the container's page and the trail's API show those rows."""
 
 from http import HTTPStatus
 
@@ -8,7 +9,7 @@ from django.contrib.auth.models import Permission, User
 
 from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
-from walletops.models import RestartAudit
+from walletops.models import RestartAttempt
 
 URL = "/api/v1/admin/ops/containers"
 PAGES = "/admin/ops/containers/"
@@ -32,11 +33,11 @@ def _events():
     return list(AuditEvent.objects.order_by("id").values_list("action", "outcome", "actor", "via", "token_name"))
 
 
-def test_a_restart_through_the_api_is_one_audit_row_beside_its_restart_row(api_client, fleet_settings):
+def test_a_restart_through_the_api_is_one_audit_row_and_one_count_in_the_ledger(api_client, fleet_settings):
     owner = _staff("deployer", "restart_container")
     client = _bearer(api_client, api_token_create(name="ci", scopes=["read", "restart"], owner=owner).secret)
     assert client.post(f"{URL}/{WORKER}/restart", {"timeout": 1}, format="json").status_code == HTTPStatus.OK
-    assert RestartAudit.objects.get().outcome == "restarted"
+    assert RestartAttempt.objects.get().outcome == "admitted"
     event = AuditEvent.objects.get()
     assert _events() == [("container.restart", "ok", "deployer", "api", "ci")]
     assert (event.target_type, event.targets, event.changed) == ("container", [WORKER], 1)
@@ -50,7 +51,7 @@ def test_refused_restarts_are_audited_until_the_refusal_limit_then_not_at_all(ap
     assert statuses == [HTTPStatus.FORBIDDEN] * 2 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
     assert _events() == [("container.restart", "refused", "reader", "api", "reader")] * 2
     assert "lacks the 'containers:restart' scope" in AuditEvent.objects.first().detail
-    assert RestartAudit.objects.get(repeats=2)  # the restart ledger counts the unrowed ones
+    assert RestartAttempt.objects.filter(outcome="refused").count() == 4  # the ledger counts the unrowed ones too
 
 
 def test_a_restart_that_fails_is_audited_as_failed(client, settings, tmp_path):
@@ -59,7 +60,7 @@ def test_a_restart_that_fails_is_audited_as_failed(client, settings, tmp_path):
     response = client.post(f"{PAGES}{WORKER}/restart/", {"confirm_name": WORKER, "timeout": 1})
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert _events() == [("container.restart", "failed", "ana", "portal", "")]
-    assert RestartAudit.objects.get().outcome == "failed"
+    assert "no-docker.sock" in AuditEvent.objects.get().detail
 
 
 def test_health_checks_run_from_the_portal_and_the_api_are_audited(client, api_client, fleet_settings):
@@ -106,3 +107,26 @@ def test_a_health_check_of_a_missing_container_is_audited_as_failed(api_client, 
     event = AuditEvent.objects.get()
     assert (event.outcome, event.targets) == ("failed", ["wallet-core-staging-nope-1"])
     assert "container_not_found" in event.detail
+
+
+def test_the_containers_page_shows_its_restarts_and_checks_from_the_audit_trail(client, api_client, fleet_settings):
+    owner = _staff("deployer", "restart_container", "run_health_check")
+    _bearer(api_client, api_token_create(name="ci", scopes=["read", "restart"], owner=owner).secret)
+    assert api_client.post(f"{URL}/{WORKER}/restart", {"timeout": 1}, format="json").status_code == HTTPStatus.OK
+    assert api_client.post(f"{URL}/{WEB}/restart", {"timeout": 1}, format="json").status_code == HTTPStatus.OK
+    client.force_login(owner)
+    assert client.post(f"{PAGES}{WORKER}/health-check/").status_code == HTTPStatus.OK
+    page = client.get(f"{PAGES}{WORKER}/").content.decode()
+    table = page[page.index('id="restart-audit"') :]
+    assert table.count("<tr><td>") == 2  # this container's restart and health check, not the other's
+    assert "container.restart" in table and "container.health_check" in table and "ci" in table
+    assert WEB not in table
+
+
+def test_the_restart_history_of_one_container_through_the_api(api_client, fleet_settings):
+    owner = _staff("deployer", "restart_container")
+    _bearer(api_client, api_token_create(name="ci", scopes=["read", "restart"], owner=owner).secret)
+    for name in (WORKER, WEB, WORKER):
+        assert api_client.post(f"{URL}/{name}/restart", {"timeout": 1}, format="json").status_code == HTTPStatus.OK
+    answer = api_client.get("/api/v1/admin/ops/audit", {"action": "container.restart", "target": WORKER}).json()
+    assert [(event["targets"], event["outcome"]) for event in answer["results"]] == [([WORKER], "ok")] * 2

@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from opsportal.api.models import IdempotencyKey
-from walletops.models import RestartAudit
+from opsportal.audit.models import AuditEvent
 
 URL = "/api/v1/admin/ops/containers/wallet-core-production-worker-def5678/restart"
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def restarter(api_client, token_for):
 
 
 def _restarts() -> int:
-    return RestartAudit.objects.filter(outcome="restarted").count()
+    return AuditEvent.objects.filter(action="container.restart", outcome="ok").count()
 
 
 def test_a_retry_with_the_same_key_answers_the_first_outcome_and_acts_once(restarter, fleet_settings):
@@ -54,7 +54,7 @@ def test_a_refusal_is_an_outcome_too_and_another_caller_has_its_own_keys(api_cli
     assert refused.status_code == HTTPStatus.FORBIDDEN
     again = api_client.post(URL, {"timeout": 0}, format="json", HTTP_IDEMPOTENCY_KEY="same")
     assert (again.status_code, again.json(), again["Idempotent-Replayed"]) == (403, refused.json(), "true")
-    assert RestartAudit.objects.filter(outcome="refused").count() == 1
+    assert AuditEvent.objects.filter(action="container.restart", outcome="refused").count() == 1
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read', 'containers:restart', name='other')}")
     mine = api_client.post(URL, {"timeout": 0}, format="json", HTTP_IDEMPOTENCY_KEY="same")
     assert mine.status_code == HTTPStatus.OK and _restarts() == 1
@@ -74,3 +74,15 @@ def test_a_malformed_key_is_400_naming_the_header(restarter, fleet_settings, key
     response = restarter.post(URL, {"timeout": 0}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert response.status_code == HTTPStatus.BAD_REQUEST and response.json()["detail"].startswith("Idempotency-Key:")
     assert _restarts() == 0
+
+
+def test_a_health_check_post_retried_with_its_key_runs_once(api_client, token_for, fleet_settings):
+    from opsportal.audit.models import AuditEvent
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read', 'containers:check')}")
+    url = "/api/v1/admin/ops/containers/wallet-core-staging-web-abc1234/health-check"
+    first = api_client.post(url, HTTP_IDEMPOTENCY_KEY="check-1")
+    assert first.status_code == HTTPStatus.OK and first.json()["status"] == "healthy"
+    again = api_client.post(url, HTTP_IDEMPOTENCY_KEY="check-1")
+    assert (again.json(), again["Idempotent-Replayed"]) == (first.json(), "true")
+    assert AuditEvent.objects.filter(action="container.health_check").count() == 1

@@ -7,7 +7,9 @@ from http import HTTPStatus
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from walletops.models import RestartAudit
+from opsportal.audit.models import AuditEvent
+
+RESTARTS = AuditEvent.objects.filter(action="container.restart")
 
 PAGES = "/admin/ops/containers/"
 WORKER = "wallet-core-production-worker-def5678"
@@ -104,33 +106,34 @@ def test_a_restart_needs_the_typed_name_then_restarts_and_shows_the_audit(restar
     assert confirm.status_code == HTTPStatus.OK and b"Type the container" in confirm.content
     wrong = restarter.post(f"{page}restart/", {"confirm_name": "wallet-core-production-web-def5678", "timeout": 1})
     assert wrong.status_code == HTTPStatus.BAD_REQUEST and b"nothing was restarted" in wrong.content
-    assert not RestartAudit.objects.exists()
+    assert not RESTARTS.exists()
     done = restarter.post(f"{page}restart/", {"confirm_name": WORKER, "timeout": 1}, follow=True)
     assert done.status_code == HTTPStatus.OK
     body = done.content.decode()
     after = re.search(r'<th>Started</th><td><time datetime="([^"]+)"', body).group(1)
     assert after > before
-    audit = RestartAudit.objects.get()
-    assert (audit.container, audit.env, audit.outcome, audit.actor, audit.token) == (
-        WORKER, "production", "restarted", "restarter", None,
+    audit = RESTARTS.get()
+    assert (audit.targets, audit.outcome, audit.actor, audit.via, audit.token_name) == (
+        [WORKER], "ok", "restarter", "portal", "",
     )  # fmt: skip
-    assert re.search(r'id="restart-audit".*<td>restarted</td><td>restarter</td>', body, re.S)
+    assert audit.detail.startswith("env production: restarted in ")
+    assert re.search(r'id="restart-audit".*<td>container.restart</td><td>ok</td><td>restarter ', body, re.S)
 
 
 def test_without_the_permission_the_restart_is_403_and_audited_once(looker, fleet_settings):
     assert looker.get(f"{PAGES}{WORKER}/restart/").status_code == HTTPStatus.FORBIDDEN
-    assert not RestartAudit.objects.exists()  # looking is not an attempt
+    assert not RESTARTS.exists()  # looking is not an attempt
     response = looker.post(f"{PAGES}{WORKER}/restart/", {"confirm_name": WORKER, "timeout": 1})
     assert response.status_code == HTTPStatus.FORBIDDEN
-    audit = RestartAudit.objects.get()
-    assert (audit.outcome, audit.actor, audit.container) == ("refused", "looker", WORKER)
+    audit = RESTARTS.get()
+    assert (audit.outcome, audit.actor, audit.targets) == ("refused", "looker", [WORKER])
 
 
 def test_a_restart_without_the_csrf_token_is_refused_before_anything_happens(restarter, fleet_settings):
     restarter.handler.enforce_csrf_checks = True
     response = restarter.post(f"{PAGES}{WORKER}/restart/", {"confirm_name": WORKER, "timeout": 1})
     assert response.status_code == HTTPStatus.FORBIDDEN
-    assert not RestartAudit.objects.exists()
+    assert not RESTARTS.exists()
 
 
 def test_portal_restarts_are_rate_limited_per_user(restarter, fleet_settings, settings):
@@ -140,8 +143,8 @@ def test_portal_restarts_are_rate_limited_per_user(restarter, fleet_settings, se
     throttled = restarter.post(url, {"confirm_name": WORKER, "timeout": 0})
     assert throttled.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert b"throttled: more than 1 restarts a minute by this user" in throttled.content
-    assert list(RestartAudit.objects.order_by("created_at").values_list("outcome", flat=True)) == [
-        "restarted", "refused",
+    assert list(RESTARTS.order_by("id").values_list("outcome", flat=True)) == [
+        "ok", "refused",
     ]  # fmt: skip
 
 
@@ -169,4 +172,4 @@ def test_non_staff_users_get_the_login_page(client, fleet_settings):
     client.login(username="visitor", password="pw")
     response = client.post(f"{PAGES}{WORKER}/restart/", {"confirm_name": WORKER})
     assert response["Location"].startswith("/admin/login/")
-    assert not RestartAudit.objects.exists()
+    assert not RESTARTS.exists()

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from opsportal.api.models import ApiToken
-from walletops.models import RestartAudit
+from opsportal.audit.models import AuditEvent
+from walletops.models import RestartAttempt
 
 URL = "/api/v1/admin/ops/containers"
 pytestmark = pytest.mark.django_db
@@ -26,13 +27,9 @@ def test_a_restart_moves_the_start_time_and_is_audited(api_client, token_for, fl
     assert response.status_code == HTTPStatus.OK, response.content
     after = response.json()
     assert after["status"] == "running" and after["started_at"] > before
-    audit = RestartAudit.objects.get()
-    assert (audit.container, audit.env, audit.outcome, audit.token_name) == (
-        name,
-        "production",
-        "restarted",
-        "deployer",
-    )
+    audit = AuditEvent.objects.get(action="container.restart")
+    assert (audit.targets, audit.outcome, audit.token_name) == ([name], "ok", "deployer")
+    assert audit.detail.startswith("env production: ")
 
 
 def test_a_token_without_the_restart_scope_is_refused_and_audited(api_client, token_for, fleet_settings):
@@ -40,7 +37,7 @@ def test_a_token_without_the_restart_scope_is_refused_and_audited(api_client, to
     response = client.post(f"{URL}/wallet-core-production-worker-def5678/restart")
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert response.json()["code"] == "forbidden"
-    assert RestartAudit.objects.get().outcome == "refused"
+    assert AuditEvent.objects.get(action="container.restart").outcome == "refused"
 
 
 def test_a_protected_container_is_refused_and_audited(api_client, token_for, fleet_settings, settings):
@@ -48,8 +45,8 @@ def test_a_protected_container_is_refused_and_audited(api_client, token_for, fle
     client = _client(api_client, token_for("read", "restart"))
     response = client.post(f"{URL}/wallet-core-staging-web-abc1234/restart")
     assert response.status_code == HTTPStatus.FORBIDDEN
-    audit = RestartAudit.objects.get()
-    assert (audit.outcome, audit.container) == ("refused", "wallet-core-staging-web-abc1234")
+    audit = AuditEvent.objects.get(action="container.restart")
+    assert (audit.outcome, audit.targets) == ("refused", ["wallet-core-staging-web-abc1234"])
     assert "protected" in audit.detail
 
 
@@ -133,13 +130,14 @@ def test_restarts_are_rate_limited_per_token_and_the_refusal_is_audited(
     settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
     secret = token_for("read", "restart", name="busy")
     token = ApiToken.objects.get(name="busy")
-    # Two attempts this minute already, as the audit trail records them: one done, one still in flight.
-    for outcome in ("restarted", "started"):
-        RestartAudit.objects.create(actor="ci", token=token, env="production", container="x", outcome=outcome)
+    # Two attempts this minute already, as the rate limit's ledger counts them (done or still in flight).
+    for _ in range(2):
+        RestartAttempt.objects.create(actor="ci", token=token, outcome="admitted")
     client = _client(api_client, secret)
     response = client.post(f"{URL}/wallet-core-production-worker-def5678/restart")
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert response.json()["code"] == "throttled"
-    assert RestartAudit.objects.filter(token=token, outcome="refused").count() == 1
+    assert RestartAttempt.objects.filter(token=token, outcome="refused").count() == 1
+    assert AuditEvent.objects.get(action="container.restart").outcome == "refused"
     other = _client(api_client, token_for("read", "restart", name="calm"))
     assert other.post(f"{URL}/wallet-core-production-worker-def5678/restart").status_code == HTTPStatus.OK

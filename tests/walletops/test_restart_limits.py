@@ -23,10 +23,11 @@ import pytest
 from django.contrib.auth.models import User
 
 from opsportal.api.tokens import api_token_create
+from opsportal.audit.models import AuditEvent
 from scripts.servers.postgres import ServerUnavailable, free_port
 from scripts.servers.process import process_stop
 from tests.conftest import _server_or_skip
-from walletops.models import RestartAudit
+from walletops.models import RestartAttempt
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/admin/ops/containers"
@@ -101,15 +102,19 @@ def served(request, fleet, tmp_path):
 
 
 def _audit(server: Gunicorn, token_name: str) -> tuple[Counter, int]:
-    """Outcomes of the token's audit rows, and the refusals counted without a row of their own."""
+    """Outcomes of the token's restart rows in the audit trail, and the refusals the rate limit's ledger counted."""
     if server.database == "postgres":
-        rows = list(RestartAudit.objects.filter(token_name=token_name).values_list("outcome", "repeats"))
+        rows = list(AuditEvent.objects.filter(action="container.restart", token_name=token_name).values_list("outcome"))
+        counted = RestartAttempt.objects.filter(token__name=token_name, outcome="refused").count()
     else:
         path = server.env["DATABASE_URL"].removeprefix("sqlite:///")
         with sqlite3.connect(path) as db:
-            rows = db.execute("SELECT outcome, repeats FROM walletops_restart_audit WHERE token_name = ?",
+            rows = db.execute("SELECT outcome FROM audit_event WHERE action = 'container.restart' AND token_name = ?",
                               (token_name,)).fetchall()  # fmt: skip
-    return Counter(outcome for outcome, _ in rows), sum(repeats for _, repeats in rows)
+            counted = db.execute("SELECT count(*) FROM walletops_restart_attempt a JOIN walletops_api_token t ON "
+                                 "t.id = a.token_id WHERE t.name = ? AND a.outcome = 'refused'",
+                                 (token_name,)).fetchone()[0]  # fmt: skip
+    return Counter(outcome for (outcome,) in rows), counted
 
 
 def _all_at_once(url: str, secret: str, count: int = AT_ONCE) -> Counter:
@@ -135,18 +140,20 @@ def test_fifteen_simultaneous_restarts_with_a_limit_of_five_restart_exactly_five
     admitted = statuses[HTTPStatus.OK] + statuses[HTTPStatus.SERVICE_UNAVAILABLE]
     assert statuses[HTTPStatus.TOO_MANY_REQUESTS] == 10 and admitted == 5 and statuses[HTTPStatus.OK] >= 3, statuses
     assert set(statuses) <= {HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS}, statuses
-    outcomes, repeats = _audit(served, "burst")
-    assert outcomes["refused"] == 10 and repeats == 0, outcomes
-    assert outcomes["restarted"] == statuses[HTTPStatus.OK], outcomes
+    outcomes, counted = _audit(served, "burst")
+    assert outcomes["refused"] == 10 and counted == 10, outcomes
+    assert outcomes["ok"] == statuses[HTTPStatus.OK], outcomes
     assert outcomes["failed"] == statuses[HTTPStatus.SERVICE_UNAVAILABLE], outcomes
+    # Fifteen rows written at once by the server's processes: one chain still.
+    assert served.manage("audit_verify").startswith("OK: "), "the audit chain broke under concurrent writers"
 
 
 def test_fifteen_simultaneous_refusals_write_ten_audit_rows_and_count_the_rest(served):
     secret = served.manage("create_api_token", "--name", "reader", "--scopes", "read").strip()
     statuses = _all_at_once(served.url, secret)
     assert statuses == {HTTPStatus.FORBIDDEN: 10, HTTPStatus.TOO_MANY_REQUESTS: 5}, statuses
-    outcomes, repeats = _audit(served, "reader")
-    assert outcomes == {"refused": 10} and repeats == 5, outcomes
+    outcomes, counted = _audit(served, "reader")
+    assert outcomes == {"refused": 10} and counted == 15, outcomes
 
 
 # --- The same rules in one process (fast, both databases) ---------------------------------------------
@@ -158,8 +165,8 @@ def test_refusals_past_the_limit_answer_429_without_a_row(api_client, settings):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='r', scopes=['read']).secret}")
     statuses = [api_client.post(f"{URL}/{WORKER}/restart").status_code for _ in range(8)]
     assert statuses == [403] * 3 + [429] * 5
-    rows = list(RestartAudit.objects.order_by("pk").values_list("outcome", "repeats"))
-    assert rows == [("refused", 0), ("refused", 0), ("refused", 5)]
+    assert list(AuditEvent.objects.values_list("outcome", flat=True)) == ["refused"] * 3
+    assert RestartAttempt.objects.filter(outcome="refused").count() == 8  # the ledger counts every one
     other = api_token_create(name="other", scopes=["read"]).secret  # the limit is per token
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
     assert api_client.post(f"{URL}/{WORKER}/restart").status_code == HTTPStatus.FORBIDDEN
@@ -173,18 +180,19 @@ def test_a_portal_users_refusals_are_limited_too(client, settings):
     page = f"/admin/ops/containers/{WORKER}/restart/"
     statuses = [client.post(page, {"confirm_name": WORKER, "timeout": 0}).status_code for _ in range(5)]
     assert statuses == [403, 403, 429, 429, 429]
-    rows = list(RestartAudit.objects.order_by("pk").values_list("actor", "outcome", "repeats"))
-    assert rows == [("looker", "refused", 0), ("looker", "refused", 3)]
+    rows = list(AuditEvent.objects.order_by("pk").values_list("actor", "action", "outcome"))
+    assert rows == [("looker", "container.restart", "refused")] * 2
+    assert list(RestartAttempt.objects.order_by().values_list("actor", "outcome").distinct()) == [("looker", "refused")]
+    assert RestartAttempt.objects.count() == 5
 
 
 @pytest.mark.django_db
 def test_in_flight_restarts_count_against_the_limit(api_client, settings):
-    """A ``started`` row (a restart still running elsewhere) takes its place in the minute's count."""
+    """An admitted attempt (a restart still running elsewhere) takes its place in the minute's count."""
     settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
     issued = api_token_create(name="busy", scopes=["read", "containers:restart"])
     for _ in range(2):
-        RestartAudit.objects.create(actor="ci", token=issued.token, env="production", container=WORKER,
-                                    outcome="started")  # fmt: skip
+        RestartAttempt.objects.create(actor="ci", token=issued.token, outcome="admitted")
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
     response = api_client.post(f"{URL}/{WORKER}/restart")
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
@@ -192,19 +200,21 @@ def test_in_flight_restarts_count_against_the_limit(api_client, settings):
 
 
 @pytest.mark.django_db
-def test_a_restart_admitted_is_recorded_started_before_the_engine_is_called(api_client, monkeypatch, fleet_settings):
+def test_a_restart_admitted_is_counted_before_the_engine_is_called_and_recorded_after(
+    api_client, monkeypatch, fleet_settings
+):
     from walletops.clients import docker as engine
 
     seen = []
 
     def restart(url, container_id, *, timeout):
-        seen.append(list(RestartAudit.objects.values_list("outcome", flat=True)))
+        seen.append((list(RestartAttempt.objects.values_list("outcome", flat=True)), AuditEvent.objects.count()))
 
     monkeypatch.setattr(engine, "container_restart", restart)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='x', scopes=['read', 'restart']).secret}")
     assert api_client.post(f"{URL}/{WORKER}/restart", {"timeout": 0}, format="json").status_code == HTTPStatus.OK
-    assert seen == [["started"]]
-    assert RestartAudit.objects.get().outcome == "restarted"
+    assert seen == [(["admitted"], 0)]
+    assert AuditEvent.objects.get().outcome == "ok"
 
 
 def test_two_concurrent_retries_with_one_idempotency_key_restart_once_and_answer_alike(served):
@@ -224,4 +234,4 @@ def test_two_concurrent_retries_with_one_idempotency_key_restart_once_and_answer
     assert answers[0].json() == answers[1].json()
     assert sorted(answer.headers.get("Idempotent-Replayed", "") for answer in answers) == ["", "true"]
     outcomes, _ = _audit(served, "retry")
-    assert outcomes == Counter({"restarted": 1}), outcomes
+    assert outcomes == Counter({"ok": 1}), outcomes

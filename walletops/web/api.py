@@ -213,6 +213,12 @@ class MergedLogsApi(LogsApi):
         return response
 
 
+HEALTH_CHECK_DESCRIPTION = (
+    "Runs the container's own HEALTHCHECK command now; every run is in the audit trail. The token needs the "
+    "`read` and `containers:check` scopes, and its owner `walletops.run_health_check` (403 otherwise, audited)."
+)
+
+
 class ContainerHealthCheckApi(OpsApi):
     # Any valid token reaches the view: the service checks the scopes and the owner's rights and audits refusals.
     permission_classes = [HasToken]
@@ -221,11 +227,22 @@ class ContainerHealthCheckApi(OpsApi):
         operation_id="container_health_check",
         parameters=[params.ContainersQuery],
         responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 503)},
-        description="Runs the container's own HEALTHCHECK command now; every run is in the audit trail. The token "
-        "needs the `read` and `containers:check` scopes, and its owner `walletops.run_health_check` "
-        "(403 otherwise, audited).",
+        description=f"{HEALTH_CHECK_DESCRIPTION} Kept for existing scripts: an action is a POST (same answer).",
     )
     def get(self, request, name: str):
+        return self._run(request, name)
+
+    @extend_schema(
+        operation_id="container_health_check_run",
+        parameters=[params.ContainersQuery, idempotency.PARAMETER],
+        request=None,
+        responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 413, 422, 503)},
+        description=f"{HEALTH_CHECK_DESCRIPTION} With `Idempotency-Key`, a retry answers the first run.",
+    )
+    def post(self, request, name: str):
+        return self._run(request, name)
+
+    def _run(self, request, name: str):
         name = params.container_name(name)
         query = params.validated(params.ContainersQuery, request.query_params)
         return Response(

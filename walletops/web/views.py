@@ -20,11 +20,11 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from opsportal.api.errors import OpsError
+from opsportal.audit.selectors import audit_events_on
 from opsportal.lib.actors import Actor
 from opsportal.lib.pages import render_page
 from walletops import containers, logs, services
 from walletops.exceptions import HealthCheckRefused, RestartRefused, WalletOpsError
-from walletops.models import RestartAudit
 from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION
 from walletops.web import params, streams
 from walletops.web.errors import error_of
@@ -115,7 +115,12 @@ def container_page(request, name: str):
         {
             "container": {**detail, "uptime": _uptime(detail)},
             "scope": urlencode(_scope(query)),
-            "audit": RestartAudit.objects.filter(container=found.name)[:AUDIT_ROWS],
+            "audit": audit_events_on(
+                target_type="container",
+                target=found.name,
+                actions=(services.ACTION_RESTART, services.ACTION_HEALTH_CHECK),
+                limit=AUDIT_ROWS,
+            ),
             "can_restart": request.user.has_perm(RESTART_PERMISSION),
             "can_check": request.user.has_perm(HEALTH_CHECK_PERMISSION),
         },
