@@ -4,7 +4,7 @@ gunicorn answers a request it cannot parse itself, before Django sees it, and wr
 as HTML: 400 for raw non-ASCII in the request line, 414 for a request line over
 ``limit_request_line`` (4,094 bytes), 431 for headers over ``limit_request_field_size`` (8,190
 bytes), and the like. Every ``/api/`` client reads the JSON error shape instead, so they are now
-``{"code": ..., "detail": ...}`` (the wallet ops shape, ``walletops/web/errors.py``), with the
+``{"code": ..., "detail": ...}`` (the API shape, ``opsportal/api/errors.py``), with the
 same status. For every path: when gunicorn refuses a request it has often not read its path yet.
 
 gunicorn writes them all through ``gunicorn.util.write_error`` (``Worker.handle_error``), after

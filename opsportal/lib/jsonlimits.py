@@ -4,7 +4,7 @@
 endpoint that took it as it is answered 500. And a value nested a few hundred levels deep parses,
 but then fails wherever it is written out again (``json.dumps``, a template). Everything that takes
 JSON from a person or a client goes through ``json_loads_bounded`` (the admin's JSON fields through
-``BoundedJSONField``, the API's bodies through ``walletops.web.api.OpsJSONParser``).
+``BoundedJSONField``, the API's bodies through ``opsportal.api.base.OpsJSONParser``).
 """
 
 from __future__ import annotations
