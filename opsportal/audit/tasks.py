@@ -13,12 +13,12 @@ from opsportal.workers.services import periodic_claim
 
 
 @shared_task(name="audit.prune", ignore_result=True)
-def audit_prune_task(period: float | None = None) -> int:
+def audit_prune_task(period: float | None = None) -> dict:
     # Once a period whatever the number of beats (a deploy overlaps two): the run is claimed in the
     # database. Without ``period`` (an operator's run, a test) it just runs.
     if period is not None and not periodic_claim(
         name="audit.prune", period=timedelta(seconds=period), now=timezone.now()
     ):
-        return 0
+        return {"state": "skipped", "why": "already run this period (another beat)"}
     event = audit_prune(days=settings.OPSPORTAL_AUDIT_RETENTION_DAYS)
-    return event.changed if event else 0
+    return {"pruned": event.changed if event else 0}

@@ -160,8 +160,8 @@ def test_json_lines_refuses_a_bad_parameter_as_one_json_line(reader):
 
 
 def test_json_lines_is_in_the_openapi_schema(reader):
-    from tests.opsportal.test_openapi import _schema
+    from tests.opsportal.helpers import openapi_schema
 
-    content = _schema()["paths"][URL]["get"]["responses"]["200"]["content"]
+    content = openapi_schema()["paths"][URL]["get"]["responses"]["200"]["content"]
     assert set(content) >= {"application/json", "application/x-ndjson"}
     assert content["application/x-ndjson"]["schema"] == {"$ref": "#/components/schemas/AuditEvent"}

@@ -194,4 +194,4 @@ def test_the_retention_runs_daily_from_beat_with_the_configured_days(settings):
     settings.OPSPORTAL_AUDIT_RETENTION_DAYS = 10
     _trail(3, days_ago=20)
     _trail(1)
-    assert audit_prune_task() == 3 and _verify().startswith("OK: 2 rows")
+    assert audit_prune_task() == {"pruned": 3} and _verify().startswith("OK: 2 rows")

@@ -10,6 +10,7 @@ from django.db import connections
 from django.utils import timezone
 
 from opsportal.alerts import tasks as alerts_tasks
+from opsportal.audit import tasks as audit_tasks
 from opsportal.celery import app
 from opsportal.workers.models import PeriodicRun
 from opsportal.workers.services import periodic_claim
@@ -17,7 +18,7 @@ from plannings import tasks as plannings_tasks
 from plannings.models import PlanningRefreshQueue
 from tests import factories
 
-assert alerts_tasks and plannings_tasks  # registered with the app, as a worker's autodiscovery does
+assert alerts_tasks and audit_tasks and plannings_tasks  # registered with the app, as a worker's autodiscovery does
 
 GUARDED = [name for name in settings.CELERY_BEAT_SCHEDULE if name != "plannings-refresh-poll"]
 
