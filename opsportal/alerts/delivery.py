@@ -310,7 +310,7 @@ def channel_test(*, channel: Channel, now: datetime | None = None) -> Notificati
     return row
 
 
-AUDIT_CHANNEL_TEST = "alerts.channel_test"
+AUDIT_CHANNEL_TEST = "alerts.channel.test"
 
 
 class ChannelTestRefused(Exception):

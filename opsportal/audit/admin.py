@@ -26,6 +26,7 @@ KNOWN_ACTIONS = (
     "alerts.channel.change",
     "alerts.channel.create",
     "alerts.channel.delete",
+    "alerts.channel.test",
     "alerts.maintenance_change",
     "alerts.maintenance_create",
     "alerts.maintenance_delete",

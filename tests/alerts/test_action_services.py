@@ -106,4 +106,4 @@ def test_the_channel_test_is_recorded_and_refused_to_who_may_not_change_channels
         channel_test_send(actor=Actor.portal(_person("Operator")), channel=channel)
     row = channel_test_send(actor=Actor.portal(_person("Admin")), channel=channel)
     assert row.status == "sent" and len(webhook.bodies) == 1
-    assert _rows("alerts.channel_test") == [("refused", "operator-user"), ("ok", "admin-user")]
+    assert _rows("alerts.channel.test") == [("refused", "operator-user"), ("ok", "admin-user")]

@@ -92,7 +92,7 @@ def test_a_channel_test_answers_the_channels_verdict(as_token, webhook):
     failed = client.post(f"{OPS}/alert-channels/{channel.pk}/test").json()
     assert failed["status"] == "failed" and "s3cr3t-token-value" not in failed["error"]
     assert client.post(f"{OPS}/alert-channels/{channel.pk + 1}/test").status_code == HTTPStatus.NOT_FOUND
-    outcomes = AuditEvent.objects.filter(action="alerts.channel_test").order_by("id").values_list("outcome", flat=True)
+    outcomes = AuditEvent.objects.filter(action="alerts.channel.test").order_by("id").values_list("outcome", flat=True)
     assert list(outcomes) == ["ok", "failed"]
 
 
