@@ -82,8 +82,8 @@ def main() -> None:
             from django.conf import settings
             from rest_framework.test import APIClient
 
+            from opsportal.api.tokens import api_token_create
             from walletops.clients import docker as engine_module
-            from walletops.tokens import api_token_create
 
             settings.WALLETOPS_DOCKER_HOSTS = {"staging": [staging.url], "production": [production.url]}
             settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client's host

@@ -103,7 +103,7 @@ def main() -> None:
             from django.conf import settings
             from rest_framework.test import APIClient
 
-            from walletops.tokens import api_token_create
+            from opsportal.api.tokens import api_token_create
 
             settings.OPSPORTAL_ACCOUNTING_REDIS_URL = url
             settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]

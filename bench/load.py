@@ -125,7 +125,7 @@ def main() -> None:
     redis.start()
     feed_server, feeds_url = start_feed_server()
     with private_postgres_django() as database_url:
-        from walletops.tokens import api_token_create
+        from opsportal.api.tokens import api_token_create
 
         fill(database_url, args.plannings)
         env = _env(database_url, redis.url)

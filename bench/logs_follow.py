@@ -163,7 +163,7 @@ def main() -> None:
                                   init=True, network_mode="host",
                                   labels={"service": "wallet-core-bench", "role": name})  # fmt: skip
         with private_postgres_django() as database_url:
-            from walletops.tokens import api_token_create
+            from opsportal.api.tokens import api_token_create
 
             token = api_token_create(name="bench", scopes=["read"]).secret
             port = free_port()

@@ -203,8 +203,8 @@ def random_bits_lines(count: int, width: int) -> list[bytes]:
 
 def parsed(source: str):
     """The API's own parse of ``grep``: the compiled pattern, or the 400's detail."""
+    from opsportal.api.errors import InvalidParam
     from walletops.web import params
-    from walletops.web.errors import InvalidParam
 
     try:
         return params.validated(params.LogsQuery, {"grep": source}).validated_data["grep"], None
@@ -352,7 +352,7 @@ def http_bench(args) -> None:
         with private_postgres_django() as database_url:
             from django.conf import settings
 
-            from walletops.tokens import api_token_create
+            from opsportal.api.tokens import api_token_create
 
             token = api_token_create(name="bench", scopes=["read"]).secret
             port = free_port()

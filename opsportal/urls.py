@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from opsportal.alerts.web import AlertsApi, MaintenanceApi
+from opsportal.api.base import OPS
+from opsportal.api.schema import SchemaApi
 from opsportal.portal import api as portal_api
 from opsportal.portal import errors
 from plannings.web.api import PlanningsHealthApi
-from walletops.web.urls import OPS
 
 # Under /api/ every error is JSON in the endpoint's own shape; the portal keeps Django's pages.
 handler400 = "opsportal.portal.errors.bad_request"
@@ -20,7 +21,7 @@ urlpatterns = [
     # Upstream's path, kept exactly (no trailing slash) so existing monitors work.
     path("api/ops/plannings", PlanningsHealthApi.as_view(), name="ops-plannings-health"),
     path("metrics", portal_api.MetricsView.as_view(), name="metrics"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaApi.as_view(), name="schema"),
     # A person reads the docs in a browser: logged out, the admin's login page (and back), not a bare 403.
     path(
         "api/docs/",
@@ -28,10 +29,11 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("walletops.web.urls")),  # wallet ops' routes under OPS
-    # /queues reads both apps: the portal's view, at wallet ops' prefix (the documented path).
-    path(f"{OPS}queues", portal_api.QueuesApi.as_view(), name="ops-queues"),
-    path(f"{OPS}alerts", AlertsApi.as_view(), name="ops-alerts"),
-    path(f"{OPS}maintenance", MaintenanceApi.as_view(), name="ops-maintenance"),
+    # /queues reads both apps and /audit is the project's record: the portal's views, at the same prefix.
+    path(f"{OPS}queues", portal_api.QueuesApi.as_view(), name="api-queues"),
+    path(f"{OPS}audit", portal_api.AuditApi.as_view(), name="api-audit"),
+    path(f"{OPS}alerts", AlertsApi.as_view(), name="api-alerts"),
+    path(f"{OPS}maintenance", MaintenanceApi.as_view(), name="api-maintenance"),
     # Last: any other /api/ path is a JSON 404 in its prefix's shape, with DEBUG on too.
     re_path(r"^api/(?P<rest>.*)$", errors.api_route_missing),
 ]

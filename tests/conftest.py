@@ -95,7 +95,7 @@ def subprocess_env(live_database_url):
 
 @pytest.fixture
 def token_for(db):
-    from walletops.tokens import api_token_create
+    from opsportal.api.tokens import api_token_create
 
     def make(*scopes: str, **fields) -> str:
         return api_token_create(name=fields.pop("name", "ci"), scopes=list(scopes), **fields).secret

@@ -69,6 +69,12 @@ class RestartRefused(WalletOpsError):
     code = "forbidden"
 
 
+class HealthCheckRefused(WalletOpsError):
+    """The actor may not run a container's health check (``walletops.run_health_check``)."""
+
+    code = "forbidden"
+
+
 class RestartThrottled(WalletOpsError):
     """Too many restart attempts (or refusals) a minute by one actor."""
 

@@ -1,55 +1,11 @@
-"""API tokens for the wallet ops endpoints, and the audit trail of container restarts."""
+"""The audit trail of container restarts (API tokens are the kit's: ``opsportal.api.models``)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
-class ApiToken(models.Model):
-    """A bearer token. Only a SHA-256 of the secret is stored; the secret is shown once."""
-
-    SCOPE_READ = "read"
-    SCOPE_RESTART = "restart"
-    SCOPES = (SCOPE_READ, SCOPE_RESTART)
-
-    name = models.CharField(max_length=100)
-    # The token acts as its owner: an owner's permissions are checked again at every use (tokens.py).
-    # No owner: a machine token, issued on the command line by someone with shell access.
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    # Who issued it (the admin user who filled the form); null for command-line tokens.
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="issued_api_tokens",
-        editable=False,
-    )
-    # The secret's public prefix finds the row; the hash is then compared in constant time.
-    prefix = models.CharField(max_length=16, unique=True)
-    secret_hash = models.CharField(max_length=64)
-    scopes = models.CharField(max_length=100, help_text="comma-separated: read, restart")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        db_table = "walletops_api_token"
-        ordering = ["-created_at"]
-        permissions = [("manage_all_tokens", "Can issue API tokens owned by others, and list and revoke them")]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def scope_list(self) -> list[str]:
-        return [scope for scope in self.scopes.split(",") if scope]
-
-    def is_active(self, now) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+from opsportal.api.models import ApiToken
 
 
 class RestartAudit(models.Model):

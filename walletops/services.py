@@ -19,7 +19,7 @@ action ``container.restart``), written with its restart row in the same transact
 outcome is known: ``refused`` (with the refusal's row; none past the refusal limit either),
 ``ok`` (restarted) or ``failed``. An attempt whose process died while the engine worked has
 its ``started`` restart row but no audit event. Health checks run (``container.health_check``)
-and tokens issued and revoked (``token.create``, ``token.revoke``) are audited here too.
+are audited here too (tokens issued and revoked: ``opsportal.api.services``).
 """
 
 from __future__ import annotations
@@ -33,23 +33,25 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from opsportal.api.models import ApiToken
+from opsportal.api.scopes import READ
 from opsportal.audit.services import Actor, Via, audit_record, audit_refusal_record
 from opsportal.audit.services import Outcome as Audited
-from walletops import containers, fleet, tokens
+from walletops import containers, fleet
 from walletops.clients import docker as engine
 from walletops.exceptions import (
     ContainerNotFound,
     DockerUnavailable,
+    HealthCheckRefused,
     RestartRefused,
     RestartThrottled,
     WalletOpsError,
 )
-from walletops.models import ApiToken, RestartAudit
+from walletops.models import RestartAudit
+from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION, SCOPE_RESTART
 
 ACTION_RESTART = "container.restart"
 ACTION_HEALTH_CHECK = "container.health_check"
-ACTION_TOKEN_CREATE = "token.create"  # noqa: S105 (an action name, not a secret)
-ACTION_TOKEN_REVOKE = "token.revoke"  # noqa: S105 (an action name, not a secret)
 Outcome = RestartAudit.Outcome
 # Attempts the restart limit counts: every admitted one, finished or in flight.
 COUNTED = (Outcome.STARTED, Outcome.RESTARTED, Outcome.FAILED)
@@ -189,23 +191,36 @@ def container_restart(
     envs: list[str],
     include_accessories: bool,
     timeout: int,
-    actor: str,
-    token: ApiToken | None,
-    allowed: bool,
-    refusal: str = "",
-    user=None,
+    actor: Actor,
 ) -> dict:
     """Restart a managed container in place and return its fresh view; audit every attempt.
 
-    ``allowed`` is the caller's permission decision (scope or Django permission),
-    audited here with the outcome so refused attempts leave a trace too. ``user`` is
-    the portal user (no token), whose row serialises their attempts.
+    The actor decides (``Actor.refusal``): a token needs ``read`` (the answer is the container's
+    view) and ``restart``, and its owner ``walletops.restart_container``; a portal user needs the
+    permission. A refusal is audited like the other outcomes and raised as ``RestartRefused``. A
+    token's attempts are serialised on its row, a portal user's on theirs.
     """
+    refusal = actor.refusal(scope=READ) or actor.refusal(permission=RESTART_PERMISSION, scope=SCOPE_RESTART)
+    return _restart(
+        name=name,
+        envs=envs,
+        include_accessories=include_accessories,
+        timeout=timeout,
+        actor=actor.name,
+        token=actor.token,
+        user=actor.user if actor.token is None else None,
+        refusal=refusal,
+    )
+
+
+def _restart(
+    *, name: str, envs: list[str], include_accessories: bool, timeout: int, actor: str, token, user, refusal: str
+) -> dict:
     started = time.monotonic()
     row = _row(actor=actor, token=token, env=",".join(envs), name=name)
     mine = _mine(token=token, actor=actor)
     refused = None
-    if not allowed:
+    if refusal:
         refused = RestartRefused(refusal)
     elif fleet.is_protected(name):
         refused = RestartRefused(f"{name} is protected (WALLETOPS_PROTECTED_CONTAINERS)")
@@ -241,9 +256,13 @@ def container_restart(
 def container_health_check_run(*, name: str, envs: list[str], include_accessories: bool, actor: Actor) -> dict:
     """Run a container's own HEALTHCHECK command now; the run is audited (``ok``, or ``failed`` with the reason).
 
-    An unhealthy answer is a check that ran: ``ok``, its status in the detail. The caller decided the
-    actor may (``container_health_check_refused`` records when it may not).
+    An unhealthy answer is a check that ran: ``ok``, its status in the detail. The actor decides
+    (``Actor.refusal``: ``walletops.run_health_check``, for a token its owner's; the token's scope was
+    checked by its view): a refusal is audited and raised as ``HealthCheckRefused``.
     """
+    if refusal := actor.refusal(permission=HEALTH_CHECK_PERMISSION, scope=READ):
+        _health_check_refused(name=name, actor=actor, detail=refusal)
+        raise HealthCheckRefused(refusal)
     env = ",".join(envs)
     try:
         found = containers.container_find(name=name, envs=envs, include_accessories=include_accessories)
@@ -270,73 +289,8 @@ def container_health_check_run(*, name: str, envs: list[str], include_accessorie
     return result
 
 
-def container_health_check_refused(*, name: str, actor: Actor, detail: str) -> None:
+def _health_check_refused(*, name: str, actor: Actor, detail: str) -> None:
     """Audit a health check the actor may not run (at most ``REFUSALS_KEPT_PER_MINUTE`` rows a minute)."""
     audit_refusal_record(
         actor=actor, action=ACTION_HEALTH_CHECK, target_type="container", targets=[name], detail=detail
     )
-
-
-def token_issue(
-    *, actor: Actor, name: str, scopes: list[str], owner=None, expires_at=None, created_by=None
-) -> tokens.IssuedToken:
-    """Create a token and audit it in one transaction (``ValueError`` for a bad name or scopes: nothing written).
-
-    The caller checked the issuer's rights (``tokens.token_grant_problems``); ``token_issue_refused``
-    records when they failed.
-    """
-    with transaction.atomic():
-        issued = tokens.api_token_create(
-            name=name, scopes=scopes, owner=owner, expires_at=expires_at, created_by=created_by
-        )
-        token = issued.token
-        owner_name = owner.get_username() if owner is not None else "no one (a machine token)"
-        audit_record(
-            actor=actor,
-            action=ACTION_TOKEN_CREATE,
-            target_type="token",
-            targets=[f"{token.name} ({token.prefix})"],
-            changed=1,
-            detail=f"scopes {token.scopes}; owner {owner_name}; "
-            f"expires {token.expires_at.isoformat() if token.expires_at else 'never'}",
-        )
-    return issued
-
-
-def token_issue_refused(*, actor: Actor, name: str, problems: list[str]) -> None:
-    audit_refusal_record(
-        actor=actor, action=ACTION_TOKEN_CREATE, target_type="token", targets=[name], detail=" ".join(problems)
-    )
-
-
-def tokens_revoke(*, actor: Actor, tokens_to_revoke, now=None) -> int:
-    """Revoke these tokens (the already revoked stay as they were) and audit it once; returns how many were revoked."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        chosen = list(tokens_to_revoke)
-        revoked = [token for token in chosen if token.revoked_at is None]
-        for token in revoked:
-            tokens.api_token_revoke(token=token, now=now)
-        audit_record(
-            actor=actor,
-            action=ACTION_TOKEN_REVOKE,
-            target_type="token",
-            targets=[f"{token.name} ({token.prefix})" for token in chosen],
-            changed=len(revoked),
-            detail=f"{len(revoked)} revoked, {len(chosen) - len(revoked)} already revoked",
-            now=now,
-        )
-    return len(revoked)
-
-
-def owner_deleted_tokens_revoke(*, user) -> int:
-    """Revoke the live tokens of a user about to be deleted, audited (``pre_delete`` of the user model).
-
-    ``ApiToken.owner`` is ``SET_NULL`` so the restart ledger keeps its rows; without this, a deleted
-    person's tokens became ownerless machine tokens, which no owner's rights limit any more.
-    """
-    live = ApiToken.objects.filter(owner=user, revoked_at__isnull=True)
-    if not live.exists():
-        return 0
-    actor = Actor(name=f"deletion of user {user.get_username()}", via=Via.PORTAL)
-    return tokens_revoke(actor=actor, tokens_to_revoke=live)

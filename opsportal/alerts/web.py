@@ -1,7 +1,7 @@
 """``GET /api/v1/admin/ops/alerts``: the alerts, open first, each with its notifications' delivery and its
 acknowledgement; ``GET /api/v1/admin/ops/maintenance``: the maintenance windows open now and to come.
 
-Wallet ops' Bearer tokens (``read``), error shape and parameter checks, like the other ops endpoints."""
+The API kit's Bearer tokens (``read``), error shape and parameter checks, like the other ops endpoints."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from opsportal.alerts.selectors import alerts_list, maintenance_windows_listed
-from walletops.web import params
-from walletops.web.api import OpsApi, errors_documented
+from opsportal.api import params
+from opsportal.api.base import OpsApi
+from opsportal.api.schema import errors_documented
 
 
 class AlertsQuery(serializers.Serializer):

@@ -6,40 +6,18 @@ Apps import this module (it sits below them, with ``opsportal.lib``); it imports
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
 
 from opsportal.audit.models import TARGETS_KEPT, AuditEvent
+from opsportal.lib.actors import Actor  # noqa: F401  (who acts: the callers' import, kept here)
 
 Via = AuditEvent.Via
 Outcome = AuditEvent.Outcome
 # A refused action is recorded, but a user or token refused again and again must not grow the trail
 # without bound: past this many refusals of one action by one actor within a minute, no further row.
 REFUSALS_KEPT_PER_MINUTE = 20
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts and through what: a portal user, an API token (with its owner), or the command line."""
-
-    name: str
-    via: str
-    token_name: str = ""
-
-    @classmethod
-    def portal(cls, user) -> Actor:
-        return cls(name=user.get_username(), via=Via.PORTAL)
-
-    @classmethod
-    def api(cls, *, owner_name: str, token_name: str) -> Actor:
-        return cls(name=owner_name, via=Via.API, token_name=token_name)
-
-    @classmethod
-    def cli(cls, name: str = "") -> Actor:
-        # The command line has no login: the OS user running manage.py, when the caller passes it.
-        return cls(name=name or "command line", via=Via.CLI)
 
 
 def audit_record(

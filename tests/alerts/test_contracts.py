@@ -14,9 +14,13 @@ from tests.import_contracts import lint_imports, plant
         (
             "opsportal/alerts/observe.py",
             "from opsportal.portal import dashboard  # noqa",
-            "Layers: project, portal, apps, lib",
+            "Layers: project, portal, apps, API kit, audit, lib",
         ),
-        ("opsportal/queues.py", "from opsportal.alerts import models  # noqa", "Layers: project, portal, apps, lib"),
+        (
+            "opsportal/queues.py",
+            "from opsportal.alerts import models  # noqa",
+            "Layers: project, portal, apps, API kit, audit, lib",
+        ),
         (
             "opsportal/alerts/observe.py",
             "from walletops.clients import docker  # noqa",

@@ -9,12 +9,13 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from opsportal.alerts.models import Alert, Channel, Mute, Notification, Rule
+from opsportal.api import services
+from opsportal.api.models import ApiToken
 from opsportal.audit.models import AuditEvent
 from opsportal.audit.services import Actor, audit_record
 from plannings.models import JobRuntime, Planning, PlanningBackup, PlanningRefreshQueue, PlanningRefreshState
 from tests import factories
-from walletops import services
-from walletops.models import ApiToken, RestartAudit
+from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def _rows(owner: User) -> dict[str, object]:
     alert = Alert.objects.create(rule=rule, target="web-1", state="alerting")
     notification = Notification.objects.create(alert=alert, channel=channel, kind="fired", title="t", body="b")
     return {
-        "walletops/apitoken": token,
+        "opsapi/apitoken": token,
         "walletops/restartaudit": restart,
         "audit/auditevent": event,
         "plannings/planning": planning,
@@ -88,8 +89,8 @@ def test_no_change_list_deletes_its_rows_in_bulk_nor_one_by_one(client, role):
 
 @pytest.mark.parametrize("role", ["Operator", "Admin"])
 def test_a_token_is_revoked_from_its_list_with_a_row_in_the_trail(client, role):
-    token = _rows(_member(client, role))["walletops/apitoken"]
-    answer = client.post("/admin/walletops/apitoken/", {"action": "revoke", ACTION_CHECKBOX_NAME: [token.pk]})
+    token = _rows(_member(client, role))["opsapi/apitoken"]
+    answer = client.post("/admin/opsapi/apitoken/", {"action": "revoke", ACTION_CHECKBOX_NAME: [token.pk]})
     assert answer.status_code == HTTPStatus.FOUND
     token.refresh_from_db()
     assert token.revoked_at is not None

@@ -10,14 +10,14 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from opsportal.api.models import ApiToken
+from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
 from opsportal.audit.services import REFUSALS_KEPT_PER_MINUTE
 from plannings import runtime
-from walletops.models import ApiToken
-from walletops.tokens import api_token_create
 
 JOBS = "/admin/ops/jobs/"
-TOKENS = "/admin/walletops/apitoken/"
+TOKENS = "/admin/opsapi/apitoken/"
 pytestmark = pytest.mark.django_db
 
 

@@ -31,7 +31,7 @@ def systems_down(settings, monkeypatch, tmp_path):
 
 PAGES = [
     "/admin/", "/admin/ops/", "/admin/ops/panels/plannings/", "/admin/ops/panels/hosts/", "/admin/ops/containers/",
-    "/admin/ops/jobs/", "/admin/walletops/apitoken/", "/admin/walletops/apitoken/add/", "/admin/plannings/planning/",
+    "/admin/ops/jobs/", "/admin/opsapi/apitoken/", "/admin/opsapi/apitoken/add/", "/admin/plannings/planning/",
     "/admin/auth/user/", "/api/docs/", "/api/schema/", "/api/ops/plannings", "/api/v1/admin/ops/containers",
     "/metrics", "/admin/no-such-page/",
 ]  # fmt: skip
@@ -170,7 +170,7 @@ def test_every_page_runs_under_the_policy_in_chromium(csp_page, screenshots):
     page.wait_for_selector("input[value='Yes, pause']")
     visited("jobs confirmation")
 
-    page.goto("/admin/walletops/apitoken/add/")
+    page.goto("/admin/opsapi/apitoken/add/")
     visited("token add")
     page.fill("#id_name", "grafana")
     page.check("input[name=scope_choices][value=read]")

@@ -78,7 +78,7 @@ def test_no_page_is_wider_than_the_screen_at_1280_and_390_px(browser, portal, sc
             )
             offenders += filter(None, (_too_wide(page, path) for path in pages))
             # The token page: what the add form answers (the secret shown once).
-            page.goto("/admin/walletops/apitoken/add/")
+            page.goto("/admin/opsapi/apitoken/add/")
             page.fill("#id_name", f"grafana-{width}")
             page.check("input[name=scope_choices][value=read]")
             page.click("input[name=_save]")

@@ -10,9 +10,10 @@ import re
 import pytest
 from django.utils import timezone
 
+from opsportal.api.models import ApiToken
 from plannings import health, runtime
 from tests.browser.helpers import RUNNER, WORKER, demo_data, log_in
-from walletops.models import ApiToken, RestartAudit
+from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.postgres_only
 
@@ -93,7 +94,7 @@ def test_an_operator_session(page, portal, screenshots):
 def test_a_token_is_shown_once_and_copied(page, portal, screenshots):
     demo_data(timezone.now())
     log_in(page)
-    page.goto("/admin/walletops/apitoken/add/")
+    page.goto("/admin/opsapi/apitoken/add/")
     page.fill("#id_name", "grafana")
     page.check("input[name=scope_choices][value=read]")
     page.click("input[name=_save]")

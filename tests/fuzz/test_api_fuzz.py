@@ -48,7 +48,7 @@ def _wait_for_scrapes(server, timeout: float = 60) -> None:
 
     import httpx
 
-    from walletops.tokens import api_token_create
+    from opsportal.api.tokens import api_token_create
 
     token = api_token_create(name="warm-up", scopes=["read"]).secret
     deadline = time.monotonic() + timeout

@@ -34,6 +34,26 @@ def test_the_tree_keeps_every_contract():
         ("walletops/clients/docker.py", "from walletops import fleet  # noqa", "Clients know only their server"),
         ("plannings/models.py", "from plannings import services  # noqa", "Plannings layers"),
         ("walletops/containers.py", "from walletops.web import errors  # noqa", "Walletops layers"),
+        (
+            "opsportal/api/tokens.py",
+            "import walletops.models  # noqa",
+            "Layers: project, portal, apps, API kit, audit, lib",
+        ),
+        (
+            "opsportal/portal/dashboard.py",
+            "from walletops.web import api  # noqa",
+            "Nothing outside wallet ops imports walletops.web",
+        ),
+        (
+            "opsportal/alerts/observe.py",
+            "from plannings.web import api  # noqa",
+            "Nothing outside plannings imports plannings.web",
+        ),
+        (
+            "walletops/services.py",
+            "from opsportal.api import errors  # noqa",
+            "Only web layers use the API kit's web modules",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree, module, line, contract):

@@ -21,7 +21,7 @@ def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
         "maintenance_list",
     }  # fmt: skip
     assert schema["components"]["securitySchemes"]["bearerToken"] == {
-        "type": "http", "scheme": "bearer", "description": "a wallet ops API token (wo_…)",
+        "type": "http", "scheme": "bearer", "description": "an opsportal API token (wo_…)",
     }  # fmt: skip
     assert schema["components"]["securitySchemes"]["opsToken"]["name"] == "x-ops-token"
     containers = schema["paths"]["/api/v1/admin/ops/containers"]["get"]

@@ -24,10 +24,10 @@ def test_the_api_docs_send_a_logged_out_reader_to_the_login_page_and_back(client
 
 
 def test_the_token_page_names_the_new_tokens_prefix_and_scopes(admin_client):
-    from walletops.models import ApiToken
+    from opsportal.api.models import ApiToken
 
     response = admin_client.post(
-        "/admin/walletops/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}
+        "/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}
     )
     assert response.status_code == HTTPStatus.OK, response.content[:500]
     token = ApiToken.objects.get(name="grafana")

@@ -4,14 +4,15 @@ from http import HTTPStatus
 
 import pytest
 
-from walletops.models import ApiToken, RestartAudit
+from opsportal.api.models import ApiToken
+from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.django_db
 
 
 def test_staff_create_a_token_and_see_its_secret_once(admin_client, admin_user):
     response = admin_client.post(
-        "/admin/walletops/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}
+        "/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}
     )
     assert response.status_code == HTTPStatus.OK
     token = ApiToken.objects.get(name="grafana")
@@ -20,14 +21,14 @@ def test_staff_create_a_token_and_see_its_secret_once(admin_client, admin_user):
     assert secret.startswith(f"wo_{token.prefix}_") and len(secret) > 40
     assert f'value="{secret}"'.encode() in response.content and b'id="token-copy"' in response.content
     assert secret not in response.cookies.output() and secret not in str(dict(admin_client.session))
-    page = admin_client.get(f"/admin/walletops/apitoken/{token.pk}/change/")
+    page = admin_client.get(f"/admin/opsapi/apitoken/{token.pk}/change/")
     assert page.status_code == HTTPStatus.OK
     assert secret.encode() not in page.content  # shown once: never again
     assert secret not in (token.secret_hash, token.prefix)
 
 
 def test_a_token_needs_a_scope(admin_client):
-    response = admin_client.post("/admin/walletops/apitoken/add/", {"name": "none"})
+    response = admin_client.post("/admin/opsapi/apitoken/add/", {"name": "none"})
     assert response.status_code == HTTPStatus.OK  # the form again, with the error
     assert not ApiToken.objects.exists()
 
@@ -35,7 +36,7 @@ def test_a_token_needs_a_scope(admin_client):
 def test_staff_revoke_tokens(admin_client, token_for):
     token_for("read", name="old")
     token = ApiToken.objects.get(name="old")
-    admin_client.post("/admin/walletops/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    admin_client.post("/admin/opsapi/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.revoked_at is not None
 

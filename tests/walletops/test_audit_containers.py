@@ -6,9 +6,9 @@ from http import HTTPStatus
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from opsportal.api.tokens import api_token_create
 from opsportal.audit.models import AuditEvent
 from walletops.models import RestartAudit
-from walletops.tokens import api_token_create
 
 URL = "/api/v1/admin/ops/containers"
 PAGES = "/admin/ops/containers/"

@@ -491,7 +491,7 @@ def test_a_reader_that_fails_unexpectedly_ends_its_container_with_an_event_namin
 
 
 def test_an_open_api_stream_ends_when_its_token_is_revoked(live_server, follow_env, token):
-    from walletops.tokens import api_token_authenticate, api_token_revoke
+    from opsportal.api.tokens import api_token_authenticate, api_token_revoke
 
     headers = {"Authorization": f"Bearer {token}"}
     with (
@@ -524,7 +524,7 @@ def test_an_open_portal_stream_ends_when_its_user_is_no_longer_staff(client, dja
 
 
 def test_a_persons_tokens_and_portal_session_share_one_stream_cap(http, live_server, follow_env, django_user_model):
-    from walletops.tokens import api_token_create
+    from opsportal.api.tokens import api_token_create
 
     follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 1
     owner = django_user_model.objects.create_superuser("owner", password="pw")

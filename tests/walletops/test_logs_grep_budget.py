@@ -27,11 +27,11 @@ import httpx
 import pytest
 from rest_framework.test import APIRequestFactory
 
+from opsportal.api.errors import InvalidParam
 from tests.deadlines import deadline
 from tests.walletops.conftest import _run
 from walletops import containers, logs
 from walletops.web import api, params
-from walletops.web.errors import InvalidParam
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/admin/ops/containers"

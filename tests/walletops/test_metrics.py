@@ -59,7 +59,7 @@ def test_other_addresses_need_a_read_token(api_client, settings, broker_down):
     anonymous = api_client.get("/metrics")
     assert anonymous.status_code == HTTPStatus.UNAUTHORIZED and anonymous["WWW-Authenticate"].startswith("Bearer")
     assert anonymous.json() == {"code": "unauthorized", "detail": "scrape from an allowed address or with a read token"}
-    from walletops.tokens import api_token_create
+    from opsportal.api.tokens import api_token_create
 
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(name='w', scopes=['restart']).secret}")
     assert api_client.get("/metrics").status_code == HTTPStatus.FORBIDDEN  # a token, but without read

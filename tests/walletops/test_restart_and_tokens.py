@@ -6,7 +6,8 @@ from http import HTTPStatus
 import pytest
 from django.utils import timezone
 
-from walletops.models import ApiToken, RestartAudit
+from opsportal.api.models import ApiToken
+from walletops.models import RestartAudit
 
 URL = "/api/v1/admin/ops/containers"
 pytestmark = pytest.mark.django_db
@@ -73,7 +74,7 @@ def test_missing_malformed_or_unknown_tokens_are_401(api_client, header, fleet_s
 
 
 def test_expired_and_revoked_tokens_are_401_and_use_is_recorded(api_client, token_for, fleet_settings):
-    from walletops.tokens import api_token_revoke
+    from opsportal.api.tokens import api_token_revoke
 
     expired = token_for("read", expires_at=timezone.now() - timedelta(seconds=1))
     assert _client(api_client, expired).get(URL).status_code == HTTPStatus.UNAUTHORIZED
@@ -127,7 +128,7 @@ def test_one_engine_down_degrades_only_its_part_then_recovers(reader, fleet_sett
 def test_restarts_are_rate_limited_per_token_and_the_refusal_is_audited(
     api_client, token_for, fleet_settings, settings
 ):
-    from walletops.models import ApiToken
+    from opsportal.api.models import ApiToken
 
     settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
     secret = token_for("read", "restart", name="busy")

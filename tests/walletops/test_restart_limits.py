@@ -22,11 +22,11 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 
+from opsportal.api.tokens import api_token_create
 from scripts.servers.postgres import ServerUnavailable, free_port
 from scripts.servers.process import process_stop
 from tests.conftest import _server_or_skip
 from walletops.models import RestartAudit
-from walletops.tokens import api_token_create
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/admin/ops/containers"

@@ -7,11 +7,12 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 
-from walletops.models import ApiToken, RestartAudit
-from walletops.tokens import api_token_create
+from opsportal.api.models import ApiToken
+from opsportal.api.tokens import api_token_create
+from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.django_db
-ADD = "/admin/walletops/apitoken/add/"
+ADD = "/admin/opsapi/apitoken/add/"
 URL = "/api/v1/admin/ops/containers"
 WORKER = "wallet-core-production-worker-def5678"
 
@@ -40,7 +41,7 @@ def _bearer(api_client, secret):
 def test_a_restart_token_needs_the_restart_permission_of_its_issuer(client):
     """The report: a staff user with only add_apitoken issued a restart token owned by someone else."""
     other = _staff("victim", "walletops.restart_container")
-    clerk = _issuer_client(client, _staff("clerk", "walletops.add_apitoken"))
+    clerk = _issuer_client(client, _staff("clerk", "opsapi.add_apitoken"))
     response = clerk.post(ADD, {"name": "sneaky", "scope_choices": ["restart"], "owner": other.pk})
     assert response.status_code == HTTPStatus.OK  # the form again, with the error
     assert not ApiToken.objects.exists()
@@ -51,7 +52,7 @@ def test_a_restart_token_needs_the_restart_permission_of_its_issuer(client):
 
 def test_without_manage_all_tokens_the_owner_is_the_issuer_whatever_the_post_says(client):
     other = _staff("victim", "walletops.restart_container")
-    clerk = _staff("clerk", "walletops.add_apitoken")
+    clerk = _staff("clerk", "opsapi.add_apitoken")
     page = _issuer_client(client, clerk).get(ADD)
     assert 'name="owner"' not in page.content.decode()  # no owner field to choose from
     response = client.post(ADD, {"name": "mine", "scope_choices": ["read"], "owner": other.pk})
@@ -61,7 +62,7 @@ def test_without_manage_all_tokens_the_owner_is_the_issuer_whatever_the_post_say
 
 
 def test_an_issuer_with_the_restart_permission_issues_a_restart_token_for_themselves(client):
-    deployer = _staff("deployer", "walletops.add_apitoken", "walletops.restart_container")
+    deployer = _staff("deployer", "opsapi.add_apitoken", "walletops.restart_container")
     response = _issuer_client(client, deployer).post(ADD, {"name": "ci", "scope_choices": ["read", "restart"]})
     assert response.status_code == HTTPStatus.OK and "secret" in response.context
     token = ApiToken.objects.get(name="ci")
@@ -70,7 +71,7 @@ def test_an_issuer_with_the_restart_permission_issues_a_restart_token_for_themse
 
 
 def test_a_token_manager_issues_for_others_within_the_owners_rights(client):
-    manager = _staff("lead", "walletops.add_apitoken", "walletops.restart_container", "walletops.manage_all_tokens")
+    manager = _staff("lead", "opsapi.add_apitoken", "walletops.restart_container", "opsapi.manage_all_tokens")
     allowed, reader = _staff("ops", "walletops.restart_container"), _staff("intern")
     lead = _issuer_client(client, manager)
     assert 'name="owner"' in lead.get(ADD).content.decode()
@@ -87,12 +88,12 @@ def test_a_token_manager_issues_for_others_within_the_owners_rights(client):
 
 
 def test_without_manage_all_tokens_one_lists_and_revokes_only_ones_own_tokens(client):
-    clerk = _staff("clerk", "walletops.add_apitoken", "walletops.view_apitoken", "walletops.delete_apitoken")
+    clerk = _staff("clerk", "opsapi.add_apitoken", "opsapi.view_apitoken", "opsapi.delete_apitoken")
     api_token_create(name="mine", scopes=["read"], owner=clerk)
     theirs = api_token_create(name="theirs", scopes=["read"], owner=_staff("other")).token
-    page = _issuer_client(client, clerk).get("/admin/walletops/apitoken/")
+    page = _issuer_client(client, clerk).get("/admin/opsapi/apitoken/")
     assert "mine" in page.content.decode() and "theirs" not in page.content.decode()
-    client.post("/admin/walletops/apitoken/", {"action": "revoke", "_selected_action": [theirs.pk]})
+    client.post("/admin/opsapi/apitoken/", {"action": "revoke", "_selected_action": [theirs.pk]})
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
 
@@ -108,10 +109,10 @@ def test_the_command_checks_the_owners_rights_and_records_the_issuer():
     assert not ApiToken.objects.exists()
     deployer = _staff("deployer", "walletops.restart_container")
     _staff("clerk", "walletops.restart_container")
-    with pytest.raises(CommandError, match="walletops.manage_all_tokens; the issuer clerk lacks it"):
+    with pytest.raises(CommandError, match="opsapi.manage_all_tokens; the issuer clerk lacks it"):
         call_command("create_api_token", "--name", "ci", "--scopes", "read,restart", "--user", "deployer",
                      "--issued-by", "clerk", stdout=StringIO(), stderr=StringIO())  # fmt: skip
-    lead = _staff("lead", "walletops.restart_container", "walletops.manage_all_tokens")
+    lead = _staff("lead", "walletops.restart_container", "opsapi.manage_all_tokens")
     call_command("create_api_token", "--name", "ci", "--scopes", "read,restart", "--user", "deployer",
                  "--issued-by", "lead", stdout=StringIO(), stderr=StringIO())  # fmt: skip
     token = ApiToken.objects.get(name="ci")
@@ -125,7 +126,7 @@ def test_the_command_checks_the_owners_rights_and_records_the_issuer():
 
 
 def test_the_audit_names_the_token_its_owner_and_its_issuer(api_client, client, fleet_settings):
-    lead = _staff("lead", "walletops.add_apitoken", "walletops.restart_container", "walletops.manage_all_tokens")
+    lead = _staff("lead", "opsapi.add_apitoken", "walletops.restart_container", "opsapi.manage_all_tokens")
     deployer = _staff("deployer", "walletops.restart_container")
     page = _issuer_client(client, lead).post(ADD, {"name": "ci", "scope_choices": ["read", "restart"],
                                                     "owner": deployer.pk})  # fmt: skip
@@ -181,10 +182,10 @@ def test_a_deactivated_or_unstaffed_owner_disables_the_token_and_a_restart_is_au
 def test_deleting_a_user_revokes_their_tokens_instead_of_leaving_ownerless_machine_tokens():
     """``owner`` is SET_NULL (the ledger keeps its rows): a deleted person's live tokens became machine
     tokens that no owner's rights limit. They are revoked first, on the record."""
+    from opsportal.api import services as wallet_services
+    from opsportal.api.tokens import api_token_authenticate
     from opsportal.audit.models import AuditEvent
     from opsportal.audit.services import Actor
-    from walletops import services as wallet_services
-    from walletops.tokens import api_token_authenticate
 
     user = User.objects.create_user("leaver", is_staff=True)
     issued = wallet_services.token_issue(actor=Actor.portal(user), name="leaver-read", scopes=["read"], owner=user)

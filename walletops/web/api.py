@@ -1,80 +1,21 @@
-"""Wallet ops REST: containers, queues, hosts, deploy info and /metrics, as thin views over their modules."""
+"""Wallet ops REST: containers, their logs, health checks and restarts, hosts and deploy info, as thin views over
+their modules, on the API kit (``opsportal.api``)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from opsportal.audit.selectors import audit_events_list
-from opsportal.audit.services import Actor
-from opsportal.lib.jsonlimits import JSONRefused, json_loads_bounded
+from opsportal.api.auth import HasToken, OwnerRefused
+from opsportal.api.base import OpsApi
+from opsportal.api.schema import errors_documented
+from opsportal.lib.actors import Actor
 from walletops import containers, deploy_info, hosts, logs, services
-from walletops.models import ApiToken
-from walletops.tokens import HEALTH_CHECK_PERMISSION, token_owner_lacks, token_use_refusal
 from walletops.web import params, streams
 from walletops.web import serializers as shapes
-from walletops.web.auth import BearerTokenAuthentication, HasScope, HasToken, OwnerRefused
-from walletops.web.errors import Forbidden, InvalidParam, RequestTooLarge, ops_exception_handler
 
 MISSING_HOSTS_HEADER = "X-Docker-Unavailable"
-ERROR = OpenApiResponse(shapes.ErrorSerializer, description="the wallet ops error shape")
-
-
-def errors_documented(*statuses: int) -> dict:
-    return {status: ERROR for status in (401, 403, *statuses)}
-
-
-class OpsJSONParser(JSONParser):
-    """DRF's JSON parser, bounded: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, one nested too deeply 400.
-
-    DRF reads the request stream itself, so Django's own size check never runs for
-    JSON bodies; and ``json`` raises ``RecursionError`` (not ``ValueError``) on
-    100,000 ``[``, which DRF would let through as a 500 (``opsportal.lib.jsonlimits``).
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read() if limit is None else stream.read(limit + 1)
-        if limit is not None and len(raw) > limit:
-            raise RequestTooLarge(f"body: longer than {limit} bytes")
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json_loads_bounded(raw.decode(encoding), parse_constant=self._refuse_constant)
-        except JSONRefused as refused:
-            raise InvalidParam("body", f"JSON {refused}") from None
-        except (ValueError, LookupError) as exc:  # malformed JSON, bytes that are not text, an unknown charset
-            raise InvalidParam("body", f"JSON parse error - {exc}") from None
-
-    @staticmethod
-    def _refuse_constant(name: str):
-        # NaN and Infinity are not JSON (DRF's own parser refuses them too unless STRICT_JSON is off).
-        raise ValueError(f"{name} is not valid JSON")
-
-
-class OpsContentNegotiation(DefaultContentNegotiation):
-    """An unknown ``?format=`` is 400 ``invalid_param`` naming it (DRF answers a bare 404)."""
-
-    def filter_renderers(self, renderers, format):
-        chosen = [renderer for renderer in renderers if renderer.format == format]
-        if not chosen:
-            raise InvalidParam("format", f"one of {', '.join(renderer.format for renderer in renderers)}")
-        return chosen
-
-
-class OpsApi(APIView):
-    authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [HasScope]
-    required_scope = ApiToken.SCOPE_READ
-    parser_classes = [OpsJSONParser]
-    content_negotiation_class = OpsContentNegotiation
-
-    def get_exception_handler(self):
-        return ops_exception_handler
 
 
 class ContainersApi(OpsApi):
@@ -269,11 +210,6 @@ class MergedLogsApi(LogsApi):
         )
 
 
-def token_actor(token: ApiToken) -> Actor:
-    """Who acts for the audit trail: the token's owner (a machine token under its own name), and the token."""
-    return Actor.api(owner_name=token.owner.get_username() if token.owner else token.name, token_name=token.name)
-
-
 class ContainerHealthCheckApi(OpsApi):
     @extend_schema(
         operation_id="container_health_check",
@@ -285,25 +221,20 @@ class ContainerHealthCheckApi(OpsApi):
     def get(self, request, name: str):
         name = params.container_name(name)
         query = params.validated(params.ContainersQuery, request.query_params)
-        actor = token_actor(request.auth)
-        if refusal := token_owner_lacks(request.auth, HEALTH_CHECK_PERMISSION):
-            services.container_health_check_refused(name=name, actor=actor, detail=refusal)
-            raise Forbidden(refusal)
         return Response(
             services.container_health_check_run(
                 name=name,
                 envs=query.envs(),
                 include_accessories=query.validated_data["include_accessories"],
-                actor=actor,
+                actor=Actor.api(request.auth),
             )
         )
 
 
 class ContainerRestartApi(OpsApi):
-    # Any valid token reaches the view: the scopes (``read`` too, since the answer is the container's
-    # view) and the owner's rights are checked here, so that every refusal is audited.
+    # Any valid token reaches the view: the service checks the scopes (``read`` too, since the answer is
+    # the container's view) and the owner's rights, so that every refusal is audited.
     permission_classes = [HasToken]
-    required_scopes = (ApiToken.SCOPE_READ, ApiToken.SCOPE_RESTART)
 
     @extend_schema(
         operation_id="container_restart",
@@ -315,18 +246,13 @@ class ContainerRestartApi(OpsApi):
         name = params.container_name(name)
         query = params.validated(params.ContainersQuery, request.query_params)
         body = params.validated(params.RestartBody, request.data if isinstance(request.data, dict) else {})
-        token = request.auth
-        refusal = token_use_refusal(token, self.required_scopes)
         return Response(
             services.container_restart(
                 name=name,
                 envs=query.envs(),
                 include_accessories=query.validated_data["include_accessories"],
                 timeout=body.validated_data["timeout"],
-                actor=token.owner.get_username() if token.owner else token.name,
-                token=token,
-                allowed=not refusal,
-                refusal=refusal,
+                actor=Actor.api(request.auth),
             )
         )
 
@@ -356,42 +282,3 @@ class DeployInfoApi(OpsApi):
     )
     def get(self, request):
         return Response(deploy_info.deploy_info_read())
-
-
-class AuditApi(OpsApi):
-    @extend_schema(
-        operation_id="audit_list",
-        parameters=[params.AuditQuery],
-        responses={200: shapes.AuditPageSerializer, **errors_documented(400)},
-        description="The audit trail of every operator action (portal, API, command line), newest first. "
-        "Page with `before`: each page's `next_before` (null on the last).",
-    )
-    def get(self, request):
-        query = params.validated(params.AuditQuery, request.query_params).validated_data
-        limit = query["limit"]
-        filters = {key: query.get(key) for key in ("before", "since", "until", "action", "actor", "via", "outcome")}
-        events = audit_events_list(limit=limit + 1, **{k: v for k, v in filters.items() if v is not None})
-        page = events[:limit]
-        return Response(
-            {
-                "events": [_audit_json(event) for event in page],
-                "next_before": page[-1].id if len(events) > limit else None,
-            }
-        )
-
-
-def _audit_json(event) -> dict:
-    return {
-        "id": event.id,
-        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
-        "actor": event.actor,
-        "via": event.via,
-        "token_name": event.token_name,
-        "action": event.action,
-        "target_type": event.target_type,
-        "targets": event.targets,
-        "target_count": event.target_count,
-        "changed": event.changed,
-        "outcome": event.outcome,
-        "detail": event.detail,
-    }

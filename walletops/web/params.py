@@ -1,21 +1,18 @@
-"""Validation of every query and body parameter of the wallet ops API (400 ``invalid_param`` naming it)."""
+"""Validation of the wallet ops API's query and body parameters (400 ``invalid_param`` naming it); the generic
+fields and ``validated`` are the kit's (``opsportal.api.params``)."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import re2
 from django.conf import settings
-from django.utils import timezone
 from rest_framework import serializers
 
-from walletops.web.errors import InvalidParam
+from opsportal.api.errors import InvalidParam
+from opsportal.api.params import FlagField, MomentField, validated  # noqa: F401  (this app's queries use them)
 
-TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-RELATIVE = re.compile(r"^(\d{1,6})([smhd])$")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_TAIL = 5000
 GREP_MAX_LENGTH = 200
 GREP_MAX_REPEAT = 100  # the largest n of a counted repetition {n}, {n,}, {n,m}
@@ -135,43 +132,11 @@ def counted_repetitions_check(source: str) -> None:
             last_group_counted = False
 
 
-class FlagField(serializers.Field):
-    """Exactly the documented spellings (the spec: anything else is 400), so the schema's enum holds."""
-
-    def to_internal_value(self, data):
-        value = str(data)
-        if value in TRUE:
-            return True
-        if value in FALSE:
-            return False
-        raise serializers.ValidationError("expected true/false/1/0/yes/no")
-
-
 class EnvField(serializers.Field):
     def to_internal_value(self, data):
         if data not in settings.WALLETOPS_ENVS:
             raise serializers.ValidationError(f"unknown env {data!r}; one of {settings.WALLETOPS_ENVS}")
         return data
-
-
-class MomentField(serializers.Field):
-    """ISO-8601 (a naive time is UTC) or a relative age: ``30s``, ``15m``, ``2h``, ``1d``."""
-
-    def to_internal_value(self, data):
-        text = str(data).strip()
-        relative = RELATIVE.match(text)
-        if not relative:
-            try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise serializers.ValidationError("expected ISO-8601 or a relative age like 30s, 15m, 2h, 1d") from None
-        try:
-            if relative:  # 999999d is before year 1
-                return timezone.now() - timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})
-            # In UTC from here on, so comparing it or handing it to Docker cannot overflow later (year 1 at +14:00).
-            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-        except OverflowError:
-            raise serializers.ValidationError("out of range: in UTC, a time must fall within years 1 to 9999") from None
 
 
 class ContainersQuery(serializers.Serializer):
@@ -262,53 +227,8 @@ def logs_options(query: dict) -> dict:
     }
 
 
-class QueuesQuery(serializers.Serializer):
-    partial = FlagField(required=False, default=False)
-
-
 class RestartBody(serializers.Serializer):
     timeout = serializers.IntegerField(required=False, default=10, min_value=0, max_value=300)
-
-
-AUDIT_MAX_LIMIT = 1000
-BIGINT_MAX = 2**63 - 1
-
-
-class AuditQuery(serializers.Serializer):
-    since = MomentField(required=False, help_text="events at or after this time")
-    until = MomentField(required=False, help_text="events before this time")
-    action = serializers.CharField(
-        required=False, allow_blank=True, max_length=64,
-        help_text="an action name (container.restart), or a prefix ending in a dot (jobs.)",
-    )  # fmt: skip
-    actor = serializers.CharField(
-        required=False, allow_blank=True, max_length=150, help_text="exactly: a user name, or a token's owner"
-    )
-    via = serializers.ChoiceField(choices=["portal", "api", "cli"], required=False)
-    outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"], required=False)
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=AUDIT_MAX_LIMIT)
-    before = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=BIGINT_MAX,
-        help_text="only events older than this id: a page's next_before",
-    )
-
-    def validate(self, attrs):
-        since, until = attrs.get("since"), attrs.get("until")
-        if since and until and since > until:
-            raise serializers.ValidationError({"since": "is after until"})
-        return attrs
-
-
-def validated(serializer_class, data, **kwargs):
-    """Validate or raise ``invalid_param`` naming the first bad parameter."""
-    known = set(serializer_class().fields)
-    serializer = serializer_class(data={k: v for k, v in data.items() if k in known}, **kwargs)
-    if not serializer.is_valid():
-        param, problems = next(iter(serializer.errors.items()))
-        raise InvalidParam(param, str(problems[0]) if isinstance(problems, list) else str(problems))
-    return serializer
 
 
 def last_event_id(request) -> str | None:

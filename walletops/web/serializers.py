@@ -3,11 +3,6 @@
 from rest_framework import serializers
 
 
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-
-
 class ContainerSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
@@ -127,28 +122,6 @@ class HealthCheckSerializer(serializers.Serializer):
     docker_health = DockerHealthSerializer()
 
 
-class QueueSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["worker", "runner"])
-    depth = serializers.IntegerField(allow_null=True)
-    processed_per_sec = serializers.FloatField(allow_null=True)
-    failures_last_hour = serializers.IntegerField(allow_null=True)
-
-
-class QueueErrorSerializer(serializers.Serializer):
-    queue = serializers.CharField()
-    job_id = serializers.CharField()
-    error = serializers.CharField()
-    count = serializers.IntegerField()
-    timestamp = serializers.DateTimeField()
-
-
-class QueuesSerializer(serializers.Serializer):
-    queues = QueueSerializer(many=True)
-    errors = QueueErrorSerializer(many=True)
-    missing = serializers.ListField(child=serializers.CharField(), required=False, help_text="with partial=true")
-
-
 class ThresholdsSerializer(serializers.Serializer):
     cpu = serializers.FloatField()
     mem = serializers.FloatField()
@@ -174,25 +147,3 @@ class DeployInfoSerializer(serializers.Serializer):
     commit_sha = serializers.CharField()
     deployed_by = serializers.CharField()
     deployed_at = serializers.CharField()
-
-
-class AuditEventSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-    actor = serializers.CharField(help_text="the user, or the token's owner (a machine token: its name)")
-    via = serializers.ChoiceField(choices=["portal", "api", "cli"])
-    token_name = serializers.CharField(help_text="the API token used; empty otherwise")
-    action = serializers.CharField(help_text="e.g. container.restart, jobs.pause, token.revoke")
-    target_type = serializers.CharField()
-    targets = serializers.ListField(child=serializers.CharField(), help_text="the objects' ids (the first 100)")
-    target_count = serializers.IntegerField()
-    changed = serializers.IntegerField(allow_null=True, help_text="how many objects the action changed")
-    outcome = serializers.ChoiceField(choices=["ok", "refused", "failed"])
-    detail = serializers.CharField()
-
-
-class AuditPageSerializer(serializers.Serializer):
-    events = AuditEventSerializer(many=True, help_text="newest first")
-    next_before = serializers.IntegerField(
-        allow_null=True, help_text="pass as before= for the next (older) page; null on the last page"
-    )

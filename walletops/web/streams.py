@@ -16,11 +16,11 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.utils import timezone
 
+from opsportal.api.errors import InvalidParam
+from opsportal.api.models import ApiToken
+from opsportal.api.tokens import token_owner_refusal, token_use_refusal
 from walletops import logs
-from walletops.models import ApiToken
-from walletops.tokens import token_owner_refusal, token_use_refusal
 from walletops.web import params
-from walletops.web.errors import InvalidParam
 
 RESUME_FUTURE = timedelta(days=1)  # a Last-Event-ID this far ahead of our clock is no line's time
 

@@ -1,6 +1,6 @@
-"""``Authorization: Bearer <token>`` for every wallet ops endpoint, and per-view scopes.
+"""``Authorization: Bearer <token>`` for every API endpoint, and per-view scopes.
 
-Rights are checked at every use, not only when the token was issued (``walletops.tokens``):
+Rights are checked at every use, not only when the token was issued (``opsportal.api.tokens``):
 a token whose owner was deactivated or is no longer staff authenticates no request (401,
 as a revoked token), and a scope is refused (403) when its owner lost the permission it needs.
 """
@@ -11,9 +11,9 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from walletops.models import ApiToken
-from walletops.tokens import api_token_authenticate, token_owner_refusal, token_use_refusal
-from walletops.web.errors import Forbidden, Unauthorized
+from opsportal.api.errors import Forbidden, Unauthorized
+from opsportal.api.models import ApiToken
+from opsportal.api.tokens import api_token_authenticate, token_owner_refusal, token_use_refusal
 
 
 class OwnerRefused(Unauthorized):

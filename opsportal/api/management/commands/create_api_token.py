@@ -5,22 +5,23 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from opsportal.api import services
+from opsportal.api.scopes import scopes_known
+from opsportal.api.tokens import scope_problems, token_grant_problems
 from opsportal.audit.services import Actor
-from walletops import services
-from walletops.tokens import scope_problems, token_grant_problems
 
 
 class Command(BaseCommand):
     help = (
-        "Create a wallet ops API token and print its secret once (it is stored hashed). With --user the token "
-        "acts as that user: its scopes must be within the user's rights (read: active staff; restart: also "
-        "walletops.restart_container), which are checked again at every use. Without --user it is a machine "
+        "Create an API token and print its secret once (it is stored hashed). With --user the token "
+        "acts as that user: its scopes must be within the user's rights (read: active staff; each other scope: "
+        "the permissions it needs), which are checked again at every use. Without --user it is a machine "
         "token, owned by no one (whoever runs this command has shell access to the portal)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
-        parser.add_argument("--scopes", default="read", help="comma-separated: read, restart")
+        parser.add_argument("--scopes", default="read", help=f"comma-separated: {', '.join(scopes_known())}")
         parser.add_argument("--user", help="the owner's username")
         parser.add_argument("--issued-by", help="the username of the person issuing it (recorded and audited)")
         parser.add_argument("--expires-in-days", type=int, help="expire after this many days")
