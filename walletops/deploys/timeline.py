@@ -1,0 +1,1 @@
+"""The deploy timeline (filled in step 3)."""
