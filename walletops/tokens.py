@@ -11,6 +11,7 @@ from opsportal.api.scopes import scope_register
 RESTART_PERMISSION = "walletops.restart_container"
 HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
 SCOPE_RESTART = "restart"
+SCOPE_DEPLOYS_WRITE = "deploys:write"  # the Kamal hook's token: posts hook events, nothing else
 
 
 def scopes_register() -> None:
@@ -18,3 +19,4 @@ def scopes_register() -> None:
     scope_register(
         SCOPE_RESTART, needs=(RESTART_PERMISSION,), description=f"restart containers (also {RESTART_PERMISSION})"
     )
+    scope_register(SCOPE_DEPLOYS_WRITE, description="post Kamal hook events (/deploys/events: the deploy hook's token)")
