@@ -48,7 +48,7 @@ from walletops.exceptions import (
     WalletOpsError,
 )
 from walletops.models import RestartAudit
-from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION, SCOPE_RESTART
+from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION, SCOPE_CHECK, SCOPE_RESTART
 
 ACTION_RESTART = "container.restart"
 ACTION_HEALTH_CHECK = "container.health_check"
@@ -196,7 +196,7 @@ def container_restart(
     """Restart a managed container in place and return its fresh view; audit every attempt.
 
     The actor decides (``Actor.refusal``): a token needs ``read`` (the answer is the container's
-    view) and ``restart``, and its owner ``walletops.restart_container``; a portal user needs the
+    view) and ``containers:restart``, and its owner ``walletops.restart_container``; a portal user needs the
     permission. A refusal is audited like the other outcomes and raised as ``RestartRefused``. A
     token's attempts are serialised on its row, a portal user's on theirs.
     """
@@ -257,10 +257,12 @@ def container_health_check_run(*, name: str, envs: list[str], include_accessorie
     """Run a container's own HEALTHCHECK command now; the run is audited (``ok``, or ``failed`` with the reason).
 
     An unhealthy answer is a check that ran: ``ok``, its status in the detail. The actor decides
-    (``Actor.refusal``: ``walletops.run_health_check``, for a token its owner's; the token's scope was
-    checked by its view): a refusal is audited and raised as ``HealthCheckRefused``.
+    (``Actor.refusal``: a token needs ``read`` and ``containers:check``, and its owner
+    ``walletops.run_health_check``; a portal user the permission): a refusal is audited and raised as
+    ``HealthCheckRefused``.
     """
-    if refusal := actor.refusal(permission=HEALTH_CHECK_PERMISSION, scope=READ):
+    refusal = actor.refusal(scope=READ) or actor.refusal(permission=HEALTH_CHECK_PERMISSION, scope=SCOPE_CHECK)
+    if refusal:
         _health_check_refused(name=name, actor=actor, detail=refusal)
         raise HealthCheckRefused(refusal)
     env = ",".join(envs)

@@ -6,17 +6,23 @@ Tokens themselves (issue, authenticate, revoke, the owner's rights at every use)
 
 from __future__ import annotations
 
-from opsportal.api.scopes import scope_register
+from opsportal.api.scopes import scope_alias_register, scope_register
 
 RESTART_PERMISSION = "walletops.restart_container"
 HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
-SCOPE_RESTART = "restart"
+SCOPE_RESTART = "containers:restart"
+SCOPE_CHECK = "containers:check"
+OLD_SCOPE_RESTART = "restart"  # before scopes had families: accepted on input, stored tokens migrated (opsapi.0002)
 SCOPE_DEPLOYS_WRITE = "deploys:write"  # the Kamal hook's token: posts hook events, nothing else
 
 
 def scopes_register() -> None:
     """Called once the app is ready (``WalletopsConfig.ready``)."""
+    scope_register(SCOPE_RESTART, needs=(RESTART_PERMISSION,), description=f"restart containers ({RESTART_PERMISSION})")
     scope_register(
-        SCOPE_RESTART, needs=(RESTART_PERMISSION,), description=f"restart containers (also {RESTART_PERMISSION})"
+        SCOPE_CHECK,
+        needs=(HEALTH_CHECK_PERMISSION,),
+        description=f"run containers' health checks, a command inside them ({HEALTH_CHECK_PERMISSION})",
     )
     scope_register(SCOPE_DEPLOYS_WRITE, description="post Kamal hook events (/deploys/events: the deploy hook's token)")
+    scope_alias_register(OLD_SCOPE_RESTART, SCOPE_RESTART)

@@ -6,3 +6,8 @@ class AlertsConfig(AppConfig):
     label = "alerts"
     verbose_name = "Alerts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from opsportal.alerts import scopes
+
+        scopes.scopes_register()

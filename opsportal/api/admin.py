@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from opsportal.api import services
 from opsportal.api.models import ApiToken
 from opsportal.api.scopes import scope_choices
-from opsportal.api.tokens import MANAGE_ALL_PERMISSION, token_grant_problems
+from opsportal.api.tokens import MANAGE_ALL_PERMISSION, api_token_secret_reveal, token_grant_problems
 from opsportal.audit.services import Actor
 from opsportal.lib.admin import time_column
 
@@ -48,6 +52,9 @@ class ApiTokenCreateForm(forms.ModelForm):
                 name = cleaned.get("name") or ""
                 services.token_issue_refused(actor=Actor.portal(self.issuer), name=name, problems=problems)
         return cleaned
+
+
+REVEAL_KEY = "opsapi.token_to_reveal"
 
 
 def _may_manage_all(request) -> bool:
@@ -88,6 +95,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
             kwargs["form"] = type("ApiTokenCreateForm", (ApiTokenCreateForm,), {"issuer": request.user})
         return super().get_form(request, obj, **kwargs)
 
+    def add_view(self, request, form_url="", extra_context=None):
+        # A forged POST by someone who may not issue tokens (a Viewer, with a valid CSRF token) is
+        # refused as Django would, and is on the record.
+        if request.method == "POST" and not self.has_add_permission(request):
+            detail = f"issuing tokens needs {self.opts.app_label}.add_{self.opts.model_name}"
+            name = request.POST.get("name", "")[:100]
+            services.token_issue_refused(actor=Actor.portal(request.user), name=name, problems=[detail])
+            raise PermissionDenied(detail)
+        return super().add_view(request, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        # The revoke action is offered only to who may revoke; a forged one is refused on the record.
+        if (
+            request.method == "POST"
+            and request.POST.get("action") == "revoke"
+            and not self.has_revoke_permission(request)
+        ):
+            chosen = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+            services.tokens_revoke_refused(
+                actor=Actor.portal(request.user),
+                targets=chosen,
+                detail=f"revoking tokens needs {self.opts.app_label}.delete_{self.opts.model_name}",
+            )
+            raise PermissionDenied("revoking tokens needs the permission to revoke them")
+        return super().changelist_view(request, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj else []
 
@@ -111,19 +144,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
             expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk = issued.token.pk
-        # Kept on this request only: shown by response_add, never stored (a flash message would
-        # put it in the session or a cookie).
-        request.issued_token_secret, request.issued_token = issued.secret, issued.token
+        # The secret is shown on the page the form redirects to (``reveal_view``), made there once: the
+        # session keeps which token and the hash it was issued with, never a secret.
+        request.session[REVEAL_KEY] = {"pk": issued.token.pk, "hash": issued.token.secret_hash}
 
     def response_add(self, request, obj, post_url_continue=None):
-        secret = getattr(request, "issued_token_secret", None)
-        if secret is None:
+        pending = request.session.get(REVEAL_KEY)
+        if not pending or pending.get("pk") != obj.pk:
             return super().response_add(request, obj, post_url_continue)
+        return HttpResponseRedirect(reverse("admin:opsapi_apitoken_issued", args=[obj.pk]))
+
+    def get_urls(self):
+        reveal = self.admin_site.admin_view(self.reveal_view)  # staff only, never cached
+        return [path("<int:pk>/issued/", reveal, name="opsapi_apitoken_issued"), *super().get_urls()]
+
+    def reveal_view(self, request, pk: int):
+        """The secret of the token this session just issued, once; a reload shows it no more and issues nothing."""
+        pending = request.session.pop(REVEAL_KEY, None)
+        issued = None
+        if pending and pending.get("pk") == pk:
+            issued = api_token_secret_reveal(token_id=pk, issued_hash=pending.get("hash", ""))
+        token = issued.token if issued else self.get_queryset(request).filter(pk=pk).first()
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Token {obj.name} created",
-            "token": request.issued_token,
-            "secret": secret,
+            "title": f"Token {token.name} created" if token else "Token",
+            "token": token,
+            "secret": issued.secret if issued else None,
             "opts": self.opts,
         }
         return TemplateResponse(request, "opsapi/token_issued.html", context)

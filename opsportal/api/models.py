@@ -26,7 +26,8 @@ class ApiToken(models.Model):
     # The secret's public prefix finds the row; the hash is then compared in constant time.
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
-    scopes = models.CharField(max_length=100, help_text="comma-separated scope names (opsportal.api.scopes)")
+    # Room for every family a token may hold (read,containers:restart,plannings:operate,… is 95 characters).
+    scopes = models.CharField(max_length=500, help_text="comma-separated scope names (opsportal.api.scopes)")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

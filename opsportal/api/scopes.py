@@ -20,6 +20,8 @@ class Scope:
 
 
 _REGISTRY: dict[str, Scope] = {}
+# Old names still accepted on input (a script's ``--scopes restart``), stored under the new one.
+_ALIASES: dict[str, str] = {}
 
 
 def scope_register(name: str, *, needs: tuple[str, ...] = (), description: str) -> Scope:
@@ -32,8 +34,22 @@ def scope_register(name: str, *, needs: tuple[str, ...] = (), description: str) 
     return scope
 
 
+def scope_alias_register(old: str, new: str) -> None:
+    """``old`` is read as ``new`` on input (issuing a token); stored tokens were migrated to ``new``."""
+    _ALIASES[old] = new
+
+
+def scope_canonical(name: str) -> str:
+    """The registered name of ``name``: itself, or the scope an old name became."""
+    return _ALIASES.get(name, name)
+
+
+def scopes_canonical(names) -> list[str]:
+    return list(dict.fromkeys(scope_canonical(name) for name in names))
+
+
 def scope_get(name: str) -> Scope | None:
-    return _REGISTRY.get(name)
+    return _REGISTRY.get(scope_canonical(name))
 
 
 def scopes_known() -> tuple[str, ...]:

@@ -34,6 +34,7 @@ def token_issue(
             target_type="token",
             targets=[f"{token.name} ({token.prefix})"],
             changed=1,
+            # Before: no token; after: what it may do, for whom, until when (never its secret or hash).
             detail=f"scopes {token.scopes}; owner {owner_name}; "
             f"expires {token.expires_at.isoformat() if token.expires_at else 'never'}",
         )
@@ -44,6 +45,13 @@ def token_issue_refused(*, actor: Actor, name: str, problems: list[str]) -> None
     audit_refusal_record(
         actor=actor, action=ACTION_TOKEN_CREATE, target_type="token", targets=[name], detail=" ".join(problems)
     )
+
+
+def tokens_revoke_refused(*, actor: Actor, targets: list[str], detail: str) -> None:
+    audit_refusal_record(
+        actor=actor, action=ACTION_TOKEN_REVOKE, target_type="token", targets=[f"id {pk}" for pk in targets],
+        detail=detail,
+    )  # fmt: skip
 
 
 def tokens_revoke(*, actor: Actor, tokens_to_revoke, now=None) -> int:
@@ -60,7 +68,9 @@ def tokens_revoke(*, actor: Actor, tokens_to_revoke, now=None) -> int:
             target_type="token",
             targets=[f"{token.name} ({token.prefix})" for token in chosen],
             changed=len(revoked),
-            detail=f"{len(revoked)} revoked, {len(chosen) - len(revoked)} already revoked",
+            # Before and after of what changed (a token's revocation time; its secret is never on the record).
+            detail=f"{len(revoked)} revoked, {len(chosen) - len(revoked)} already revoked; "
+            + "; ".join(f"{token.name} ({token.prefix}) revoked_at: none → {now.isoformat()}" for token in revoked),
             now=now,
         )
     return len(revoked)

@@ -58,6 +58,7 @@ def _person_lacks(user, scope: str) -> str:
 
 def token_grant_problems(*, issuer, owner, scopes: list[str], issuer_label: str = "your account") -> list[str]:
     """Why ``issuer`` may not issue a token with these scopes owned by ``owner`` (empty when they may)."""
+    scopes = registry.scopes_canonical(scopes)
     problems = []
     if owner is not None and owner.pk != issuer.pk and not issuer.has_perm(MANAGE_ALL_PERMISSION):
         problems.append(
@@ -71,6 +72,7 @@ def token_grant_problems(*, issuer, owner, scopes: list[str], issuer_label: str 
 
 def scope_problems(person, scopes: list[str], *, label: str) -> list[str]:
     """Why ``person`` may not stand behind a token with these scopes (empty when they may)."""
+    scopes = registry.scopes_canonical(scopes)
     return [
         f"The '{scope}' scope cannot be granted: {label} {reason} "
         "(a token never does more than the people who issue and own it)."
@@ -81,6 +83,7 @@ def scope_problems(person, scopes: list[str], *, label: str) -> list[str]:
 
 def token_use_refusal(token: ApiToken, scopes: tuple[str, ...] | list[str]) -> str:
     """Why this token may not be used for ``scopes`` now (empty when it may): its scopes, then its owner's rights."""
+    scopes = registry.scopes_canonical(scopes)
     for scope in scopes:
         if scope not in token.scope_list:
             return f"this token lacks the '{scope}' scope"
@@ -120,11 +123,11 @@ def api_token_create(
     if not name:
         raise ValueError("a token needs a name")
     known = registry.scopes_known()
+    scopes = registry.scopes_canonical(scopes)
     unknown = sorted(set(scopes) - set(known))
     if unknown or not scopes:
         raise ValueError(f"scopes must be a non-empty subset of {list(known)}; got {scopes}")
-    prefix = secrets.token_hex(6)
-    secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, secret = _secret_new()
     token = ApiToken.objects.create(
         name=name,
         owner=owner,
@@ -135,6 +138,31 @@ def api_token_create(
         expires_at=expires_at,
     )
     return IssuedToken(token=token, secret=secret)
+
+
+def _secret_new(prefix: str = "") -> tuple[str, str]:
+    prefix = prefix or secrets.token_hex(6)
+    return prefix, f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def api_token_secret_reveal(*, token_id: int, issued_hash: str) -> IssuedToken | None:
+    """A fresh secret for a token still holding the hash it was issued with, or None: at most once.
+
+    The portal shows a new token's secret on the page its form redirects to, not in the POST's
+    answer (a reload would issue another token). The secret made at issue is never shown: this one
+    replaces it (same prefix, so the audit's "name (prefix)" still names it), in one conditional UPDATE,
+    so two reloads racing reveal it once.
+    """
+    token = ApiToken.objects.filter(pk=token_id).only("prefix").first()
+    if token is None:
+        return None
+    _, secret = _secret_new(token.prefix)
+    replaced = ApiToken.objects.filter(pk=token_id, secret_hash=issued_hash, revoked_at__isnull=True).update(
+        secret_hash=_hash(secret)
+    )
+    if not replaced:
+        return None
+    return IssuedToken(token=ApiToken.objects.select_related("owner", "created_by").get(pk=token_id), secret=secret)
 
 
 def api_token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken | None:

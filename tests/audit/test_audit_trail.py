@@ -6,8 +6,9 @@ from io import StringIO
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from opsportal.api.models import ApiToken
@@ -102,7 +103,7 @@ def test_the_plannings_jobs_command_audits_pause_and_resume_as_the_command_line(
 
 def test_issuing_a_token_in_the_admin_is_audited_without_its_secret(client):
     _login(client, "root", superuser=True)
-    response = client.post(f"{TOKENS}add/", {"name": "grafana", "scope_choices": ["read"]})
+    response = client.post(f"{TOKENS}add/", {"name": "grafana", "scope_choices": ["read"]}, follow=True)
     assert response.status_code == HTTPStatus.OK
     token = ApiToken.objects.get()
     event = _only()
@@ -115,7 +116,7 @@ def test_issuing_a_token_in_the_admin_is_audited_without_its_secret(client):
 
 def test_a_token_refused_by_the_issuers_rights_is_audited_as_refused(client):
     _login(client, "clerk", "add_apitoken")
-    response = client.post(f"{TOKENS}add/", {"name": "deploy", "scope_choices": ["read", "restart"]})
+    response = client.post(f"{TOKENS}add/", {"name": "deploy", "scope_choices": ["read", "containers:restart"]})
     assert response.status_code == HTTPStatus.OK and not ApiToken.objects.exists()
     event = _only()
     assert (event.action, event.outcome, event.targets) == ("token.create", "refused", ["deploy"])
@@ -142,3 +143,42 @@ def test_create_api_token_audits_as_the_command_line_and_refusals_too(monkeypatc
                      stdout=StringIO(), stderr=StringIO())  # fmt: skip
     rows = list(AuditEvent.objects.order_by("id").values_list("action", "outcome", "actor", "via"))
     assert rows == [("token.create", "ok", "deploy", "cli"), ("token.create", "refused", "clerk", "cli")]
+
+
+def _viewer(client):
+    user = User.objects.create_user("vera", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Viewer"))
+    client.force_login(user)
+    return client
+
+
+def test_a_viewers_forged_token_issue_is_403_and_on_the_record(client):
+    """#21: with a valid CSRF token, a Viewer's POST of the token form answered 403 and left no row."""
+    client = Client(enforce_csrf_checks=True)
+    _viewer(client)
+    csrf = client.get(TOKENS).cookies["csrftoken"].value
+    answer = client.post(f"{TOKENS}add/", {"name": "sneaky", "scope_choices": ["read"], "csrfmiddlewaretoken": csrf})
+    assert answer.status_code == HTTPStatus.FORBIDDEN and not ApiToken.objects.exists()
+    event = _only()
+    assert (event.action, event.outcome, event.actor, event.targets) == ("token.create", "refused", "vera", ["sneaky"])
+    assert "opsapi.add_apitoken" in event.detail
+
+
+def test_a_viewers_forged_revoke_is_403_and_on_the_record(client):
+    token = api_token_create(name="live", scopes=["read"]).token
+    answer = _viewer(client).post(TOKENS, {"action": "revoke", "_selected_action": [token.pk]})
+    assert answer.status_code == HTTPStatus.FORBIDDEN
+    token.refresh_from_db()
+    assert token.revoked_at is None
+    event = _only()
+    assert (event.action, event.outcome, event.targets) == ("token.revoke", "refused", [f"id {token.pk}"])
+
+
+def test_a_revocation_is_on_the_record_with_before_and_after_and_no_secret(client):
+    _login(client, "root", superuser=True)
+    issued = api_token_create(name="a", scopes=["read"])
+    client.post(TOKENS, {"action": "revoke", "_selected_action": [issued.token.pk]})
+    issued.token.refresh_from_db()
+    detail = _only().detail
+    assert f"a ({issued.token.prefix}) revoked_at: none → {issued.token.revoked_at.isoformat()}" in detail
+    assert issued.secret.split("_", 2)[2] not in detail and issued.token.secret_hash not in detail

@@ -11,6 +11,8 @@ from walletops import services
 
 pytestmark = pytest.mark.django_db
 RESTART = "walletops.restart_container"
+SCOPE = "containers:restart"
+LACKS = "this token lacks the 'containers:restart' scope"
 
 
 def _staff(name: str, *perms: str, **flags) -> User:
@@ -24,12 +26,12 @@ def _staff(name: str, *perms: str, **flags) -> User:
 def test_a_token_needs_the_scope_and_its_owner_the_permission():
     deployer = _staff("deployer", RESTART)
     both = Actor.api(api_token_create(name="both", scopes=["read", "restart"], owner=deployer).token)
-    assert both.refusal(permission=RESTART, scope="restart") == ""
+    assert both.refusal(permission=RESTART, scope=SCOPE) == ""
     read_only = Actor.api(api_token_create(name="ro", scopes=["read"], owner=deployer).token)
-    assert read_only.refusal(permission=RESTART, scope="restart") == "this token lacks the 'restart' scope"
+    assert read_only.refusal(permission=RESTART, scope=SCOPE) == LACKS
     viewer = _staff("viewer")
     lent = Actor.api(api_token_create(name="lent", scopes=["read", "restart"], owner=viewer).token)
-    assert lent.refusal(permission=RESTART, scope="restart") == f"this token's owner viewer lacks {RESTART}"
+    assert lent.refusal(permission=RESTART, scope=SCOPE) == f"this token's owner viewer lacks {RESTART}"
     assert (lent.name, lent.via, lent.token_name) == ("viewer", "api", "lent")
 
 
@@ -40,16 +42,16 @@ def test_a_token_whose_owner_left_may_nothing():
 
 
 def test_a_machine_token_needs_only_the_scope():
-    machine = Actor.api(api_token_create(name="ci", scopes=["read", "restart"]).token)
-    assert machine.refusal(permission=RESTART, scope="restart") == ""
+    machine = Actor.api(api_token_create(name="ci", scopes=["read", "containers:restart"]).token)
+    assert machine.refusal(permission=RESTART, scope=SCOPE) == ""
     assert machine.name == "ci"
     reader = Actor.api(api_token_create(name="grafana", scopes=["read"]).token)
-    assert reader.refusal(permission=RESTART, scope="restart") == "this token lacks the 'restart' scope"
+    assert reader.refusal(permission=RESTART, scope=SCOPE) == LACKS
 
 
 def test_a_portal_user_needs_the_permission_and_the_command_line_may():
-    assert Actor.portal(_staff("op", RESTART)).refusal(permission=RESTART, scope="restart") == ""
-    assert Actor.portal(_staff("viewer")).refusal(permission=RESTART, scope="restart") == f"the user lacks {RESTART}"
+    assert Actor.portal(_staff("op", RESTART)).refusal(permission=RESTART, scope=SCOPE) == ""
+    assert Actor.portal(_staff("viewer")).refusal(permission=RESTART, scope=SCOPE) == f"the user lacks {RESTART}"
     assert Actor.cli("root").refusal(permission=RESTART) == ""
 
 

@@ -27,7 +27,7 @@ def test_the_token_page_names_the_new_tokens_prefix_and_scopes(admin_client):
     from opsportal.api.models import ApiToken
 
     response = admin_client.post(
-        "/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}
+        "/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}, follow=True
     )
     assert response.status_code == HTTPStatus.OK, response.content[:500]
     token = ApiToken.objects.get(name="grafana")

@@ -37,7 +37,7 @@ def test_request_credentials_are_never_logged(api_client, settings, token_for, e
 def test_a_new_tokens_secret_is_not_logged(admin_client, every_log_line):
     from walletops.models import RestartAudit
 
-    response = admin_client.post("/admin/opsapi/apitoken/add/", {"name": "ci", "scope_choices": ["read"]})
+    response = admin_client.post("/admin/opsapi/apitoken/add/", {"name": "ci", "scope_choices": ["read"]}, follow=True)
     secret = response.context["secret"]
     assert secret not in every_log_line.text + "".join(repr(record.args) for record in every_log_line.records)
     assert not RestartAudit.objects.filter(detail__contains=secret).exists()

@@ -144,3 +144,10 @@ def follow_env(settings, fleet_settings, tickers):
     }
     settings.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = 1
     return settings
+
+
+@pytest.fixture
+def checker(api_client, token_for):
+    """A token that may run health checks (a command in the container: ``containers:check``)."""
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read', 'containers:check')}")
+    return api_client

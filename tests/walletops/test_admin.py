@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_staff_create_a_token_and_see_its_secret_once(admin_client, admin_user):
     response = admin_client.post(
-        "/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}
+        "/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"], "owner": ""}, follow=True
     )
     assert response.status_code == HTTPStatus.OK
     token = ApiToken.objects.get(name="grafana")
@@ -45,3 +45,22 @@ def test_the_restart_audit_is_read_only(admin_client):
     RestartAudit.objects.create(actor="ops", env="staging", container="c", outcome="refused")
     assert admin_client.get("/admin/walletops/restartaudit/").status_code == HTTPStatus.OK
     assert admin_client.get("/admin/walletops/restartaudit/add/").status_code == HTTPStatus.FORBIDDEN
+
+
+def test_the_secret_page_answers_a_redirect_and_a_reload_shows_it_no_more_and_issues_nothing(admin_client):
+    """#21 part 4: reloading the page that showed a new token's secret issued a second live token."""
+    created = admin_client.post("/admin/opsapi/apitoken/add/", {"name": "grafana", "scope_choices": ["read"]})
+    assert created.status_code == HTTPStatus.FOUND
+    token = ApiToken.objects.get(name="grafana")
+    assert created["Location"] == f"/admin/opsapi/apitoken/{token.pk}/issued/"
+    shown = admin_client.get(created["Location"])
+    secret = shown.context["secret"]
+    assert secret.startswith(f"wo_{token.prefix}_") and f'value="{secret}"'.encode() in shown.content
+    assert "no-store" in shown["Cache-Control"]
+    reloaded = admin_client.get(created["Location"])
+    assert reloaded.status_code == HTTPStatus.OK and reloaded.context["secret"] is None
+    assert secret.encode() not in reloaded.content and b'id="token-shown"' in reloaded.content
+    assert ApiToken.objects.count() == 1
+    from opsportal.api.tokens import api_token_authenticate
+
+    assert api_token_authenticate(secret) == token  # the secret shown is the one that works

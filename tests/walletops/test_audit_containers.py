@@ -49,7 +49,7 @@ def test_refused_restarts_are_audited_until_the_refusal_limit_then_not_at_all(ap
     statuses = [client.post(f"{URL}/{WORKER}/restart").status_code for _ in range(4)]
     assert statuses == [HTTPStatus.FORBIDDEN] * 2 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
     assert _events() == [("container.restart", "refused", "reader", "api", "reader")] * 2
-    assert "lacks the 'restart' scope" in AuditEvent.objects.first().detail
+    assert "lacks the 'containers:restart' scope" in AuditEvent.objects.first().detail
     assert RestartAudit.objects.get(repeats=2)  # the restart ledger counts the unrowed ones
 
 
@@ -65,7 +65,7 @@ def test_a_restart_that_fails_is_audited_as_failed(client, settings, tmp_path):
 def test_health_checks_run_from_the_portal_and_the_api_are_audited(client, api_client, fleet_settings):
     client.force_login(_staff("ana", "run_health_check"))
     assert b"ops-badge-healthy" in client.post(f"{PAGES}{WEB}/health-check/").content
-    _bearer(api_client, api_token_create(name="probe", scopes=["read"]).secret)
+    _bearer(api_client, api_token_create(name="probe", scopes=["read", "containers:check"]).secret)
     assert api_client.get(f"{URL}/{WEB}/health-check").json()["status"] == "healthy"
     assert _events() == [
         ("container.health_check", "ok", "ana", "portal", ""),
@@ -78,7 +78,7 @@ def test_health_checks_are_refused_without_the_permission_and_audited(client, ap
     client.force_login(_staff("looker"))
     assert client.post(f"{PAGES}{WEB}/health-check/").status_code == HTTPStatus.FORBIDDEN
     viewer = _staff("viewer")
-    _bearer(api_client, api_token_create(name="mine", scopes=["read"], owner=viewer).secret)
+    _bearer(api_client, api_token_create(name="mine", scopes=["read", "containers:check"], owner=viewer).secret)
     response = api_client.get(f"{URL}/{WEB}/health-check")
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert response.json() == {
@@ -91,8 +91,17 @@ def test_health_checks_are_refused_without_the_permission_and_audited(client, ap
     ]
 
 
+def test_a_read_token_runs_no_health_check_a_command_in_the_container(api_client, fleet_settings):
+    """``containers:check`` is the scope of a health check; ``read`` only looks (refused and audited)."""
+    _bearer(api_client, api_token_create(name="grafana", scopes=["read"]).secret)
+    response = api_client.get(f"{URL}/{WEB}/health-check")
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["detail"] == "this token lacks the 'containers:check' scope"
+    assert _events() == [("container.health_check", "refused", "grafana", "api", "grafana")]
+
+
 def test_a_health_check_of_a_missing_container_is_audited_as_failed(api_client, fleet_settings):
-    _bearer(api_client, api_token_create(name="probe", scopes=["read"]).secret)
+    _bearer(api_client, api_token_create(name="probe", scopes=["read", "containers:check"]).secret)
     assert api_client.get(f"{URL}/wallet-core-staging-nope-1/health-check").status_code == HTTPStatus.NOT_FOUND
     event = AuditEvent.objects.get()
     assert (event.outcome, event.targets) == ("failed", ["wallet-core-staging-nope-1"])

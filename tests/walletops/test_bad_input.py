@@ -40,8 +40,8 @@ def halted(fleet_settings):
         client.close()
 
 
-def test_the_api_answers_409_container_not_running(reader, halted):
-    response = reader.get(f"{URL}/{HALTED}/health-check", {"env": "staging"})
+def test_the_api_answers_409_container_not_running(checker, halted):
+    response = checker.get(f"{URL}/{HALTED}/health-check", {"env": "staging"})
     assert response.status_code == HTTPStatus.CONFLICT, response.content
     assert response["Content-Type"] == "application/json"
     body = response.json()
@@ -49,13 +49,13 @@ def test_the_api_answers_409_container_not_running(reader, halted):
     assert body["detail"] == f"{HALTED} is exited: its health check runs inside the container, so start it first"
 
 
-def test_the_409_is_in_the_openapi_schema(reader, halted):
+def test_the_409_is_in_the_openapi_schema(checker, halted):
     from tests.opsportal.helpers import openapi_schema, schema_validator
 
     schema = openapi_schema()
     operation = schema["paths"][f"{URL}/{{name}}/health-check"]["get"]
     assert "409" in operation["responses"]
-    schema_validator(schema, "Error").validate(reader.get(f"{URL}/{HALTED}/health-check").json())
+    schema_validator(schema, "Error").validate(checker.get(f"{URL}/{HALTED}/health-check").json())
 
 
 def test_the_portal_page_says_the_container_is_not_running(client, halted):
@@ -74,12 +74,12 @@ def test_the_client_turns_dockers_409_on_exec_into_container_not_running(fleet_s
         engine.container_exec(fleet_settings.staging_url, halted.id, ["/bin/true"])
 
 
-def test_a_stopped_container_without_a_healthcheck_still_answers_none(reader, fleet_settings):
-    body = reader.get(f"{URL}/wallet-core-staging-job-abc1234/health-check").json()
+def test_a_stopped_container_without_a_healthcheck_still_answers_none(checker, fleet_settings):
+    body = checker.get(f"{URL}/wallet-core-staging-job-abc1234/health-check").json()
     assert (body["status"], body["exit_code"], body["docker_health"]["status"]) == ("none", None, "none")
 
 
-def test_a_container_that_stops_between_the_inspect_and_the_exec_is_409_too(reader, halted, monkeypatch):
+def test_a_container_that_stops_between_the_inspect_and_the_exec_is_409_too(checker, halted, monkeypatch):
     from walletops import containers
 
     inspect = containers._inspect
@@ -90,7 +90,7 @@ def test_a_container_that_stops_between_the_inspect_and_the_exec_is_409_too(read
         return result
 
     monkeypatch.setattr(containers, "_inspect", seen_running)
-    body = reader.get(f"{URL}/{HALTED}/health-check").json()
+    body = checker.get(f"{URL}/{HALTED}/health-check").json()
     assert body == {
         "code": "container_not_running",
         "detail": f"{HALTED} is not running: its health check runs inside the container, so start it first",

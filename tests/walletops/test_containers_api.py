@@ -177,28 +177,28 @@ def test_bad_log_parameters_are_400_naming_the_parameter(reader, fleet_settings,
     assert response.json()["detail"].startswith(f"{param}:")
 
 
-def test_health_check_runs_the_configured_command_now(reader, fleet_settings):
-    healthy = reader.get(f"{URL}/wallet-core-staging-web-abc1234/health-check").json()
+def test_health_check_runs_the_configured_command_now(checker, fleet_settings):
+    healthy = checker.get(f"{URL}/wallet-core-staging-web-abc1234/health-check").json()
     assert (healthy["status"], healthy["exit_code"]) == ("healthy", 0)
     assert "wallet-core ok" in healthy["output"]
     assert healthy["duration_ms"] >= 0 and healthy["checked_at"].endswith("Z")
-    failing = reader.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
+    failing = checker.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
     assert (failing["status"], failing["exit_code"]) == ("unhealthy", 3)
     assert "failing on purpose" in failing["output"]
-    none = reader.get(f"{URL}/wallet-core-staging-runner-abc1234/health-check").json()
+    none = checker.get(f"{URL}/wallet-core-staging-runner-abc1234/health-check").json()
     assert (none["status"], none["exit_code"]) == ("none", None)
 
 
-def test_responses_match_the_openapi_schema(reader, fleet_settings):
+def test_responses_match_the_openapi_schema(checker, fleet_settings):
     from tests.opsportal.helpers import openapi_schema, schema_validator
 
     schema = openapi_schema()
-    listed = reader.get(URL, {"include_stats": "true", "include_accessories": "true"}).json()
+    listed = checker.get(URL, {"include_stats": "true", "include_accessories": "true"}).json()
     for container in listed:
         schema_validator(schema, "Container").validate(container)
-    schema_validator(schema, "ContainerDetail").validate(reader.get(f"{URL}/wallet-core-staging-web-abc1234").json())
-    schema_validator(schema, "Logs").validate(reader.get(f"{URL}/wallet-core-staging-runner-abc1234/logs").json())
+    schema_validator(schema, "ContainerDetail").validate(checker.get(f"{URL}/wallet-core-staging-web-abc1234").json())
+    schema_validator(schema, "Logs").validate(checker.get(f"{URL}/wallet-core-staging-runner-abc1234/logs").json())
     schema_validator(schema, "HealthCheck").validate(
-        reader.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
+        checker.get(f"{URL}/wallet-core-staging-worker-abc1234/health-check").json()
     )
-    schema_validator(schema, "Error").validate(reader.get(URL, {"env": "qa"}).json())
+    schema_validator(schema, "Error").validate(checker.get(URL, {"env": "qa"}).json())

@@ -102,7 +102,7 @@ def test_create_api_token_prints_the_secret_once(db):
     call_command("create_api_token", "--name", "cli", "--scopes", "read,restart", stdout=out, stderr=StringIO())
     token = ApiToken.objects.get(name="cli")
     assert out.getvalue().strip().startswith(f"wo_{token.prefix}_")
-    assert token.scope_list == ["read", "restart"]
+    assert token.scope_list == ["read", "containers:restart"]
     assert (token.owner, token.created_by) == (None, None)  # a machine token, from the command line
 
 

@@ -181,7 +181,7 @@ def test_a_portal_users_refusals_are_limited_too(client, settings):
 def test_in_flight_restarts_count_against_the_limit(api_client, settings):
     """A ``started`` row (a restart still running elsewhere) takes its place in the minute's count."""
     settings.WALLETOPS_RESTARTS_PER_MINUTE = 2
-    issued = api_token_create(name="busy", scopes=["read", "restart"])
+    issued = api_token_create(name="busy", scopes=["read", "containers:restart"])
     for _ in range(2):
         RestartAudit.objects.create(actor="ci", token=issued.token, env="production", container=WORKER,
                                     outcome="started")  # fmt: skip

@@ -13,6 +13,8 @@ from walletops.models import RestartAudit
 
 pytestmark = pytest.mark.django_db
 ADD = "/admin/opsapi/apitoken/add/"
+RESTART = "containers:restart"
+BOTH = ["read", RESTART]
 URL = "/api/v1/admin/ops/containers"
 WORKER = "wallet-core-production-worker-def5678"
 
@@ -42,11 +44,11 @@ def test_a_restart_token_needs_the_restart_permission_of_its_issuer(client):
     """The report: a staff user with only add_apitoken issued a restart token owned by someone else."""
     other = _staff("victim", "walletops.restart_container")
     clerk = _issuer_client(client, _staff("clerk", "opsapi.add_apitoken"))
-    response = clerk.post(ADD, {"name": "sneaky", "scope_choices": ["restart"], "owner": other.pk})
+    response = clerk.post(ADD, {"name": "sneaky", "scope_choices": ["containers:restart"], "owner": other.pk})
     assert response.status_code == HTTPStatus.OK  # the form again, with the error
     assert not ApiToken.objects.exists()
     errors = " ".join(response.context["adminform"].form.errors["scope_choices"])
-    assert "'restart' scope cannot be granted: your account lacks walletops.restart_container" in errors
+    assert "'containers:restart' scope cannot be granted: your account lacks walletops.restart_container" in errors
     assert "cannot be granted" in response.content.decode()
 
 
@@ -56,17 +58,19 @@ def test_without_manage_all_tokens_the_owner_is_the_issuer_whatever_the_post_say
     page = _issuer_client(client, clerk).get(ADD)
     assert 'name="owner"' not in page.content.decode()  # no owner field to choose from
     response = client.post(ADD, {"name": "mine", "scope_choices": ["read"], "owner": other.pk})
-    assert response.status_code == HTTPStatus.OK, response.content
+    assert response.status_code == HTTPStatus.FOUND, response.content
     token = ApiToken.objects.get(name="mine")
     assert (token.owner, token.created_by, token.scope_list) == (clerk, clerk, ["read"])
 
 
 def test_an_issuer_with_the_restart_permission_issues_a_restart_token_for_themselves(client):
     deployer = _staff("deployer", "opsapi.add_apitoken", "walletops.restart_container")
-    response = _issuer_client(client, deployer).post(ADD, {"name": "ci", "scope_choices": ["read", "restart"]})
+    response = _issuer_client(client, deployer).post(
+        ADD, {"name": "ci", "scope_choices": ["read", "containers:restart"]}, follow=True
+    )
     assert response.status_code == HTTPStatus.OK and "secret" in response.context
     token = ApiToken.objects.get(name="ci")
-    assert (token.owner, token.created_by, token.scope_list) == (deployer, deployer, ["read", "restart"])
+    assert (token.owner, token.created_by, token.scope_list) == (deployer, deployer, ["read", "containers:restart"])
     assert 'owned by <strong id="token-owner">deployer</strong>, issued by deployer' in response.content.decode()
 
 
@@ -75,16 +79,16 @@ def test_a_token_manager_issues_for_others_within_the_owners_rights(client):
     allowed, reader = _staff("ops", "walletops.restart_container"), _staff("intern")
     lead = _issuer_client(client, manager)
     assert 'name="owner"' in lead.get(ADD).content.decode()
-    assert lead.post(ADD, {"name": "for-ops", "scope_choices": ["restart"], "owner": allowed.pk}).status_code == 200
+    assert lead.post(ADD, {"name": "for-ops", "scope_choices": [RESTART], "owner": allowed.pk}).status_code == 302
     token = ApiToken.objects.get(name="for-ops")
     assert (token.owner, token.created_by) == (allowed, manager)
-    refused = lead.post(ADD, {"name": "for-intern", "scope_choices": ["read", "restart"], "owner": reader.pk})
+    refused = lead.post(ADD, {"name": "for-intern", "scope_choices": BOTH, "owner": reader.pk})
     assert "the owner intern lacks walletops.restart_container" in refused.content.decode()
     assert not ApiToken.objects.filter(name="for-intern").exists()
     inactive = User.objects.create_user("gone", is_staff=True, is_active=False)
     refused = lead.post(ADD, {"name": "for-gone", "scope_choices": ["read"], "owner": inactive.pk})
     assert "the owner gone is deactivated" in refused.content.decode()
-    assert lead.post(ADD, {"name": "for-intern", "scope_choices": ["read"], "owner": reader.pk}).status_code == 200
+    assert lead.post(ADD, {"name": "for-intern", "scope_choices": ["read"], "owner": reader.pk}).status_code == 302
 
 
 def test_without_manage_all_tokens_one_lists_and_revokes_only_ones_own_tokens(client):
@@ -116,7 +120,7 @@ def test_the_command_checks_the_owners_rights_and_records_the_issuer():
     call_command("create_api_token", "--name", "ci", "--scopes", "read,restart", "--user", "deployer",
                  "--issued-by", "lead", stdout=StringIO(), stderr=StringIO())  # fmt: skip
     token = ApiToken.objects.get(name="ci")
-    assert (token.owner, token.created_by, token.scope_list) == (deployer, lead, ["read", "restart"])
+    assert (token.owner, token.created_by, token.scope_list) == (deployer, lead, ["read", "containers:restart"])
     with pytest.raises(CommandError, match="is deactivated"):
         User.objects.create_user("gone", is_staff=True, is_active=False)
         call_command("create_api_token", "--name", "y", "--user", "gone", stdout=StringIO(), stderr=StringIO())
@@ -128,8 +132,8 @@ def test_the_command_checks_the_owners_rights_and_records_the_issuer():
 def test_the_audit_names_the_token_its_owner_and_its_issuer(api_client, client, fleet_settings):
     lead = _staff("lead", "opsapi.add_apitoken", "walletops.restart_container", "opsapi.manage_all_tokens")
     deployer = _staff("deployer", "walletops.restart_container")
-    page = _issuer_client(client, lead).post(ADD, {"name": "ci", "scope_choices": ["read", "restart"],
-                                                    "owner": deployer.pk})  # fmt: skip
+    page = _issuer_client(client, lead).post(ADD, {"name": "ci", "scope_choices": ["read", "containers:restart"],
+                                                    "owner": deployer.pk}, follow=True)  # fmt: skip
     response = _bearer(api_client, page.context["secret"]).post(f"{URL}/{WORKER}/restart", {"timeout": 0},
                                                                    format="json")  # fmt: skip
     assert response.status_code == HTTPStatus.OK, response.content

@@ -211,12 +211,16 @@ class MergedLogsApi(LogsApi):
 
 
 class ContainerHealthCheckApi(OpsApi):
+    # Any valid token reaches the view: the service checks the scopes and the owner's rights and audits refusals.
+    permission_classes = [HasToken]
+
     @extend_schema(
         operation_id="container_health_check",
         parameters=[params.ContainersQuery],
         responses={200: shapes.HealthCheckSerializer, **errors_documented(400, 404, 409, 503)},
-        description="Runs the container's own HEALTHCHECK command now; every run is in the audit trail. A token "
-        "with an owner needs its owner to hold `walletops.run_health_check` (403 otherwise, audited).",
+        description="Runs the container's own HEALTHCHECK command now; every run is in the audit trail. The token "
+        "needs the `read` and `containers:check` scopes, and its owner `walletops.run_health_check` "
+        "(403 otherwise, audited).",
     )
     def get(self, request, name: str):
         name = params.container_name(name)
