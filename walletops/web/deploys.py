@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from opsportal.api.base import OpsApi
 from opsportal.api.errors import InvalidParam
-from opsportal.api.params import validated
+from opsportal.api.params import MomentField, validated
 from opsportal.api.schema import errors_documented
-from walletops.deploys import services
+from walletops.deploys import reading, services, timeline
 from walletops.deploys.formats import HOOK_VARIABLES, HOOKS, HookEventInvalid, hook_event_parse
 from walletops.tokens import SCOPE_DEPLOYS_WRITE
 
@@ -63,3 +64,92 @@ class DeployEventsApi(OpsApi):
         return Response(
             HookEventSerializer(row).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
+
+
+class DeploysQuery(serializers.Serializer):
+    destination = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=50,
+        help_text="a Kamal destination (WALLETOPS_ENVS); empty for a destination-less app",
+    )  # fmt: skip
+    host = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    role = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    performer = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+    since = MomentField(required=False, help_text="entries at or after this time")
+    until = MomentField(required=False, help_text="entries before this time")
+    cursor = serializers.CharField(required=False, max_length=200, help_text="a page's next_cursor")
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=timeline.MAX_LIMIT)
+
+    def validate_destination(self, value):
+        if value and value not in reading.destinations_known():
+            raise serializers.ValidationError(f"one of {', '.join(reading.destinations_known())}, or empty")
+        return value
+
+    def validate_cursor(self, value):
+        try:
+            return timeline.Cursor.decode(value)
+        except timeline.CursorInvalid as invalid:
+            raise serializers.ValidationError(str(invalid)) from None
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    source = serializers.ChoiceField(choices=list(timeline.RANK), help_text="audit: a host's Kamal audit line")
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="audit: booted, stopped…, other; hook: the hook; portal: the action")
+    subject = serializers.CharField()
+    host = serializers.CharField()
+    role = serializers.CharField()
+    performer = serializers.CharField()
+    version = serializers.CharField()
+    text = serializers.CharField(allow_blank=True)
+    detail = serializers.CharField(allow_blank=True)
+    hosts = serializers.ListField(child=serializers.CharField(), required=False)
+    roles = serializers.ListField(child=serializers.CharField(), required=False)
+    lock = serializers.BooleanField(allow_null=True, required=False)
+    runtime_seconds = serializers.IntegerField(allow_null=True, required=False)
+
+
+class LockSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    destination = serializers.CharField()
+    holder = serializers.CharField()
+    locked_at = serializers.DateTimeField(allow_null=True)
+    age_seconds = serializers.IntegerField(allow_null=True)
+    version = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+    problem = serializers.CharField(allow_blank=True)
+
+
+class DeploySerializer(serializers.Serializer):
+    version = serializers.CharField()
+    performer = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    hosts = serializers.ListField(child=serializers.CharField())
+    roles = serializers.ListField(child=serializers.CharField())
+    runtime_seconds = serializers.IntegerField(allow_null=True)
+
+
+class DeploysPageSerializer(serializers.Serializer):
+    entries = TimelineEntrySerializer(many=True, help_text="newest first")
+    next_cursor = serializers.CharField(allow_null=True, help_text="pass as cursor= for the next (older) page")
+    locks = LockSerializer(many=True, help_text="Kamal deploy locks held now (first page only)")
+    deploys = DeploySerializer(many=True, help_text="the latest deploys (first page only)")
+
+
+class DeploysApi(OpsApi):
+    @extend_schema(
+        operation_id="deploys_list",
+        parameters=[DeploysQuery],
+        responses={200: DeploysPageSerializer, **errors_documented(400)},
+    )
+    def get(self, request):
+        query = validated(DeploysQuery, request.query_params).validated_data
+        report = timeline.deploys_report(
+            timeline.Filters(
+                service=settings.WALLETOPS_SERVICE, destination=query["destination"], host=query["host"],
+                role=query["role"], performer=query["performer"], since=query.get("since"), until=query.get("until"),
+            ),
+            cursor=query.get("cursor"), limit=query["limit"],
+        )  # fmt: skip
+        return Response(DeploysPageSerializer(report).data)
