@@ -18,7 +18,7 @@ def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
     assert operations == {
         "plannings_health", "containers_list", "container_detail", "container_logs", "container_health_check",
         "container_restart", "queues", "hosts", "deploy_info", "metrics", "audit_list", "alerts_list", "logs_merged",
-        "maintenance_list", "deploy_event_record", "deploys_list",
+        "maintenance_list", "deploy_event_record", "deploys_list", "deploys_drift",
     }  # fmt: skip
     assert schema["components"]["securitySchemes"]["bearerToken"] == {
         "type": "http", "scheme": "bearer", "description": "an opsportal API token (wo_…)",

@@ -11,7 +11,7 @@ from opsportal.api.base import OpsApi
 from opsportal.api.errors import InvalidParam
 from opsportal.api.params import MomentField, validated
 from opsportal.api.schema import errors_documented
-from walletops.deploys import reading, services, timeline
+from walletops.deploys import drift, reading, services, timeline
 from walletops.deploys.formats import HOOK_VARIABLES, HOOKS, HookEventInvalid, hook_event_parse
 from walletops.tokens import SCOPE_DEPLOYS_WRITE
 
@@ -153,3 +153,41 @@ class DeploysApi(OpsApi):
             cursor=query.get("cursor"), limit=query["limit"],
         )  # fmt: skip
         return Response(DeploysPageSerializer(report).data)
+
+
+class DriftQuery(serializers.Serializer):
+    destination = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+
+    def validate_destination(self, value):
+        return DeploysQuery().validate_destination(value)
+
+
+class RoleDriftSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    hosts = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="engine host -> versions running"
+    )
+    problems = serializers.ListField(child=serializers.CharField())
+    rollback_candidates = serializers.ListField(
+        child=serializers.CharField(), help_text="other versions whose containers are on every host of the role"
+    )
+    drifting = serializers.BooleanField()
+
+
+class DriftSerializer(serializers.Serializer):
+    destination = serializers.CharField()
+    newest_version = serializers.CharField(help_text="the latest deploy's version (the hosts' audit lines)")
+    roles = RoleDriftSerializer(many=True)
+    drifting = serializers.BooleanField()
+    missing_hosts = serializers.ListField(child=serializers.CharField(), help_text="engines that did not answer")
+
+
+class DeploysDriftApi(OpsApi):
+    @extend_schema(
+        operation_id="deploys_drift",
+        parameters=[DriftQuery],
+        responses={200: DriftSerializer, **errors_documented(400)},
+    )
+    def get(self, request):
+        query = validated(DriftQuery, request.query_params).validated_data
+        return Response(drift.drift_report(service=settings.WALLETOPS_SERVICE, destination=query["destination"]))

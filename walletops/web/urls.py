@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     path(f"{OPS}hosts", api.HostsApi.as_view(), name="api-hosts"),
     path(f"{OPS}deploys", deploys.DeploysApi.as_view(), name="api-deploys"),
+    path(f"{OPS}deploys/drift", deploys.DeploysDriftApi.as_view(), name="api-deploys-drift"),
     path(f"{OPS}deploys/events", deploys.DeployEventsApi.as_view(), name="api-deploy-events"),
     path(f"{OPS}deploy-info", api.DeployInfoApi.as_view(), name="api-deploy-info"),
     path(f"{OPS}containers/<str:name>/restart", api.ContainerRestartApi.as_view(), name="api-container-restart"),
