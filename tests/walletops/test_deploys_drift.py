@@ -90,3 +90,23 @@ def test_drift_is_seen_on_the_next_read_after_a_host_changes(reader, drift_fleet
     assert any("runs 2 versions (v1, v2)" in problem for problem in web["problems"])
     # v1 is now stopped on b and running on a: present on both hosts, so a candidate? It still runs on a.
     assert web["rollback_candidates"] == []
+
+
+@pytest.mark.django_db
+def test_the_drift_rule_fires_when_a_host_differs_and_resolves_when_they_agree(drift_fleet, settings, tmp_path):
+    from opsportal.alerts.models import Alert, Rule
+    from opsportal.alerts.services import alerts_evaluate
+
+    settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "deploy_info.json"  # none: no deploy in progress
+    Rule.objects.exclude(kind="drift").update(enabled=False)
+    Rule.objects.filter(kind="drift").update(grace_evaluations=1, grace_seconds=0)
+    clients, run = drift_fleet
+    assert alerts_evaluate().fired == 0
+    clients[1].containers.get("wallet-core-web-drift-v1").stop(timeout=0)
+    run(clients[1], "v2")
+    assert alerts_evaluate().fired == 1
+    alert = Alert.objects.get(is_open=True)
+    assert alert.target == "drift drift/web" and "hosts differ" in alert.message
+    clients[1].containers.get("wallet-core-web-drift-v2").stop(timeout=0)
+    clients[1].containers.get("wallet-core-web-drift-v1").start()
+    assert alerts_evaluate().resolved == 1

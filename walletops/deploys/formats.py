@@ -271,3 +271,11 @@ def hook_event_parse(hook: str, variables: dict[str, str]) -> HookEvent:
         subcommand=get["KAMAL_SUBCOMMAND"],
         runtime_seconds=int(runtime) if runtime else None,
     )
+
+
+def held_for(seconds: int | None) -> str:
+    """A lock's age for people: ``28 d 3 h 5 min``, ``2 h 0 min``."""
+    if seconds is None:
+        return "an unknown time"
+    days, rest = divmod(seconds, 86400)
+    return (f"{days} d " if days else "") + f"{rest // 3600} h {rest % 3600 // 60} min"

@@ -239,3 +239,26 @@ def deploys_report(filters: Filters, *, cursor: Cursor | None = None, limit: int
         ]
         report["deploys"] = [asdict(deploy) for deploy in deploys_recent(filters.service, filters.destination)]
     return report
+
+
+def deploy_in_progress(*, service: str, now: datetime, hold_max: timedelta) -> str:
+    """Why a deploy is in progress now ("" when none): a Kamal lock is held, or the hook's pre-deploy event
+    came and its post-deploy has not yet (Kamal releases the lock before post-deploy runs), for at most
+    ``hold_max`` after the pre-deploy event (a deploy that died never sends its post-deploy)."""
+    held = reading.locks_held(service=service)
+    if held:
+        lock = held[0]
+        return f"the deploy lock is held on {lock.host} by {lock.holder or 'someone'}"
+    pre = (
+        DeployHookEvent.objects.filter(service=service, hook="pre-deploy", recorded_at__gte=now - hold_max)
+        .order_by("-recorded_at", "-id")
+        .first()
+    )
+    if pre is None:
+        return ""
+    post = DeployHookEvent.objects.filter(
+        service=service, destination=pre.destination, hook="post-deploy", recorded_at__gte=pre.recorded_at
+    ).exists()
+    return (
+        "" if post else f"{pre.performer or 'someone'} started deploying {pre.version} (pre-deploy, no post-deploy yet)"
+    )
