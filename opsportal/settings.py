@@ -361,6 +361,8 @@ WALLETOPS_PROTECTED_CONTAINERS = portal_list("WALLETOPS_PROTECTED_CONTAINERS", [
 WALLETOPS_RESTARTS_PER_MINUTE = strict_int("WALLETOPS_RESTARTS_PER_MINUTE", 5, minimum=1)
 # Refused restart attempts audited per token (or user) a minute; past it, 429 and a count on the last row.
 WALLETOPS_REFUSALS_PER_MINUTE = strict_int("WALLETOPS_REFUSALS_PER_MINUTE", 10, minimum=1)
+# How long a POST's Idempotency-Key answers its first outcome (opsportal/api/idempotency.py).
+OPSPORTAL_API_IDEMPOTENCY_HOURS = strict_int("OPSPORTAL_API_IDEMPOTENCY_HOURS", 24, minimum=1)
 WALLETOPS_WORKER_QUEUES = portal_list(
     "WALLETOPS_WORKER_QUEUES", ["payouts", "virtual_account_issue", "webhook_notifications", "pos_settlement"]
 )

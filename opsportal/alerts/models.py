@@ -135,6 +135,7 @@ class Rule(models.Model):
 _ALERTING_FIRST = models.Case(models.When(state="alerting", then=models.Value(0)), default=models.Value(1))
 LIST_ORDER = [F("is_open").desc(), _ALERTING_FIRST.asc(), F("started_at").desc()]
 LIST_ORDER_INDEXED = [F("is_open").desc(), _ALERTING_FIRST, F("started_at").desc()]
+ALERTING_RANK = _ALERTING_FIRST  # 0 alerting, 1 otherwise: the API pages on it by name (selectors.alerts_listed)
 
 
 class Alert(models.Model):

@@ -6,10 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
-from opsportal.alerts.models import LIST_ORDER, Alert, EvaluatorState, MaintenanceWindow
+from opsportal.alerts.models import ALERTING_RANK, LIST_ORDER, Alert, EvaluatorState, MaintenanceWindow
 from opsportal.lib.health_status import HealthStatus, status_worst
+
+
+def alerts_listed(*, open_only: bool) -> QuerySet[Alert]:
+    """The alerts to page through (``opsportal.api.paging``), with ``alerting_rank`` to order on:
+    ``is_open`` descending, ``alerting_rank``, ``started_at`` descending, ``id`` descending is the list's order."""
+    rows = Alert.objects.select_related("rule").prefetch_related("grouped_notifications__channel")
+    if open_only:
+        rows = rows.filter(is_open=True)
+    return rows.annotate(alerting_rank=ALERTING_RANK)
 
 
 def alerts_list(*, open_only: bool, limit: int) -> list[Alert]:

@@ -12,15 +12,19 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from opsportal.alerts.selectors import alerts_list, maintenance_windows_listed
-from opsportal.api import params
+from opsportal.alerts.selectors import alerts_listed, maintenance_windows_listed
+from opsportal.api import paging, params
 from opsportal.api.base import OpsApi
+from opsportal.api.paging import CursorPaging, Key
 from opsportal.api.schema import errors_documented
 
 
 class AlertsQuery(serializers.Serializer):
     open = params.FlagField(required=False, default=False, help_text="only open alerts (pending, alerting)")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+
+
+# Open first, alerting before pending, then the history newest first (the Alerts page's order), paged.
+ALERTS_PAGING = CursorPaging(Key("is_open"), Key("alerting_rank", descending=False), Key("started_at"), Key("id"))
 
 
 class AlertNotificationSerializer(serializers.Serializer):
@@ -64,13 +68,16 @@ class AlertSerializer(serializers.Serializer):
 class AlertsApi(OpsApi):
     @extend_schema(
         operation_id="alerts_list",
-        parameters=[AlertsQuery],
-        responses={200: AlertSerializer(many=True), **errors_documented(400)},
+        parameters=[AlertsQuery, *paging.PARAMETERS],
+        responses={200: paging.page_serializer(AlertSerializer, name="AlertsPage"), **errors_documented(400)},
+        description="Open alerts first (alerting before pending), then the history newest first, a page at a "
+        'time: `results`, and `next` (also a `Link: <…>; rel="next"` header), the next page\'s URL, null on the '
+        "last.",
     )
     def get(self, request):
         query = params.validated(AlertsQuery, request.query_params).validated_data
-        rows = alerts_list(open_only=query["open"], limit=query["limit"])
-        return Response(AlertSerializer(rows, many=True).data)
+        rows, next_url = ALERTS_PAGING.page(request, alerts_listed(open_only=query["open"]))
+        return ALERTS_PAGING.response(AlertSerializer(rows, many=True).data, next_url)
 
 
 class MaintenanceQuery(serializers.Serializer):

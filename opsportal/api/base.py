@@ -6,8 +6,10 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opsportal.api import idempotency
 from opsportal.api.auth import BearerTokenAuthentication, HasScope
 from opsportal.api.errors import InvalidParam, RequestTooLarge
 from opsportal.api.scopes import READ
@@ -63,3 +65,35 @@ class OpsApi(APIView):
     parser_classes = [OpsJSONParser]
     content_negotiation_class = OpsContentNegotiation
     # Errors: ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``, the one shape of every /api/v1/ path (errors.py).
+    idempotency_claim: idempotency.Claim | None = None
+
+    # Every POST honours ``Idempotency-Key`` (idempotency.py): claimed once the caller is known and allowed
+    # in, answered again from the stored outcome, released when the request ends in a server error.
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            self.idempotency_claim = idempotency.idempotency_claim(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replayed):
+            response = Response(exc.body, status=exc.status_code)
+            response[idempotency.REPLAYED_HEADER] = "true"
+            return response
+        return super().handle_exception(exc)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException:  # a bug: Django answers 500, and a retry may act
+            if self.idempotency_claim is not None:
+                idempotency.idempotency_release(self.idempotency_claim)
+            raise
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.idempotency_claim is not None:
+            claim, self.idempotency_claim = self.idempotency_claim, None
+            idempotency.idempotency_finish(
+                claim, status_code=response.status_code, body=getattr(response, "data", None)
+            )
+        return response

@@ -48,3 +48,25 @@ class ApiToken(models.Model):
 
     def is_active(self, now) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class IdempotencyKey(models.Model):
+    """One POST's ``Idempotency-Key`` for one caller: what was asked (a hash) and, once done, what was answered.
+
+    ``status`` null: the first request is still acting; a retry waits for it (``idempotency.py``).
+    """
+
+    caller = models.CharField(max_length=64, help_text="token:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the method, path, query and body")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "opsapi_idempotency_key"
+        constraints = [models.UniqueConstraint(fields=["caller", "key"], name="opsapi_idempotency_once")]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

@@ -95,17 +95,6 @@ def token_use_refusal(token: ApiToken, scopes: tuple[str, ...] | list[str]) -> s
     return ""
 
 
-def token_owner_lacks(token: ApiToken, permission: str) -> str:
-    """Why this token may not do what needs ``permission`` (empty when it may): its owner lacks it.
-
-    A machine token (no owner) does what its scopes say: no person stands behind it to lose a right.
-    """
-    owner = token.owner
-    if owner is not None and not owner.has_perm(permission):
-        return f"this token's owner {owner.get_username()} lacks {permission}"
-    return ""
-
-
 def token_owner_refusal(token: ApiToken) -> str:
     """Why no request at all may use this token now: its owner was deactivated or is no longer staff."""
     owner = token.owner

@@ -140,10 +140,10 @@ def test_the_api_shows_who_acknowledged_an_alert_when_and_why(
         alert = _fire(plannings_health, clock)
         admin_client.post(f"/admin/alerts/alert/{alert.pk}/acknowledge/", {"comment": "on it"})
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('read')}")
-    (item,) = api_client.get("/api/v1/admin/ops/alerts").json()
+    (item,) = api_client.get("/api/v1/admin/ops/alerts").json()["results"]
     assert item["acknowledged"] == {"by": admin_user.username, "at": "2026-03-02T09:01:00Z", "comment": "on it"}
     Alert.objects.update(acknowledged_at=None, acknowledged_by="", ack_comment="")
-    assert api_client.get("/api/v1/admin/ops/alerts").json()[0]["acknowledged"] is None
+    assert api_client.get("/api/v1/admin/ops/alerts").json()["results"][0]["acknowledged"] is None
 
 
 def test_acknowledging_twice_is_refused_and_keeps_the_first(client, member, admin_client, plannings_health):

@@ -205,3 +205,23 @@ def test_a_restart_admitted_is_recorded_started_before_the_engine_is_called(api_
     assert api_client.post(f"{URL}/{WORKER}/restart", {"timeout": 0}, format="json").status_code == HTTPStatus.OK
     assert seen == [["started"]]
     assert RestartAudit.objects.get().outcome == "restarted"
+
+
+def test_two_concurrent_retries_with_one_idempotency_key_restart_once_and_answer_alike(served):
+    """The second of two simultaneous requests with one key waits for the first and answers its outcome."""
+    secret = served.manage("create_api_token", "--name", "retry", "--scopes", "read,containers:restart").strip()
+    barrier = threading.Barrier(2)
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "deploy-42"}
+
+    def post(_):
+        with httpx.Client(timeout=120) as client:
+            barrier.wait()
+            return client.post(f"{served.url}{URL}/{WORKER}/restart", json={"timeout": 0}, headers=headers)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(post, range(2)))
+    assert [answer.status_code for answer in answers] == [HTTPStatus.OK, HTTPStatus.OK], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(answer.headers.get("Idempotent-Replayed", "") for answer in answers) == ["", "true"]
+    outcomes, _ = _audit(served, "retry")
+    assert outcomes == Counter({"restarted": 1}), outcomes

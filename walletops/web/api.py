@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from opsportal.api import idempotency
 from opsportal.api.auth import HasToken, OwnerRefused
 from opsportal.api.base import OpsApi
 from opsportal.api.schema import errors_documented
@@ -242,9 +243,9 @@ class ContainerRestartApi(OpsApi):
 
     @extend_schema(
         operation_id="container_restart",
-        parameters=[params.ContainersQuery],
+        parameters=[params.ContainersQuery, idempotency.PARAMETER],
         request=params.RestartBody,
-        responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 413, 429, 503)},
+        responses={200: shapes.ContainerDetailSerializer, **errors_documented(400, 404, 409, 413, 422, 429, 503)},
     )
     def post(self, request, name: str):
         name = params.container_name(name)
