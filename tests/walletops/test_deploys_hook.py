@@ -61,6 +61,8 @@ def test_the_real_hooks_post_to_a_live_portal_and_never_send_secrets(live_server
     post = _hook("post-deploy", tmp_path, **env, **{**KAMAL, "KAMAL_RECORDED_AT": "2026-12-07T18:01:33Z"})
     assert post.returncode == 0 and "the portal recorded it (201)" in post.stderr, post.stderr
     assert (tmp_path / "deploy_info.json").exists()  # the hook still writes deploy_info.json
+    again = _hook("post-deploy", tmp_path, **env, **{**KAMAL, "KAMAL_RECORDED_AT": "2026-12-07T18:01:33Z"})
+    assert "the portal recorded it (201)" in again.stderr  # the first answer, replayed (Idempotency-Key)
     events = list(DeployHookEvent.objects.order_by("recorded_at").values("hook", "lock", "runtime_seconds"))
     assert events == [
         {"hook": "pre-deploy", "lock": True, "runtime_seconds": None},

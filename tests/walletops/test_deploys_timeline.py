@@ -52,14 +52,16 @@ def _deploy(hosts, moment, version, who="ana"):
 
 
 def _all_pages(reader, **params):
-    entries, cursor, pages = [], None, 0
+    entries, pages = [], 0
+    response = reader.get(URL, params)
     while True:
-        body = reader.get(URL, {**params, **({"cursor": cursor} if cursor else {})}).json()
-        entries += body["entries"]
+        body = response.json()
+        entries += body["results"]
         pages += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
+        if body["next"] is None:
             return entries, pages
+        assert response["Link"] == f'<{body["next"]}>; rel="next"'
+        response = reader.get(body["next"])
 
 
 def test_the_timeline_merges_hosts_hooks_and_the_portal_newest_first(reader, hosts):
@@ -68,7 +70,7 @@ def test_the_timeline_merges_hosts_hooks_and_the_portal_newest_first(reader, hos
                               outcome="ok", created_at=T0 + timedelta(minutes=5))  # fmt: skip
     _deploy(hosts, T0 + timedelta(hours=1), "v2", who="bo")
     body = reader.get(URL, {"destination": "production", "limit": 500}).json()
-    entries = body["entries"]
+    entries = body["results"]
     assert len(entries) == 2 * (2 + 6) + 1
     assert [entry["at"] for entry in entries] == sorted((entry["at"] for entry in entries), reverse=True)
     assert entries[0]["source"] == "hook" and entries[0]["kind"] == "post-deploy"
@@ -83,7 +85,7 @@ def test_the_timeline_merges_hosts_hooks_and_the_portal_newest_first(reader, hos
 def test_pages_follow_each_other_without_loss_or_repeat(reader, hosts):
     for n in range(4):
         _deploy(hosts, T0 + timedelta(minutes=n), f"v{n}")  # entries at the same second on several hosts
-    everything = reader.get(URL, {"destination": "production", "limit": 500}).json()["entries"]
+    everything = reader.get(URL, {"destination": "production", "limit": 500}).json()["results"]
     paged, pages = _all_pages(reader, destination="production", limit=3)
     assert pages == -(-len(everything) // 3)
     assert [(e["source"], e["id"]) for e in paged] == [(e["source"], e["id"]) for e in everything]
@@ -92,13 +94,13 @@ def test_pages_follow_each_other_without_loss_or_repeat(reader, hosts):
 def test_filters_by_host_role_performer_and_time(reader, hosts):
     _deploy(hosts, T0, "v1")
     _deploy(hosts, T0 + timedelta(hours=1), "v2", who="bo")
-    worker = reader.get(URL, {"destination": "production", "host": "worker-1"}).json()["entries"]
+    worker = reader.get(URL, {"destination": "production", "host": "worker-1"}).json()["results"]
     assert {e["host"] for e in worker if e["source"] == "audit"} == {"worker-1"}
-    roles = reader.get(URL, {"destination": "production", "role": "workers"}).json()["entries"]
+    roles = reader.get(URL, {"destination": "production", "role": "workers"}).json()["results"]
     assert {(e["source"], e["role"]) for e in roles if e["source"] == "audit"} == {("audit", "workers")}
-    bo = reader.get(URL, {"destination": "production", "performer": "bo"}).json()["entries"]
+    bo = reader.get(URL, {"destination": "production", "performer": "bo"}).json()["results"]
     assert {e["performer"] for e in bo} == {"bo"} and {e["version"] for e in bo if e["source"] == "audit"} == {"v2"}
-    late = reader.get(URL, {"destination": "production", "since": "2026-12-07T18:30:00Z"}).json()["entries"]
+    late = reader.get(URL, {"destination": "production", "since": "2026-12-07T18:30:00Z"}).json()["results"]
     assert {e["version"] for e in late} == {"v2"}
 
 
@@ -115,7 +117,7 @@ def test_the_first_page_shows_the_lock(reader, hosts):
 
 def test_a_destination_less_app_has_its_own_timeline(reader, hosts):
     audit_record(hosts["web-1"], SERVICE, T0, "ci", "Booted app version v9", role="web")
-    (entry,) = reader.get(URL).json()["entries"]
+    (entry,) = reader.get(URL).json()["results"]
     assert (entry["role"], entry["version"], entry["kind"]) == ("web", "v9", "booted")
 
 

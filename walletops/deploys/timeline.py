@@ -2,17 +2,17 @@
 portal's own actions, merged newest first and paged with a cursor.
 
 Each source is read in order from its index and merged lazily (``heapq.merge``): a page costs about
-``limit`` rows of each source, whatever their size. The cursor is the last entry's (time, source, id).
+``limit`` rows of each source, whatever their size. The cursor is the last entry's (time, source, id), signed.
 """
 
 from __future__ import annotations
 
-import base64
 import heapq
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from django.core import signing
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from walletops.models import DeployAuditLine, DeployHookEvent
 RANK = {"audit": 2, "hook": 1, "portal": 0}
 PORTAL_ACTIONS = ("container.", "containers.", "alerts.", "deploys.")  # the portal's actions around a deploy
 MAX_LIMIT = 500
+_SALT = "walletops.deploys.timeline"
 
 
 class CursorInvalid(ValueError):
@@ -38,18 +39,19 @@ class Cursor:
     id: int
 
     def encode(self) -> str:
-        return base64.urlsafe_b64encode(f"{self.at.isoformat()}|{self.rank}|{self.id}".encode()).decode().rstrip("=")
+        """Signed, as the API kit's cursors (``opsportal.api.paging``): a client cannot forge one."""
+        return signing.dumps([self.at.isoformat(), self.rank, self.id], salt=_SALT, compress=True)
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         try:
-            at, rank, ident = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split("|")
+            at, rank, ident = signing.loads(text, salt=_SALT)
             moment = iso_parse(at)
-            if moment is None or int(rank) not in RANK.values() or int(ident) < 0:
+            if moment is None or rank not in RANK.values() or not isinstance(ident, int):
                 raise ValueError
-            return cls(moment, int(rank), int(ident))
-        except (ValueError, UnicodeDecodeError):
-            raise CursorInvalid("not a cursor this endpoint gave") from None
+            return cls(moment, rank, ident)
+        except (signing.BadSignature, ValueError, TypeError):
+            raise CursorInvalid("not a cursor this list gave (take it from a page's next)") from None
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def deploys_report(filters: Filters, *, cursor: Cursor | None = None, limit: int
     and, on the first page, the locks held and the latest deploys."""
     reading.audit_files_refresh(service=filters.service)
     entries, following = timeline_page(filters, cursor=cursor, limit=limit)
-    report = {"entries": entries, "next_cursor": following, "locks": [], "deploys": []}
+    report = {"results": entries, "cursor": following, "locks": [], "deploys": []}
     if cursor is None:
         now = timezone.now()
         report["locks"] = [

@@ -12,6 +12,7 @@ token with the ``deploys:write`` scope).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -51,6 +52,8 @@ def send(hook: str, environ=None) -> int:
         headers={
             "Content-Type": "application/json",
             "Authorization": f"Bearer {environ.get('OPSPORTAL_HOOK_TOKEN', '')}",
+            # The same run posted again (a retried hook) is answered once by the portal's API kit.
+            "Idempotency-Key": "kamal-hook-" + hashlib.sha256(body.encode()).hexdigest()[:40],
         },
     )
     wait = _wait_seconds(environ)

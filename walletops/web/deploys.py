@@ -76,7 +76,9 @@ class DeploysQuery(serializers.Serializer):
     performer = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
     since = MomentField(required=False, help_text="entries at or after this time")
     until = MomentField(required=False, help_text="entries before this time")
-    cursor = serializers.CharField(required=False, max_length=200, help_text="a page's next_cursor")
+    cursor = serializers.CharField(
+        required=False, max_length=500, help_text="where the next page starts: a page's next has it"
+    )
     limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=timeline.MAX_LIMIT)
 
     def validate_destination(self, value):
@@ -131,8 +133,8 @@ class DeploySerializer(serializers.Serializer):
 
 
 class DeploysPageSerializer(serializers.Serializer):
-    entries = TimelineEntrySerializer(many=True, help_text="newest first")
-    next_cursor = serializers.CharField(allow_null=True, help_text="pass as cursor= for the next (older) page")
+    results = TimelineEntrySerializer(many=True, help_text="newest first")
+    next = serializers.URLField(allow_null=True, help_text="the next (older) page; null on the last")
     locks = LockSerializer(many=True, help_text="Kamal deploy locks held now (first page only)")
     deploys = DeploySerializer(many=True, help_text="the latest deploys (first page only)")
 
@@ -152,7 +154,15 @@ class DeploysApi(OpsApi):
             ),
             cursor=query.get("cursor"), limit=query["limit"],
         )  # fmt: skip
-        return Response(DeploysPageSerializer(report).data)
+        next_url = None
+        if report["cursor"]:
+            following = request.query_params.copy()
+            following["cursor"] = report["cursor"]
+            next_url = request.build_absolute_uri(f"{request.path}?{following.urlencode()}")
+        response = Response(DeploysPageSerializer({**report, "next": next_url}).data)
+        if next_url:  # as the kit's lists (opsportal.api.paging)
+            response["Link"] = f'<{next_url}>; rel="next"'
+        return response
 
 
 class DriftQuery(serializers.Serializer):

@@ -386,7 +386,7 @@ def deploys_page(request):
     report = timeline.deploys_report(filters, cursor=query.get("cursor"), limit=query["limit"])
     for lock in report["locks"]:
         lock["age"] = held_for(lock["age_seconds"])
-    following = {**data, "cursor": report["next_cursor"]} if report["next_cursor"] else {}
+    following = {**data, "cursor": report["cursor"]} if report["cursor"] else {}
     return render_page(
         request,
         "walletops/deploys.html",
