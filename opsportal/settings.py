@@ -344,8 +344,9 @@ WALLETOPS_LOGS_MAX_BYTES = strict_int("WALLETOPS_LOGS_MAX_BYTES", 2 * 1024 * 102
 # first; a lower value bounds the work itself, whatever the machine's load.
 WALLETOPS_LOGS_GREP_MAX_MS = strict_int("WALLETOPS_LOGS_GREP_MAX_MS", 500, minimum=1)
 WALLETOPS_LOGS_GREP_MAX_CHARS = strict_int("WALLETOPS_LOGS_GREP_MAX_CHARS", 5000 * 16 * 1024, minimum=64 * 1024)
-# Live log streams (SSE) hold a gunicorn thread each: capped per user (or token) and per web process,
-# the total below WEB_THREADS (the Procfile's --threads) so followers never take every thread.
+# Live log streams (SSE) hold a gunicorn thread each: capped per person and in total, counted across every
+# web process (leases in the database, walletops/stream_leases.py). The total stays below WEB_THREADS (the
+# Procfile's --threads), so even if every stream lands on one process, followers never take every thread.
 WEB_THREADS = strict_int("WEB_THREADS", 32, minimum=2)
 WALLETOPS_LOG_STREAMS_TOTAL = strict_int("WALLETOPS_LOG_STREAMS_TOTAL", WEB_THREADS // 2, minimum=1)
 WALLETOPS_LOG_STREAMS_PER_USER = strict_int("WALLETOPS_LOG_STREAMS_PER_USER", 4, minimum=1)

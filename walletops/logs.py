@@ -9,7 +9,8 @@ Live follow runs in the web process's request thread: one reader thread per cont
 its engine's ``docker logs --follow`` and hands lines to a queue; the request thread turns them
 into events, writes a heartbeat comment when nothing comes (which is also when a client that went
 away is noticed, and when the engines are pinged), and ends the stream on its own limits. Streams
-are counted per actor and per process (``stream_lease``) so followers never hold every thread.
+are counted per person and in total across every web process (``stream_lease``, leases in the
+database renewed at each heartbeat) so followers never hold every thread.
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 
 from opsportal.lib.timefmt import iso_utc
-from walletops import containers
+from walletops import containers, stream_leases
 from walletops.clients import docker as engine
 from walletops.containers import ANSI_ESCAPE, LINE_BYTES, MAX_LINE, Found, GrepBudget
-from walletops.exceptions import ContainerNotFound, DockerUnavailable, LogStreamsFull, TooManyContainers
+from walletops.exceptions import ContainerNotFound, DockerUnavailable, TooManyContainers
 
 MAX_SOURCES = 32  # containers in one merged view: each live one is a reader thread
 REORDER_SECONDS = 0.25  # a merged live view holds lines this long so two engines' lines come out in time order
 RESUME_TAIL = 5000  # on a resume, every line since the last one seen, up to this many (the largest tail)
 QUEUE_BYTES = 4 * 1024 * 1024  # lines waiting for a slow client before the readers wait (and Docker with them)
 BATCH_LINES = 1000  # lines written to the client at once, at most
+REPLACED = "this stream's slot went to a newer stream of the same page, or lapsed (not renewed in time)"
 CLIENT_POLL_SECONDS = 1.0  # a quiet stream asks this often whether its client went away (when the server can tell)
 _STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 NS = 1_000_000_000
@@ -170,7 +173,16 @@ def _json_bytes(data) -> int:
 # --- which containers -------------------------------------------------------------------------
 
 
-def sources_find(*, env: str, role: str | None, names: list[str] | None, include_accessories: bool) -> list[Source]:
+class Sources(list):
+    """The containers a merged view reads, and ``engines_down``: the engines of its env that did not
+    answer the scan (their containers of the role are missing from the view, which says so)."""
+
+    def __init__(self, sources: Iterable[Source], *, engines_down: list[str]):
+        super().__init__(sources)
+        self.engines_down = engines_down
+
+
+def sources_find(*, env: str, role: str | None, names: list[str] | None, include_accessories: bool) -> Sources:
     """The service's containers of ``role`` (or named in ``names``) in ``env``, on every engine of ``env``.
 
     Only containers the fleet scan classifies as the service's are ever returned: a foreign name is
@@ -195,7 +207,7 @@ def sources_find(*, env: str, role: str | None, names: list[str] | None, include
         raise TooManyContainers(
             f"{len(chosen)} containers match: at most {MAX_SOURCES} are read at once (name them in containers=)"
         )
-    return [source_of(found) for found in chosen]
+    return Sources((source_of(found) for found in chosen), engines_down=list(scan.missing_hosts))
 
 
 # --- reading a range, merged ------------------------------------------------------------------
@@ -391,49 +403,48 @@ def lines_text(lines: Iterable[dict], *, labelled: bool) -> str:
 
 # --- stream caps ------------------------------------------------------------------------------
 
-_leases_lock = threading.Lock()
-_leases: Counter = Counter()
-
 
 class StreamLease:
-    """One open stream, counted until ``release()`` (idempotent: a response's close may come twice)."""
+    """One open stream's slot (``stream_leases``: counted in the database, across every web process),
+    until ``release()`` (idempotent: a response's close may come twice)."""
 
-    def __init__(self, key: str):
-        self.key, self.released = key, False
+    def __init__(self, lease_id: int):
+        self.lease_id, self.released = lease_id, False
+
+    def renew(self) -> bool:
+        """At each heartbeat: False when the slot is gone (a newer stream of the same page took it, or it lapsed)."""
+        try:
+            return stream_leases.lease_renew(self.lease_id)
+        except DatabaseError:  # unreachable for a moment: the lease lasts LEASE_BEATS heartbeats, asked again next
+            return True
+        finally:
+            _database_given_back()
 
     def release(self) -> None:
-        with _leases_lock:
-            if not self.released:
-                self.released = True
-                _leases[self.key] -= 1
-                _leases["*"] -= 1
+        if self.released:
+            return
+        self.released = True
+        with suppress(DatabaseError):  # unreachable: the lease lapses by itself within LEASE_BEATS heartbeats
+            stream_leases.lease_release(self.lease_id)
 
 
-def stream_lease(*, key: str) -> StreamLease:
-    """A slot for one more live stream of ``key`` (a user, a token), or ``LogStreamsFull``.
+def stream_lease(*, key: str, page: str = "") -> StreamLease:
+    """A slot for one more live stream of ``key`` (``stream_leases.stream_key``), or ``LogStreamsFull``.
 
-    Counted in this web process: the caps protect its threads (``WEB_THREADS``), and settings refuse
-    a total cap that would leave none for other requests.
+    Counted across every web process: the total keeps each process's streams below its threads
+    (``WEB_THREADS``; settings refuse a total that would leave none for other requests).
     """
-    with _leases_lock:
-        if _leases["*"] >= settings.WALLETOPS_LOG_STREAMS_TOTAL:
-            raise LogStreamsFull(
-                f"{settings.WALLETOPS_LOG_STREAMS_TOTAL} live log streams are open in this web process "
-                "(WALLETOPS_LOG_STREAMS_TOTAL): close one or retry later"
-            )
-        if _leases[key] >= settings.WALLETOPS_LOG_STREAMS_PER_USER:
-            raise LogStreamsFull(
-                f"you have {settings.WALLETOPS_LOG_STREAMS_PER_USER} live log streams open "
-                "(WALLETOPS_LOG_STREAMS_PER_USER): close one first"
-            )
-        _leases[key] += 1
-        _leases["*"] += 1
-    return StreamLease(key)
+    return StreamLease(stream_leases.lease_take(key=key, page=page))
 
 
 def streams_open() -> int:
-    with _leases_lock:
-        return _leases["*"]
+    return stream_leases.leases_open()
+
+
+def _database_given_back() -> None:
+    """A stream's thread holds no database connection between its heartbeats (a test's transaction keeps its own)."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _error_text(exc: Exception) -> str:
@@ -464,7 +475,7 @@ class LogFollowStream:
     ``grep`` spent its budget on the backlog or on a batch (the lines it did not search are counted);
     and a last ``end`` with
     its ``reason`` (``stopped``, ``removed``, ``engine_down``, ``error``, ``idle``, ``max_duration``,
-    ``access_revoked``).
+    ``access_revoked``, ``replaced``: its slot went to its page's newer stream, or lapsed).
     """
 
     def __init__(
@@ -516,6 +527,7 @@ class LogFollowStream:
         # The slot first: closing a follow can block (an ssh:// engine's pipe), and a slot held by a
         # response that is already gone would count against its user until the process restarts.
         self.lease.release()
+        _database_given_back()
         try:
             self._readers_stop()
         finally:
@@ -610,6 +622,9 @@ class LogFollowStream:
 
     def _events(self) -> Iterator[bytes]:
         yield f"retry: 3000\n: following {len(self.sources)} container(s)\n\n".encode()
+        for host in getattr(self.sources, "engines_down", []):  # a merged view's engines that did not answer
+            detail = f"Docker engine {host} did not answer: its containers are not followed"
+            yield sse(event="engine_down", data={"engine": host, "containers": [], "detail": detail})
         started = time.monotonic()
         backlog_tail = self.tail if self.after_ns == 0 else RESUME_TAIL
         since = self.since
@@ -702,6 +717,9 @@ class LogFollowStream:
                 yield sse(event="end", data={"reason": "max_duration", "detail": detail})
                 return
             if now - last_beat >= self.heartbeat:
+                if not self.lease.renew():
+                    yield sse(event="end", data={"reason": "replaced", "detail": REPLACED})
+                    return
                 if refusal := self._access_refused():
                     yield sse(event="end", data={"reason": "access_revoked", "detail": refusal})
                     return

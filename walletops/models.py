@@ -124,3 +124,25 @@ class DeployHookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hook} {self.service_version or self.service} {self.recorded_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class LogStreamLease(models.Model):
+    """One open live log stream, wherever it is served: the stream caps count these rows.
+
+    Shared by every web process on every machine (the caps hold across them); a lease lapses at
+    ``expires_at`` unless its stream renews it (at each heartbeat), so the streams of a process
+    killed without closing them free their slots by themselves (``walletops.stream_leases``).
+    """
+
+    # Whose cap it counts against, composed in one place (stream_leases.stream_key): "user:<pk>" or "token:<pk>".
+    key = models.CharField(max_length=64, db_index=True)
+    # The portal page (a browser tab) that opened it: a new stream of the same page takes this one's slot.
+    page = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "walletops_log_stream_lease"
+
+    def __str__(self) -> str:
+        return f"{self.key} until {self.expires_at:%H:%M:%S}"

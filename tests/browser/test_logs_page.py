@@ -109,3 +109,21 @@ def test_the_merged_view_of_a_role_interleaves_two_engines_with_a_colour_each_an
     assert all(row.split(" ", 2)[1].startswith(f"[{line['container']}@") for line, row in zip(shown, rows, strict=True))
     assert [row.rsplit(" ", 1)[1] for row in rows] == [line["text"].rsplit(" ", 1)[1] for line in shown]
     assert not page.errors
+
+
+def test_a_logs_page_reloaded_five_times_keeps_following_under_a_cap_of_four(page, live_server, follow_env):  # noqa: F811
+    """Each reload closes the page's stream; the server would notice only at that stream's next write (the
+    quiet container's next heartbeat, 30 s here). The page names itself (page_id, kept across a reload):
+    its new stream takes the slot of the one it closed, so the fifth reload still follows."""
+    follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 4
+    follow_env.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = 30
+    page.goto(f"{live_server.url}/admin/ops/containers/wallet-core-follow-colour-1/logs/?env=follow&tail=5")
+    statuses = []
+    for n in range(5):
+        if n:
+            page.reload()
+        page.click("#logs-follow")
+        _wait(page, lambda p: p.inner_text("#logs-status") != "connecting…")
+        statuses.append(page.inner_text("#logs-status"))
+    assert statuses == ["following"] * 5, statuses
+    assert not page.errors

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import _server_or_skip
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -70,3 +72,31 @@ def reader(api_client, token_for):
 def logs_tail(folder: Path, *names: str, chars: int = 3000) -> str:
     """The end of each log, for a failure message."""
     return "\n".join(f"--- {name}\n{(folder / name).read_text(errors='replace')[-chars:]}" for name in names)
+
+
+# One private dockerd per module that asks for it (the shared fleet's engines stay up for the other tests),
+# with two Kamal-shaped containers that come back with the engine (restart: always).
+IMAGE = "opsportal/busybox:test"
+WEB, WORKER = "wallet-core-staging-web-abc1234", "wallet-core-staging-worker-abc1234"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    import docker
+
+    from scripts.servers.docker import PrivateDocker, busybox_image
+
+    server = _server_or_skip(lambda: PrivateDocker())
+    _server_or_skip(server.start)
+    try:
+        _server_or_skip(lambda: busybox_image(server.url, IMAGE))
+        client = docker.DockerClient(base_url=server.url, version="1.41")
+        for name, role in ((WEB, "web"), (WORKER, "worker")):
+            client.containers.run(
+                IMAGE, ["/bin/sleep", "100000"], name=name, labels={"service": "wallet-core-staging", "role": role},
+                detach=True, init=True, network_mode="host", restart_policy={"Name": "always"},
+            )  # fmt: skip
+        client.close()
+        yield server
+    finally:
+        server.destroy()

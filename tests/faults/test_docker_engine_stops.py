@@ -19,37 +19,12 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.conftest import _server_or_skip
-from tests.faults.conftest import wait_until
+from tests.faults.conftest import WEB, WORKER, wait_until
 from walletops.clients import docker as engine_client
 from walletops.models import RestartAudit
 
 URL = "/api/v1/admin/ops/containers"
-IMAGE = "opsportal/busybox:test"
-WEB, WORKER = "wallet-core-staging-web-abc1234", "wallet-core-staging-worker-abc1234"
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def engine():
-    import docker
-
-    from scripts.servers.docker import PrivateDocker, busybox_image
-
-    server = _server_or_skip(lambda: PrivateDocker())
-    _server_or_skip(server.start)
-    try:
-        _server_or_skip(lambda: busybox_image(server.url, IMAGE))
-        client = docker.DockerClient(base_url=server.url, version="1.41")
-        for name, role in ((WEB, "web"), (WORKER, "worker")):
-            client.containers.run(
-                IMAGE, ["/bin/sleep", "100000"], name=name, labels={"service": "wallet-core-staging", "role": role},
-                detach=True, init=True, network_mode="host", restart_policy={"Name": "always"},
-            )  # fmt: skip
-        client.close()
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture

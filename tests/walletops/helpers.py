@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# How long a gunicorn started from the Procfile's web line may take to answer, on a loaded machine.
+START_WAIT = 300
 
 
 def procfile_web_command(env: dict[str, str]) -> str:

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import threading
 import time
-from contextlib import suppress
+from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass
 
 import httpx
@@ -624,3 +624,63 @@ def test_the_live_queue_is_capped_in_bytes_so_a_slow_client_makes_readers_wait(m
     finally:
         stream.close()
         writer.join(2)
+
+
+def _portal_session(live_server, django_user_model, username: str) -> httpx.Client:
+    django_user_model.objects.create_user(username, password="pw", is_staff=True)
+    portal = httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(WAIT))
+    portal.get("/admin/login/")
+    portal.post("/admin/login/", data={"username": username, "password": "pw",
+                                       "csrfmiddlewaretoken": portal.cookies["csrftoken"]},
+                headers={"Referer": f"{live_server.url}/admin/login/"})  # fmt: skip
+    assert "sessionid" in portal.cookies
+    return portal
+
+
+QUIET = "/admin/ops/containers/wallet-core-follow-colour-1/logs/stream/?env=follow"  # one line, then nothing
+
+
+def test_a_page_reloaded_five_times_at_once_is_never_refused_by_its_own_closed_streams(
+    live_server, follow_env, django_user_model
+):
+    """Reload = the page's stream dropped and a new one opened, with the page's id (logs.js keeps it across a
+    reload). The closed stream would be noticed only at its next write: a quiet container's next heartbeat,
+    30 s here. Five reloads back to back under a cap of 4: each new stream takes its page's previous slot."""
+    assert _drained()
+    follow_env.WALLETOPS_LOG_STREAMS_PER_USER = 4
+    follow_env.WALLETOPS_LOG_STREAM_HEARTBEAT_SECONDS = 30
+    with closing(_portal_session(live_server, django_user_model, "reloader")) as portal:
+        statuses = []
+        started = time.monotonic()
+        for _ in range(5):
+            with portal.stream("GET", f"{QUIET}&page_id=tab-1") as response:  # closed at the block's end
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    next(response.iter_lines())  # the stream has started: its slot is taken
+        took = time.monotonic() - started
+        assert statuses == [200] * 5, statuses
+        assert logs.streams_open() == 1  # the last one's, until it is noticed gone
+        print(f"five reloads in {took:.2f} s")
+        # Another page of the same person is a stream of its own: three more fit beside it, not four.
+        with ExitStack() as others:
+            for n in range(3):
+                response = others.enter_context(portal.stream("GET", f"{QUIET}&page_id=tab-{n + 2}"))
+                assert response.status_code == 200
+                next(response.iter_lines())
+            with portal.stream("GET", f"{QUIET}&page_id=tab-9") as refused:
+                assert refused.status_code == 429
+
+
+def test_a_pages_new_stream_ends_the_one_it_replaced_at_its_next_heartbeat(live_server, follow_env, django_user_model):
+    with closing(_portal_session(live_server, django_user_model, "two-tabs")) as portal:
+        with portal.stream("GET", f"{QUIET}&page_id=tab-1") as first:
+            reader = EventReader(first)
+            reader.next()
+            with portal.stream("GET", f"{QUIET}&page_id=tab-1") as second:
+                assert second.status_code == 200
+                next(second.iter_lines())
+                # The first learns at its next heartbeat (1 s here) that its slot went to the second.
+                events = reader.until(lambda e: e.event == "end")
+            assert events[-1].data["reason"] == "replaced"
+        with portal.stream("GET", f"{QUIET}&page_id=no%20spaces") as bad:
+            assert (bad.status_code, json.loads(bad.read())["code"]) == (400, "invalid_param")

@@ -20,13 +20,12 @@ import pytest
 
 from scripts.servers.postgres import free_port
 from scripts.servers.process import process_stop
-from tests.walletops.helpers import procfile_web_command
+from tests.walletops.helpers import START_WAIT, procfile_web_command
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 WAIT = 60  # a deadline for an answer, not a measure of speed: a busy machine answers seconds late
 # gunicorn's start (Django imported by a fresh process) took over 160 s at load 80; a start that
 # fails is seen at once (the process ends), so only one that hangs waits this out.
-START_WAIT = 300
 ROOT = Path(__file__).resolve().parents[2]
 OPS_TOKEN = "serving-test-token-of-at-least-32-characters"
 

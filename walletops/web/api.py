@@ -140,7 +140,6 @@ class LogsApi(OpsApi):
             request,
             sources,
             query=query,
-            key=f"user:{token.owner_id}" if token.owner_id else f"token:{token.pk}",  # one person, one cap
             access_refusal=streams.token_access_refusal(token, self.required_scope),
         )
 
@@ -206,9 +205,12 @@ class MergedLogsApi(LogsApi):
         if query["follow"]:
             return self.follow(request, sources, query)
         options = params.logs_options(query)
-        return TextAwareResponse(
+        response = TextAwareResponse(
             logs.merged_logs(sources, env=query["env"], **options, client_gone=streams.client_gone_check(request))
         )
+        if sources.engines_down:  # their containers are missing from the view: the header says which
+            response[MISSING_HOSTS_HEADER] = ", ".join(sources.engines_down)
+        return response
 
 
 class ContainerHealthCheckApi(OpsApi):

@@ -7,6 +7,7 @@ the response is closed, whether the client went away, the stream ended or the se
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,11 @@ from django.utils import timezone
 from opsportal.api.errors import InvalidParam
 from opsportal.api.models import ApiToken
 from opsportal.api.tokens import token_owner_refusal, token_use_refusal
-from walletops import logs
+from walletops import logs, stream_leases
 from walletops.web import params
 
+ENGINES_DOWN_HEADER = "X-Docker-Unavailable"  # as every wallet ops answer that some engines missed
+PAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 RESUME_FUTURE = timedelta(days=1)  # a Last-Event-ID this far ahead of our clock is no line's time
 
 
@@ -93,13 +96,32 @@ def client_gone_check(request) -> Callable[[], bool] | None:
     return gone
 
 
+def stream_owner_key(request) -> str:
+    """Whose stream cap a request counts against: a token's owner (with their portal sessions), a token
+    without one on its own, else the portal's user."""
+    token = getattr(request, "auth", None)
+    if isinstance(token, ApiToken):
+        return stream_leases.stream_key(user_pk=token.owner_id, token_pk=token.pk)
+    return stream_leases.stream_key(user_pk=request.user.pk)
+
+
+def page_id(request) -> str:
+    """The portal page (browser tab) a stream is for, ``?page_id=``: its new stream takes its previous one's slot."""
+    value = request.GET.get("page_id", "")
+    if value and not PAGE_ID.fullmatch(value):
+        raise InvalidParam("page_id", "up to 64 letters, digits, - and _")
+    return value
+
+
 def event_stream_response(
-    request, sources: list[logs.Source], *, query: dict, key: str, access_refusal=None
+    request, sources: list[logs.Source], *, query: dict, access_refusal=None, page: str = ""
 ) -> StreamingHttpResponse:
     """A ``text/event-stream`` of ``sources``' backlog then live lines, or ``LogStreamsFull`` (429).
 
     Everything that can be refused is refused before the slot is taken: a stream that fails once
     started can only say so in an event, and one never read (HEAD) would hold its slot until idle.
+    The slot is counted against ``stream_owner_key(request)``; with ``page``, it replaces that page's
+    previous stream (a reload's closed stream never refuses the new one).
     """
     if request.method == "HEAD":
         # gunicorn drops a HEAD's body, so a client gone would never be noticed: answer the headers only.
@@ -107,7 +129,7 @@ def event_stream_response(
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET", "HEAD"])
     after_ns = resume_after_ns(params.last_event_id(request))
-    lease = logs.stream_lease(key=key)
+    lease = logs.stream_lease(key=stream_owner_key(request), page=page)
     try:
         stream = logs.LogFollowStream(
             sources,
@@ -125,6 +147,8 @@ def event_stream_response(
         lease.release()
         raise
     response._resource_closers.append(stream.close)  # the generator above is closed too; this stops the readers
+    if engines_down := getattr(sources, "engines_down", None):
+        response[ENGINES_DOWN_HEADER] = ", ".join(engines_down)
     return _event_stream_headers(response)
 
 

@@ -240,6 +240,7 @@ def merged_logs_page(request):
         return _logs_text(request, result["lines"], filename=f"{query['env']}-{what}.log", labelled=True)
     stream_url = reverse("admin:ops-logs-stream")
     context.update(_logs_context(request, result, merged=True, stream_url=stream_url))
+    context["missing_hosts"] = sources.engines_down
     return render_page(request, "walletops/logs.html", context, title=f"Logs of {what} in {query['env']}")
 
 
@@ -257,8 +258,8 @@ def container_logs_stream(request, name: str):
             request,
             [logs.source_of(found)],
             query=query,
-            key=f"user:{request.user.pk}",
             access_refusal=streams.user_access_refusal(request.user),
+            page=streams.page_id(request),
         )
     except FAILURES as exc:
         return _stream_failed(exc)
@@ -277,8 +278,8 @@ def merged_logs_stream(request):
             request,
             sources,
             query=query,
-            key=f"user:{request.user.pk}",
             access_refusal=streams.user_access_refusal(request.user),
+            page=streams.page_id(request),
         )
     except FAILURES as exc:
         return _stream_failed(exc)

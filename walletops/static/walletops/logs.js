@@ -21,6 +21,23 @@
     document.querySelectorAll("#logs-sources tr[data-container]").forEach(function (row) {
       colours.set(sourceKey(row.dataset.container, row.dataset.host), row.dataset.src);
     });
+    // This tab's name for its live stream, sent as page_id: the server gives a page's new stream the slot
+    // of its previous one, so a reload never counts against the stream it closed. Kept across a reload
+    // (stored as the page goes, taken back at load): a tab duplicated meanwhile gets a name of its own.
+    const PAGE_KEY = "opsLogsPageId";
+    let pageId = "";
+    try {
+      pageId = sessionStorage.getItem(PAGE_KEY) || "";
+      sessionStorage.removeItem(PAGE_KEY);
+    } catch (e) { pageId = ""; }
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(pageId)) {
+      const bytes = new Uint8Array(16);
+      crypto.getRandomValues(bytes);
+      pageId = Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+    }
+    window.addEventListener("pagehide", function () {
+      try { sessionStorage.setItem(PAGE_KEY, pageId); } catch (e) { /* storage off: a reload gets a new name */ }
+    });
     let source = null;
     let paused = false;
     let held = [];
@@ -120,6 +137,7 @@
       const url = new URL(button.dataset.stream, window.location.href);
       const after = lastId();
       if (after) { url.searchParams.set("last_event_id", after); }
+      url.searchParams.set("page_id", pageId);
       source = new EventSource(url.pathname + url.search);
       button.textContent = "Stop";
       pauseButton.disabled = false;

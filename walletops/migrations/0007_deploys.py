@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('walletops', '0005_apitoken_moved_to_opsapi'),
+        ('walletops', '0006_log_stream_lease'),
     ]
 
     operations = [
