@@ -121,6 +121,8 @@ class DeployHookEvent(models.Model):
                 fields=["hook", "service", "destination", "recorded_at", "version"], name="deploy_hook_once"
             )
         ]
+        # What a person needs to stand behind the hook's token (scope deploys:write).
+        permissions = [("record_deploy_events", "Can post Kamal deploy hook events")]
 
     def __str__(self) -> str:
         return f"{self.hook} {self.service_version or self.service} {self.recorded_at:%Y-%m-%dT%H:%M:%SZ}"

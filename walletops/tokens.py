@@ -10,6 +10,7 @@ from opsportal.api.scopes import scope_alias_register, scope_register
 
 RESTART_PERMISSION = "walletops.restart_container"
 HEALTH_CHECK_PERMISSION = "walletops.run_health_check"
+DEPLOY_EVENTS_PERMISSION = "walletops.record_deploy_events"
 SCOPE_RESTART = "containers:restart"
 SCOPE_CHECK = "containers:check"
 OLD_SCOPE_RESTART = "restart"  # before scopes had families: accepted on input, stored tokens migrated (opsapi.0002)
@@ -24,5 +25,9 @@ def scopes_register() -> None:
         needs=(HEALTH_CHECK_PERMISSION,),
         description=f"run containers' health checks, a command inside them ({HEALTH_CHECK_PERMISSION})",
     )
-    scope_register(SCOPE_DEPLOYS_WRITE, description="post Kamal hook events (/deploys/events: the deploy hook's token)")
+    scope_register(
+        SCOPE_DEPLOYS_WRITE,
+        needs=(DEPLOY_EVENTS_PERMISSION,),
+        description=f"post Kamal hook events, the deploy hook's token ({DEPLOY_EVENTS_PERMISSION})",
+    )
     scope_alias_register(OLD_SCOPE_RESTART, SCOPE_RESTART)

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 
 from walletops.models import DeployHookEvent
 
@@ -23,7 +23,10 @@ KAMAL = {
 
 
 def _staff():
-    return User.objects.create(username="deployer", is_staff=True)
+    """A person who may stand behind the hook's token (``deploys:write`` needs record_deploy_events)."""
+    user = User.objects.create(username="deployer", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="record_deploy_events"))
+    return user
 
 
 def _hook(name: str, tmp_path: Path, **env) -> subprocess.CompletedProcess:
