@@ -120,3 +120,16 @@ def test_a_lock_without_its_details_is_still_held(hosts):
     (lock,) = locks_held()
     assert (lock.host, lock.destination, lock.holder) == ("web-2", "", "")
     assert lock.locked_at is not None and "details unreadable" in lock.problem
+
+
+@pytest.mark.django_db
+def test_a_chunk_without_any_newline_is_stepped_over_not_stalled_on(hosts, settings):
+    from walletops.deploys import reading
+
+    log = hosts["web-1"] / ".kamal" / "wallet-core-audit.log"
+    line = audit_line(T0, "ci", "Stopped app", role="web")
+    log.write_bytes(b"x" * reading.CHUNK_BYTES + b"tail of it\n" + line.encode() + b"\n")
+    audit_files_refresh()  # the first chunk: no newline in it
+    audit_files_refresh()  # the rest: a torn line's tail, then Kamal's line
+    assert DeployAuditLine.objects.get().text == "Stopped app"
+    assert DeployAuditFile.objects.get().skipped == 2

@@ -73,9 +73,14 @@ def audit_file_read(host: str, path: Path, destination: str, *, service: str) ->
                 handle.seek(row.offset)
                 chunk = handle.read(CHUNK_BYTES)
             end = chunk.rfind(b"\n") + 1  # whole lines only
-            added, skipped = _lines_store(row, chunk[:end], service=service, destination=destination)
-            row.offset += end
-            row.skipped += skipped
+            if end == 0 and len(chunk) == CHUNK_BYTES:
+                # No newline in a whole chunk: not a line Kamal wrote; step over it rather than stall here.
+                row.offset += len(chunk)
+                row.skipped += 1
+            else:
+                added, skipped = _lines_store(row, chunk[:end], service=service, destination=destination)
+                row.offset += end
+                row.skipped += skipped
         row.read_at = timezone.now()
         row.save()
     return FileRead(host, path.name, added, restarted)
