@@ -83,6 +83,7 @@ FUZZ_EXAMPLES ?= 500
 fuzz: venv services
 	OPSPORTAL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -p no:cacheprovider -q -rP
 
+# Each bench prints its table and writes var/bench/<bench>.json (medians of >=3 rounds, ranges, goals).
 bench: venv services
 	$(PY) -m bench.import_catalog
 	$(PY) -m bench.health_endpoint
@@ -94,8 +95,9 @@ bench: venv services
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.deploys_timeline
 	$(PY) -m bench.logs_grep
-	$(PY) -m bench.alerts
+	$(PY) -m bench.alerts --containers 2000 --engines 8
 	$(PY) -m bench.logs_follow
+	$(PY) -m bench.report  # the figures with a goal, from var/bench/*.json
 
 # The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
 image-check: venv

@@ -1,6 +1,6 @@
 """The operations dashboard and the plannings change list at scale.
 
-    python -m bench.dashboard [--sizes 1000,100000] [--repeat 15]
+    python -m bench.dashboard [--sizes 1000,100000] [--repeat 15] [--rounds 3]
 
 For each size, fills a private PostgreSQL like ``bench.health_endpoint`` (80 %
 backed up, 30 % queued, 8 % disabled, 25 schools), then measures in one run,
@@ -20,6 +20,7 @@ import os
 import tempfile
 
 from bench.common import p50_ms, private_postgres_django
+from bench.figures import measured, ratio, record, table
 from bench.health_endpoint import fill
 from scripts.servers.postgres import free_port
 
@@ -72,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3, help="p50s measured per page; their median is reported")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    result, first = [], {}
     with private_postgres_django() as url:
         from django.contrib.auth.models import User
         from django.test import Client
@@ -82,16 +86,34 @@ def main() -> None:
 
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(User.objects.create_superuser("bench", "bench@example.test", "bench"))
-        print(f"{'plannings':>10} {'page':<40} {'p50':>9} {'SQL':>4}")
-        for n in (int(size) for size in args.sizes.split(",")):
+        for n in sizes:
             fill(url, n)
-            health = p50_ms(lambda: health_json(health_report()), repeat=args.repeat)
-            print(f"{n:>10,} {'health payload (the API yardstick)':<40} {health:>6.1f} ms {'5':>4}")
             pages = ["/admin/ops/", "/admin/ops/panels/plannings/", "/admin/plannings/planning/"]
             pages += [f"/admin/plannings/planning/{query}" for query in _filters()]
+            healths, p50s, statements = [], {page: [] for page in pages}, {}
+            for _ in range(args.rounds):  # pages and yardstick interleaved: each round shares its noise
+                healths.append(p50_ms(lambda: health_json(health_report()), repeat=args.repeat))
+                for page in pages:
+                    p50, statements[page] = _measure(client, page, args.repeat)
+                    p50s[page].append(p50)
+            health = measured(f"health payload (the API yardstick), {n:,} plannings", healths, "ms")
+            figures = [health]
             for page in pages:
-                p50, statements = _measure(client, page, args.repeat)
-                print(f"{n:>10,} {page:<40} {p50:>6.1f} ms {statements:>4}   ({p50 / health:.2f}x health)")
+                figure = measured(f"{page} p50, {n:,} plannings", p50s[page], "ms")
+                figures += [
+                    figure,
+                    measured(f"{page} SQL statements, {n:,} plannings", [statements[page]], "statements"),
+                    ratio(f"{page} / health payload, {n:,} plannings", figure, health),
+                ]
+                if page in first:
+                    figures.append(
+                        ratio(f"{page} p50 {n:,} / {sizes[0]:,} plannings", figure, first[page], goal_max=2.0)
+                    )
+                else:
+                    first[page] = figure
+            print(table(figures), flush=True)
+            result += figures
+    print(f"written to {record('dashboard', result, settings=vars(args))}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``GET /api/ops/plannings`` at scale, against upstream PlanningSup's own health SQL.
 
-    python -m bench.health_endpoint [--sizes 100000,1000000] [--repeat 30]
+    python -m bench.health_endpoint [--sizes 100000,1000000] [--repeat 30] [--rounds 3]
 
 For each size, fills a private PostgreSQL with plannings (80 % backed up, 30 %
 queued, 8 % disabled), then measures in the same run:
@@ -8,7 +8,8 @@ queued, 8 % disabled), then measures in the same run:
   * upstream's five health statements (the "Baseline" of spec §7), p50;
   * SQL statements per request.
 The ratio endpoint / baseline is what the README reports: both sides share the
-machine's noise.
+machine's noise. Each size's fill time is printed, and the endpoint's p50 at each size
+against the first (the goal: at most 2x at 100x the plannings); var/bench/health_endpoint.json.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 import psycopg
 
 from bench.common import ROOT, p50_ms, private_postgres_django
+from bench.figures import measured, ratio, record, table
 from scripts.servers.postgres import free_port
 
 FILL_SQL = """
@@ -147,24 +149,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="p50s measured per size; their median is reported")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    result = []
     with private_postgres_django() as url:
         port = free_port()
         server = start_gunicorn(url, port)
         try:
-            print(f"{'plannings':>10} {'endpoint p50':>13} {'baseline p50':>13} {'ratio':>6} {'statements':>10}")
+            first = None
             for n in sizes:
+                started = time.perf_counter()
                 fill(url, n)
-                endpoint = endpoint_p50(port, args.repeat)
-                baseline = baseline_p50(url, args.repeat)
-                print(
-                    f"{n:>10,} {endpoint:>10.1f} ms {baseline:>10.1f} ms {endpoint / baseline:>6.2f} "
-                    f"{statements_per_request():>10}"
-                )
+                filled = time.perf_counter() - started
+                endpoints, baselines = [], []
+                for _ in range(args.rounds):  # the two interleaved: both share each round's noise
+                    endpoints.append(endpoint_p50(port, args.repeat))
+                    baselines.append(baseline_p50(url, args.repeat))
+                endpoint = measured(f"GET /api/ops/plannings p50, {n:,} plannings", endpoints, "ms")
+                baseline = measured(f"upstream's five statements p50, {n:,} plannings", baselines, "ms")
+                figures = [
+                    measured(f"fill {n:,} plannings (generate_series, VACUUM ANALYZE)", [filled], "s"),
+                    endpoint,
+                    baseline,
+                    ratio(f"endpoint / upstream, {n:,} plannings", endpoint, baseline),
+                    measured(f"SQL statements per request, {n:,} plannings", [statements_per_request()], "statements"),
+                ]
+                if first is None:
+                    first = endpoint
+                else:
+                    figures.append(ratio(f"endpoint p50 {n:,} / {sizes[0]:,} plannings", endpoint, first, goal_max=2.0))
+                print(table(figures), flush=True)
+                result += figures
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+    print(f"written to {record('health_endpoint', result, settings=vars(args))}")
 
 
 if __name__ == "__main__":

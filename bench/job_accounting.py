@@ -1,6 +1,6 @@
 """Job accounting: its cost per finished task, and ``GET /queues`` as history grows.
 
-    python -m bench.job_accounting [--records 20000]
+    python -m bench.job_accounting [--records 20000] [--rounds 3]
 
 1. Four processes record finished jobs as fast as they can into one private Redis
    (what four busy workers' signal handlers do): p50 microseconds per record, and
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import p50_ms, private_postgres_django
+from bench.figures import measured, ratio, record, table
 
 
 def _recorder(url: str | None, count: int, barrier, results) -> None:
@@ -85,6 +86,7 @@ def fill_history(url: str, jobs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each measurement; medians are reported")
     args = parser.parse_args()
     from scripts.servers.redis import PrivateRedis
 
@@ -93,11 +95,15 @@ def main() -> None:
     os.environ["CELERY_BROKER_URL"] = url
     try:
         with private_postgres_django():
-            on = record_p50_us(url, args.records)
-            off = record_p50_us(None, args.records)
-            print(f"4 processes x {args.records} finished jobs recorded as fast as possible")
-            print(f"  accounting on   p50 {on:7.1f} us per job")
-            print(f"  accounting off  p50 {off:7.1f} us per job   (overhead {on - off:.1f} us)")
+            ons, offs = [], []
+            for _ in range(args.rounds):  # interleaved: each round's pair shares its noise
+                ons.append(record_p50_us(url, args.records))
+                offs.append(record_p50_us(None, args.records))
+            on = measured(f"accounting on, p50 per job (4 processes x {args.records})", ons, "us")
+            off = measured(f"accounting off, p50 per job (4 processes x {args.records})", offs, "us")
+            overheads = [a - b for a, b in zip(ons, offs, strict=True)]
+            result = [on, off, measured("accounting overhead per job (on - off, each round)", overheads, "us")]
+            print(table(result), flush=True)
 
             import redis
             from django.conf import settings
@@ -116,11 +122,14 @@ def main() -> None:
                     raise RuntimeError(response.content[:300])
 
             redis.Redis.from_url(url).flushdb()
-            empty = p50_ms(get, repeat=50)
+            empties = [p50_ms(get, repeat=50) for _ in range(args.rounds)]
             fill_history(url, 10_000_000)
-            full = p50_ms(get, repeat=50)
-            print(f"GET /queues p50: nothing accounted {empty:.1f} ms; 10,000,000 jobs in the last hour {full:.1f} ms"
-                  f"   ratio {full / empty:.2f}")  # fmt: skip
+            fulls = [p50_ms(get, repeat=50) for _ in range(args.rounds)]
+            empty = measured("GET /queues p50, nothing accounted", empties, "ms")
+            full = measured("GET /queues p50, 10,000,000 jobs in the last hour", fulls, "ms")
+            result += [empty, full, ratio("GET /queues p50, 10,000,000 jobs / none", full, empty)]
+            print(table(result[-3:]))
+            print(f"written to {record('job_accounting', result, settings=vars(args))}")
     finally:
         redis_server.destroy()
 

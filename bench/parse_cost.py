@@ -1,13 +1,15 @@
 """Parse cost per feed of 40, 400 and 5,000 events: the lean reader, icalendar, and ical.js.
 
-    python -m bench.parse_cost
+    python -m bench.parse_cost [--rounds 3]
 
 ical.js (upstream's parser) is installed from the npm registry into bench/node/ on
-first use and run under node on the very same files; all three in one run.
+first use and run under node on the very same files; all three in each round, the
+median of the rounds and their range printed and written to var/bench/parse_cost.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import tempfile
@@ -15,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.common import p50_ms
+from bench.figures import measured, ratio, record, table
 from plannings import ics
 from scripts.servers.feeds import ics_calendar
 
@@ -33,22 +36,36 @@ def icaljs_p50(paths: list[Path]) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of all three parsers; medians are reported")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
+        paths, texts = [], []
         for size in SIZES:
             path = Path(tmp) / f"feed-{size}.ics"
             path.write_text(ics_calendar(f"bench-{size}", size), encoding="utf-8")
             paths.append(path)
-        node = icaljs_p50(paths)
-        print(f"{'events':>7} {'lean':>10} {'icalendar':>11} {'ical.js':>9} {'lean / ical.js':>15}")
-        for size, path in zip(SIZES, paths, strict=True):
-            text = path.read_text(encoding="utf-8")
-            assert ics.parse_events_lean(text, PARIS) == ics.parse_events_reference(text, PARIS)
-            repeat = max(5, 4000 // size)
-            lean = p50_ms(lambda text=text: ics.parse_events_lean(text, PARIS), repeat=repeat)
-            reference = p50_ms(lambda text=text: ics.parse_events_reference(text, PARIS), repeat=max(3, repeat // 10))
-            icaljs = node[str(path)]
-            print(f"{size:>7} {lean:>7.2f} ms {reference:>8.1f} ms {icaljs:>6.2f} ms {lean / icaljs:>14.2f}x")
+            texts.append(path.read_text(encoding="utf-8"))
+            assert ics.parse_events_lean(texts[-1], PARIS) == ics.parse_events_reference(texts[-1], PARIS)
+        rounds = {(kind, size): [] for kind in ("lean", "icalendar", "ical.js") for size in SIZES}
+        # The machine is noisy: each round runs all three parsers on every size, one after another.
+        for _ in range(args.rounds):
+            node = icaljs_p50(paths)
+            for size, path, text in zip(SIZES, paths, texts, strict=True):
+                repeat = max(5, 4000 // size)
+                rounds["lean", size].append(p50_ms(lambda text=text: ics.parse_events_lean(text, PARIS), repeat=repeat))
+                reference = p50_ms(
+                    lambda text=text: ics.parse_events_reference(text, PARIS), repeat=max(3, repeat // 10)
+                )
+                rounds["icalendar", size].append(reference)
+                rounds["ical.js", size].append(node[str(path)])
+        result = []
+        for size in SIZES:
+            lean, icalendar_, icaljs = (measured(f"{kind}, {size} events", rounds[kind, size], "ms")
+                                        for kind in ("lean", "icalendar", "ical.js"))  # fmt: skip
+            result += [lean, icalendar_, icaljs, ratio(f"lean / ical.js, {size} events", lean, icaljs, goal_max=1.0)]
+        print(table(result))
+        print(f"written to {record('parse_cost', result, settings={'rounds': args.rounds, 'sizes': list(SIZES)})}")
 
 
 if __name__ == "__main__":

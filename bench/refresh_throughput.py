@@ -1,6 +1,6 @@
 """Refresh throughput on PostgreSQL against feeds served locally.
 
-    python -m bench.refresh_throughput [--plannings 2000]
+    python -m bench.refresh_throughput [--plannings 2000] [--slow-plannings 200] [--rounds 3]
 
 1. One drain process over N plannings (40-event feeds, no latency), against the
    floor: the worker's own fetch and parse of the same feeds in a bare loop
@@ -10,14 +10,15 @@
 3. With 200 ms of server latency: default limits (concurrency 2, 2 per host),
    then concurrency 16 with 16 per host, then concurrency 16 but 2 per host,
    showing which limit governs.
-The feed server runs in its own process so it does not share the GIL.
+The feed server runs in its own process so it does not share the GIL. Every figure is the
+median of --rounds rounds (the measurements interleaved), printed with its range and written
+to var/bench/refresh_throughput.json; a ratio is the ratio of the two medians printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
-import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from bench.common import ROOT, private_postgres_django
+from bench.figures import measured, ratio, record, table
 from scripts.servers.postgres import free_port
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -130,15 +132,21 @@ def main() -> None:
                 bares.append(drain_rate(1, record=False))
                 queue(urls)
                 twos.append(drain_rate(2))
-            floor, one, two = statistics.median(floors), statistics.median(ones), statistics.median(twos)
-            bare = statistics.median(bares)
-            ratio_floor = statistics.median(o / f for o, f in zip(ones, floors, strict=True))
-            ratio_bare = statistics.median(o / b for o, b in zip(ones, bares, strict=True))
-            ratio_two = statistics.median(t / o for t, o in zip(twos, ones, strict=True))
-            print(f"bare fetch+parse loop (floor)  {floor:8.1f} plannings/s   (median of {args.rounds} rounds)")
-            print(f"1 drain process                {one:8.1f} plannings/s   {ratio_floor:.2f} x floor")
-            print(f"1 drain, no attempt history    {bare:8.1f} plannings/s   history on: {ratio_bare:.2f} x off")
-            print(f"2 drain processes              {two:8.1f} plannings/s   {ratio_two:.2f} x one")
+            floor = measured("bare fetch+parse loop (floor)", floors, "plannings/s")
+            one = measured("1 drain process", ones, "plannings/s")
+            bare = measured("1 drain, no attempt history", bares, "plannings/s")
+            two = measured("2 drain processes", twos, "plannings/s")
+            result = [
+                floor,
+                one,
+                ratio("1 drain / floor", one, floor, goal_min=0.8),
+                bare,
+                # The history's cost: with it on, the drain runs at this share of its rate without.
+                ratio("history on / off", one, bare),
+                two,
+                ratio("2 drains / 1 drain", two, one, goal_min=1.8),
+            ]
+            print(table(result))
 
             slow = [f"{feeds_url}/ok/s{i}.ics?events=40&delay=0.2" for i in range(args.slow_plannings)]
             for label, limits in [
@@ -146,8 +154,14 @@ def main() -> None:
                 ("200 ms latency, concurrency 16, 16 per host", {"concurrency": 16, "per_host": 16}),
                 ("200 ms latency, concurrency 16, 2 per host", {"concurrency": 16, "per_host": 2}),
             ]:
-                queue(slow)
-                print(f"{label:44s} {drain_rate(1, **limits):6.1f} plannings/s")
+                rates = []
+                for _ in range(args.rounds):
+                    queue(slow)
+                    rates.append(drain_rate(1, **limits))
+                result.append(measured(label, rates, "plannings/s"))
+                print(table(result[-1:]))
+            settings = {"plannings": args.plannings, "slow_plannings": args.slow_plannings, "rounds": args.rounds}
+            print(f"written to {record('refresh_throughput', result, settings=settings)}")
     finally:
         server.terminate()
         server.wait(timeout=10)

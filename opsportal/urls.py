@@ -3,6 +3,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerView
 
+from opsportal.alerts import web as alerts_web
 from opsportal.alerts.web import AlertsApi, MaintenanceApi
 from opsportal.api.base import OPS
 from opsportal.api.schema import SchemaApi
@@ -34,6 +35,16 @@ urlpatterns = [
     path(f"{OPS}audit", portal_api.AuditApi.as_view(), name="api-audit"),
     path(f"{OPS}alerts", AlertsApi.as_view(), name="api-alerts"),
     path(f"{OPS}maintenance", MaintenanceApi.as_view(), name="api-maintenance"),
+    path(f"{OPS}alerts/<int:pk>/acknowledge", alerts_web.AlertAcknowledgeApi.as_view(), name="api-alert-acknowledge"),
+    path(
+        f"{OPS}alerts/<int:pk>/unacknowledge",
+        alerts_web.AlertUnacknowledgeApi.as_view(),
+        name="api-alert-unacknowledge",
+    ),
+    path(f"{OPS}alerts/<int:pk>/mute", alerts_web.AlertMuteApi.as_view(), name="api-alert-mute"),
+    path(f"{OPS}alerts/<int:pk>/unmute", alerts_web.AlertUnmuteApi.as_view(), name="api-alert-unmute"),
+    path(f"{OPS}alert-channels/<int:pk>/test", alerts_web.ChannelTestApi.as_view(), name="api-alert-channel-test"),
+    path("", include("plannings.web.urls")),  # the plannings' and jobs' actions under OPS
     # Last: any other /api/ path is a JSON 404 in its prefix's shape, with DEBUG on too.
     re_path(r"^api/(?P<rest>.*)$", errors.api_route_missing),
 ]

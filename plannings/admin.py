@@ -4,6 +4,7 @@ The actions (refresh now, re-enable, release lock, retry now) need the
 ``plannings.operate_plannings`` permission: Django lists an action, and accepts
 a posted one, only when ``has_operate_permission`` allows it. They write through
 ``plannings.operator_actions``, one transaction each (audited in it), and report what they did and skipped.
+The service decides the permission again (a forged post is refused and recorded there).
 
 A planning's page (``PlanningAdmin.change_view``) is its whole story: state, queue row, backup,
 feed and refresh attempts, with the same actions as buttons for that one planning.
@@ -29,7 +30,7 @@ from django.utils.html import format_html, format_html_join
 
 from opsportal.audit.services import Actor, audit_refusal_record
 from opsportal.lib.admin import ReadOnlyAdmin, time_column
-from plannings import feeds, operator_actions, policy, selectors
+from plannings import feeds, operator_actions, policy, scopes, selectors
 from plannings.models import (
     LOCK_TTL_SECONDS,
     QUEUE_STATE_LABELS,
@@ -50,10 +51,7 @@ from plannings.models import (
     stale_before,
 )
 
-OPERATE_PERMISSION = "plannings.operate_plannings"
-# "Refresh now" is one throttled user request per planning: bounded so a
-# select-all over the catalog cannot turn into a 100,000-request web request.
-REFRESH_NOW_LIMIT = 500
+OPERATE_PERMISSION = scopes.OPERATE_PERMISSION
 # Live locks are few (a batch per worker); the confirmation page lists at most this many.
 LOCKS_LISTED = 100
 
@@ -279,24 +277,22 @@ class OperatorActions:
 
     @admin.action(description="Refresh now", permissions=["operate"])
     def refresh_now(self, request, queryset):
-        full_ids = list(queryset.values_list("pk", flat=True)[: REFRESH_NOW_LIMIT + 1])
-        if len(full_ids) > REFRESH_NOW_LIMIT:
-            audit_refusal_record(
-                actor=Actor.portal(request.user),
-                action=operator_actions.AUDIT_REFRESH_NOW,
-                target_type="planning",
-                targets=full_ids,
-                detail=f"over the limit of {REFRESH_NOW_LIMIT} plannings at a time",
-            )
+        limit = operator_actions.REFRESH_NOW_LIMIT
+        full_ids = list(queryset.values_list("pk", flat=True)[: limit + 1])
+        actor = Actor.portal(request.user)
+        try:
+            outcome = operator_actions.plannings_refresh(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
+        except operator_actions.OperatorActionRefused as refused:
+            if refused.code != "too_many":
+                raise PermissionDenied(refused.detail) from None
             self.message_user(
                 request,
-                f"Refresh now takes at most {REFRESH_NOW_LIMIT} plannings at a time; nothing was queued. "
+                f"Refresh now takes at most {limit} plannings at a time; nothing was queued. "
                 "Narrow the selection: the backfill refreshes stale plannings on its own.",
                 messages.ERROR,
             )
             return None
-        actor = Actor.portal(request.user)
-        queued = operator_actions.plannings_refresh(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
+        queued = outcome.changed_count
         self._report(
             request,
             queued,
@@ -309,7 +305,8 @@ class OperatorActions:
     def reenable(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True))
         actor = Actor.portal(request.user)
-        reenabled = operator_actions.plannings_reenable(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
+        outcome = operator_actions.plannings_reenable(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
+        reenabled = outcome.changed_count
         self._report(
             request, reenabled, f"Re-enabled {_plannings(reenabled)}.", len(full_ids) - reenabled, "not disabled"
         )
@@ -327,7 +324,7 @@ class OperatorActions:
             return self._release_confirmation(request, locks)
         full_ids = list(queryset.values_list("pk", flat=True))
         actor = Actor.portal(request.user)
-        released = operator_actions.plannings_release_locks(planning_full_ids=full_ids, actor=actor)
+        released = operator_actions.plannings_release_locks(planning_full_ids=full_ids, actor=actor).changed_count
         self._report(
             request,
             released,
@@ -362,7 +359,8 @@ class OperatorActions:
     def retry_now(self, request, queryset):
         full_ids = list(queryset.values_list("pk", flat=True))
         actor = Actor.portal(request.user)
-        moved = operator_actions.plannings_retry_now(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
+        outcome = operator_actions.plannings_retry_now(planning_full_ids=full_ids, now=timezone.now(), actor=actor)
+        moved = outcome.changed_count
         self._report(
             request,
             moved,
@@ -446,6 +444,11 @@ PAGE_ACTIONS = {
     "refresh-now": "Refresh now",
     "reenable": "Re-enable",
     "retry-now": "Retry now",
+}
+PAGE_AUDIT_NAMES = {
+    "refresh-now": operator_actions.AUDIT_REFRESH_NOW,
+    "reenable": operator_actions.AUDIT_REENABLE,
+    "retry-now": operator_actions.AUDIT_RETRY_NOW,
 }
 
 
@@ -567,33 +570,34 @@ class PlanningAdmin(OperatorActions, ReadOnlyAdmin):
         if action not in PAGE_ACTIONS:
             raise Http404("no such action")
         full_id = unquote(object_id)
-        audit_name = {
-            "refresh-now": operator_actions.AUDIT_REFRESH_NOW,
-            "reenable": operator_actions.AUDIT_REENABLE,
-            "retry-now": operator_actions.AUDIT_RETRY_NOW,
-        }[action]
         actor = Actor.portal(request.user)
-        if not (self.has_view_permission(request) and self.has_operate_permission(request)):
+        if not self.has_view_permission(request):
             # Capped like every refusal: a user without the right cannot grow the trail by looping.
             audit_refusal_record(
                 actor=actor,
-                action=audit_name,
+                action=PAGE_AUDIT_NAMES[action],
                 target_type="planning",
                 targets=[full_id],
-                detail="without the permission to operate plannings",
+                detail="without the permission to view plannings",
             )
             raise PermissionDenied
+        ids = [full_id]
+        try:
+            # The service refuses (and records) a user without the permission to operate plannings.
+            operator_actions.operator_refusal(actor=actor, action=PAGE_AUDIT_NAMES[action], planning_full_ids=ids)
+        except operator_actions.OperatorActionRefused:
+            raise PermissionDenied from None
         if not Planning.objects.filter(pk=full_id).exists():
             raise Http404("no such planning")
-        now, ids = timezone.now(), [full_id]
+        now = timezone.now()
         if action == "refresh-now":
-            done = operator_actions.plannings_refresh(planning_full_ids=ids, now=now, actor=actor)
+            done = operator_actions.plannings_refresh(planning_full_ids=ids, now=now, actor=actor).changed
             message = "Queued for a refresh." if done else "Skipped: already requested in the last 30 seconds."
         elif action == "reenable":
-            done = operator_actions.plannings_reenable(planning_full_ids=ids, now=now, actor=actor)
+            done = operator_actions.plannings_reenable(planning_full_ids=ids, now=now, actor=actor).changed
             message = "Re-enabled and queued for a refresh." if done else "Skipped: not disabled."
         else:
-            done = operator_actions.plannings_retry_now(planning_full_ids=ids, now=now, actor=actor)
+            done = operator_actions.plannings_retry_now(planning_full_ids=ids, now=now, actor=actor).changed
             message = (
                 "Moved the next attempt to now."
                 if done

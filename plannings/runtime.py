@@ -43,11 +43,12 @@ def jobs_paused() -> bool:
     return JobsSharedState.objects.filter(pk=JobsSharedState.SINGLETON_ID, paused=True).exists()
 
 
-def _switch(*, paused: bool, now: datetime, actor: Actor | None, by: str) -> None:
+def _switch(*, paused: bool, now: datetime, actor: Actor | None, by: str) -> bool:
     """Flip the switch and, for an operator, record it in the audit trail in the same transaction.
 
     ``changed`` says whether the switch moved (pausing paused jobs changes nothing, and says so).
     ``by`` alone (no ``actor``) is for tests standing in for another process: nothing is audited.
+    Returns whether the switch moved.
     """
     by = actor.name if actor is not None else by
     with transaction.atomic():
@@ -68,14 +69,15 @@ def _switch(*, paused: bool, now: datetime, actor: Actor | None, by: str) -> Non
                 + ("the jobs stop at their next loop" if paused else "the jobs run at their next loop"),
                 now=now,
             )
+    return was != paused
 
 
-def jobs_pause(*, now: datetime, actor: Actor | None = None, by: str = "") -> None:
-    _switch(paused=True, now=now, actor=actor, by=by)
+def jobs_pause(*, now: datetime, actor: Actor | None = None, by: str = "") -> bool:
+    return _switch(paused=True, now=now, actor=actor, by=by)
 
 
-def jobs_resume(*, now: datetime, actor: Actor | None = None, by: str = "") -> None:
-    _switch(paused=False, now=now, actor=actor, by=by)
+def jobs_resume(*, now: datetime, actor: Actor | None = None, by: str = "") -> bool:
+    return _switch(paused=False, now=now, actor=actor, by=by)
 
 
 def job_report(

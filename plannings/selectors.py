@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Count, F, Func, IntegerField, Max, TextField, Value, When
+from django.db.models import Case, Count, F, Func, IntegerField, Max, Q, TextField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -29,6 +29,13 @@ from plannings.models import (
     PlanningBackup,
     PlanningRefreshState,
     RefreshAttempt,
+    q_backfill_eligible,
+    q_backup_fresh,
+    q_live_lock,
+    q_planning_disabled,
+    q_queued,
+    q_ready,
+    q_stale_or_missing,
     queue_sql_params,
 )
 
@@ -424,3 +431,73 @@ def newest_backup_at() -> datetime | None:
     """When the newest backup was written (any planning's), or None without any: one read along the
     backups' ``updated_at`` index, whatever the catalog's size."""
     return PlanningBackup.objects.aggregate(newest=Max("updated_at"))["newest"]
+
+
+# --- Plannings by filter: the operator's bulk actions and the API's list --------------------
+
+# The filters a script may combine (all must hold), with the admin list's meanings: ``host`` the
+# school slug; ``failure`` a last-failure value as ``policy.failure_value`` names it (``any``: any);
+# ``stale`` ``yes`` (stale or missing), ``due`` (what the next backfill enqueues) or ``no``; the
+# others yes/no; ``search`` a substring of the full id or the title.
+PLANNING_FILTERS = ("host", "disabled", "failure", "stale", "queued", "ready", "locked", "search")
+STALE_CHOICES = ("yes", "due", "no")
+
+
+def _failure_q(value: str) -> Q:
+    kind, error = "refresh_state__last_failure_kind", "refresh_state__last_error"
+    if value == policy.ANY_FAILURE:
+        return Q(**{f"{kind}__isnull": False})
+    if value.startswith("http_4") and value != policy.HTTP_4XX:
+        return Q(**{kind: policy.HTTP_4XX, error: value})
+    if value == policy.HTTP_4XX:
+        return Q(**{kind: value}) & ~Q(**{f"{error}__startswith": "http_4"})
+    return Q(**{kind: value})
+
+
+def _yes_no(condition: Q, value: bool) -> Q:
+    return condition if value else ~condition
+
+
+def plannings_matching(*, filters: dict, now: datetime):
+    """The plannings every given filter matches (``PLANNING_FILTERS``; None or absent: not filtered),
+    in full id order."""
+    unknown = sorted(set(filters) - set(PLANNING_FILTERS))
+    if unknown:
+        raise ValueError(f"unknown filters {unknown}; known: {list(PLANNING_FILTERS)}")
+    max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
+    conditions = []
+    given = {key: value for key, value in filters.items() if value is not None and value != ""}
+    if "host" in given:
+        conditions.append(Q(planning_id=given["host"]))
+    if "disabled" in given:
+        conditions.append(_yes_no(q_planning_disabled(now), given["disabled"]))
+    if "failure" in given:
+        conditions.append(_failure_q(given["failure"]))
+    if "stale" in given:
+        stale = given["stale"]
+        if stale not in STALE_CHOICES:
+            raise ValueError(f"stale must be one of {list(STALE_CHOICES)}")
+        conditions.append(
+            {"yes": q_stale_or_missing(now), "due": q_stale_or_missing(now) & q_backfill_eligible(now)}.get(
+                stale, q_backup_fresh(now)
+            )
+        )
+    if "queued" in given:
+        conditions.append(_yes_no(q_queued(), given["queued"]))
+    if "ready" in given:
+        conditions.append(_yes_no(q_queued(q_ready(now, max_attempts)), given["ready"]))
+    if "locked" in given:
+        conditions.append(_yes_no(q_queued(q_live_lock(now)), given["locked"]))
+    if "search" in given:
+        conditions.append(Q(full_id__icontains=given["search"]) | Q(title__icontains=given["search"]))
+    return Planning.objects.filter(*conditions).order_by("full_id")
+
+
+def plannings_listed(*, filters: dict, now: datetime):
+    """``plannings_matching`` with what a list shows of each: its refresh state and queue row (joined: one
+    row each at most) and its backup's date (not the backup: its events can be megabytes)."""
+    return (
+        plannings_matching(filters=filters, now=now)
+        .select_related("refresh_state", "refresh_queue")
+        .annotate(backup_updated_at=F("backup__updated_at"))
+    )

@@ -18,15 +18,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from opsportal.alerts.delivery import channel_test, channel_url_problem, channel_url_shown
+from opsportal.alerts.delivery import ChannelTestRefused, channel_test_send, channel_url_problem, channel_url_shown
 from opsportal.alerts.models import LIST_ORDER, Alert, Channel, MaintenanceWindow, Mute, Notification, Rule
 from opsportal.alerts.services import (
     MUTE_PRESETS,
+    AlertActionForbidden,
     AlertActionRefused,
     alert_acknowledge,
     alert_mute_preset,
     alert_unacknowledge,
-    alerts_action_refused,
     channel_saved,
     maintenance_window_delete,
     maintenance_window_refused,
@@ -191,21 +191,18 @@ class AlertAdmin(ReadOnlyAdmin):
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
-    def _alert_action(self, request, pk: int, *, action: str, permission: str, run) -> HttpResponseRedirect:
-        """POST only (CSRF checked by the admin view); a user without ``permission`` is refused with a
-        403, and the refusal is audited like the action would have been."""
+    def _alert_action(self, request, pk: int, *, run) -> HttpResponseRedirect:
+        """POST only (CSRF checked by the admin view); a user the service refuses gets a 403 (the
+        service records the refusal like the action would have been)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         alert = get_object_or_404(Alert.objects.select_related("rule"), pk=pk)
-        actor = Actor.portal(request.user)
-        named = f"{alert.rule.name}:{alert.target}"
-        if not request.user.has_perm(permission):
-            alerts_action_refused(actor=actor, action=action, target=named, detail=f"alert #{pk}: no {permission}")
-            raise PermissionDenied
+        # The service decides the permission and records every refusal; the page translates.
         try:
-            message = run(actor, alert)
+            message = run(Actor.portal(request.user), alert)
+        except AlertActionForbidden:
+            raise PermissionDenied from None
         except AlertActionRefused as exc:
-            alerts_action_refused(actor=actor, action=action, target=named, detail=f"alert #{pk}: {exc}")
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(request, message, messages.SUCCESS)
@@ -216,18 +213,14 @@ class AlertAdmin(ReadOnlyAdmin):
             alert_acknowledge(actor=actor, alert=alert, comment=request.POST.get("comment", ""))
             return "Acknowledged: reminders stop until it resolves or the acknowledgement is taken back."
 
-        return self._alert_action(
-            request, pk, action="alerts.acknowledge", permission="alerts.acknowledge_alert", run=run
-        )
+        return self._alert_action(request, pk, run=run)
 
     def unacknowledge_view(self, request, pk: int):
         def run(actor, alert):
             alert_unacknowledge(actor=actor, alert=alert)
             return "Acknowledgement taken back: reminders resume."
 
-        return self._alert_action(
-            request, pk, action="alerts.unacknowledge", permission="alerts.acknowledge_alert", run=run
-        )
+        return self._alert_action(request, pk, run=run)
 
     def mute_view(self, request, pk: int):
         def run(actor, alert):
@@ -236,7 +229,7 @@ class AlertAdmin(ReadOnlyAdmin):
                 return f"Muted {alert.rule.name} for {alert.target} until it resolves."
             return f"Muted {alert.rule.name} for {alert.target} until {mute.until:%Y-%m-%d %H:%M} UTC."
 
-        return self._alert_action(request, pk, action="alerts.mute", permission="alerts.add_mute", run=run)
+        return self._alert_action(request, pk, run=run)
 
     @admin.display(description="mute")
     def mute_links(self, obj: Alert) -> str:
@@ -382,10 +375,11 @@ class ChannelAdmin(admin.ModelAdmin):
         """POST only (CSRF checked by the admin view), and only for who may change channels."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_change_permission(request):
-            raise PermissionDenied
         channel = get_object_or_404(Channel, pk=pk)
-        row = channel_test(channel=channel)
+        try:
+            row = channel_test_send(actor=Actor.portal(request.user), channel=channel)
+        except ChannelTestRefused:
+            raise PermissionDenied from None
         if row.status == Notification.Status.SENT:
             self.message_user(request, f"Test message sent to {channel.name}.", messages.SUCCESS)
         else:

@@ -23,6 +23,9 @@ from django.utils import timezone
 
 from opsportal.alerts.egress import send_guarded
 from opsportal.alerts.models import Channel, Notification
+from opsportal.alerts.scopes import CHANNEL_TEST_PERMISSION, SCOPE_TEST
+from opsportal.audit.services import Outcome, audit_record, audit_refusal_record
+from opsportal.lib.actors import Actor
 
 SEND_POOL = 8
 BACKOFF_BASE_SECONDS = 30
@@ -304,4 +307,41 @@ def channel_test(*, channel: Channel, now: datetime | None = None) -> Notificati
     row.status = Notification.Status.SENT if error is None else Notification.Status.FAILED
     row.sent_at, row.last_error = (now if error is None else None), error_masked(error or "", channel.url)
     row.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"])
+    return row
+
+
+AUDIT_CHANNEL_TEST = "alerts.channel_test"
+
+
+class ChannelTestRefused(Exception):
+    """The actor may not send a channel's test (who may change channels may): recorded, then raised."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def channel_test_send(*, actor: Actor, channel: Channel, now: datetime | None = None) -> Notification:
+    """A channel's "Send test", decided and recorded here for the page and the API alike.
+
+    Needs ``alerts.change_channel`` (a token: the ``alerts:test`` scope too). One audit row per
+    test, ``failed`` when the channel did not take it (its error masked as on the channel's page).
+    """
+    target = [f"{channel.pk}:{channel.name}"]
+    if refusal := actor.refusal(permission=CHANNEL_TEST_PERMISSION, scope=SCOPE_TEST):
+        audit_refusal_record(
+            actor=actor, action=AUDIT_CHANNEL_TEST, target_type="alert_channel", targets=target, detail=refusal
+        )
+        raise ChannelTestRefused(refusal)
+    row = channel_test(channel=channel, now=now)
+    sent = row.status == Notification.Status.SENT
+    audit_record(
+        actor=actor,
+        action=AUDIT_CHANNEL_TEST,
+        outcome=Outcome.OK if sent else Outcome.FAILED,
+        target_type="alert_channel",
+        targets=target,
+        detail="test message sent" if sent else row.last_error,
+        now=row.created_at,
+    )
     return row

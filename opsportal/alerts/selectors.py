@@ -125,3 +125,9 @@ def portal_verdict(*, now: datetime, kinds: tuple[str, ...] | None = None) -> Ve
         worst=tuple(alerts[:VERDICT_NAMED]),
         last_pass_at=last_pass_at,
     )
+
+
+def alert_detail(*, pk: int) -> Alert | None:
+    """One alert as the list shows it (its rule, its notifications), or None."""
+    rows = Alert.objects.select_related("rule").prefetch_related("grouped_notifications__channel")
+    return rows.filter(pk=pk).first()

@@ -27,7 +27,9 @@ from opsportal.alerts.models import (
     Notification,
     Rule,
 )
-from opsportal.audit.services import Actor, audit_record, audit_refusal_record
+from opsportal.alerts.scopes import ACKNOWLEDGE_PERMISSION, MUTE_PERMISSION, SCOPE_MUTE, UNMUTE_PERMISSION
+from opsportal.audit.services import audit_record, audit_refusal_record
+from opsportal.lib.actors import Actor
 
 Kind = Rule.Kind
 OBSERVERS = {
@@ -469,30 +471,79 @@ class AlertActionRefused(Exception):
     """An action the alert's state does not allow (acknowledging a closed one...): the message says why."""
 
 
+class AlertActionForbidden(Exception):
+    """The actor may not do this (no permission, or a token without the scope): recorded, then raised."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _alert_refusal(*, actor: Actor, action: str, alert: Alert, permission: str, scope: str) -> None:
+    """Refuse (recorded, then raised) an actor who may not act on alerts this way; return when it may."""
+    if refusal := actor.refusal(permission=permission, scope=scope):
+        alerts_action_refused(
+            actor=actor, action=action, target=_alert_named(alert), detail=f"alert #{alert.pk}: {refusal}"
+        )
+        raise AlertActionForbidden(refusal)
+
+
+def _state_refused(*, actor: Actor, action: str, alert: Alert, why: str) -> AlertActionRefused:
+    """An action the alert's state does not allow, recorded (outside the action's rolled-back transaction)."""
+    alerts_action_refused(actor=actor, action=action, target=_alert_named(alert), detail=f"alert #{alert.pk}: {why}")
+    return AlertActionRefused(why)
+
+
 # The mute presets of an alert's page, in hours; "resolved" lasts until the alert resolves, at most
 # SECONDS_MAX (a mute forgotten on an alert that never resolves still ends).
 MUTE_PRESETS = {"1h": 1, "4h": 4, "24h": 24, "resolved": None}
 
 
-def alert_mute_preset(*, actor: Actor, alert: Alert, preset: str, now: datetime | None = None) -> Mute:
-    """Mute the alert's rule for its target, for a preset duration or until it resolves; audited."""
+def alert_mute_preset(
+    *, actor: Actor, alert: Alert, preset: str, comment: str = "", now: datetime | None = None
+) -> Mute:
+    """Mute the alert's rule for its target, for a preset duration or until it resolves; audited.
+
+    Needs ``alerts.add_mute`` (a token: the ``alerts:mute`` scope too, as every alert action); refusals
+    are recorded."""
     now = now or timezone.now()
+    _alert_refusal(actor=actor, action="alerts.mute", alert=alert, permission=MUTE_PERMISSION, scope=SCOPE_MUTE)
     if preset not in MUTE_PRESETS:
-        raise AlertActionRefused(f"unknown preset {preset!r}; known: {', '.join(MUTE_PRESETS)}")
+        why = f"unknown preset {preset!r}; known: {', '.join(MUTE_PRESETS)}"
+        raise _state_refused(actor=actor, action="alerts.mute", alert=alert, why=why)
     hours = MUTE_PRESETS[preset]
     if hours is None and not alert.is_open:
-        raise AlertActionRefused("this alert is closed already: nothing to mute until it resolves")
+        why = "this alert is closed already: nothing to mute until it resolves"
+        raise _state_refused(actor=actor, action="alerts.mute", alert=alert, why=why)
     until = now + (timedelta(hours=hours) if hours else timedelta(seconds=SECONDS_MAX))
     shown = f"{hours} h" if hours else "until resolved"
+    reason = f"muted {shown} from alert #{alert.pk}"
+    comment = comment.strip()
+    if comment:
+        reason = f"{reason}: {comment}"
     return mute_create(
         actor=actor,
         rule=alert.rule,
         target=alert.target,
         until=until,
-        reason=f"muted {shown} from alert #{alert.pk}",
+        reason=reason[: Mute._meta.get_field("reason").max_length],
         alert=None if hours else alert,
         now=now,
     )
+
+
+def alert_unmute(*, actor: Actor, alert: Alert, now: datetime | None = None) -> int:
+    """Lift the mutes in force on exactly this alert's rule and target (what its presets make), each
+    audited as ``alerts.unmute``; returns how many. Broader mutes (every rule, every target) are the
+    Mutes page's to lift. Needs ``alerts.delete_mute`` (a token: ``alerts:mute``)."""
+    now = now or timezone.now()
+    _alert_refusal(actor=actor, action="alerts.unmute", alert=alert, permission=UNMUTE_PERMISSION, scope=SCOPE_MUTE)
+    mutes = list(Mute.objects.filter(rule_id=alert.rule_id, target=alert.target, until__gt=now).select_related("rule"))
+    if not mutes:
+        raise _state_refused(actor=actor, action="alerts.unmute", alert=alert, why="not muted: nothing to lift")
+    for mute in mutes:
+        mute_delete(actor=actor, mute=mute, now=now)
+    return len(mutes)
 
 
 def _alert_named(alert: Alert) -> str:
@@ -503,44 +554,50 @@ def alert_acknowledge(*, actor: Actor, alert: Alert, comment: str, now: datetime
     """Acknowledge an open alert (who, when, why): its reminders stop until it resolves or the
     acknowledgement is taken back. A guarded update: an alert closed meanwhile is refused, not acknowledged."""
     now = now or timezone.now()
+    action = "alerts.acknowledge"
+    _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=SCOPE_MUTE)
     comment = comment.strip()[: Alert._meta.get_field("ack_comment").max_length]
     with transaction.atomic():
         won = Alert.objects.filter(pk=alert.pk, is_open=True, acknowledged_at__isnull=True).update(
             acknowledged_at=now, acknowledged_by=actor.name[:150], ack_comment=comment
         )
-        if won != 1:
-            alert.refresh_from_db()
-            why = "it is acknowledged already" if alert.is_open else "it is closed"
-            raise AlertActionRefused(f"not acknowledged: {why}")
-        audit_record(
-            actor=actor,
-            action="alerts.acknowledge",
-            target_type="alert",
-            targets=[_alert_named(alert)],
-            detail=f"alert #{alert.pk}: {comment}" if comment else f"alert #{alert.pk}",
-            now=now,
-        )
+        if won == 1:
+            audit_record(
+                actor=actor,
+                action=action,
+                target_type="alert",
+                targets=[_alert_named(alert)],
+                detail=f"alert #{alert.pk}: {comment}" if comment else f"alert #{alert.pk}",
+                now=now,
+            )
     alert.refresh_from_db()
+    if won != 1:
+        why = "it is acknowledged already" if alert.is_open else "it is closed"
+        raise _state_refused(actor=actor, action=action, alert=alert, why=f"not acknowledged: {why}")
     return alert
 
 
 def alert_unacknowledge(*, actor: Actor, alert: Alert, now: datetime | None = None) -> Alert:
     """Take an acknowledgement back: reminders resume. Audited with who had acknowledged it and why."""
     now = now or timezone.now()
+    action = "alerts.unacknowledge"
+    _alert_refusal(actor=actor, action=action, alert=alert, permission=ACKNOWLEDGE_PERMISSION, scope=SCOPE_MUTE)
     with transaction.atomic():
         before = Alert.objects.select_for_update().get(pk=alert.pk)
-        if before.acknowledged_at is None:
-            raise AlertActionRefused("not acknowledged: nothing to take back")
-        Alert.objects.filter(pk=alert.pk).update(acknowledged_at=None, acknowledged_by="", ack_comment="")
-        audit_record(
-            actor=actor,
-            action="alerts.unacknowledge",
-            target_type="alert",
-            targets=[_alert_named(alert)],
-            detail=f"alert #{alert.pk}: was acknowledged by {before.acknowledged_by} "
-            f"at {before.acknowledged_at.isoformat()}: {before.ack_comment}",
-            now=now,
-        )
+        if before.acknowledged_at is not None:
+            Alert.objects.filter(pk=alert.pk).update(acknowledged_at=None, acknowledged_by="", ack_comment="")
+            audit_record(
+                actor=actor,
+                action=action,
+                target_type="alert",
+                targets=[_alert_named(alert)],
+                detail=f"alert #{alert.pk}: was acknowledged by {before.acknowledged_by} "
+                f"at {before.acknowledged_at.isoformat()}: {before.ack_comment}",
+                now=now,
+            )
+    if before.acknowledged_at is None:
+        # Recorded outside the transaction above, which a raise inside would roll back.
+        raise _state_refused(actor=actor, action=action, alert=alert, why="not acknowledged: nothing to take back")
     alert.refresh_from_db()
     return alert
 

@@ -1,5 +1,6 @@
 """``GET /api/v1/admin/ops/alerts``: the alerts, open first, each with its notifications' delivery and its
-acknowledgement; ``GET /api/v1/admin/ops/maintenance``: the maintenance windows open now and to come.
+acknowledgement; ``GET /api/v1/admin/ops/maintenance``: the maintenance windows open now and to come;
+``POST alerts/{id}/acknowledge|unacknowledge|mute|unmute`` and ``POST alert-channels/{id}/test``.
 
 The API kit's Bearer tokens (``read``), error shape and parameter checks, like the other ops endpoints."""
 
@@ -9,14 +10,28 @@ from datetime import timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from opsportal.alerts.selectors import alerts_listed, maintenance_windows_listed
-from opsportal.api import paging, params
+from opsportal.alerts.delivery import ChannelTestRefused, channel_test_send
+from opsportal.alerts.models import Alert, Channel
+from opsportal.alerts.selectors import alert_detail, alerts_listed, maintenance_windows_listed
+from opsportal.alerts.services import (
+    MUTE_PRESETS,
+    AlertActionForbidden,
+    AlertActionRefused,
+    alert_acknowledge,
+    alert_mute_preset,
+    alert_unacknowledge,
+    alert_unmute,
+)
+from opsportal.api import idempotency, paging, params
+from opsportal.api.auth import HasToken
 from opsportal.api.base import OpsApi
+from opsportal.api.errors import OpsError
 from opsportal.api.paging import CursorPaging, Key
 from opsportal.api.schema import errors_documented
+from opsportal.lib.actors import Actor
 
 
 class AlertsQuery(serializers.Serializer):
@@ -115,3 +130,178 @@ class MaintenanceApi(OpsApi):
         hours = query.get("within_hours")
         rows = maintenance_windows_listed(now=timezone.now(), within=timedelta(hours=hours) if hours else None)
         return Response(MaintenanceWindowSerializer(rows, many=True).data)
+
+
+# --- Actions: acknowledge and take back, mute and unmute, a channel's test ------------------------
+# Thin: the services (``opsportal.alerts.services``, ``delivery.channel_test_send``) decide whether the
+# token may (its scope, its owner's permission) and record every attempt, refused ones included.
+
+
+class AcknowledgeBody(serializers.Serializer):
+    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=300)
+
+
+class MuteBody(serializers.Serializer):
+    duration = serializers.ChoiceField(
+        choices=list(MUTE_PRESETS), help_text="1h, 4h, 24h, or resolved: until the alert resolves"
+    )
+    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+
+
+class MuteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rule = serializers.CharField(source="rule.name", allow_null=True)
+    target = serializers.CharField()
+    until = serializers.DateTimeField()
+    until_resolved = serializers.SerializerMethodField(
+        help_text="lifted when the alert resolves, at the latest `until`"
+    )
+    reason = serializers.CharField()
+    created_by = serializers.CharField()
+
+    def get_until_resolved(self, mute) -> bool:
+        return mute.alert_id is not None
+
+
+class UnmutedSerializer(serializers.Serializer):
+    lifted = serializers.IntegerField(help_text="how many mutes of this rule and target were lifted")
+
+
+class ChannelTestSerializer(serializers.Serializer):
+    channel = serializers.CharField(source="channel.name")
+    status = serializers.ChoiceField(choices=["sent", "failed"])
+    error = serializers.CharField(source="last_error", help_text="why the channel did not take it (URL masked)")
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
+# What ``Idempotency-Key`` (the kit's, on every POST) may answer besides: a malformed key (400), a retry
+# while the first request still acts past the wait (409), a body too large to compare (413), the key
+# reused for another request (422).
+KEYED = (400, 409, 413, 422)
+
+
+def _error(status_code: int, code: str, detail: str) -> OpsError:
+    error = OpsError(detail)
+    error.status_code, error.code = status_code, code
+    return error
+
+
+def _alert(pk: int) -> Alert:
+    alert = alert_detail(pk=pk)
+    if alert is None:
+        raise _error(status.HTTP_404_NOT_FOUND, "not_found", f"no alert #{pk}")
+    return alert
+
+
+class _AlertActionApi(OpsApi):
+    permission_classes = [HasToken]
+
+    def act(self, request, alert: Alert):
+        raise NotImplementedError
+
+    def post(self, request, pk: int):
+        alert = _alert(pk)
+        try:
+            return Response(self.act(request, alert))
+        except AlertActionForbidden as refused:
+            raise _error(status.HTTP_403_FORBIDDEN, "forbidden", refused.detail) from None
+        except AlertActionRefused as refused:
+            raise _error(status.HTTP_409_CONFLICT, "conflict", str(refused)) from None
+
+
+ACK_NEEDS = " Needs the `alerts:mute` scope, and its owner `alerts.acknowledge_alert` (403, on the record)."
+MUTE_NEEDS = " Needs the `alerts:mute` scope, and its owner `alerts.{}_mute` (403, on the record)."
+
+
+class AlertAcknowledgeApi(_AlertActionApi):
+    @extend_schema(
+        operation_id="alert_acknowledge",
+        request=AcknowledgeBody,
+        parameters=[idempotency.PARAMETER],
+        responses={200: AlertSerializer, **errors_documented(*KEYED, 400, 404, 409, 413)},
+        description="Acknowledge an open alert: its reminders stop until it resolves or the acknowledgement is "
+        "taken back. 409 when it is closed or acknowledged already." + ACK_NEEDS,
+    )
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+    def act(self, request, alert):
+        body = params.validated(AcknowledgeBody, request.data if isinstance(request.data, dict) else {})
+        comment = body.validated_data["comment"]
+        alert = alert_acknowledge(actor=Actor.api(request.auth), alert=alert, comment=comment)
+        return AlertSerializer(alert_detail(pk=alert.pk)).data
+
+
+class AlertUnacknowledgeApi(_AlertActionApi):
+    @extend_schema(
+        operation_id="alert_unacknowledge",
+        request=None,
+        parameters=[idempotency.PARAMETER],
+        responses={200: AlertSerializer, **errors_documented(*KEYED, 404, 409)},
+        description="Take an acknowledgement back: reminders resume. 409 when it is not acknowledged." + ACK_NEEDS,
+    )
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+    def act(self, request, alert):
+        alert = alert_unacknowledge(actor=Actor.api(request.auth), alert=alert)
+        return AlertSerializer(alert_detail(pk=alert.pk)).data
+
+
+class AlertMuteApi(_AlertActionApi):
+    @extend_schema(
+        operation_id="alert_mute",
+        request=MuteBody,
+        parameters=[idempotency.PARAMETER],
+        responses={200: MuteSerializer, **errors_documented(*KEYED, 400, 404, 409, 413)},
+        description="Mute the alert's rule for its target, for a preset duration or until it resolves "
+        "(409 when it is closed already)." + MUTE_NEEDS.format("add"),
+    )
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+    def act(self, request, alert):
+        body = params.validated(MuteBody, request.data if isinstance(request.data, dict) else {}).validated_data
+        mute = alert_mute_preset(
+            actor=Actor.api(request.auth), alert=alert, preset=body["duration"], comment=body["comment"]
+        )
+        return MuteSerializer(mute).data
+
+
+class AlertUnmuteApi(_AlertActionApi):
+    @extend_schema(
+        operation_id="alert_unmute",
+        request=None,
+        parameters=[idempotency.PARAMETER],
+        responses={200: UnmutedSerializer, **errors_documented(*KEYED, 404, 409)},
+        description="Lift the mutes of the alert's rule for its target (each on the record); broader mutes "
+        "are the Mutes page's. 409 when none is in force." + MUTE_NEEDS.format("delete"),
+    )
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+    def act(self, request, alert):
+        return {"lifted": alert_unmute(actor=Actor.api(request.auth), alert=alert)}
+
+
+class ChannelTestApi(OpsApi):
+    permission_classes = [HasToken]
+
+    @extend_schema(
+        operation_id="alert_channel_test",
+        request=None,
+        parameters=[idempotency.PARAMETER],
+        responses={200: ChannelTestSerializer, **errors_documented(*KEYED, 404)},
+        description="Send the channel a test message now, once (a failure is answered, not retried: 200 with "
+        "`status` failed and the channel's error). Needs the `alerts:test` scope, and its owner "
+        "`alerts.change_channel` (403, on the record).",
+    )
+    def post(self, request, pk: int):
+        channel = Channel.objects.filter(pk=pk).first()
+        if channel is None:
+            raise _error(status.HTTP_404_NOT_FOUND, "not_found", f"no channel #{pk}")
+        try:
+            row = channel_test_send(actor=Actor.api(request.auth), channel=channel)
+        except ChannelTestRefused as refused:
+            raise _error(status.HTTP_403_FORBIDDEN, "forbidden", refused.detail) from None
+        return Response(ChannelTestSerializer(row).data)

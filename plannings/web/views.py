@@ -16,30 +16,31 @@ only report "paused" and do nothing, and "sent" would read as if it had run.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
-from opsportal.audit.services import Actor, Outcome, audit_record, audit_refusal_record
+from opsportal.audit.services import Actor
 from opsportal.lib.pages import render_page
-from plannings import runtime, selectors, tasks
+from plannings import job_controls, runtime, selectors
+from plannings.job_controls import PAUSED_NOTHING_RUNS, BrokerUnavailable, JobControlRefused
+from plannings.scopes import CONTROL_JOBS_PERMISSION
 
-CONTROL_PERMISSION = "plannings.control_jobs"
-logger = logging.getLogger(__name__)
+CONTROL_PERMISSION = CONTROL_JOBS_PERMISSION
 
 # action -> (what the confirmation page asks, whether it needs confirming, its audit name)
 ACTIONS = {
     "pause": ("Pause the backfill and the refresh worker?", True, runtime.ACTION_PAUSE),
     "resume": ("Resume the backfill and the refresh worker?", True, runtime.ACTION_RESUME),
-    "run-backfill": ("Run a backfill pass now?", False, "jobs.run_backfill"),
-    "run-drain": ("Run a refresh drain now?", False, "jobs.run_drain"),
+    "run-backfill": ("Run a backfill pass now?", False, job_controls.AUDIT_RUN_BACKFILL),
+    "run-drain": ("Run a refresh drain now?", False, job_controls.AUDIT_RUN_DRAIN),
 }
-PAUSED_NOTHING_RUNS = "Jobs are paused: nothing runs until they are resumed."
+STARTED = {
+    "run-backfill": (job_controls.BACKFILL, "A backfill pass"),
+    "run-drain": (job_controls.DRAIN, "A refresh drain"),
+}
 
 
 def jobs_page(request):
@@ -57,50 +58,42 @@ def jobs_page(request):
     )
 
 
-def _send(request, task, label: str, *, action: str, actor: Actor, **kwargs) -> None:
-    try:
-        task.apply_async(kwargs=kwargs, retry=False)
-    except OperationalError as exc:
-        logger.warning("could not send %s: %s", label, exc)
-        audit_record(
-            actor=actor, action=action, outcome=Outcome.FAILED, target_type="job", targets=[task.name], changed=0,
-            detail=f"broker_unavailable: {type(exc).__name__}",
-        )  # fmt: skip
-        messages.error(request, f"broker_unavailable: {label} was not started ({type(exc).__name__}); try again later.")
-        return
-    audit_record(actor=actor, action=action, target_type="job", targets=[task.name], detail="sent to the workers")
-    messages.success(request, f"{label} sent to the workers.")
-
-
 def jobs_action(request, action: str):
     if action not in ACTIONS:
         raise Http404(f"no job action {action!r}")
-    question, confirmed, audited = ACTIONS[action]
+    question, confirmed, _ = ACTIONS[action]
     actor = Actor.portal(request.user)
-    if not request.user.has_perm(CONTROL_PERMISSION):
-        detail = "you lack the permission to control jobs (plannings.control_jobs)"
-        if request.method == "POST":  # a GET of the confirmation page acts on nothing
-            audit_refusal_record(actor=actor, action=audited, target_type="job", detail=detail)
-        raise PermissionDenied(detail)
     if request.method == "GET" and confirmed:
+        # A GET of the confirmation page acts on nothing: refused without a row.
+        if not request.user.has_perm(CONTROL_PERMISSION):
+            raise PermissionDenied("you lack the permission to control jobs (plannings.control_jobs)")
         return render_page(
             request, "plannings/jobs_confirm.html", {"question": question, "action": action}, title=question
         )
     if request.method != "POST":
+        if not request.user.has_perm(CONTROL_PERMISSION):
+            raise PermissionDenied("you lack the permission to control jobs (plannings.control_jobs)")
         return HttpResponseNotAllowed(["POST"])
-    now = timezone.now()
-    if action == "pause":
-        runtime.jobs_pause(actor=actor, now=now)
-        messages.success(request, "Jobs paused: the backfill and the refresh worker stop at their next loop.")
-    elif action == "resume":
-        runtime.jobs_resume(actor=actor, now=now)
-        messages.success(request, "Jobs resumed: the backfill and the refresh worker run again at their next loop.")
-    elif runtime.jobs_paused():
+    try:
+        if action in ("pause", "resume"):
+            job_controls.jobs_switch(paused=action == "pause", actor=actor, now=timezone.now())
+            messages.success(
+                request,
+                "Jobs paused: the backfill and the refresh worker stop at their next loop."
+                if action == "pause"
+                else "Jobs resumed: the backfill and the refresh worker run again at their next loop.",
+            )
+        else:
+            job, label = STARTED[action]
+            job_controls.jobs_start(job=job, actor=actor)
+            messages.success(request, f"{label} sent to the workers.")
+    except JobControlRefused as refused:
+        if refused.code != "paused":
+            raise PermissionDenied(f"you lack the permission to control jobs ({CONTROL_PERMISSION})") from None
         label = "backfill" if action == "run-backfill" else "drain"
-        audit_refusal_record(actor=actor, action=audited, target_type="job", detail=PAUSED_NOTHING_RUNS)
         messages.error(request, f"{PAUSED_NOTHING_RUNS} No {label} was sent: resume the jobs first.")
-    elif action == "run-backfill":
-        _send(request, tasks.backfill, "A backfill pass", action=audited, actor=actor)
-    else:
-        _send(request, tasks.refresh_poll, "A refresh drain", action=audited, actor=actor, wake=True)
+    except BrokerUnavailable as unavailable:
+        label = STARTED[action][1]
+        kind = unavailable.__cause__.__class__.__name__
+        messages.error(request, f"broker_unavailable: {label} was not started ({kind}); try again later.")
     return redirect("admin:ops-jobs")

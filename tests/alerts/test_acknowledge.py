@@ -69,7 +69,7 @@ def test_a_viewer_is_refused_acknowledging_with_a_403_and_the_refusal_is_audited
     assert alert.acknowledged_at is None
     event = AuditEvent.objects.get(action="alerts.acknowledge")
     assert (event.outcome, event.actor) == ("refused", viewer.username)
-    assert "no alerts.acknowledge_alert" in event.detail
+    assert "lacks alerts.acknowledge_alert" in event.detail
 
 
 def test_acknowledging_takes_a_post_with_a_csrf_token(admin_user, plannings_health):

@@ -71,11 +71,32 @@ def _schemathesis(portal, schema, report, *options: str, checks=CHECKS) -> subpr
     return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
 
 
-@pytest.mark.parametrize("credentials", ["valid", "none"])
+# The operator's actions, fuzzed once more with a token that may do them (a machine token: its scopes decide),
+# so generated input reaches the actions themselves and not only the read token's 403.
+ACTION_SCOPES = ("plannings:operate", "jobs:control", "alerts:mute", "alerts:test")
+ACTION_PATHS = r"^/api/v1/admin/ops/(plannings|jobs/|alerts/\{id\}/|alert-channels/)"
+
+
+@pytest.mark.parametrize("credentials", ["valid", "none", "actions"])
 def test_every_operation_holds_its_contract_under_generated_input(fuzzed_portal, token_for, tmp_path, credentials):
     schema = tmp_path / "schema.yaml"
     call_command("spectacular", "--file", str(schema), "--validate")
-    if credentials == "valid":
+    if credentials == "actions":
+        from tests import factories
+
+        factories.plannings_make(3, school="fuzz")
+        bearer = f"Authorization: Bearer {token_for(*ACTION_SCOPES, name='fuzz-actions')}"
+        report = tmp_path / "junit-actions.xml"
+        runs = [_schemathesis(fuzzed_portal, schema, report, "--header", bearer, "--include-path-regex", ACTION_PATHS)]
+        fuzzed = report.read_text() if report.exists() else ""
+        for operation in (
+            "POST /api/v1/admin/ops/plannings/bulk",
+            "POST /api/v1/admin/ops/jobs/pause",
+            "POST /api/v1/admin/ops/alerts/{id}/mute",
+            "POST /api/v1/admin/ops/alert-channels/{id}/test",
+        ):
+            assert operation in fuzzed, f"{operation} was not fuzzed"  # fmt: skip
+    elif credentials == "valid":
         bearer, ops = f"Authorization: Bearer {token_for('read', name='fuzz')}", f"x-ops-token: {OPS_TOKEN}"
         runs = [_schemathesis(fuzzed_portal, schema, tmp_path / "junit.xml", "--header", bearer, "--header", ops)]
     else:

@@ -12,13 +12,38 @@ from tests.opsportal.helpers import openapi_schema, schema_validator
 pytestmark = pytest.mark.django_db
 
 
+# The operator's actions (issue 21): each operation and the error statuses it documents besides 401 and 403;
+# every one is a POST, so Idempotency-Key's 400, 409, 413 and 422 too.
+KEYED = {400, 409, 413, 422}
+ACTIONS = {
+    "planning_refresh": {404, 429}, "planning_reenable": {404}, "planning_release_lock": {404},
+    "planning_retry": {404}, "plannings_bulk": set(), "jobs_pause": set(), "jobs_resume": set(),
+    "jobs_backfill": {503}, "jobs_drain": {503}, "alert_acknowledge": {404}, "alert_unacknowledge": {404},
+    "alert_mute": {404}, "alert_unmute": {404}, "alert_channel_test": {404},
+}  # fmt: skip
+
+
+def test_each_action_documents_its_refusals_in_the_error_shape():
+    schema = openapi_schema()
+    operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
+    for operation_id, statuses in ACTIONS.items():
+        responses = operations[operation_id]["responses"]
+        assert set(responses) == {"200", "401", "403", *map(str, KEYED | statuses)}, operation_id
+        for status in ("403", *map(str, KEYED | statuses)):
+            error = responses[status]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/Error"}, (operation_id, status)
+        assert operations[operation_id]["security"] == [{"bearerToken": []}], operation_id
+        headers = [p["name"] for p in operations[operation_id]["parameters"] if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], operation_id
+
+
 def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
     schema = openapi_schema()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert operations == {
         "plannings_health", "containers_list", "container_detail", "container_logs", "container_health_check",
         "container_restart", "queues", "hosts", "deploy_info", "metrics", "audit_list", "alerts_list", "logs_merged",
-        "maintenance_list", "deploy_event_record", "deploys_list", "deploys_drift",
+        "maintenance_list", "plannings_list", *ACTIONS, "deploy_event_record", "deploys_list", "deploys_drift",
     }  # fmt: skip
     assert schema["components"]["securitySchemes"]["bearerToken"] == {
         "type": "http", "scheme": "bearer", "description": "an opsportal API token (wo_…)",

@@ -104,7 +104,7 @@ def test_refresh_now_skips_a_planning_requested_less_than_30_seconds_ago(admin_c
 
 
 def test_refresh_now_refuses_a_selection_over_its_limit(admin_client, monkeypatch):
-    monkeypatch.setattr("plannings.admin.REFRESH_NOW_LIMIT", 2)
+    monkeypatch.setattr("plannings.operator_actions.REFRESH_NOW_LIMIT", 2)
     factories.plannings_make(3, school="s")
 
     response = _act(admin_client, "refresh_now", ["s.p0"], select_across="1")

@@ -1,5 +1,6 @@
 """Differential tests: the lean iCalendar reader gives exactly the reference parser's events."""
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,6 +59,14 @@ CORPUS = [
     ("unicode", _calendar([*UTC_EVENT[:3], "SUMMARY:Cours d'été 🎓 中文", "LOCATION:Bâtiment « B »"]), True),
     ("empty values", _calendar([*UTC_EVENT[:3], "SUMMARY:", "LOCATION:", "DESCRIPTION:"]), True),
     ("milliseconds never appear", _calendar(["UID:s", "DTSTART:20261231T235959Z", "DTEND:20270101T000000Z"]), True),
+    # UTC times are read from their digits, other times through datetimes: every pairing.
+    ("utc start, tzid end", _calendar(["UID:m", "DTSTART:20260310T080000Z",
+                                       "DTEND;TZID=Europe/Paris:20260310T100000"]), True),
+    ("tzid start, utc end", _calendar(["UID:m", "DTSTART;TZID=America/New_York:20260310T080000",
+                                       "DTEND:20260310T200000Z"]), True),
+    ("leap day", _calendar(["UID:l", "DTSTART:20280229T235959Z", "DTEND:20280301T000000Z"]), True),
+    ("fold inside a date", _calendar(["UID:f", "DTSTART:2026031", " 0T080000Z", "DTEND:20260310T0", "\t90000Z"]), True),
+    ("a lf line among crlf", _calendar([*UTC_EVENT[:3], "SUMMARY:one\n two"]).replace("UID:u1\r\n", "UID:u1\n"), True),
     # Outside the lean subset: handed to the reference parser.
     ("duration", _calendar(["UID:du", "DTSTART:20260115T080000Z", "DURATION:PT1H30M"]), False),
     ("quoted tzid", _calendar(['UID:q', 'DTSTART;TZID="Europe/Paris":20260115T080000']), False),
@@ -100,6 +109,50 @@ def test_a_malformed_date_is_left_to_the_reference_which_rejects_it(value):
         ics.parse_events_lean(text, PARIS)
     with pytest.raises((ValueError, KeyError, TypeError, AttributeError)):
         ics.parse_events(text, PARIS)
+
+
+@pytest.mark.parametrize("value", ["20260231T080000Z", "20260310T080060Z", "00000310T080000Z", "20260310T080000z"])
+@pytest.mark.parametrize("field", ["DTSTART", "DTEND"])
+def test_a_malformed_utc_time_beside_a_good_one_is_left_to_the_reference(field, value):
+    good = {"DTSTART": "20260310T080000Z", "DTEND": "20260310T090000Z"}
+    text = _calendar(["UID:bad", *(f"{name}:{value if name == field else good[name]}" for name in good)])
+    with pytest.raises(ics.NeedsReference):
+        ics.parse_events_lean(text, PARIS)
+
+
+def test_non_ascii_digits_in_a_utc_time_read_as_the_reference_reads_them():
+    text = _calendar(["UID:d", "DTSTART:2026031\u0663T080000Z", "DTEND:20260313T090000Z"])
+    assert ics.parse_events_lean(text, PARIS)[0]["startDate"] == "2026-03-13T08:00:00.000Z"
+    assert ics.parse_events_lean(text, PARIS) == ics.parse_events_reference(text, PARIS)
+
+
+@pytest.mark.parametrize(
+    ("text", "unfolded"),
+    [
+        ("A\r\n B\r\n\tC\n D\nE", "ABCD\nE"),
+        ("A\r\n\r\n \tB", "A\r\n\tB"),  # one pass: a fold's removal does not make another
+        ("A\r\r\n B", "A\rB"),  # only the CR right before the LF
+        ("no folds\r\n", "no folds\r\n"),
+        (" \n  \n", "  \n"),
+    ],
+)
+def test_unfolding_removes_each_newline_and_blank_once(text, unfolded):
+    assert ics._unfold(text) == unfolded
+    assert ics._unfold(text) == re.sub(r"\r?\n[ \t]", "", text)  # the RFC 5545 rule as one regex
+
+
+def test_text_on_the_begin_line_is_read_as_a_line():
+    text = _calendar(UTC_EVENT).replace("BEGIN:VEVENT\r\n", "BEGIN:VEVENTLOCATION:x\r\n")
+    assert ics.parse_events_lean(text, PARIS)[0]["location"] == "x"
+    text = _calendar(UTC_EVENT).replace("BEGIN:VEVENT\r\nUID:u1", "BEGIN:VEVENTUID:u1")
+    assert ics.parse_events_lean(text, PARIS)[0]["uid"] == "u1"
+
+
+@pytest.mark.parametrize("marker", ["begin:vevent", "Begin:VEvent", "\u0000BEGIN:VEVENT"])
+def test_a_vevent_marker_not_in_capitals_at_a_line_start_is_left_to_the_reference(marker):
+    text = _calendar(UTC_EVENT, UTC_EVENT).replace("BEGIN:VEVENT", marker, 1)
+    with pytest.raises(ics.NeedsReference):
+        ics.parse_events_lean(text, PARIS)
 
 
 def test_random_text_escapes_agree():

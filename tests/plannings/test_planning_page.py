@@ -218,7 +218,7 @@ def test_each_bulk_action_is_audited_with_its_targets_and_count(operator, model,
 
 
 def test_a_refused_refresh_over_the_limit_is_audited(operator, monkeypatch):
-    monkeypatch.setattr("plannings.admin.REFRESH_NOW_LIMIT", 1)
+    monkeypatch.setattr("plannings.operator_actions.REFRESH_NOW_LIMIT", 1)
     factories.plannings_make(3)
     operator.post("/admin/plannings/planning/", {"action": "refresh_now", "select_across": "1", "index": "0",
                                                  ACTION_CHECKBOX_NAME: ["school.p0"]})  # fmt: skip

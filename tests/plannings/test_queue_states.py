@@ -15,12 +15,14 @@ import time_machine
 from django.conf import settings
 from django.db import transaction
 
+from opsportal.lib.actors import Actor
 from plannings import admin as plannings_admin
 from plannings import jobs, operator_actions, selectors, services
 from plannings.models import LOCK_TTL_SECONDS, Planning, PlanningRefreshQueue, PlanningRefreshState
 from tests import factories
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+CLI = Actor.cli("tests")
 CUTOFF = NOW - timedelta(seconds=LOCK_TTL_SECONDS)
 SECOND = timedelta(seconds=1)
 pytestmark = pytest.mark.django_db
@@ -169,13 +171,30 @@ def test_the_planning_ready_and_locked_filters(queue_grid):
     assert _filtered(plannings_admin.PlanningQueuedFilter, Planning, "yes") == set(queue_grid)
 
 
+def _matching(**filters) -> set[str]:
+    return set(selectors.plannings_matching(filters=filters, now=NOW).values_list("full_id", flat=True))
+
+
+def test_the_api_filters_are_the_admin_filters_on_the_queue(queue_grid):
+    # The API's bulk actions select with ``selectors.plannings_matching``: the same rows as the lists.
+    for name, filter_class in (
+        ("ready", plannings_admin.PlanningReadyFilter),
+        ("locked", plannings_admin.PlanningLockedFilter),
+        ("queued", plannings_admin.PlanningQueuedFilter),
+    ):
+        for value, word in ((True, "yes"), (False, "no")):
+            assert _matching(**{name: value}) == _filtered(filter_class, Planning, word), (name, word)
+
+
 def test_the_operator_actions_pick_their_rows(queue_grid):
     ids = list(queue_grid)
-    released = _rolled_back(lambda: operator_actions.plannings_release_locks(planning_full_ids=ids))
+    released = _rolled_back(
+        lambda: operator_actions.plannings_release_locks(planning_full_ids=ids, actor=CLI).changed_count
+    )
     assert released == len(_where(queue_grid, lambda r: r["has_lock"]))
 
     def retry():
-        moved = operator_actions.plannings_retry_now(planning_full_ids=ids, now=NOW)
+        moved = operator_actions.plannings_retry_now(planning_full_ids=ids, now=NOW, actor=CLI).changed_count
         due_now = set(PlanningRefreshQueue.objects.filter(next_attempt_at=NOW).values_list("pk", flat=True))
         return moved, due_now
 
@@ -235,6 +254,14 @@ def test_the_admin_stale_filter_is_the_backfill_rule(planning_grid):
     )
 
 
+def test_the_api_filters_are_the_admin_filters_on_the_catalog(planning_grid):
+    for value in ("yes", "due", "no"):
+        assert _matching(stale=value) == _filtered(plannings_admin.PlanningStaleFilter, Planning, value)
+    for value, word in ((True, "yes"), (False, "no")):
+        assert _matching(disabled=value) == _filtered(plannings_admin.PlanningDisabledFilter, Planning, word)
+    assert _matching(host="hmissingnever", queued=False) == {"hmissingnever.b-missing-never-nq"}
+
+
 def test_disabled_is_one_rule_for_the_admin_and_the_health_reads(planning_grid):
     disabled = _where(planning_grid, lambda r: r["disabled"])
     assert _filtered(plannings_admin.PlanningDisabledFilter, Planning, "yes") == disabled
@@ -246,5 +273,7 @@ def test_disabled_is_one_rule_for_the_admin_and_the_health_reads(planning_grid):
 
 def test_re_enable_acts_on_disabled_plannings_only(planning_grid):
     ids = list(planning_grid)
-    reenabled = _rolled_back(lambda: operator_actions.plannings_reenable(planning_full_ids=ids, now=NOW))
+    reenabled = _rolled_back(
+        lambda: operator_actions.plannings_reenable(planning_full_ids=ids, now=NOW, actor=CLI).changed_count
+    )
     assert reenabled == len(_where(planning_grid, lambda r: r["disabled"]))
