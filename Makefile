@@ -93,6 +93,7 @@ bench: venv services
 	$(PY) -m bench.containers
 	$(PY) -m bench.job_accounting
 	$(PY) -m bench.dashboard
+	$(PY) -m bench.deploys_timeline
 	$(PY) -m bench.logs_grep
 	$(PY) -m bench.alerts --containers 2000 --engines 8
 	$(PY) -m bench.logs_follow

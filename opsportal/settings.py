@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from opsportal.lib.env import (
     database_config,
     docker_hosts,
+    named_paths,
     portal_list,
     portal_str,
     strict_bool,
@@ -399,6 +400,11 @@ WALLETOPS_CPU_THRESHOLD = strict_fraction("WALLETOPS_CPU_THRESHOLD", 0.85)
 WALLETOPS_MEM_THRESHOLD = strict_fraction("WALLETOPS_MEM_THRESHOLD", 0.85)
 # Relative paths are relative to the checkout.
 WALLETOPS_DEPLOY_INFO_PATH = BASE_DIR / portal_str("WALLETOPS_DEPLOY_INFO_PATH", "deploy_info.json")
+# Each host's Kamal run directory (its ~/.kamal: audit logs and the deploy lock), mounted read-only into the
+# portal: ``web-1=/mnt/kamal/web-1,web-2=/mnt/kamal/web-2`` (docs/deploys.md). Empty: no audit lines, no lock.
+WALLETOPS_KAMAL_RUN_DIRS = named_paths("WALLETOPS_KAMAL_RUN_DIRS")
+# Container alerts stay held after a pre-deploy event until its post-deploy arrives, at most this long.
+WALLETOPS_DEPLOY_HOLD_MAX_SECONDS = strict_int("WALLETOPS_DEPLOY_HOLD_MAX_SECONDS", 3600, minimum=60)
 
 # --- Alerts (opsportal/alerts; docs/alerts.md) ---------------------------------------
 OPSPORTAL_ALERTS_EVALUATE_SECONDS = strict_int("OPSPORTAL_ALERTS_EVALUATE_SECONDS", 60, minimum=10)

@@ -116,7 +116,29 @@ def _feeds(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
     return bool(problems), "catalog: " + ("; ".join(problems) or f"{figures}, {covered} backups covered")
 
 
+def _deploy_lock(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
+    if not facts["held"]:
+        return False, f"{target}: not held"
+    limit, age = rule.threshold("max_seconds"), facts["age_seconds"]
+    who = f"held by {facts['holder'] or 'someone'} on {facts['host']}"
+    what = f"version {facts['version'] or '?'}: {facts['message'] or 'no message'}"
+    if age is None:
+        return False, f"{target}: {who}, since an unknown time ({what})"
+    return age > limit, f"{target}: {who} for {_duration(age)} ({what})" + (
+        f" > {_duration(limit)}" if age > limit else ""
+    )
+
+
+def _drift(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
+    problems = facts["problems"]
+    return bool(problems), f"{target}: " + ("; ".join(problems) or "every host runs the same version")
+
+
 def condition(rule: Rule, target: str, facts: dict) -> tuple[bool, str]:
+    if rule.kind == Kind.DEPLOY_LOCK:
+        return _deploy_lock(rule, target, facts)
+    if rule.kind == Kind.DRIFT:
+        return _drift(rule, target, facts)
     if rule.kind == Kind.PLANNINGS_HEALTH:
         return _plannings(rule, facts)
     if rule.kind == Kind.CONTAINER:

@@ -35,6 +35,8 @@ class Rule(models.Model):
         QUEUE = "queue", "queue"
         DEPLOY = "deploy", "deploy"
         FEEDS = "feeds", "feeds"
+        DEPLOY_LOCK = "deploy_lock", "deploy lock held"
+        DRIFT = "drift", "deploy drift"
 
     # The thresholds each kind reads, with their defaults (the admin validates against these keys).
     THRESHOLDS = {
@@ -57,6 +59,8 @@ class Rule(models.Model):
             "backup_age_seconds": 3600,
         },
     }
+    THRESHOLDS[Kind.DEPLOY_LOCK] = {"max_seconds": 4 * 3600}  # a Kamal lock held longer than this
+    THRESHOLDS[Kind.DRIFT] = {}  # drift lasting longer than the rule's grace_seconds
     HEALTH_STATUSES = tuple(status.value for status in LADDER)  # best first (opsportal.lib.health_status)
 
     name = models.CharField(max_length=100, unique=True)

@@ -20,6 +20,9 @@ from plannings.health import health_report
 from plannings.selectors import runner_queues
 from walletops import containers, hosts
 from walletops import deploy_info as deploy_files
+from walletops.deploys import drift as deploy_drift
+from walletops.deploys import reading as deploy_reading
+from walletops.deploys import timeline as deploy_timeline
 from walletops.exceptions import DeployInfoInvalid, DeployInfoMissing, PrometheusUnavailable
 
 ENGINE_PREFIX = "engine "
@@ -188,6 +191,7 @@ class Deploy:
     in_progress: bool
     changed: dict | None  # the new deploy info when it changed since the last pass (the first pass only remembers)
     previous: dict | None
+    why: str = ""  # what says a Kamal deploy is in progress (its lock, or a pre-deploy without its post-deploy)
 
 
 def deploy_observe(*, now: datetime, memory: dict) -> Deploy:
@@ -216,4 +220,41 @@ def deploy_observe(*, now: datetime, memory: dict) -> Deploy:
         recent = deployed_at.tzinfo is not None and now - deployed_at < window
     if seen := memory.get("deploy_seen_at"):
         recent = recent or now - datetime.fromisoformat(seen) < window
-    return Deploy(in_progress=locked or recent, changed=changed, previous=before)
+    # Kamal's own lock, and the hook's pre-deploy event until its post-deploy (walletops.deploys).
+    kamal = deploy_timeline.deploy_in_progress(
+        service=settings.WALLETOPS_SERVICE,
+        now=now,
+        hold_max=timedelta(seconds=settings.WALLETOPS_DEPLOY_HOLD_MAX_SECONDS),
+    )
+    return Deploy(in_progress=locked or recent or bool(kamal), changed=changed, previous=before, why=kamal)
+
+
+LOCK_PREFIX = "lock "
+DRIFT_PREFIX = "drift "
+
+
+def deploy_locks_observe(*, now: datetime, memory: dict) -> Observed:
+    """Each destination's Kamal deploy lock (``lock <destination>``; ``lock -`` without one): held or not."""
+    observed = Observed()
+    for destination in settings.WALLETOPS_ENVS:
+        observed.facts[f"{LOCK_PREFIX}{destination}"] = {"held": False}
+    for lock in deploy_reading.locks_held(service=settings.WALLETOPS_SERVICE):
+        observed.facts[f"{LOCK_PREFIX}{lock.destination or '-'}"] = {
+            "held": True, "host": lock.host, "holder": lock.holder, "age_seconds": lock.age_seconds(now),
+            "version": lock.version, "message": lock.message,
+        }  # fmt: skip
+    return observed
+
+
+def drift_observe(*, now: datetime, memory: dict) -> Observed:
+    """Each role's drift across the hosts of each destination (``drift <destination>/<role>``)."""
+    observed = Observed()
+    deploy_reading.audit_files_refresh(service=settings.WALLETOPS_SERVICE)  # the newest deploy's version
+    for destination in settings.WALLETOPS_ENVS:
+        report = deploy_drift.drift_report(service=settings.WALLETOPS_SERVICE, destination=destination)
+        for role in report["roles"]:
+            observed.facts[f"{DRIFT_PREFIX}{destination}/{role['role']}"] = {"problems": role["problems"]}
+        if report["missing_hosts"]:
+            # An engine that did not answer: what it runs is unknown, so its roles' drift is not judged.
+            observed.unknown.update(t for t in observed.facts if t.startswith(f"{DRIFT_PREFIX}{destination}/"))
+    return observed

@@ -39,6 +39,8 @@ OBSERVERS = {
     Kind.HOST: observe.hosts_observe,
     Kind.QUEUE: observe.queues_observe,
     Kind.FEEDS: observe.feeds_observe,
+    Kind.DEPLOY_LOCK: observe.deploy_locks_observe,
+    Kind.DRIFT: observe.drift_observe,
 }
 STATE_ROW = 1
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -162,3 +163,19 @@ def docker_hosts(name: str, envs: list[str]) -> dict[str, list[str]]:
             raise ImproperlyConfigured(f"{name}: no engine URL for {env_name}")
         engines[env_name] = hosts
     return engines
+
+
+def named_paths(name: str) -> dict[str, Path]:
+    """``web-1=/mnt/kamal/web-1,web-2=/mnt/kamal/web-2`` -> {name: absolute path}; empty when unset."""
+    raw = (_raw(name) or "").strip()
+    named: dict[str, Path] = {}
+    for part in (piece.strip() for piece in raw.split(",")):
+        if not part:
+            continue
+        label, separator, folder = (text.strip() for text in part.partition("="))
+        if not separator or not label or not folder.startswith("/"):
+            raise ImproperlyConfigured(f"{name}: {part!r} must be NAME=/absolute/folder")
+        if label in named:
+            raise ImproperlyConfigured(f"{name}: {label!r} is named twice")
+        named[label] = Path(folder)
+    return named

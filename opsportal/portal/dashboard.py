@@ -23,6 +23,9 @@ from opsportal.lib import accounting
 from opsportal.portal import charts
 from plannings import health, history, selectors
 from walletops import containers, deploy_info, hosts
+from walletops.deploys import drift as deploy_drift
+from walletops.deploys import reading as deploy_reading
+from walletops.deploys.formats import held_for
 from walletops.exceptions import Missing, WalletOpsError
 
 logger = logging.getLogger(__name__)
@@ -164,7 +167,20 @@ def _hosts() -> dict:
 
 
 def _deploy() -> dict:
-    return {"info": deploy_info.deploy_info_read()}
+    """deploy_info.json, and at a glance Kamal's lock (held by, for how long) and each destination's drift."""
+    info = deploy_info.deploy_info_read()
+    now = timezone.now()
+    locks = [
+        {"host": lock.host, "destination": lock.destination or "-", "holder": lock.holder or "(unreadable)",
+         "age": held_for(lock.age_seconds(now)), "version": lock.version}
+        for lock in deploy_reading.locks_held()
+    ]  # fmt: skip
+    drifting = []
+    for destination in settings.WALLETOPS_ENVS:
+        report = deploy_drift.drift_report(service=settings.WALLETOPS_SERVICE, destination=destination)
+        drifting += [f"{destination}/{role['role']}: {'; '.join(role['problems'])}" for role in report["roles"]
+                     if role["drifting"]]  # fmt: skip
+    return {"info": info, "locks": locks, "drifting": drifting}
 
 
 BUILDERS = {

@@ -42,6 +42,7 @@ class OpsAdminSite(admin.AdminSite):
                 name="ops-container-logs-stream",
             ),
             path("ops/logs/", view(container_views.merged_logs_page), name="ops-logs"),
+            path("ops/deploys/", view(container_views.deploys_page), name="ops-deploys"),
             path("ops/logs/stream/", view(container_views.merged_logs_stream), name="ops-logs-stream"),
             path(
                 "ops/containers/<str:name>/health-check/",
@@ -64,6 +65,7 @@ class OpsAdminSite(admin.AdminSite):
             ("Dashboard", "ops-dashboard"),
             ("Containers", "ops-containers"),
             ("Fleet logs", "ops-logs"),
+            ("Deploys", "ops-deploys"),
             ("Jobs", "ops-jobs"),
         ]
         operations = {

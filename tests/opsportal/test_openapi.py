@@ -44,7 +44,7 @@ def test_the_schema_validates_without_warnings_and_covers_every_endpoint():
         "plannings_health", "containers_list", "container_detail", "container_logs", "container_health_check",
         "container_health_check_run",
         "container_restart", "queues", "hosts", "deploy_info", "metrics", "audit_list", "alerts_list", "logs_merged",
-        "maintenance_list", "plannings_list", *ACTIONS,
+        "maintenance_list", "plannings_list", *ACTIONS, "deploy_event_record", "deploys_list", "deploys_drift",
     }  # fmt: skip
     assert schema["components"]["securitySchemes"]["bearerToken"] == {
         "type": "http", "scheme": "bearer", "description": "an opsportal API token (wo_…)",

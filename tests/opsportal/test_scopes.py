@@ -18,6 +18,7 @@ FAMILIES = {
     "jobs:control": ("plannings.control_jobs",),
     "alerts:mute": ("alerts.acknowledge_alert", "alerts.add_mute", "alerts.delete_mute"),
     "alerts:test": ("alerts.change_channel",),
+    "deploys:write": ("walletops.record_deploy_events",),
 }
 
 

@@ -70,6 +70,9 @@ def test_production_lists_every_problem_at_once():
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe' is not a boolean"),
         ({"DJANGO_ENV": "staging"}, "DJANGO_ENV='staging' is not one of development, production, test"),
         ({"DATABASE_CONN_MAX_AGE": "soon"}, "DATABASE_CONN_MAX_AGE='soon' is not a whole number"),
+        ({"WALLETOPS_KAMAL_RUN_DIRS": "web-1:/mnt/w1"}, "WALLETOPS_KAMAL_RUN_DIRS: 'web-1:/mnt/w1' must be NAME="),
+        ({"WALLETOPS_KAMAL_RUN_DIRS": "a=/x,a=/y"}, "WALLETOPS_KAMAL_RUN_DIRS: 'a' is named twice"),
+        ({"WALLETOPS_DEPLOY_HOLD_MAX_SECONDS": "10"}, "WALLETOPS_DEPLOY_HOLD_MAX_SECONDS"),
     ],
 )
 def test_a_bad_portal_setting_stops_start_up_naming_the_variable(env_vars, message):

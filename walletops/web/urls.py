@@ -7,7 +7,7 @@ Route names start ``api-`` (the portal's pages of the same things are ``admin:op
 from django.urls import path
 
 from opsportal.api.base import OPS
-from walletops.web import api
+from walletops.web import api, deploys
 
 urlpatterns = [
     path(f"{OPS}containers", api.ContainersApi.as_view(), name="api-containers"),
@@ -20,6 +20,9 @@ urlpatterns = [
         name="api-container-health-check",
     ),
     path(f"{OPS}hosts", api.HostsApi.as_view(), name="api-hosts"),
+    path(f"{OPS}deploys", deploys.DeploysApi.as_view(), name="api-deploys"),
+    path(f"{OPS}deploys/drift", deploys.DeploysDriftApi.as_view(), name="api-deploys-drift"),
+    path(f"{OPS}deploys/events", deploys.DeployEventsApi.as_view(), name="api-deploy-events"),
     path(f"{OPS}deploy-info", api.DeployInfoApi.as_view(), name="api-deploy-info"),
     path(f"{OPS}containers/<str:name>/restart", api.ContainerRestartApi.as_view(), name="api-container-restart"),
 ]

@@ -24,9 +24,12 @@ from opsportal.audit.selectors import audit_events_on
 from opsportal.lib.actors import Actor
 from opsportal.lib.pages import render_page
 from walletops import containers, logs, services
+from walletops.deploys import drift, timeline
+from walletops.deploys.formats import held_for
 from walletops.exceptions import HealthCheckRefused, RestartRefused, WalletOpsError
 from walletops.tokens import HEALTH_CHECK_PERMISSION, RESTART_PERMISSION
 from walletops.web import params, streams
+from walletops.web.deploys import DeploysQuery
 from walletops.web.errors import error_of
 
 AUDIT_ROWS = 20
@@ -368,3 +371,37 @@ def container_restart_page(request, name: str):
         return _failed(request, exc, template=template, title=title, context={"name": name, "form": form})
     messages.success(request, f"{name} restarted; the audit row is below.")
     return redirect(f"{reverse('admin:ops-container', args=[name])}?{scope}")
+
+
+def deploys_page(request):
+    """The Deploys page: the lock, drift per role, the latest deploys and one page of the timeline."""
+    title = "Deploys"
+    data = {key: value for key, value in request.GET.items() if value != ""}
+    data.setdefault("destination", settings.WALLETOPS_ENVS[-1] if settings.WALLETOPS_ENVS else "")
+    context = {"destinations": settings.WALLETOPS_ENVS, "run_dirs": bool(settings.WALLETOPS_KAMAL_RUN_DIRS)}
+    try:
+        query = params.validated(DeploysQuery, data).validated_data
+    except OpsError as exc:
+        return _failed(
+            request, exc, template="walletops/deploys.html", title=title, context={**context, "filters": data}
+        )
+    filters = timeline.Filters(
+        service=settings.WALLETOPS_SERVICE, destination=query["destination"], host=query["host"], role=query["role"],
+        performer=query["performer"], since=query.get("since"), until=query.get("until"),
+    )  # fmt: skip
+    report = timeline.deploys_report(filters, cursor=query.get("cursor"), limit=query["limit"])
+    for lock in report["locks"]:
+        lock["age"] = held_for(lock["age_seconds"])
+    following = {**data, "cursor": report["cursor"]} if report["cursor"] else {}
+    return render_page(
+        request,
+        "walletops/deploys.html",
+        {
+            **context,
+            "filters": query,
+            "report": report,
+            "next_query": urlencode(following),
+            "drift": drift.drift_report(service=settings.WALLETOPS_SERVICE, destination=query["destination"]),
+        },  # fmt: skip
+        title=title,
+    )
