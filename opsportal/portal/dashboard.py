@@ -166,21 +166,55 @@ def _hosts() -> dict:
     }
 
 
-def _deploy() -> dict:
-    """deploy_info.json, and at a glance Kamal's lock (held by, for how long) and each destination's drift."""
-    info = deploy_info.deploy_info_read()
+@dataclass(frozen=True)
+class Part:
+    """One read of a panel that shows several sources: its value, or why it failed (as a panel's error)."""
+
+    value: object = None
+    error: str = ""
+    error_kind: str = ""
+
+
+def _part(name: str, read) -> Part:
+    try:
+        return Part(read())
+    except Exception as exc:  # noqa: BLE001 (sorted by _failure: a bug is logged with its traceback)
+        return Part(None, *_failure(name, exc))
+
+
+def _deploy_locks() -> list[dict]:
     now = timezone.now()
-    locks = [
+    return [
         {"host": lock.host, "destination": lock.destination or "-", "holder": lock.holder or "(unreadable)",
          "age": held_for(lock.age_seconds(now)), "version": lock.version}
         for lock in deploy_reading.locks_held()
     ]  # fmt: skip
-    drifting = []
+
+
+def _deploy_drift() -> dict:
+    drifting, unknown = [], []
     for destination in settings.WALLETOPS_ENVS:
         report = deploy_drift.drift_report(service=settings.WALLETOPS_SERVICE, destination=destination)
         drifting += [f"{destination}/{role['role']}: {'; '.join(role['problems'])}" for role in report["roles"]
                      if role["drifting"]]  # fmt: skip
-    return {"info": info, "locks": locks, "drifting": drifting}
+        if report["missing_hosts"]:
+            unknown.append(f"{destination} ({', '.join(report['missing_hosts'])} did not answer)")
+    return {"drifting": drifting, "unknown": unknown}
+
+
+def _deploy() -> dict:
+    """deploy_info.json, and at a glance Kamal's lock (held by, for how long) and each destination's drift: each
+    read on its own, so a missing deploy_info.json (no post-deploy hook run yet) still shows the lock and drift."""
+    info = _part("deploy", deploy_info.deploy_info_read)
+    locks = _part("deploy lock", _deploy_locks)
+    drift = _part("drift", _deploy_drift)
+    return {
+        "info": info.value, "info_error": info.error, "info_error_kind": info.error_kind,
+        "info_setup": SETUP["deploy"] if info.error_kind in ("down", "missing") else None,
+        "locks": locks.value or [], "locks_error": locks.error,
+        "drifting": (drift.value or {}).get("drifting", []), "drift_unknown": (drift.value or {}).get("unknown", []),
+        "drift_error": drift.error,
+    }  # fmt: skip
 
 
 BUILDERS = {
@@ -198,18 +232,22 @@ def panel_build(name: str, *, history_range: str | None = None) -> Panel:
     build = BUILDERS[name]
     try:
         return Panel(name, build(range_key=history_range) if name == "history" else build())
-    except WalletOpsError as exc:
-        kind = "missing" if isinstance(exc, Missing) else "down"
-        return Panel(name, error=f"{exc.code}: {exc.detail}", error_kind=kind)
-    except DatabaseError as exc:
+    except Exception as exc:  # noqa: BLE001 (sorted by _failure: a bug is logged with its traceback)
+        error, kind = _failure(name, exc)
+        return Panel(name, error=error, error_kind=kind)
+
+
+def _failure(name: str, exc: Exception) -> tuple[str, str]:
+    """(error, error_kind) for a panel, or a part of one, that failed: the documented outages say what is down;
+    anything else is the portal's bug, whose traceback goes to the log only."""
+    if isinstance(exc, WalletOpsError):
+        return f"{exc.code}: {exc.detail}", "missing" if isinstance(exc, Missing) else "down"
+    if isinstance(exc, DatabaseError):
         logger.warning("dashboard panel %s: database error: %s", name, exc)
-        return Panel(name, error="database_unavailable: the portal's database did not answer", error_kind="down")
-    except Exception:  # one panel's bug must not take the page down; the traceback goes to the log only
-        logger.exception("dashboard panel %s failed", name)
-        # "internal": a bug of the portal, not a setting; the panel shows no configuration hint.
-        return Panel(
-            name, error="internal_error: this panel failed; the error is in the portal's log", error_kind="internal"
-        )
+        return "database_unavailable: the portal's database did not answer", "down"
+    logger.error("dashboard panel %s failed", name, exc_info=exc)
+    # "internal": a bug of the portal, not a setting; the panel shows no configuration hint.
+    return "internal_error: this panel failed; the error is in the portal's log", "internal"
 
 
 def dashboard_build(*, history_range: str | None = None) -> dict[str, Panel]:

@@ -56,3 +56,18 @@ def test_the_dashboard_deploy_panel_shows_the_lock_at_a_glance(admin_client, hos
                  message="Automatic deploy lock", destination="production")  # fmt: skip
     panel = admin_client.get("/admin/ops/panels/deploy/").content.decode()
     assert "held by CI runner for 28 d 0 h" in panel
+
+
+def test_the_deploy_panel_shows_lock_and_drift_without_deploy_info(admin_client, hosts, settings, tmp_path):
+    # Each of the panel's three reads stands alone: a missing deploy_info.json (no post-deploy hook run yet) is
+    # the panel's first line, the lock and drift are still shown below it.
+    settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "deploy_info.json"  # none
+    lock_acquire(hosts["web-1"], SERVICE, timezone.now() - timedelta(days=28), holder="CI runner", version="v43",
+                 message="Automatic deploy lock", destination="production")  # fmt: skip
+    panel = admin_client.get("/admin/ops/panels/deploy/").content.decode()
+    assert "deploy_info_missing: deploy_info.json not found" in panel
+    assert "WALLETOPS_DEPLOY_INFO_PATH" in panel  # what to set, as a failed panel says
+    assert "held by CI runner for 28 d 0 h" in panel
+    assert 'id="deploy-drift-glance"' in panel
+    # No engine answers here: drift is said to be not judged there, not "the same everywhere".
+    assert "Not judged: staging (" in panel and "production (" in panel
