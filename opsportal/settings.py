@@ -513,4 +513,12 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"period": 3600.0},
         "options": {"expires": 3600.0},
     },
+    # The hosts' Kamal audit files (WALLETOPS_KAMAL_RUN_DIRS), read for what was appended: the deploy timeline
+    # is fresh without a visitor (a pass with nothing new costs milliseconds: docs/deploys.md).
+    "walletops-deploys-read": {
+        "task": "walletops.deploys_read",
+        "schedule": 60.0,
+        "kwargs": {"period": 60.0},
+        "options": {"expires": 60.0},
+    },
 }

@@ -17,8 +17,10 @@ from opsportal.workers.services import periodic_claim
 from plannings import tasks as plannings_tasks
 from plannings.models import PlanningRefreshQueue
 from tests import factories
+from walletops import tasks as walletops_tasks
 
-assert alerts_tasks and audit_tasks and plannings_tasks  # registered with the app, as a worker's autodiscovery does
+# Registered with the app, as a worker's autodiscovery does.
+assert alerts_tasks and audit_tasks and plannings_tasks and walletops_tasks
 
 GUARDED = [name for name in settings.CELERY_BEAT_SCHEDULE if name != "plannings-refresh-poll"]
 

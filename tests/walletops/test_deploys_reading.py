@@ -133,3 +133,24 @@ def test_a_chunk_without_any_newline_is_stepped_over_not_stalled_on(hosts, setti
     audit_files_refresh()  # the rest: a torn line's tail, then Kamal's line
     assert DeployAuditLine.objects.get().text == "Stopped app"
     assert DeployAuditFile.objects.get().skipped == 2
+
+
+@pytest.mark.django_db
+def test_beat_reads_the_audit_files_every_minute_without_a_visitor(hosts, settings):
+    from opsportal.celery import app
+    from walletops import tasks  # registered with the app, as a worker's autodiscovery does
+    from walletops.deploys.timeline import Filters, timeline_page
+
+    assert tasks
+    entry = settings.CELERY_BEAT_SCHEDULE["walletops-deploys-read"]
+    assert entry["schedule"] == 60.0
+
+    def beat() -> dict:
+        return app.tasks[entry["task"]].apply(kwargs=entry["kwargs"]).get()
+
+    _deploy(hosts, T0, "v1")
+    assert beat() == {"files": 3, "added": 6, "restarted": 0, "errors": []}
+    # The timeline's own read (timeline_page) does not re-read the files: the beat's pass put the lines there.
+    entries, _ = timeline_page(Filters(service=SERVICE, destination="production"))
+    assert [entry["version"] for entry in entries if entry["kind"] == "booted"] == ["v1"] * 3
+    assert beat()["state"] == "skipped"  # the other beat's copy within the minute
