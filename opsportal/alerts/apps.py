@@ -17,12 +17,13 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from opsportal.alerts import scopes
+        from opsportal.alerts import deploy_timeline, scopes
         from opsportal.alerts.delivery import url_masked
         from opsportal.alerts.models import Channel, MaintenanceWindow, Mute, Rule
         from opsportal.audit.changes import audit_track
 
         scopes.scopes_register()
+        deploy_timeline.timeline_sources_register()  # the alerts fired and resolved in the deploy timeline
         # Rules, channels (their URL masked: it may hold credentials), mutes and maintenance windows are on the
         # record with a before/after of what changed, whichever way they are changed (opsportal/audit/changes.py).
         audit_track(Rule, action="alerts.rule", target_type="alert_rule", fields=RULE_FIELDS, name=lambda r: r.name)

@@ -1,5 +1,6 @@
-"""One deploy timeline per service and destination: every host's audit lines, the hooks' events and the
-portal's own actions, merged newest first and paged with a cursor.
+"""One deploy timeline per service and destination: every host's audit lines, the hooks' events, the
+portal's own actions and the sources other layers add (the alerts fired and resolved: ``Source``), merged
+newest first and paged with a cursor.
 
 Each source is read in order from its index and merged lazily (``heapq.merge``): a page costs about
 ``limit`` rows of each source, whatever their size. The cursor is the last entry's (time, source, id), signed.
@@ -8,7 +9,7 @@ Each source is read in order from its index and merged lazily (``heapq.merge``):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -47,7 +48,7 @@ class Cursor:
         try:
             at, rank, ident = signing.loads(text, salt=_SALT)
             moment = iso_parse(at)
-            if moment is None or rank not in RANK.values() or not isinstance(ident, int):
+            if moment is None or rank not in _ranks() or not isinstance(ident, int):
                 raise ValueError
             return cls(moment, rank, ident)
         except (signing.BadSignature, ValueError, TypeError):
@@ -65,7 +66,7 @@ class Filters:
     until: datetime | None = None
 
 
-def _after(cursor: Cursor | None, rank: int, field: str, ident: str = "id") -> Q:
+def after_cursor(cursor: Cursor | None, rank: int, field: str, ident: str = "id") -> Q:
     """Rows of one source that come after the cursor in (time desc, rank desc, id desc)."""
     if cursor is None:
         return Q()
@@ -76,7 +77,7 @@ def _after(cursor: Cursor | None, rank: int, field: str, ident: str = "id") -> Q
     return Q(**{f"{field}__lt": cursor.at}) | Q(**{field: cursor.at, f"{ident}__lt": cursor.id})
 
 
-def _window(filters: Filters, field: str) -> Q:
+def in_window(filters: Filters, field: str) -> Q:
     q = Q()
     if filters.since:
         q &= Q(**{f"{field}__gte": filters.since})
@@ -92,7 +93,7 @@ def _chunked(queryset, size: int) -> Iterator:
 
 def _audit_lines(filters: Filters, cursor: Cursor | None, size: int) -> Iterator[tuple]:
     rows = DeployAuditLine.objects.filter(
-        _window(filters, "recorded_at"), _after(cursor, RANK["audit"], "recorded_at"),
+        in_window(filters, "recorded_at"), after_cursor(cursor, RANK["audit"], "recorded_at"),
         service=filters.service, destination=filters.destination,
     )  # fmt: skip
     if filters.host:
@@ -111,7 +112,7 @@ def _audit_lines(filters: Filters, cursor: Cursor | None, size: int) -> Iterator
 
 def _hook_events(filters: Filters, cursor: Cursor | None, size: int) -> Iterator[tuple]:
     rows = DeployHookEvent.objects.filter(
-        _window(filters, "recorded_at"), _after(cursor, RANK["hook"], "recorded_at"),
+        in_window(filters, "recorded_at"), after_cursor(cursor, RANK["hook"], "recorded_at"),
         service=filters.service, destination=filters.destination,
     )  # fmt: skip
     if filters.performer:
@@ -138,7 +139,7 @@ def _portal_actions(filters: Filters, cursor: Cursor | None, size: int) -> Itera
     for prefix in PORTAL_ACTIONS:
         actions |= Q(action__startswith=prefix)
     rows = AuditEvent.objects.filter(
-        actions, _window(filters, "created_at"), _after(cursor, RANK["portal"], "created_at")
+        actions, in_window(filters, "created_at"), after_cursor(cursor, RANK["portal"], "created_at")
     )
     if filters.performer:
         rows = rows.filter(actor=filters.performer)
@@ -150,11 +151,51 @@ def _portal_actions(filters: Filters, cursor: Cursor | None, size: int) -> Itera
         }  # fmt: skip
 
 
+Reader = Callable[[Filters, "Cursor | None", int], Iterator[tuple]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source of entries another part of the portal adds: the alerts fired and resolved come from the alerts
+    layer, which wallet ops may not import, so that layer registers its reader here when it is ready (as the
+    apps register their token scopes with the API kit). ``read(filters, cursor, size)`` yields
+    ``((at, rank, id), entry)`` newest first, only what comes after ``cursor`` (``after_cursor``) and within
+    the filters' time (``in_window``); ``size`` is how many a page may take of it."""
+
+    name: str  # what its entries' ``source`` says
+    rank: int  # its order at one instant among the sources (high first): one rank per source
+    read: Reader
+
+
+_ADDED: dict[int, Source] = {}
+
+
+def timeline_source_register(name: str, *, rank: int, read: Reader) -> Source:
+    """Add a source to every timeline (idempotent for the same reader; a rank already taken is a bug)."""
+    source = Source(name=name, rank=rank, read=read)
+    known = _ADDED.get(rank)
+    if rank in RANK.values() or (known is not None and known != source):
+        raise ValueError(f"timeline rank {rank} is already {known or 'a built-in source'}")
+    _ADDED[rank] = source
+    return source
+
+
+def _ranks() -> set[int]:
+    return {*RANK.values(), *_ADDED}
+
+
+def sources_known() -> list[str]:
+    """Every source's name: the built-in ones, then those added (in the order of their rank, high first)."""
+    added = [source.name for _, source in sorted(_ADDED.items(), reverse=True)]
+    return list(dict.fromkeys([*RANK, *added]))
+
+
 def timeline_page(filters: Filters, *, cursor: Cursor | None = None, limit: int = 50) -> tuple[list[dict], str | None]:
     """One page of the timeline, newest first, and the cursor of the next (older) page (None: the last)."""
     limit = max(1, min(limit, MAX_LIMIT))
     size = limit + 1
-    sources = [source(filters, cursor, size) for source in (_audit_lines, _hook_events, _portal_actions)]
+    readers = [_audit_lines, _hook_events, _portal_actions, *(source.read for source in _ADDED.values())]
+    sources = [read(filters, cursor, size) for read in readers]
     merged = heapq.merge(*sources, key=lambda pair: pair[0], reverse=True)
     taken = []
     for key, entry in merged:

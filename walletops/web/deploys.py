@@ -95,7 +95,11 @@ class DeploysQuery(serializers.Serializer):
 
 class TimelineEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    source = serializers.ChoiceField(choices=list(timeline.RANK), help_text="audit: a host's Kamal audit line")
+    source = serializers.ChoiceField(
+        choices=list(timeline.RANK),  # and the sources other parts add (set per instance below)
+        help_text="audit: a host's Kamal audit line; hook: a hook's event; portal: the portal's own action; "
+        "alert: an alert that fired or resolved",
+    )
     id = serializers.IntegerField()
     kind = serializers.CharField(help_text="audit: booted, stopped…, other; hook: the hook; portal: the action")
     subject = serializers.CharField()
@@ -109,6 +113,14 @@ class TimelineEntrySerializer(serializers.Serializer):
     roles = serializers.ListField(child=serializers.CharField(), required=False)
     lock = serializers.BooleanField(allow_null=True, required=False)
     runtime_seconds = serializers.IntegerField(allow_null=True, required=False)
+    rule = serializers.CharField(required=False, help_text="alert: the rule's name")
+    target = serializers.CharField(required=False, help_text="alert: what the rule watched")
+    state = serializers.CharField(required=False, help_text="alert: fired, resolved or gone (no longer observed)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The alerts register their source when the apps are ready, after this module may have been imported.
+        self.fields["source"].choices = timeline.sources_known()
 
 
 class LockSerializer(serializers.Serializer):
