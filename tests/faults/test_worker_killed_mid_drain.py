@@ -167,6 +167,9 @@ def test_a_worker_machine_killed_mid_drain_of_thousands_loses_nothing_and_fetche
 
     # Machine two goes on with every row but those machine one's claim lease holds.
     def only_dead_rows_left() -> bool:
+        # Each claim counts an attempt: a row claimed again while a claim lease held it shows 2.
+        again = PlanningRefreshQueue.objects.filter(attempts__gt=1).values_list("planning_id", "lock_owner")[:5]
+        assert not again, f"claimed again while the lease held: {list(again)}"
         rows = PlanningRefreshQueue.objects.values_list("lock_owner", "locked_at")
         return all(one.owns(owner) and locked_at > killed_at - timedelta(seconds=LOCK_TTL_SECONDS)
                    for owner, locked_at in rows)  # fmt: skip
