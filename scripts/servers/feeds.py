@@ -15,6 +15,7 @@ Used by the tests (each failure kind from a real server), the benchmarks and
     /drop/<name>                       promises 100 kB, sends a few bytes, closes
     /demo/<full_id>.ics                the demo mix: mostly good, some of each failure, by name
     /_peaks, /_reset                   the peak of concurrent requests per Host (JSON); clear the counters
+    /_requests                         how many times each path was requested (JSON)
 
     python -m scripts.servers.feeds --port 8001    # serve until interrupted
 """
@@ -220,6 +221,11 @@ class FeedHandler(BaseHTTPRequestHandler):
             with self.server.lock:
                 peaks = dict(self.server.max_in_flight_per_host)
             self._send(200, json.dumps(peaks).encode(), content_type="application/json")
+            return
+        if kind == "_requests":  # per path: a test running the server in its own process counts re-fetches
+            with self.server.lock:
+                requests = dict(self.server.requests)
+            self._send(200, json.dumps(requests).encode(), content_type="application/json")
             return
         if kind == "_reset":
             self.server.reset()
