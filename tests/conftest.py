@@ -166,3 +166,18 @@ def live_portal(request, subprocess_env, prometheus_stack, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def migrations_restored():
+    """For a test that migrates the database back: every migration applied again afterwards, pass or fail.
+
+    A fresh executor (its loader reads what is applied now: one that migrated back still believes
+    the later migrations applied), or the tests after it find tables missing (a 500 from a live server).
+    """
+    yield
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    latest = MigrationExecutor(connection)
+    latest.migrate(latest.loader.graph.leaf_nodes())

@@ -16,7 +16,7 @@ BEFORE = [("walletops", "0004_health_check_permission"), ("audit", "0003_changes
 
 
 @pytest.mark.django_db(transaction=True)
-def test_restart_rows_the_trail_lacks_are_copied_into_it_and_every_row_is_chained():
+def test_restart_rows_the_trail_lacks_are_copied_into_it_and_every_row_is_chained(migrations_restored):
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     apps = executor.loader.project_state(BEFORE).apps

@@ -67,7 +67,9 @@ AFTER = [("walletops", "0005_apitoken_moved_to_opsapi"), ("opsapi", "0001_apitok
 
 # serialized_rollback: the flush after a transactional test would take the groups the migrations made.
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_token_model_moves_in_state_only_keeping_every_token_its_ledger_and_its_permissions():
+def test_the_token_model_moves_in_state_only_keeping_every_token_its_ledger_and_its_permissions(
+    migrations_restored,
+):
     """A token issued before the move authenticates after it; its restart rows keep pointing at it; a person
     granted ``walletops.add_apitoken`` holds ``opsapi.add_apitoken`` (the same permission row)."""
     executor = MigrationExecutor(connection)
@@ -93,5 +95,3 @@ def test_the_token_model_moves_in_state_only_keeping_every_token_its_ledger_and_
     ledger = MigrationExecutor(connection).loader.project_state(AFTER).apps.get_model("walletops", "RestartAudit")
     assert ledger.objects.get(container="web-1").token_id == found.pk  # (then copied to the audit trail: 0006)
     assert User.objects.get(username="clerk").has_perm("opsapi.add_apitoken")
-    latest = MigrationExecutor(connection)
-    latest.migrate(latest.loader.graph.leaf_nodes())  # the later migrations, for the tests after this one
