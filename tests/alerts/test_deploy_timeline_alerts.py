@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from opsportal.alerts.models import Alert
 from opsportal.alerts.services import alerts_evaluate
-from tests.walletops.kamal_files import audit_record, lock_acquire, lock_release
+from tests.walletops.kamal_files import audit_record, kamal_hosts, lock_acquire, lock_release
 from walletops.deploys import services
 from walletops.deploys.formats import hook_event_parse
 
@@ -22,12 +22,7 @@ HOSTS = {"web-1": "web", "worker-1": "workers"}
 
 @pytest.fixture
 def hosts(tmp_path, settings):
-    folders = {name: tmp_path / name for name in HOSTS}
-    for folder in folders.values():
-        (folder / ".kamal").mkdir(parents=True)
-    settings.WALLETOPS_SERVICE = SERVICE
-    settings.WALLETOPS_ENVS = ["staging", "production"]
-    settings.WALLETOPS_KAMAL_RUN_DIRS = {name: folder / ".kamal" for name, folder in folders.items()}
+    folders = kamal_hosts(tmp_path, settings, HOSTS, service=SERVICE)
     settings.OPSPORTAL_ALERTS_DEPLOY_LOCK_PATH = ""
     settings.WALLETOPS_DEPLOY_INFO_PATH = tmp_path / "deploy_info.json"  # none
     return folders

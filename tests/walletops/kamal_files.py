@@ -45,3 +45,14 @@ def lock_acquire(host: Path, service: str, moment, *, holder, version, message, 
 def lock_release(host: Path, service: str, *, destination=None) -> None:
     folder = f".kamal/{lock_dir_name(service, destination)}"
     subprocess.run(["sh", "-c", f"rm {folder}/details && rm -r {folder}"], cwd=host, check=True)
+
+
+def kamal_hosts(tmp_path: Path, settings, names, *, service: str) -> dict[str, Path]:
+    """A folder per host with Kamal's run directory, and the settings that point the portal at them."""
+    folders = {name: tmp_path / name for name in names}
+    for folder in folders.values():
+        (folder / ".kamal").mkdir(parents=True)
+    settings.WALLETOPS_SERVICE = service
+    settings.WALLETOPS_ENVS = ["staging", "production"]
+    settings.WALLETOPS_KAMAL_RUN_DIRS = {name: folder / ".kamal" for name, folder in folders.items()}
+    return folders

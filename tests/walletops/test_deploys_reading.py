@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.walletops.kamal_files import audit_line, audit_record, lock_acquire, lock_release
+from tests.walletops.kamal_files import audit_line, audit_record, kamal_hosts, lock_acquire, lock_release
 from walletops.deploys.reading import audit_files_refresh, locks_held
 from walletops.models import DeployAuditFile, DeployAuditLine
 
@@ -18,12 +18,7 @@ HOSTS = {"web-1": "web", "web-2": "web", "worker-1": "workers"}
 
 @pytest.fixture
 def hosts(tmp_path, settings):
-    folders = {name: tmp_path / name for name in HOSTS}
-    for folder in folders.values():
-        (folder / ".kamal").mkdir(parents=True)
-    settings.WALLETOPS_SERVICE = SERVICE
-    settings.WALLETOPS_ENVS = ["staging", "production"]
-    settings.WALLETOPS_KAMAL_RUN_DIRS = {name: folder / ".kamal" for name, folder in folders.items()}
+    folders = kamal_hosts(tmp_path, settings, HOSTS, service=SERVICE)
     return folders
 
 

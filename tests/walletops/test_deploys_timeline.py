@@ -9,7 +9,7 @@ import pytest
 
 from opsportal.audit.models import AuditEvent
 from tests.opsportal.helpers import openapi_schema, schema_validator
-from tests.walletops.kamal_files import audit_record, lock_acquire
+from tests.walletops.kamal_files import audit_record, kamal_hosts, lock_acquire
 from walletops.deploys import services
 from walletops.deploys.formats import hook_event_parse
 
@@ -22,12 +22,7 @@ HOSTS = {"web-1": "web", "web-2": "web", "worker-1": "workers"}
 
 @pytest.fixture
 def hosts(tmp_path, settings):
-    folders = {name: tmp_path / name for name in HOSTS}
-    for folder in folders.values():
-        (folder / ".kamal").mkdir(parents=True)
-    settings.WALLETOPS_SERVICE = SERVICE
-    settings.WALLETOPS_ENVS = ["staging", "production"]
-    settings.WALLETOPS_KAMAL_RUN_DIRS = {name: folder / ".kamal" for name, folder in folders.items()}
+    folders = kamal_hosts(tmp_path, settings, HOSTS, service=SERVICE)
     return folders
 
 
