@@ -13,10 +13,17 @@
    Without stats, p50 over the first 1, 2, 4 and all engines (the same containers per engine, so
    the fleet grows with the engines); with stats over all; Docker API calls per request and how
    many were in flight at once, counted at the SDK's HTTP transport (every request the portal's
-   client sends, per engine); each engine's share of a request (first call sent to last answer).
+   client sends, per engine); each engine's share of a request (first call sent to last answer);
+   the portal's own CPU per request (this process, all threads; the engines are other processes).
+
+``--rtt-ms R`` also measures all engines with R ms slept before each Docker API call (a remote
+engine's round trip, simulated: the engines here are local sockets). ``--aliases A`` also measures
+A engine URLs spread over the dockerds (each dockerd under several spellings of its socket's path):
+the portal holds a client, a connection pool and a fan-out slot per URL, as with A engines, while
+the dockerds behind them are shared; with ``--containers 80 --aliases 50``, 50 engines of 10.
 
 Figures: the median of --rounds rounds (each a p50 over --repeat requests) and their range, printed
-and written to ``var/bench/containers.json`` (``bench.figures``).
+and written to ``var/bench/containers.json`` (``--record``) (``bench.figures``).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ class TransportCounter:
         self.lock = threading.Lock()
         self.calls: Counter = Counter()  # (engine URL, path kind) -> requests
         self.in_flight = self.peak = 0
+        self.rtt_s = 0.0  # added before each request: a remote engine's round trip, simulated
         self.spans: dict[str, list[float]] = {}
         self._original = docker.APIClient.send
         counter = self
@@ -61,6 +69,8 @@ class TransportCounter:
                 span = counter.spans.setdefault(url, [started, started])
                 span[0] = min(span[0], started)
             try:
+                if counter.rtt_s:
+                    time.sleep(counter.rtt_s)
                 return counter._original(client, request, **kwargs)
             finally:
                 with counter.lock:
@@ -102,6 +112,12 @@ def _kind(path: str) -> str:
     return {"json": "inspect"}.get(parts[-1], parts[-1])
 
 
+def _alias(url: str, index: int) -> str:
+    """The same engine under another URL (``unix:///…/./docker.sock``): the portal's clients are per URL."""
+    folder, _, socket_name = url.rpartition("/")
+    return f"{folder}/{'./' * index}{socket_name}"
+
+
 def create_fleet(url: str, count: int, running: int, engine_index: int, command: list[str]) -> list[str]:
     """``count`` of the service's containers on one engine: the first ``running`` started, the rest created."""
     import docker
@@ -132,6 +148,9 @@ def main() -> None:
     parser.add_argument("--running", type=int, default=2, help="running containers per engine (the rest created)")
     parser.add_argument("--busy", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rtt-ms", type=float, default=0, help="also with this round trip added to every call")
+    parser.add_argument("--aliases", type=int, default=0, help="also with this many engine URLs over the dockerds")
+    parser.add_argument("--record", default="containers", help="var/bench/<record>.json")
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
     from scripts.servers.docker import PrivateDocker, busybox_image
@@ -190,6 +209,8 @@ def main() -> None:
                 subprocess.run(["docker", "-H", urls[0], "rm", "-f", *busy], check=True, capture_output=True)
 
             # 2. The fleet.
+            if args.running > args.containers // len(urls):
+                raise SystemExit("--running is per engine, and at most the containers of an engine")
             per_engine = [args.containers // len(urls) + (i < args.containers % len(urls)) for i in range(len(urls))]
             started = time.monotonic()
             with ThreadPoolExecutor(len(urls)) as pool:
@@ -198,31 +219,51 @@ def main() -> None:
             print(f"{args.containers} containers ({args.running} running per engine) created in "
                   f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
             counter = TransportCounter()
-            sizes = sorted({n for n in (1, 2, 4, len(urls)) if n <= len(urls)})
-            for n in sizes:
-                use(urls[:n])
-                total = sum(per_engine[:n])
-                assert len(get()) == total, "every container is in the answer"
+
+            def fleet_figures(label: str, engine_urls: list[str], expected: int, rtt_ms: float = 0) -> None:
+                """p50, calls, peak in flight, the portal's CPU and each engine's share, over ``engine_urls``."""
+                use(engine_urls)
+                counter.rtt_s = rtt_ms / 1000
+                assert len(get()) == expected, "every container is in the answer"
                 p50s = [p50_ms(get, repeat=args.repeat) for _ in range(args.rounds)]
-                part = [measured(f"GET /containers p50, {total} containers on {n} engines", p50s, "ms")]
-                calls, peaks, slowest, median_engine = [], [], [], []
+                part = [measured(f"GET /containers p50, {label}", p50s, "ms")]
+                calls, peaks, slowest, median_engine, cpu = [], [], [], [], []
                 for _ in range(args.rounds):
                     counter.reset()
+                    cpu_before = time.process_time()
                     get()
+                    cpu.append((time.process_time() - cpu_before) * 1000)
                     calls.append(sum(counter.calls.values()))
                     peaks.append(counter.peak)
                     spans = counter.per_engine_ms()
                     slowest.append(max(spans))
                     median_engine.append(statistics.median(spans))
-                kinds = counter.by_kind()
+                counter.rtt_s = 0
                 part += [
-                    measured(f"Docker API calls a request, {n} engines", calls, "calls"),
-                    measured(f"calls in flight at once (peak), {n} engines", peaks, "calls"),
-                    measured(f"one engine's share of a request (median engine), {n} engines", median_engine, "ms"),
-                    measured(f"one engine's share of a request (slowest engine), {n} engines", slowest, "ms"),
+                    measured(f"Docker API calls a request, {label}", calls, "calls"),
+                    measured(f"calls in flight at once (peak), {label}", peaks, "calls"),
+                    measured(f"the portal's CPU a request (all its threads), {label}", cpu, "ms"),
+                    measured(f"the portal's CPU per container, {label}", [c / expected for c in cpu], "ms"),
+                    measured(f"one engine's share of a request (median engine), {label}", median_engine, "ms"),
+                    measured(f"one engine's share of a request (slowest engine), {label}", slowest, "ms"),
                 ]
-                print(table(part), f"\n  calls by kind: {kinds}", flush=True)
-                figures += part
+                print(table(part), f"\n  calls by kind: {counter.by_kind()}", flush=True)
+                figures.extend(part)
+
+            for n in sorted({n for n in (1, 2, 4, len(urls)) if n <= len(urls)}):
+                fleet_figures(f"{sum(per_engine[:n])} containers on {n} engines", urls[:n], sum(per_engine[:n]))
+            if args.rtt_ms:
+                fleet_figures(f"{sum(per_engine)} containers on {len(urls)} engines, {args.rtt_ms:g} ms simulated "
+                              "round trip", urls, sum(per_engine), args.rtt_ms)  # fmt: skip
+            if args.aliases:
+                # More engines than dockerds: each URL spelled differently is another client, connection
+                # pool and fan-out slot to the portal; the dockerd behind it is shared.
+                aliased = [_alias(urls[i % len(urls)], i // len(urls)) for i in range(args.aliases)]
+                expected = sum(per_engine[i % len(urls)] for i in range(args.aliases))
+                label = f"{expected} containers on {args.aliases} engine URLs over {len(urls)} dockerd"
+                fleet_figures(label, aliased, expected)
+                if args.rtt_ms:
+                    fleet_figures(f"{label}, {args.rtt_ms:g} ms simulated round trip", aliased, expected, args.rtt_ms)
             total = sum(per_engine)
             use(urls)
             # The inspect fan-out: containers.POOL_SIZE inspects in flight per engine. (The engines themselves
@@ -259,7 +300,7 @@ def main() -> None:
     finally:
         with ThreadPoolExecutor(len(engines)) as pool:
             list(pool.map(lambda e: e.destroy(), engines))
-    print(f"written to {record('containers', figures, settings=vars(args))}")
+    print(f"written to {record(args.record, figures, settings=vars(args))}")
 
 
 def _timed(func) -> float:
