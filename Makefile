@@ -90,7 +90,8 @@ bench: venv services
 	$(PY) -m bench.parse_cost
 	$(PY) -m bench.refresh_throughput
 	$(PY) -m bench.worker_memory
-	$(PY) -m bench.containers
+	$(PY) -m bench.containers --engines 8 --containers 500 --rtt-ms 20
+	$(PY) -m bench.containers --engines 8 --containers 80 --aliases 50 --rtt-ms 20 --busy 0 --record containers_50_engines
 	$(PY) -m bench.job_accounting
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.deploys_timeline

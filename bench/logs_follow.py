@@ -9,7 +9,9 @@ On a private Docker engine and a private PostgreSQL, in one run:
    same seconds with none;
 3. ``GET /api/ops/plannings``'s p50 with no follower, then with the 20 open, in alternating rounds: the
    median ratio.
-CPU is the gunicorn processes' user + system time from /proc, as a share of one CPU.
+1. and 2. are measured --rounds times too. CPU is the gunicorn processes' user + system time from
+/proc, as a share of one CPU. Figures: medians of the rounds with their range, printed and written
+to ``var/bench/logs_follow.json`` (``bench.figures``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import ROOT, private_postgres_django
+from bench.figures import measured, ratio, record, table
 from scripts.servers.postgres import free_port
 from scripts.servers.process import process_stop
 
@@ -200,44 +203,75 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token}"}
             logs = f"{base}/api/v1/admin/ops/containers/wallet-core-bench-{{}}-1/logs?env=bench&follow=true&tail=0"
 
-            # 1. One follower of a container writing as fast as it can.
+            figures = []
+
+            # 1. One follower of a container writing as fast as it can, --rounds times.
             flood = client.containers.get("wallet-core-bench-flood-1")
-            follower = Follower(logs.format("flood"), headers)
-            follower.start()
-            follower.started.wait(10)
-            time.sleep(1)
-            first_lines, cpu_before, started = follower.lines, cpu_seconds(pids), time.monotonic()
-            written_before = written_so_far(flood)
-            time.sleep(args.seconds)
-            received = follower.lines - first_lines
-            written = written_so_far(flood) - written_before
-            elapsed = time.monotonic() - started
-            cpu_flood = (cpu_seconds(pids) - cpu_before) / elapsed * 100
-            lag = written_so_far(flood) - int(follower.last_text.split("flood ", 1)[1].split()[0])
-            follower.stop.set()
+            received_rates, written_rates, cpu_floods, lags = [], [], [], []
+            for _ in range(args.rounds):
+                follower = Follower(logs.format("flood"), headers)
+                follower.start()
+                follower.started.wait(10)
+                time.sleep(1)
+                first_lines, cpu_before, started = follower.lines, cpu_seconds(pids), time.monotonic()
+                written_before = written_so_far(flood)
+                time.sleep(args.seconds)
+                received = follower.lines - first_lines
+                written = written_so_far(flood) - written_before
+                elapsed = time.monotonic() - started
+                cpu_floods.append((cpu_seconds(pids) - cpu_before) / elapsed * 100)
+                lags.append(written_so_far(flood) - int(follower.last_text.split("flood ", 1)[1].split()[0]))
+                received_rates.append(received / elapsed)
+                written_rates.append(written / elapsed)
+                follower.stop.set()
+                follower.join(5)
+                time.sleep(1)
             flood.stop(timeout=1)
-            print(f"1 follower of a container writing as fast as it can: {received / elapsed:,.0f} lines/s received, "
-                  f"the container wrote {written / elapsed:,.0f} lines/s (the follower ended {lag:,} lines behind); "
-                  f"portal CPU {cpu_flood:.0f} % of one CPU")  # fmt: skip
+            part = [
+                measured("one follower of a flood: lines/s received", received_rates, "lines/s"),
+                measured("the flood container: lines/s written", written_rates, "lines/s"),
+                measured("the follower's lag at the end", lags, "lines"),
+                measured("the portal's CPU following a flood", cpu_floods, "% of a CPU"),
+            ]
+            print(
+                f"1 follower of a container writing as fast as it can: {part[0].value:,.0f} lines/s received, "
+                f"the container wrote {part[1].value:,.0f} lines/s (the follower ended {part[2].value:,.0f} lines "
+                f"behind); portal CPU {part[3].value:.0f} % of one CPU (medians of {args.rounds} rounds)"
+            )  # fmt: skip
+            figures += part
             time.sleep(2)
 
             # 2. N followers of a container writing 5 lines a second, against the same seconds with none.
-            cpu_before, started = cpu_seconds(pids), time.monotonic()
-            time.sleep(args.seconds)
-            cpu_idle = (cpu_seconds(pids) - cpu_before) / (time.monotonic() - started) * 100
-            followers = open_followers(logs.format("ticker"), headers, args.followers)
-            counts = [one.lines for one in followers]
-            cpu_before, started = cpu_seconds(pids), time.monotonic()
-            time.sleep(args.seconds)
-            elapsed = time.monotonic() - started
-            cpu_open = (cpu_seconds(pids) - cpu_before) / elapsed * 100
-            delivered = sum(one.lines for one in followers) - sum(counts)
-            alive = sum(1 for one in followers if one.is_alive() and not one.error)
-            close_followers(followers)
-            per_follower = (cpu_open - cpu_idle) / args.followers
-            print(f"{args.followers} followers of a container writing 5 lines/s: {delivered / elapsed:,.0f} lines/s "
-                  f"delivered in all; portal CPU {cpu_open:.1f} % of one CPU (idle {cpu_idle:.1f} %): "
-                  f"{per_follower:.2f} % per follower; {alive} still open at the end")  # fmt: skip
+            cpu_idles, cpu_opens, per_followers, delivered_rates, alive_counts = [], [], [], [], []
+            for _ in range(args.rounds):
+                cpu_before, started = cpu_seconds(pids), time.monotonic()
+                time.sleep(args.seconds)
+                cpu_idle = (cpu_seconds(pids) - cpu_before) / (time.monotonic() - started) * 100
+                followers = open_followers(logs.format("ticker"), headers, args.followers)
+                counts = [one.lines for one in followers]
+                cpu_before, started = cpu_seconds(pids), time.monotonic()
+                time.sleep(args.seconds)
+                elapsed = time.monotonic() - started
+                cpu_open = (cpu_seconds(pids) - cpu_before) / elapsed * 100
+                delivered_rates.append((sum(one.lines for one in followers) - sum(counts)) / elapsed)
+                alive_counts.append(sum(1 for one in followers if one.is_alive() and not one.error))
+                close_followers(followers)
+                cpu_idles.append(cpu_idle)
+                cpu_opens.append(cpu_open)
+                per_followers.append((cpu_open - cpu_idle) / args.followers)
+            part = [
+                measured(f"{args.followers} followers of 5 lines/s: lines/s delivered in all", delivered_rates,
+                         "lines/s"),
+                measured(f"the portal's CPU with {args.followers} followers", cpu_opens, "% of a CPU"),
+                measured("the portal's CPU with none", cpu_idles, "% of a CPU"),
+                measured("the portal's CPU per follower", per_followers, "% of a CPU"),
+                measured("followers still open at the end", alive_counts, "followers"),
+            ]  # fmt: skip
+            print(f"{args.followers} followers of a container writing 5 lines/s: {part[0].value:,.0f} lines/s "
+                  f"delivered in all; portal CPU {part[1].value:.1f} % of one CPU (idle {part[2].value:.1f} %): "
+                  f"{part[3].value:.2f} % per follower; {part[4].value:.0f} still open at the end "
+                  f"(medians of {args.rounds} rounds)")  # fmt: skip
+            figures += part
 
             # 3. Health with no follower, then with N open, in alternating rounds (the machine's noise is shared).
             rounds = []
@@ -252,6 +286,12 @@ def main() -> None:
                 ", ".join(f"{idle:.2f} -> {busy:.2f} ms" for idle, busy in rounds),
                 statistics.median(busy / idle for idle, busy in rounds),
             ))  # fmt: skip
+            idle = measured("GET /api/ops/plannings p50, no follower", [idle for idle, _ in rounds], "ms")
+            busy = measured(f"GET /api/ops/plannings p50, {args.followers} followers open",
+                            [busy for _, busy in rounds], "ms")  # fmt: skip
+            figures += [idle, busy, ratio(f"plannings p50 with {args.followers} followers / none", busy, idle)]
+            print(table(figures))
+            print(f"written to {record('logs_follow', figures, settings=vars(args))}")
     finally:
         if server is not None:
             process_stop(server, timeout=10)

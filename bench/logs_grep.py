@@ -25,6 +25,10 @@ decode, ANSI strip, 16 KiB cut, grep, tail, byte cap) over Docker-shaped lines m
    gunicorn line, a private PostgreSQL and Docker engine, a container holding 5,000 lines of 20,000
    characters): each request's answer time, then ``GET /api/ops/plannings``'s p50 idle against while
    ``--concurrent`` hostile requests run without pause, in alternating rounds (the median ratio).
+
+Figures, printed as before and as a table, are written to ``var/bench/logs_grep.json`` (5.:
+``logs_grep_http.json``; ``bench.figures``): RE2 and substring times are the median of 3 runs with
+their range (Python's ``re``, one run, as said above); the hostile corpus runs --rounds times.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import tracemalloc
 from pathlib import Path
 
 from bench.common import p50_ms
+from bench.figures import Figure, measured, ratio, record, table
 
 LINES = 5000
 WIDTH = 20_000
@@ -100,13 +105,23 @@ def run(lines: list[bytes], grep, *, tail: int = 5000, max_bytes: int = 2 * 1024
     from walletops.containers import collect_log_lines
 
     started = time.perf_counter()
-    kept, truncated = collect_log_lines(lines, tail=tail, grep=grep, max_bytes=max_bytes)
+    kept, truncated, _ = collect_log_lines(lines, tail=tail, grep=grep, max_bytes=max_bytes)
     return time.perf_counter() - started, kept, truncated
 
 
+ROUNDS = 3  # runs per RE2 and substring figure (the machine may be shared): their median and range
+FIGURES: list[Figure] = []  # what this run writes to var/bench/logs_grep.json
+
+
+def rounds_s(lines: list[bytes], grep) -> list[float]:
+    """Seconds of ``ROUNDS`` runs, after one warm-up."""
+    run(lines, grep)
+    return [run(lines, grep)[0] for _ in range(ROUNDS)]
+
+
 def p50_s(lines: list[bytes], grep) -> float:
-    """RE2 and substring figures: the median of 3 runs (the machine may be shared)."""
-    return p50_ms(lambda: run(lines, grep), repeat=3, warmup=1) / 1000
+    """RE2 and substring figures: the median of ``ROUNDS`` runs."""
+    return statistics.median(rounds_s(lines, grep))
 
 
 def engines(source: str):
@@ -129,11 +144,19 @@ def benign(lines: list[bytes]) -> float:
         slow, kept_re, _ = run(lines, python_re)
         _, kept_re2, _ = run(lines, re2_pattern)
         assert kept_re == kept_re2, source
-        fast = p50_s(lines, re2_pattern)
+        fasts = rounds_s(lines, re2_pattern)
+        fast = statistics.median(fasts)
         worst = max(worst, fast)
         print(f"   {source:<42} {_ms(slow)} {_ms(fast)} {slow / fast:>8.1f}x  {len(kept_re2)} ({what})")
-    substring = p50_s(lines, "status=503")
+        re2 = measured(f"RE2 grep {source}", [f * 1000 for f in fasts], "ms", goal_max=1000.0)
+        FIGURES.extend([
+            re2,
+            measured(f"re / RE2, {source} (re: one run)", [slow / f for f in fasts], "x"),
+        ])  # fmt: skip
+    substrings = rounds_s(lines, "status=503")
+    substring = statistics.median(substrings)
     print(f"   {'status=503 (plain text: a substring)':<42} {'':>12} {_ms(substring)}")
+    FIGURES.append(measured("substring grep status=503", [f * 1000 for f in substrings], "ms"))
     return worst
 
 
@@ -152,13 +175,15 @@ def _re_in_subprocess(pattern: str, text: str, timeout: float) -> float | None:
 def catastrophic() -> float:
     print("2. catastrophic patterns: RE2 on the full input; Python's re bounded as said")
     python_re, re2_pattern = engines("/(a+)+$/")
-    measured = []
+    timings = []
     for count in (20, 22, 24):
         seconds, _, _ = run([STAMP + b"a" * count + b"!"], python_re)
-        measured.append(f"{count} a: {seconds * 1000:,.0f} ms")
-    print(f"   (a+)+$ over n a then '!', re measured: {', '.join(measured)} (each a about doubles it)")
+        timings.append(f"{count} a: {seconds * 1000:,.0f} ms")
+    print(f"   (a+)+$ over n a then '!', re measured: {', '.join(timings)} (each a about doubles it)")
     line = [STAMP + b"a" * 40 + b"!"]
     fast = p50_ms(lambda: run(line, re2_pattern), repeat=5) / 1000
+    FIGURES.append(measured("RE2 (a+)+$ over 40 a then !", [p50_ms(lambda: run(line, re2_pattern), repeat=5) * 1000
+                                                           for _ in range(ROUNDS)], "µs"))  # fmt: skip
     assert run(line, re2_pattern)[1] == []
     killed = _re_in_subprocess("(a+)+$", "a" * 40 + "!", KILL_AFTER_S)
     shown = f"> {KILL_AFTER_S} s (in a subprocess, killed at {KILL_AFTER_S} s)" if killed is None else f"{killed:.1f} s"
@@ -169,7 +194,9 @@ def catastrophic() -> float:
     sample = 3
     slow, _, _ = run(zeros[:sample], python_re)
     slow_all = slow * LINES / sample
-    fast = p50_s(zeros, re2_pattern)
+    fasts = rounds_s(zeros, re2_pattern)
+    fast = statistics.median(fasts)
+    FIGURES.append(measured(f"RE2 0+1 over {LINES:,} lines of {WIDTH:,} zeros", [f * 1000 for f in fasts], "ms"))
     assert run(zeros, re2_pattern)[1] == []
     print(f"   0+1 over {LINES:,} lines of {WIDTH:,} zeros:  re {slow / sample * 1000:,.0f} ms a line (measured on "
           f"{sample} lines), so about {slow_all / 60:,.0f} min for {LINES:,};  RE2 {fast * 1000:,.0f} ms for all "
@@ -266,7 +293,7 @@ def main() -> None:
     parser.add_argument("--http", action="store_true", help="5.: through gunicorn, with plannings' p50 beside")
     parser.add_argument("--concurrent", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the hostile corpus, and of 5.'s load")
     parser.add_argument("--only-hostile", action="store_true", help="4. (and 5.) only")
     parser.add_argument(
         "--engine-elsewhere",
@@ -286,7 +313,12 @@ def main() -> None:
             f"RE2: the slowest grep here over {LINES:,} lines of {WIDTH:,} characters took {worst * 1000:,.0f} ms, "
             "with the endpoint's whole line handling (decode, ANSI strip, cut, grep, byte count)"
         )
-    hostile({"bits": random_bits_lines(LINES, WIDTH), "access": lines})
+    corpora = {"bits": random_bits_lines(LINES, WIDTH), "access": lines}
+    # The corpus --rounds times (each printed): the worst answer of each round, their median and range.
+    worsts = [hostile(corpora) * 1000 for _ in range(args.rounds)]
+    FIGURES.append(measured("hostile corpus: the slowest answer (parse + grep)", worsts, "ms"))
+    print(table(FIGURES))
+    print(f"written to {record('logs_grep', FIGURES, settings=vars(args))}")
 
 
 BITS_SCRIPT = (
@@ -400,6 +432,7 @@ def http_bench(args) -> None:
                         said = body.get("detail") or response.text  # gunicorn's own 400: request line too large
                         print(f"   {shown:<45} {response.status_code} in {_ms(elapsed)} ({what}): {said[:70]!r}")
             print(f"   worst: {worst * 1000:,.0f} ms")
+            figures = [measured("through gunicorn: the slowest hostile answer (one pass)", [worst * 1000], "ms")]
             rounds, answers = [], []
             for _ in range(args.rounds):
                 idle = health_p50(base, args.repeat)
@@ -421,6 +454,15 @@ def http_bench(args) -> None:
             p50 = statistics.median(answers) * 1000
             print(f"   the hostile greps meanwhile: {len(answers)} answered, p50 {p50:,.0f} ms, "
                   f"worst {max(answers) * 1000:,.0f} ms")  # fmt: skip
+            idle = measured("GET /api/ops/plannings p50, idle", [idle for idle, _ in rounds], "ms")
+            busy = measured(f"GET /api/ops/plannings p50, {args.concurrent} hostile greps running",
+                            [busy for _, busy in rounds], "ms")  # fmt: skip
+            figures += [
+                idle, busy, ratio(f"plannings p50 with {args.concurrent} hostile greps / idle", busy, idle),
+                measured("the hostile greps meanwhile: answer time (each answer)", [a * 1000 for a in answers], "ms"),
+            ]  # fmt: skip
+            print(table(figures))
+            print(f"written to {record('logs_grep_http', figures, settings=vars(args))}")
     finally:
         if server is not None:
             process_stop(server, timeout=10)
