@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, F, Func, IntegerField, Max, Q, TextField, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -109,6 +110,33 @@ CROSS JOIN (
 """
 
 
+# PostgreSQL: the same figures from the trigger-kept histogram of migration 0009, whatever the queue's
+# size. Minutes before the current one are due, later ones are not; only the current minute's rows
+# are read from the queue itself (through upstream's next_attempt_at index). '-infinity' is "no lock".
+_QUEUE_KEPT_SQL = f"""
+WITH m AS (SELECT floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS now_minute),
+h AS (SELECT due_minute, locked_at, row_count FROM opsportal_queue_histogram WHERE attempts < %(max_attempts)s),
+this_minute AS (
+    SELECT next_attempt_at FROM plannings_refresh_queue, m
+    WHERE next_attempt_at >= to_timestamp(m.now_minute * 60) AND {SQL_DUE} AND {SQL_ALIVE} AND {SQL_UNLOCKED}
+),
+oldest_minute AS (
+    SELECT min(due_minute) AS minute FROM h, m WHERE due_minute < m.now_minute AND locked_at < %(lock_cutoff)s
+)
+SELECT p.total, b.covered,
+    (SELECT coalesce(sum(row_count), 0)::bigint FROM h),
+    (SELECT coalesce(sum(row_count), 0)::bigint FROM h, m
+     WHERE due_minute < m.now_minute AND locked_at < %(lock_cutoff)s) + (SELECT count(*) FROM this_minute),
+    (SELECT coalesce(sum(row_count), 0)::bigint FROM h WHERE locked_at >= %(lock_cutoff)s),
+    coalesce(
+        (SELECT min(next_attempt_at) FROM plannings_refresh_queue, oldest_minute
+         WHERE next_attempt_at >= to_timestamp(oldest_minute.minute * 60)
+           AND next_attempt_at < to_timestamp((oldest_minute.minute + 1) * 60) AND {SQL_ALIVE} AND {SQL_UNLOCKED}),
+        (SELECT min(next_attempt_at) FROM this_minute))
+FROM {_TOTALS_MAINTAINED}
+"""
+
+
 def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
     """Queue depth/ready/locked and backup total/covered, in one statement.
 
@@ -116,9 +144,9 @@ def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
     counts as locked); rows at ``max_attempts`` are dead and counted nowhere.
     """
     params = queue_sql_params(now=now, max_attempts=max_attempts)
-    totals = _TOTALS_MAINTAINED if connection.vendor == "postgresql" else _TOTALS_COUNTED
+    sql = _QUEUE_KEPT_SQL if connection.vendor == "postgresql" else _COVERAGE_SQL.format(totals=_TOTALS_COUNTED)
     with connection.cursor() as cursor:
-        cursor.execute(_COVERAGE_SQL.format(totals=totals), params)
+        cursor.execute(sql, params)
         total, covered, depth, ready, locked, oldest_ready = cursor.fetchone()
     return CoverageFigures(
         total=total,
@@ -139,6 +167,27 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value
 
 
+# PostgreSQL: disabled states by host from the trigger-kept histogram of migration 0009: minutes after
+# the current one are disabled, earlier ones not; the current minute's states are read through
+# upstream's disabled_until index. A kind is in the histogram only where a state has it (max ignores NULL).
+_DISABLED_HOSTS_KEPT_SQL = """
+WITH m AS (SELECT floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS now_minute),
+disabled AS (
+    SELECT host, row_count AS n, CASE WHEN has_kind THEN kind END AS kind
+    FROM opsportal_disabled_histogram, m WHERE until_minute > m.now_minute
+    UNION ALL
+    SELECT split_part(planning_full_id, '.', 1), 1, last_failure_kind FROM plannings_refresh_state, m
+    WHERE disabled_until > %(now)s AND disabled_until < to_timestamp((m.now_minute + 1) * 60)
+)
+SELECT host, sum(n)::bigint AS count, max(kind) FROM disabled GROUP BY host HAVING sum(n) > 0 ORDER BY count DESC, host
+"""
+# The latest disabled states, newest first, found through the trigger-kept copy's index.
+_RECENT_DISABLED_KEPT_SQL = """
+SELECT planning_full_id FROM opsportal_disabled_state WHERE disabled_until > %s
+ORDER BY updated_at DESC, planning_full_id LIMIT %s
+"""
+
+
 def disabled_hosts(*, now: datetime) -> list[FailedHost]:
     """Every host with disabled plannings, most disabled first.
 
@@ -146,6 +195,10 @@ def disabled_hosts(*, now: datetime) -> list[FailedHost]:
     caller gets both the disabled total (their sum) and the top hosts from one
     statement.
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_DISABLED_HOSTS_KEPT_SQL, {"now": now})
+            return [FailedHost(host=host, count=int(count), last_failure=kind) for host, count, kind in cursor]
     rows = (
         PlanningRefreshState.objects.disabled(now=now)
         .annotate(host=FirstSegment("planning_id"))
@@ -157,16 +210,18 @@ def disabled_hosts(*, now: datetime) -> list[FailedHost]:
 
 
 def recent_failures(*, now: datetime, limit: int = 5) -> list[PlanningRefreshState]:
+    states = PlanningRefreshState.objects.disabled(now=now)
+    if connection.vendor == "postgresql":
+        # A constant statement, its values bound as parameters.
+        states = states.filter(planning_id__in=RawSQL(_RECENT_DISABLED_KEPT_SQL, [now, limit]))  # noqa: S611
     return list(
-        PlanningRefreshState.objects.disabled(now=now)
-        .only(
+        states.only(
             "planning_id",
             "last_failure_kind",
             "consecutive_failures",
             "disabled_until",
             "updated_at",
-        )
-        .order_by("-updated_at", "planning_id")[:limit]
+        ).order_by("-updated_at", "planning_id")[:limit]
     )
 
 
