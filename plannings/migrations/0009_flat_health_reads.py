@@ -6,14 +6,15 @@ keep upstream's indexes exactly, so these portal-owned tables are kept instead, 
 statement-level triggers with transition tables, exact for every writer (this portal,
 upstream, psql), through inserts, updates, deletes, cascades and truncates:
 
-* ``opsportal_queue_histogram``: queue rows counted by (attempts, minute of
-  ``next_attempt_at``, exact ``locked_at``; '-infinity' for none). Claims lock a batch
-  with one timestamp, so there are few distinct locks. A reader knows every past minute
-  is due and every future one is not; the current minute alone is counted exactly,
-  through upstream's ``next_attempt_at`` index.
-* ``opsportal_disabled_histogram``: refresh states counted by (minute of
-  ``disabled_until``, host, last failure kind). Later minutes are disabled, earlier are
-  not; the current minute is read through upstream's ``disabled_until`` index.
+* ``opsportal_queue_histogram``: queue rows counted by (minute, and again by second, of
+  ``next_attempt_at``; attempts; exact ``locked_at``, '-infinity' for none). Claims lock a
+  batch with one timestamp, so there are few distinct locks. A reader knows every past
+  minute is due and every future one is not, then so for the current minute's seconds;
+  only the current second's rows are read, through upstream's ``next_attempt_at`` index.
+  (By minute alone, a bulk enqueue, all at one ``now()``, was read whole for a minute.)
+* ``opsportal_disabled_histogram``: refresh states counted by (minute, and second, of
+  ``disabled_until``; host; last failure kind). Later buckets are disabled, earlier are
+  not; the current second is read through upstream's ``disabled_until`` index.
 * ``opsportal_disabled_state``: the states that have a ``disabled_until``, with their
   ``updated_at``, indexed newest first, for the five latest failures.
 
@@ -23,21 +24,25 @@ rows are in. SQLite deployments count as before (``plannings.selectors``).
 
 from django.db import migrations
 
+# Each histogram counts its rows twice: by minute (unit 60) and by second (unit 1). A reader sums
+# whole minutes, then the current minute's whole seconds, and reads only the current second's rows.
+UNITS = "CROSS JOIN (VALUES (60), (1)) AS u(unit)"
 QUEUE_KEY = (
-    "attempts, floor(extract(epoch FROM next_attempt_at) / 60)::bigint, coalesce(locked_at, '-infinity'::timestamptz)"
+    "u.unit, floor(extract(epoch FROM next_attempt_at) / u.unit)::bigint, attempts, "
+    "coalesce(locked_at, '-infinity'::timestamptz)"
 )
 DISABLED_KEY = (
-    "floor(extract(epoch FROM disabled_until) / 60)::bigint, split_part(planning_full_id, '.', 1), "
+    "u.unit, floor(extract(epoch FROM disabled_until) / u.unit)::bigint, split_part(planning_full_id, '.', 1), "
     "last_failure_kind IS NOT NULL, coalesce(last_failure_kind, '')"
 )
 
 TABLES = """
 CREATE TABLE opsportal_queue_histogram (
-    attempts integer NOT NULL, due_minute bigint NOT NULL, locked_at timestamptz NOT NULL,
-    row_count bigint NOT NULL, PRIMARY KEY (attempts, due_minute, locked_at));
+    unit integer NOT NULL, due_bucket bigint NOT NULL, attempts integer NOT NULL, locked_at timestamptz NOT NULL,
+    row_count bigint NOT NULL, PRIMARY KEY (unit, due_bucket, attempts, locked_at));
 CREATE TABLE opsportal_disabled_histogram (
-    until_minute bigint NOT NULL, host text NOT NULL, has_kind boolean NOT NULL, kind text NOT NULL,
-    row_count bigint NOT NULL, PRIMARY KEY (until_minute, host, has_kind, kind));
+    unit integer NOT NULL, until_bucket bigint NOT NULL, host text NOT NULL, has_kind boolean NOT NULL,
+    kind text NOT NULL, row_count bigint NOT NULL, PRIMARY KEY (unit, until_bucket, host, has_kind, kind));
 CREATE TABLE opsportal_disabled_state (
     planning_full_id text PRIMARY KEY, disabled_until timestamptz NOT NULL, updated_at timestamptz NOT NULL);
 CREATE INDEX opsportal_disabled_state_recent_idx ON opsportal_disabled_state (updated_at DESC, planning_full_id);
@@ -47,13 +52,14 @@ CREATE INDEX opsportal_disabled_state_recent_idx ON opsportal_disabled_state (up
 # each old one, netted per key, applied in key order (one lock order for concurrent writers).
 HISTOGRAM_APPLY = """
     INSERT INTO {table} AS h ({columns}, row_count)
-    SELECT {key}, sum(n) FROM ({changed}) AS c {where} GROUP BY {positions} HAVING sum(n) <> 0 ORDER BY {positions}
+    SELECT {key}, sum(n) FROM ({changed}) AS c {units} {where}
+    GROUP BY {positions} HAVING sum(n) <> 0 ORDER BY {positions}
     ON CONFLICT ({columns}) DO UPDATE SET row_count = h.row_count + EXCLUDED.row_count;
     DELETE FROM {table} WHERE row_count = 0
-        AND ({columns}) IN (SELECT {key} FROM ({changed}) AS c {where});
+        AND ({columns}) IN (SELECT {key} FROM ({changed}) AS c {units} {where});
 """
-QUEUE_COLUMNS = "attempts, due_minute, locked_at"
-DISABLED_COLUMNS = "until_minute, host, has_kind, kind"
+QUEUE_COLUMNS = "unit, due_bucket, attempts, locked_at"
+DISABLED_COLUMNS = "unit, until_bucket, host, has_kind, kind"
 
 QUEUE_CHANGED = {
     "INSERT": "SELECT *, 1 AS n FROM new_rows",
@@ -87,8 +93,9 @@ def _queue_apply(op: str) -> str:
         columns=QUEUE_COLUMNS,
         key=QUEUE_KEY,
         changed=QUEUE_CHANGED[op],
+        units=UNITS,
         where="",
-        positions="1, 2, 3",
+        positions="1, 2, 3, 4",
     )
 
 
@@ -98,8 +105,9 @@ def _disabled_apply(op: str) -> str:
         columns=DISABLED_COLUMNS,
         key=DISABLED_KEY,
         changed=QUEUE_CHANGED[op],
+        units=UNITS,
         where="WHERE disabled_until IS NOT NULL",
-        positions="1, 2, 3, 4",
+        positions="1, 2, 3, 4, 5",
     )
 
 

@@ -31,11 +31,12 @@ from plannings.models import (
     q_disabled,
     queue_states,
 )
+from plannings.selectors import FAILURES_WINDOW
 from plannings.web.serializers import health_json
 
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 HOSTS = ("alpha", "beta", "gamma", "nodot")
-KINDS = (None, "timeout", "http_404", "parse_error")
+KINDS = (None, "timeout", "http_4xx", "parse_error")
 pytestmark = pytest.mark.django_db
 
 
@@ -43,9 +44,18 @@ def _around(rng: random.Random, spread_minutes: int = 8) -> datetime:
     return NOW + timedelta(microseconds=rng.randint(-spread_minutes * 60_000_000, spread_minutes * 60_000_000))
 
 
+def _near(rng: random.Random, at: datetime = NOW) -> datetime:
+    """Within a second and a half of ``at``: the current second and its neighbours."""
+    return at + timedelta(microseconds=rng.randint(-1_500_000, 1_500_000))
+
+
 def _fill(rng: random.Random, count: int) -> list[Planning]:
     plannings = Planning.objects.bulk_create(
-        Planning(full_id=f"{host}.p{i}" if host != "nodot" else f"nodot{i}", planning_id=host)
+        Planning(
+            full_id=f"{host}.p{i}" if host != "nodot" else f"nodot{i}",
+            planning_id=host,
+            url=rng.choice([None, "", f"https://x.test/{i}", f"https://x.test/{i}"]),
+        )
         for i, host in ((i, rng.choice(HOSTS)) for i in range(count))
     )
     max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
@@ -53,7 +63,7 @@ def _fill(rng: random.Random, count: int) -> list[Planning]:
         PlanningRefreshQueue(
             planning=p,
             attempts=rng.randint(0, max_attempts + 1),
-            next_attempt_at=_around(rng),
+            next_attempt_at=rng.choice([_around(rng), _around(rng), _near(rng)]),
             locked_at=rng.choice([None, None, NOW - LOCK_TTL, _around(rng) - LOCK_TTL, _around(rng, 2)]),
         )
         for p in plannings
@@ -62,8 +72,19 @@ def _fill(rng: random.Random, count: int) -> list[Planning]:
     PlanningRefreshState.objects.bulk_create(
         PlanningRefreshState(
             planning=p,
-            disabled_until=rng.choice([None, _around(rng), _around(rng, 1), NOW]),
+            disabled_until=rng.choice([None, _around(rng), _around(rng, 1), NOW, _near(rng)]),
             last_failure_kind=rng.choice(KINDS),
+            last_error=rng.choice([None, "http_404", "http_410", "timeout after 10 s"]),
+            last_attempt_at=rng.choice(
+                [
+                    None,
+                    _around(rng, 90),
+                    _around(rng, 2),
+                    NOW - FAILURES_WINDOW,
+                    _near(rng),
+                    _near(rng, NOW - FAILURES_WINDOW),
+                ]
+            ),
             consecutive_failures=rng.randint(0, 12),
             updated_at=_around(rng, 600),
         )
@@ -79,7 +100,9 @@ def _rewrite(rng: random.Random, plannings: list[Planning]) -> None:
     PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 15)).update(locked_at=NOW - timedelta(seconds=3))
     PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 15)).update(next_attempt_at=_around(rng))
     PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 10)).delete()
-    PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(disabled_until=None)
+    PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(disabled_until=None, last_failure_kind=None)
+    PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(last_attempt_at=_around(rng, 1))
+    Planning.objects.filter(pk__in=rng.sample(ids, 15)).update(url="")
     PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(
         disabled_until=_around(rng, 1), last_failure_kind="http_500", updated_at=_around(rng, 600)
     )
@@ -112,6 +135,29 @@ def _direct(now: datetime) -> dict:
             key=lambda row: (-row[1], row[0]),
         ),
         "recent": [s.pk for s in disabled.order_by("-updated_at", "planning_id")[:TOP_N]],
+        **_failures_direct(now),
+    }
+
+
+def _failures_direct(now: datetime) -> dict:
+    """The dashboard's failure figures, from every row, in Python."""
+    per_host: dict[str, list[int]] = {}
+    for planning in Planning.objects.all():
+        if planning.url:
+            per_host.setdefault(planning.full_id.split(".", 1)[0], [0, 0])[0] += 1
+    kinds: dict[str, list] = {}
+    for state in PlanningRefreshState.objects.filter(last_failure_kind__isnull=False):
+        per_host.setdefault(state.planning_id.split(".", 1)[0], [0, 0])[1] += 1
+        if state.last_attempt_at and now - FAILURES_WINDOW < state.last_attempt_at <= now:
+            label = state.last_failure_kind
+            if label == "http_4xx" and (state.last_error or "").startswith("http_4"):
+                label = state.last_error
+            figures = kinds.setdefault(label, [0, state.last_attempt_at])
+            figures[0] += 1
+            figures[1] = max(figures[1], state.last_attempt_at)
+    return {
+        "hosts_failing": sorted((host, f, n) for host, (f, n) in per_host.items()),
+        "by_kind": sorted(((k, n, at) for k, (n, at) in kinds.items()), key=lambda row: (-row[1], row[0])),
     }
 
 
@@ -124,12 +170,23 @@ def _kept(now: datetime) -> dict:
         "oldest_ready_at": coverage.oldest_ready_at,
         "hosts": [(h.host, h.count, h.last_failure) for h in selectors.disabled_hosts(now=now)],
         "recent": [s.pk for s in selectors.recent_failures(now=now, limit=TOP_N)],
+        "hosts_failing": _hosts_failing(selectors.failing_feeds()),
+        "by_kind": [(k.kind, k.count, k.last_at) for k in selectors.failures_by_kind(now=now)],
     }
+
+
+def _hosts_failing(feeds: selectors.FailingFeeds) -> list[tuple[str, int, int]]:
+    """Every host the figures name (with a feed, or failing), with its feeds and failing states."""
+    hosts = {(h.host, h.feeds, h.failing) for h in feeds.by_host + feeds.failing_hosts}
+    assert feeds.feeds == sum(h[1] for h in hosts) and feeds.failing == sum(h[2] for h in hosts)
+    return sorted(hosts)
 
 
 def _instants(rng: random.Random) -> list[datetime]:
     minute = NOW.replace(second=0)
     fixed = [NOW, minute, minute - timedelta(microseconds=1), minute + timedelta(seconds=59, microseconds=999_999)]
+    fixed.append(NOW - timedelta(minutes=9))  # before every due time: nothing ready
+    fixed += [_near(rng) for _ in range(8)]  # inside the rows' own seconds
     return fixed + [_around(rng, 10) for _ in range(12)]
 
 
@@ -149,7 +206,7 @@ def test_every_time_dependent_figure_equals_a_direct_count_at_any_instant(seed):
             assert report["queue"] == {"depth": direct["depth"], "ready": direct["ready"], "locked": direct["locked"]}
             json.dumps(report)
     # The data does exercise every time-dependent figure, at different values (depth does not move).
-    for figure in ("ready", "locked", "oldest_ready_at", "hosts", "recent"):
+    for figure in ("ready", "locked", "oldest_ready_at", "hosts", "recent", "by_kind"):
         assert len({repr(direct[figure]) for direct in seen}) > 1, figure
 
 
@@ -163,11 +220,11 @@ def test_a_truncate_empties_the_figures():
             else "TRUNCATE plannings_refresh_queue, plannings_refresh_state"
         )
         cursor.execute("DELETE FROM plannings_refresh_state")
-    assert (
-        _kept(NOW)
-        == _direct(NOW)
-        == {"depth": 0, "ready": 0, "locked": 0, "oldest_ready_at": None, "hosts": [], "recent": []}
-    )
+    kept = _kept(NOW)
+    assert kept == _direct(NOW)
+    assert kept["depth"] == kept["ready"] == kept["locked"] == 0 and kept["oldest_ready_at"] is None
+    assert kept["hosts"] == kept["recent"] == kept["by_kind"] == []
+    assert kept["hosts_failing"] and all(failing == 0 for _, _, failing in kept["hosts_failing"])
 
 
 def _rows_read(plan: dict, tables: set[str]) -> int:
@@ -205,3 +262,30 @@ def test_the_health_statements_do_not_read_the_queued_or_disabled_rows():
             plan = cursor.fetchone()[0]
         plan = json.loads(plan) if isinstance(plan, str) else plan
         assert _rows_read(plan[0]["Plan"], mirrored) <= 2 * TOP_N, query["sql"]
+
+
+@pytest.mark.postgres_only
+def test_the_dashboards_failure_figures_do_not_read_the_plannings_or_their_states():
+    """3,000 feeds failing within the hour, none in its edge minutes: no planning or state row is read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO plannings (full_id, planning_id, url) SELECT 'h' || (i %% 20) || '.p' || i, 'h', 'u'
+               FROM generate_series(1, 3000) AS i;
+               INSERT INTO plannings_refresh_state (planning_full_id, last_failure_kind, last_attempt_at)
+               SELECT 'h' || (i %% 20) || '.p' || i, (ARRAY['timeout', 'parse_error'])[1 + i %% 2],
+                      %s::timestamptz - (1 + i %% 50) * interval '1 minute'
+               FROM generate_series(1, 3000) AS i;
+               ANALYZE plannings; ANALYZE plannings_refresh_state;""",
+            [NOW.replace(second=0)],
+        )
+    with CaptureQueriesContext(connection) as queries:
+        feeds = selectors.failing_feeds()
+        kinds = selectors.failures_by_kind(now=NOW)
+    assert (feeds.feeds, feeds.failing, sum(kind.count for kind in kinds)) == (3000, 3000, 3000)
+    for query in queries.captured_queries:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        assert _rows_read(plan[0]["Plan"], {"plannings", "plannings_refresh_state"}) == 0, query["sql"]
+        assert _rows_read(plan[0]["Plan"], {"opsportal_failing_state"}) <= 2 * len(kinds), query["sql"]
