@@ -384,7 +384,14 @@ FAILURE_LABEL = Case(
 
 
 def failure_kind_counts() -> list[FailureKindCount]:
-    """Plannings whose last refresh failed, by failure kind, most first: one grouped statement."""
+    """Plannings whose last refresh failed, by failure kind, most first: one grouped statement.
+
+    On PostgreSQL, the per-label counts that the triggers of migration 0010 keep: a few rows.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT label, row_count FROM opsportal_failure_labels ORDER BY row_count DESC, label")
+            return [FailureKindCount(value=label or "", count=int(count)) for label, count in cursor]
     rows = (
         PlanningRefreshState.objects.filter(last_failure_kind__isnull=False)
         .annotate(label=FAILURE_LABEL)

@@ -6,6 +6,8 @@ statement-level triggers, exact for every writer), these are kept instead:
 
 * ``opsportal_host_feeds``: per host (a full id's first segment), the plannings with a
   feed URL and the refresh states whose last attempt failed.
+* ``opsportal_failure_labels``: the failing states per label, whatever their age (the
+  choices of the plannings list's failure filter, on every page of it).
 * ``opsportal_failing_state``: the failing states (a kind and a last attempt time) with
   the label the dashboard groups them by, indexed by (label, time) and by time.
 * ``opsportal_failure_histogram``: those states counted by (minute, and again second, of
@@ -30,6 +32,7 @@ CREATE TABLE opsportal_failing_state (
     planning_full_id text PRIMARY KEY, label text NOT NULL, last_attempt_at timestamptz NOT NULL);
 CREATE INDEX opsportal_failing_state_label_idx ON opsportal_failing_state (label, last_attempt_at);
 CREATE INDEX opsportal_failing_state_at_idx ON opsportal_failing_state (last_attempt_at);
+CREATE TABLE opsportal_failure_labels (label text PRIMARY KEY, row_count bigint NOT NULL);
 CREATE TABLE opsportal_failure_histogram (
     unit integer NOT NULL, bucket bigint NOT NULL, label text NOT NULL, row_count bigint NOT NULL,
     PRIMARY KEY (unit, bucket, label));
@@ -64,6 +67,14 @@ FAILURE_APPLY = f"""
     DELETE FROM opsportal_failure_histogram WHERE row_count = 0 AND (unit, bucket, label) IN (
         SELECT {FAILURE_KEY} FROM {FAILURE_SOURCE});
 """
+# The failing states per label, whatever their age (the plannings list's failure filter choices).
+LABELS_APPLY = f"""
+    INSERT INTO opsportal_failure_labels AS h (label, row_count)
+    SELECT {LABEL}, sum(n) FROM ({{changed}}) AS c WHERE {FAILING} GROUP BY 1 HAVING sum(n) <> 0 ORDER BY 1
+    ON CONFLICT (label) DO UPDATE SET row_count = h.row_count + EXCLUDED.row_count;
+    DELETE FROM opsportal_failure_labels WHERE row_count = 0
+        AND label IN (SELECT {LABEL} FROM ({{changed}}) AS c WHERE {FAILING});
+"""
 FAILING_COPY = {
     "INSERT": f"""
     INSERT INTO opsportal_failing_state (planning_full_id, label, last_attempt_at)
@@ -94,7 +105,8 @@ def _plannings_body(op: str) -> str:
 def _states_body(op: str) -> str:
     counted = "sum(n)"
     hosts = HOST_APPLY.format(id="planning_full_id", feeds="0", failing=counted, changed=CHANGED[op], where=FAILING)
-    return hosts + FAILURE_APPLY.format(changed=CHANGED[op]) + FAILING_COPY[op]
+    labels = LABELS_APPLY.format(changed=CHANGED[op])
+    return hosts + labels + FAILURE_APPLY.format(changed=CHANGED[op]) + FAILING_COPY[op]
 
 
 def _function(name: str, body: str) -> str:
@@ -125,7 +137,8 @@ def forward_sql() -> list[str]:
         _function(
             "opsportal_failing_side_truncate",
             "\n    UPDATE opsportal_host_feeds SET failing = 0;\n    DELETE FROM opsportal_host_feeds WHERE feeds = 0;"
-            "\n    DELETE FROM opsportal_failing_state;\n    DELETE FROM opsportal_failure_histogram;",
+            "\n    DELETE FROM opsportal_failing_state;\n    DELETE FROM opsportal_failure_histogram;"
+            "\n    DELETE FROM opsportal_failure_labels;",
         )
         + "CREATE TRIGGER plannings_refresh_state_failures_truncate AFTER TRUNCATE ON plannings_refresh_state "
         "FOR EACH STATEMENT EXECUTE FUNCTION opsportal_failing_side_truncate();"
@@ -148,7 +161,8 @@ DROP TRIGGER IF EXISTS plannings_refresh_state_failures_truncate ON plannings_re
 DROP FUNCTION IF EXISTS opsportal_host_feeds_insert(), opsportal_host_feeds_update(), opsportal_host_feeds_delete(),
     opsportal_host_feeds_truncate(), opsportal_failing_side_insert(), opsportal_failing_side_update(),
     opsportal_failing_side_delete(), opsportal_failing_side_truncate();
-DROP TABLE IF EXISTS opsportal_host_feeds, opsportal_failing_state, opsportal_failure_histogram;
+DROP TABLE IF EXISTS opsportal_host_feeds, opsportal_failing_state, opsportal_failure_histogram,
+    opsportal_failure_labels;
 """
 
 

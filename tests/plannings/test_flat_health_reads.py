@@ -155,7 +155,14 @@ def _failures_direct(now: datetime) -> dict:
             figures = kinds.setdefault(label, [0, state.last_attempt_at])
             figures[0] += 1
             figures[1] = max(figures[1], state.last_attempt_at)
+    ever: dict[str, int] = {}
+    for state in PlanningRefreshState.objects.filter(last_failure_kind__isnull=False):
+        label = state.last_failure_kind
+        if label == "http_4xx" and (state.last_error or "").startswith("http_4"):
+            label = state.last_error
+        ever[label] = ever.get(label, 0) + 1
     return {
+        "kinds_ever": sorted(ever.items(), key=lambda row: (-row[1], row[0])),
         "hosts_failing": sorted((host, f, n) for host, (f, n) in per_host.items()),
         "by_kind": sorted(((k, n, at) for k, (n, at) in kinds.items()), key=lambda row: (-row[1], row[0])),
     }
@@ -172,6 +179,7 @@ def _kept(now: datetime) -> dict:
         "recent": [s.pk for s in selectors.recent_failures(now=now, limit=TOP_N)],
         "hosts_failing": _hosts_failing(selectors.failing_feeds()),
         "by_kind": [(k.kind, k.count, k.last_at) for k in selectors.failures_by_kind(now=now)],
+        "kinds_ever": [(k.value, k.count) for k in selectors.failure_kind_counts()],
     }
 
 
@@ -281,6 +289,7 @@ def test_the_dashboards_failure_figures_do_not_read_the_plannings_or_their_state
     with CaptureQueriesContext(connection) as queries:
         feeds = selectors.failing_feeds()
         kinds = selectors.failures_by_kind(now=NOW)
+        assert sum(kind.count for kind in selectors.failure_kind_counts()) == 3000
     assert (feeds.feeds, feeds.failing, sum(kind.count for kind in kinds)) == (3000, 3000, 3000)
     for query in queries.captured_queries:
         with connection.cursor() as cursor:
