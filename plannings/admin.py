@@ -30,7 +30,7 @@ from django.utils.html import format_html, format_html_join
 
 from opsportal.audit.refusals import RefusalsAudited
 from opsportal.audit.services import Actor, audit_refusal_record
-from opsportal.lib.admin import ReadOnlyAdmin, time_column
+from opsportal.lib.admin import CappedCountPaginator, ReadOnlyAdmin, time_column
 from plannings import feeds, operator_actions, policy, scopes, selectors
 from plannings.models import (
     LOCK_TTL_SECONDS,
@@ -464,6 +464,8 @@ class PlanningAdmin(RefusalsAudited, OperatorActions, ReadOnlyAdmin):
         "backup_updated",
     ]
     list_display_links = ["id_short"]
+    # Counting every planning a filter matches grew with the catalog (issue #23): counted up to a cap.
+    paginator = CappedCountPaginator
     list_filter = [
         FailureKindFilter,
         PlanningHostFilter,
@@ -482,6 +484,16 @@ class PlanningAdmin(RefusalsAudited, OperatorActions, ReadOnlyAdmin):
     def get_queryset(self, request):
         # select_related("backup") would load every row's events, which can be megabytes.
         return super().get_queryset(request).annotate(backup_updated_at=F("backup__updated_at"))
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.paginator.capped:
+            # "Select all" acts on every matching planning, not on the capped count.
+            response.context_data["selection_note_all"] = (
+                f"All matching plannings selected (more than {changelist.paginator.CAP})"
+            )
+        return response
 
     @admin.display(description="planning", ordering="full_id")
     def id_short(self, obj):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, F, Func, IntegerField, Max, Q, TextField, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -109,6 +110,46 @@ CROSS JOIN (
 """
 
 
+# PostgreSQL: the same figures from the trigger-kept histogram of migration 0009, whatever the queue's
+# size. Minutes before the current one are due, later ones are not; so for the current minute's
+# seconds; only the current second's rows are read from the queue itself (through upstream's
+# next_attempt_at index). A '-infinity' lock is no lock. The oldest ready row: the oldest second
+# holding a ready row (along the histogram's key), then that second's first ready row along the index
+# (ORDER BY ... LIMIT 1, not min(): a bulk enqueue puts 100,000 rows in one second, and min() read them all).
+_QUEUE_KEPT_SQL = f"""
+WITH t AS (SELECT floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS now_minute,
+                  floor(extract(epoch FROM %(now)s::timestamptz))::bigint AS now_second),
+this_second AS (
+    SELECT next_attempt_at FROM plannings_refresh_queue, t
+    WHERE next_attempt_at >= to_timestamp(t.now_second) AND {SQL_DUE} AND {SQL_ALIVE} AND {SQL_UNLOCKED}
+),
+ready_before AS (
+    SELECT row_count FROM opsportal_queue_histogram AS h, t
+    WHERE h.unit = 60 AND h.due_bucket < t.now_minute AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s
+    UNION ALL
+    SELECT row_count FROM opsportal_queue_histogram AS h, t
+    WHERE h.unit = 1 AND h.due_bucket >= t.now_minute * 60 AND h.due_bucket < t.now_second
+      AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s
+),
+oldest_second AS (
+    SELECT min(due_bucket) AS second FROM opsportal_queue_histogram AS h, t
+    WHERE h.unit = 1 AND h.due_bucket < t.now_second AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s
+)
+SELECT p.total, b.covered,
+    (SELECT coalesce(sum(row_count), 0)::bigint FROM opsportal_queue_histogram WHERE unit = 60 AND {SQL_ALIVE}),
+    (SELECT coalesce(sum(row_count), 0)::bigint FROM ready_before) + (SELECT count(*) FROM this_second),
+    (SELECT coalesce(sum(row_count), 0)::bigint FROM opsportal_queue_histogram
+     WHERE unit = 60 AND {SQL_ALIVE} AND locked_at >= %(lock_cutoff)s),
+    coalesce(
+        (SELECT next_attempt_at FROM plannings_refresh_queue, oldest_second
+         WHERE next_attempt_at >= to_timestamp(oldest_second.second)
+           AND next_attempt_at < to_timestamp(oldest_second.second + 1) AND {SQL_ALIVE} AND {SQL_UNLOCKED}
+         ORDER BY next_attempt_at LIMIT 1),
+        (SELECT min(next_attempt_at) FROM this_second))
+FROM {_TOTALS_MAINTAINED}
+"""
+
+
 def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
     """Queue depth/ready/locked and backup total/covered, in one statement.
 
@@ -116,9 +157,9 @@ def coverage_figures(*, now: datetime, max_attempts: int) -> CoverageFigures:
     counts as locked); rows at ``max_attempts`` are dead and counted nowhere.
     """
     params = queue_sql_params(now=now, max_attempts=max_attempts)
-    totals = _TOTALS_MAINTAINED if connection.vendor == "postgresql" else _TOTALS_COUNTED
+    sql = _QUEUE_KEPT_SQL if connection.vendor == "postgresql" else _COVERAGE_SQL.format(totals=_TOTALS_COUNTED)
     with connection.cursor() as cursor:
-        cursor.execute(_COVERAGE_SQL.format(totals=totals), params)
+        cursor.execute(sql, params)
         total, covered, depth, ready, locked, oldest_ready = cursor.fetchone()
     return CoverageFigures(
         total=total,
@@ -139,6 +180,32 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value
 
 
+# PostgreSQL: disabled states by host from the trigger-kept histogram of migration 0009: minutes after
+# the current one are disabled, earlier ones not, then so for the current minute's seconds; the
+# current second's states are read through upstream's disabled_until index. A kind is in the
+# histogram only where a state has one (max ignores NULL).
+_DISABLED_HOSTS_KEPT_SQL = """
+WITH t AS (SELECT floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS now_minute,
+                  floor(extract(epoch FROM %(now)s::timestamptz))::bigint AS now_second),
+disabled AS (
+    SELECT host, row_count AS n, CASE WHEN has_kind THEN kind END AS kind FROM opsportal_disabled_histogram, t
+    WHERE unit = 60 AND until_bucket > t.now_minute
+    UNION ALL
+    SELECT host, row_count, CASE WHEN has_kind THEN kind END FROM opsportal_disabled_histogram, t
+    WHERE unit = 1 AND until_bucket > t.now_second AND until_bucket < (t.now_minute + 1) * 60
+    UNION ALL
+    SELECT split_part(planning_full_id, '.', 1), 1, last_failure_kind FROM plannings_refresh_state, t
+    WHERE disabled_until > %(now)s AND disabled_until < to_timestamp(t.now_second + 1)
+)
+SELECT host, sum(n)::bigint AS count, max(kind) FROM disabled GROUP BY host HAVING sum(n) > 0 ORDER BY count DESC, host
+"""
+# The latest disabled states, newest first, found through the trigger-kept copy's index.
+_RECENT_DISABLED_KEPT_SQL = """
+SELECT planning_full_id FROM opsportal_disabled_state WHERE disabled_until > %s
+ORDER BY updated_at DESC, planning_full_id LIMIT %s
+"""
+
+
 def disabled_hosts(*, now: datetime) -> list[FailedHost]:
     """Every host with disabled plannings, most disabled first.
 
@@ -146,6 +213,10 @@ def disabled_hosts(*, now: datetime) -> list[FailedHost]:
     caller gets both the disabled total (their sum) and the top hosts from one
     statement.
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_DISABLED_HOSTS_KEPT_SQL, {"now": now})
+            return [FailedHost(host=host, count=int(count), last_failure=kind) for host, count, kind in cursor]
     rows = (
         PlanningRefreshState.objects.disabled(now=now)
         .annotate(host=FirstSegment("planning_id"))
@@ -157,16 +228,18 @@ def disabled_hosts(*, now: datetime) -> list[FailedHost]:
 
 
 def recent_failures(*, now: datetime, limit: int = 5) -> list[PlanningRefreshState]:
+    states = PlanningRefreshState.objects.disabled(now=now)
+    if connection.vendor == "postgresql":
+        # A constant statement, its values bound as parameters.
+        states = states.filter(planning_id__in=RawSQL(_RECENT_DISABLED_KEPT_SQL, [now, limit]))  # noqa: S611
     return list(
-        PlanningRefreshState.objects.disabled(now=now)
-        .only(
+        states.only(
             "planning_id",
             "last_failure_kind",
             "consecutive_failures",
             "disabled_until",
             "updated_at",
-        )
-        .order_by("-updated_at", "planning_id")[:limit]
+        ).order_by("-updated_at", "planning_id")[:limit]
     )
 
 
@@ -311,7 +384,14 @@ FAILURE_LABEL = Case(
 
 
 def failure_kind_counts() -> list[FailureKindCount]:
-    """Plannings whose last refresh failed, by failure kind, most first: one grouped statement."""
+    """Plannings whose last refresh failed, by failure kind, most first: one grouped statement.
+
+    On PostgreSQL, the per-label counts that the triggers of migration 0010 keep: a few rows.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT label, row_count FROM opsportal_failure_labels ORDER BY row_count DESC, label")
+            return [FailureKindCount(value=label or "", count=int(count)) for label, count in cursor]
     rows = (
         PlanningRefreshState.objects.filter(last_failure_kind__isnull=False)
         .annotate(label=FAILURE_LABEL)
@@ -369,12 +449,53 @@ class FailingFeeds:
         return round(len(self.failing_hosts) / self.hosts * 100) if self.hosts else None
 
 
+# PostgreSQL: the failing states of the window (since, now] from the trigger-kept side tables of
+# migration 0010: its whole minutes from the histogram, then the whole seconds of its first and last
+# minutes, then the rows of its first and last seconds through the failing states' time index; each
+# label's latest attempt through its (label, time) index. The guards keep a bucket from being counted
+# twice when the window's ends share a minute or a second.
+_FAILURES_BY_KIND_KEPT_SQL = """
+WITH w AS (SELECT floor(extract(epoch FROM %(since)s::timestamptz) / 60)::bigint AS first_minute,
+                  floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS last_minute,
+                  floor(extract(epoch FROM %(since)s::timestamptz))::bigint AS first_second,
+                  floor(extract(epoch FROM %(now)s::timestamptz))::bigint AS last_second),
+counted AS (
+    SELECT label, row_count AS n FROM opsportal_failure_histogram, w
+    WHERE unit = 60 AND bucket > w.first_minute AND bucket < w.last_minute
+    UNION ALL
+    SELECT label, row_count FROM opsportal_failure_histogram, w
+    WHERE unit = 1 AND bucket > w.first_second AND bucket < w.last_second AND bucket < (w.first_minute + 1) * 60
+    UNION ALL
+    SELECT label, row_count FROM opsportal_failure_histogram, w
+    WHERE unit = 1 AND bucket > w.first_second AND bucket < w.last_second AND bucket >= w.last_minute * 60
+      AND w.last_minute > w.first_minute
+    UNION ALL
+    SELECT label, 1 FROM opsportal_failing_state, w
+    WHERE last_attempt_at > %(since)s AND last_attempt_at <= %(now)s
+      AND last_attempt_at < to_timestamp(w.first_second + 1)
+    UNION ALL
+    SELECT label, 1 FROM opsportal_failing_state, w
+    WHERE last_attempt_at > %(since)s AND last_attempt_at <= %(now)s
+      AND last_attempt_at >= to_timestamp(w.last_second) AND w.last_second > w.first_second
+),
+kinds AS (SELECT label, sum(n)::bigint AS count FROM counted GROUP BY label HAVING sum(n) > 0)
+SELECT label, count,
+       (SELECT max(last_attempt_at) FROM opsportal_failing_state AS s
+        WHERE s.label = kinds.label AND s.last_attempt_at > %(since)s AND s.last_attempt_at <= %(now)s)
+FROM kinds ORDER BY count DESC, label
+"""
+
+
 def failures_by_kind(*, now: datetime, window: timedelta = FAILURES_WINDOW) -> list[RecentFailureKind]:
     """Feeds whose latest attempt failed within ``window`` before ``now``, per failure kind, most first.
 
     One grouped statement. It counts feeds, not attempts: the state keeps only the latest
     attempt, so a feed that failed and then succeeded within the hour is not counted.
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_FAILURES_BY_KIND_KEPT_SQL, {"since": now - window, "now": now})
+            return [RecentFailureKind(kind=label or "", count=int(count), last_at=at) for label, count, at in cursor]
     rows = (
         PlanningRefreshState.objects.filter(
             last_failure_kind__isnull=False, last_attempt_at__gt=now - window, last_attempt_at__lte=now
@@ -411,8 +532,15 @@ def failing_feeds() -> FailingFeeds:
         .annotate(feeds=Value(0), failing=Count("*"))
         .order_by()
     )
+    if connection.vendor == "postgresql":
+        # The same per-host counts, kept by the triggers of migration 0010: a few dozen rows to read.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT host, feeds, failing FROM opsportal_host_feeds")
+            counted = cursor.fetchall()
+    else:
+        counted = feeds.union(failing, all=True).values_list("host", "feeds", "failing")
     per_host: dict[str, list[int]] = {}
-    for host, feed_count, failing_count in feeds.union(failing, all=True).values_list("host", "feeds", "failing"):
+    for host, feed_count, failing_count in counted:
         totals = per_host.setdefault(host, [0, 0])
         totals[0] += feed_count
         totals[1] += failing_count
