@@ -181,6 +181,6 @@ def drop_side_tables(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("plannings", "0008_refresh_attempt")]
+    dependencies = [("plannings", "0009_host_slot")]
 
     operations = [migrations.RunPython(create_side_tables, drop_side_tables)]

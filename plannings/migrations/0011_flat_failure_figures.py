@@ -180,6 +180,6 @@ def drop_side_tables(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("plannings", "0009_flat_health_reads")]
+    dependencies = [("plannings", "0010_flat_health_reads")]
 
     operations = [migrations.RunPython(create_side_tables, drop_side_tables)]
