@@ -356,33 +356,27 @@ def refresh_drain(*, owner: str, limits: DrainLimits | None = None, record_attem
                 result.claimed += len(items)
                 return items
 
-            _drain_pipeline(claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts)
+            while time.monotonic() < deadline:
+                items = claim()
+                if not items:
+                    break
+                _drain_batch(
+                    items, claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts
+                )
     finally:
         host_slots.close()
     return result
 
 
-def _drain_pipeline(claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts) -> None:
-    """Hand claimed items to the pool as their hosts' slots allow, until the queue is empty or the budget spent.
-
-    One pipeline, not batch after batch: the next batch is claimed as soon as the last one's items
-    are all handed to the pool, and finished items are written after the freed slots are refilled,
-    so the pool keeps fetching through the database round trips (a drain that waited for each
-    batch's slowest feed, then wrote, then claimed, idled ~25 %). Items whose hosts are busy with
-    other drains wait; when every item left waits so, the next batch is claimed early (at most
-    one batch ahead), and past the budget the waiting ones go back to the queue unattempted.
-    """
-    pending: list[services.ClaimedItem] = []
+def _drain_batch(
+    items, claim, owner, limits, deadline, host_slots, client, config, pool, result, record_attempts
+) -> None:
+    pending = list(items)
     more = True  # the queue may have more ready rows
     successes: list = []
     attempts: list | None = [] if record_attempts else None
     running: dict[Future, services.ClaimedItem] = {}
-    finished: list[tuple[services.ClaimedItem, Future]] = []
-    while True:
-        if not pending and more and time.monotonic() < deadline:
-            extra = claim()
-            more = bool(extra)
-            pending += extra
+    while pending or running:
         blocked: set[str] = set()  # hosts whose slots are all held elsewhere: asked once a pass
         for item in list(pending):
             if len(running) >= limits.concurrency:
@@ -400,14 +394,13 @@ def _drain_pipeline(claim, owner, limits, deadline, host_slots, client, config, 
             running[pool.submit(_fetch_backup, client, item, config, timezone.now())] = item
         startable = len(running) < limits.concurrency and all(_host(item.url) in blocked for item in pending)
         if blocked and startable and more and len(pending) < limits.batch_size and time.monotonic() < deadline:
+            # Every item left waits for hosts other drains hold: claim the next batch now rather than
+            # idle (at most one batch ahead), so the wait costs this drain's pool nothing.
             extra = claim()
             more = bool(extra)
             pending += extra
             if extra:
                 continue
-        for item, future in finished:
-            _finish(item, future, owner, result, successes, attempts)
-        finished.clear()
         host_slots.give_back_idle()
         if blocked and time.monotonic() >= deadline:
             waiting = [item for item in pending if _host(item.url) in blocked]
@@ -417,17 +410,14 @@ def _drain_pipeline(claim, owner, limits, deadline, host_slots, client, config, 
         host_slots.renew_if_due()
         if not running:
             if pending:
-                time.sleep(SLOT_POLL_SECONDS)  # every host the items left need is busy with other drains
-                continue
-            if more and time.monotonic() < deadline:
-                continue
-            break
+                time.sleep(SLOT_POLL_SECONDS)  # every host this batch needs is busy with other drains
+            continue
         timeout = SLOT_POLL_SECONDS if blocked else host_slots.seconds_to_renewal()
         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             item = running.pop(future)
             host_slots.finish(_host(item.url))
-            finished.append((item, future))
+            _finish(item, future, owner, result, successes, attempts)
     _flush(successes, attempts, owner, result)
 
 

@@ -119,9 +119,6 @@ class FeedServer(ThreadingHTTPServer):
         self.generation = 0
         self._in_flight_by_generation: Counter = Counter()
         self.cache: dict[tuple[str, int], bytes] = {}
-        # /held/ feeds answer once another path has been requested: what each one saw, in order.
-        self.arrived = threading.Condition(self.lock)
-        self.held: list[tuple[str, str]] = []
 
     def handle_error(self, request, client_address):
         # Clients that time out or stop reading are what some tests are about: not errors.
@@ -149,8 +146,6 @@ class FeedServer(ThreadingHTTPServer):
             self.requests.clear()
             self.max_in_flight_per_path.clear()
             self.max_in_flight = 0
-            self.held.clear()
-            self.arrived.notify_all()  # a held feed of the last test goes
             self.max_in_flight_per_host.clear()
 
     def calendar(self, name: str, events: int) -> bytes:
@@ -193,7 +188,6 @@ class FeedHandler(BaseHTTPRequestHandler):
         host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
         with self.server.lock:
             self.server.requests[path] += 1
-            self.server.arrived.notify_all()
             self._path, self._generation, self._counted, self._host = path, self.server.generation, True, host
             self.server.in_flight_per_host[self._generation, host] += 1
             self.server.max_in_flight_per_host[host] = max(
@@ -242,15 +236,6 @@ class FeedHandler(BaseHTTPRequestHandler):
             if delay:
                 time.sleep(delay)
             self._send(200, self.server.calendar(name, int(query.get("events", "40"))))
-        elif kind == "held":  # /held/x.ics?until=/ok/y.ics: answers once /ok/y.ics was asked for (or after max s)
-            until, generation = query["until"], self._generation
-            with self.server.arrived:
-                came = self.server.arrived.wait_for(
-                    lambda: self.server.requests[until] > 0 or self.server.generation != generation,
-                    timeout=float(query.get("max", "20")),
-                )
-                self.server.held.append((path, f"released by {until}" if came else "timed out"))
-            self._send(200, self.server.calendar(name, 5))
         elif kind == "slow":
             time.sleep(delay)
             self._send(200, self.server.calendar(name, 5))

@@ -90,10 +90,12 @@ def test_a_postgres_restart_mid_drain_loses_nothing(feed_host, drain_processes, 
         return fetching and PlanningBackup.objects.exists()
 
     wait_until(mid_drain, timeout=60, interval=0.05, message=lambda: f"the drain never started\n{_logs(tmp_path)}")
-    cluster.restart()
-    # Rows locked before this instant belong to a drain the restart interrupted (or, in the instant
-    # after the server came back, to one that is running: ageing its locks below is then harmless).
+    # Rows locked before the restart began belong to a drain the restart interrupted (its connection is
+    # cut: it writes nothing more). Not "before the server was back": a drain that claimed in the instant
+    # after, and had fetched but not yet written a row (the pipeline writes after refilling its pool),
+    # would finish it after the ageing below, and the row would count as interrupted yet never re-fetched.
     restarted_at = timezone.now()
+    cluster.restart()
     connections.close_all()  # this process's connection was cut too
 
     # The same worker carries on with every row not locked by the interrupted drain.
@@ -132,7 +134,9 @@ def test_a_postgres_restart_mid_drain_loses_nothing(feed_host, drain_processes, 
     assert all(len(b.events) == EVENTS and b.signature == events_signature(b.events) for b in backups)
     fetches = fetches_now()
     assert set(fetches) == full_ids, fetches
-    assert all(fetches[full_id] == before_retry.get(full_id, 0) + 1 for full_id in retried), (fetches, retried)
+    assert all(fetches[full_id] == before_retry.get(full_id, 0) + 1 for full_id in retried), {
+        i: (before_retry.get(i, 0), fetches[i]) for i in retried
+    }
     assert worker.poll() is None and beat.poll() is None, _logs(tmp_path)  # the same processes throughout
     # The interrupted drain failed as a task: counted, with its database error, for /queues.
     _, errors = accounting.queue_figures(["celery"])

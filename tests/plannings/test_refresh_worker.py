@@ -313,21 +313,6 @@ def test_the_drain_budget_stops_claiming(feed_host, settings):
     assert PlanningRefreshQueue.objects.count() == 3
 
 
-def test_the_next_batch_is_fetched_while_a_slow_feed_of_the_last_one_is_still_downloading(feed_host, settings):
-    # Batches of two: the held feed and b first (priority 10), c in the next batch. The held feed
-    # answers once c was asked for, or after 15 s: a drain that finished each batch before claiming
-    # the next asks for c only after that, and the server says the held feed timed out.
-    settings.CURL_TIMEOUT = 60_000  # the client waits longer than the server holds
-    _queued(feed_host, "/held/h.ics?until=/ok/c.ics&max=15", "school.group.held", priority=10)
-    _queued(feed_host, "/ok/b.ics?events=3", "school.group.b", priority=10)
-    _queued(feed_host, "/ok/c.ics?events=3", "school.group.c", priority=1)
-    result = _drain(batch_size=2, concurrency=2, per_host=2)
-    assert feed_host.held == [("/held/h.ics", "released by /ok/c.ics")]
-    assert (result.claimed, result.succeeded) == (3, 3)
-    assert PlanningBackup.objects.count() == 3
-    assert not PlanningRefreshQueue.objects.exists()
-
-
 def test_a_batch_of_plannings_without_a_url_does_not_end_the_drain(feed_host):
     for index in range(2):
         factories.queue_item_make(factories.planning_make(f"school.group.nourl{index}", url=""), priority=10,
