@@ -242,8 +242,10 @@ def test_the_list_filters_by_failure_kind_with_counts_from_one_grouped_query(adm
         factories.state_make(planning, last_failure_kind=kind, last_error=error)
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get("/admin/plannings/planning/")
-    grouped = [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"]]
-    assert len(grouped) == 1
+    # One statement for the counts: a GROUP BY over the states, or on PostgreSQL the trigger-kept
+    # counts per label (opsportal_failure_labels: flat in the catalog).
+    kept = "opsportal_failure_labels" if connection.vendor == "postgresql" else "GROUP BY"
+    assert len([q["sql"] for q in queries.captured_queries if kept in q["sql"]]) == 1
     [spec] = [f for f in response.context["cl"].filter_specs if f.parameter_name == "failure"]
     assert [label for _, label in spec.lookup_choices] == ["any (4)", "HTTP 404 (2)", "HTTP 410 (1)", "timeout (1)"]
 
