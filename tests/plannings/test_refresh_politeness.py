@@ -150,8 +150,11 @@ def test_a_machine_killed_holding_slots_frees_them_within_the_lease(feed_host, s
     one.wait_ready()
     one.start()
     deadline = time.monotonic() + START_WAIT
-    while HostSlot.objects.filter(host="127.0.0.1").count() < LIMIT:
-        assert time.monotonic() < deadline, "machine one never held the host's slots"
+    # Both slots held, and both fetches arrived at the server (a slot is won before its request is sent).
+    while HostSlot.objects.filter(host="127.0.0.1").count() < LIMIT or (
+        sum(n for path, n in feed_host.in_flight.items() if path.startswith("/ok/k")) < LIMIT
+    ):
+        assert time.monotonic() < deadline, "machine one never held the host's slots with its fetches in flight"
         time.sleep(0.05)
     one.kill()
     killed_at = timezone.now()
