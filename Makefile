@@ -98,7 +98,7 @@ bench: venv services
 	$(PY) -m bench.logs_grep
 	$(PY) -m bench.alerts --containers 2000 --engines 8
 	$(PY) -m bench.logs_follow
-	$(PY) -m bench.report  # the figures with a goal, from var/bench/*.json
+	$(PY) -m bench.report --publish  # docs/bench/*.json and the README's table, from var/bench/*.json
 
 # The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
 image-check: venv
