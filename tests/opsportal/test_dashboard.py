@@ -1,6 +1,7 @@
 """The operations dashboard: who may see it, what each panel shows, and panels failing one at a time."""
 
 import json
+import re
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -52,6 +53,23 @@ def test_the_plannings_panel_shows_health_and_links_failures_to_their_rows(admin
     assert "plannings-backfill" in plannings and "ops-badge-idle" in plannings
 
 
+def test_the_disabled_tables_name_failures_as_every_page_does_never_by_their_stored_token(admin_client, outages):
+    now = timezone.now()
+    factories.both_jobs_running()
+    for index, planning in enumerate(factories.plannings_make(3, school="iut")):
+        kind = ["http_4xx", "parse_error", "connection_refused"][index]
+        factories.disabled_state_make(planning, until=now + timedelta(hours=1), kind=kind, last_error="http_404",
+                                      consecutive_failures=3, last_attempt_at=now)  # fmt: skip
+    plannings = panel_html(admin_client.get(DASHBOARD).content.decode(), "plannings")
+    disabled = plannings.split("<h3>Disabled hosts</h3>")[1].split("</table>")[0]
+    recent = plannings.split("<h3>Recently disabled</h3>")[1].split("</table>")[0]
+    assert re.findall(r"<td>(HTTP 4xx|parse error|connection refused)</td>", recent) == [
+        "connection refused", "parse error", "HTTP 4xx"]  # fmt: skip
+    assert re.search(r"<td>3</td><td>(HTTP 4xx|parse error|connection refused)</td>", disabled)
+    text = re.sub(r"<[^>]+>", " ", plannings)  # what a reader sees (links keep the token in their query)
+    assert "http_4xx" not in text and "parse_error" not in text and "connection_refused" not in text
+
+
 def test_the_plannings_panel_writes_times_and_figures_as_the_health_api_does(admin_client, outages):
     from tests.plannings.helpers import GOLDEN_NOW, full_world
 
@@ -65,10 +83,10 @@ def test_the_plannings_panel_writes_times_and_figures_as_the_health_api_does(adm
     assert (
         '0 events, unchanged, <time datetime="2026-03-10T19:59:58Z" title="2026-03-10 19:59:58 UTC">just now</time>'
     ) in plannings
-    assert "enscr</a></td>\n  <td>1</td><td>http_404</td></tr>" in plannings  # disabled hosts
+    assert "enscr</a></td>\n  <td>1</td><td>HTTP 404</td></tr>" in plannings  # disabled hosts
     assert "insa</a></td>\n  <td>1</td><td></td></tr>" in plannings
     assert (
-        '<td>http_404</td><td>3</td><td><time datetime="2026-03-10T22:00:00Z" '
+        '<td>HTTP 404</td><td>3</td><td><time datetime="2026-03-10T22:00:00Z" '
         'title="2026-03-10 22:00:00 UTC">in 2 h</time></td>' in plannings
     )
     assert (
