@@ -84,7 +84,7 @@ def test_the_plannings_panel_writes_times_and_figures_as_the_health_api_does(adm
         '0 events, unchanged, <time datetime="2026-03-10T19:59:58Z" title="2026-03-10 19:59:58 UTC">just now</time>'
     ) in plannings
     assert "enscr</a></td>\n  <td>1</td><td>HTTP 404</td></tr>" in plannings  # disabled hosts
-    assert "insa</a></td>\n  <td>1</td><td></td></tr>" in plannings
+    assert "insa</a></td>\n  <td>1</td><td>-</td></tr>" in plannings
     assert (
         '<td>HTTP 404</td><td>3</td><td><time datetime="2026-03-10T22:00:00Z" '
         'title="2026-03-10 22:00:00 UTC">in 2 h</time></td>' in plannings
