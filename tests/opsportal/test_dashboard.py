@@ -90,7 +90,7 @@ def test_the_plannings_panel_writes_times_and_figures_as_the_health_api_does(adm
         'title="2026-03-10 22:00:00 UTC">in 2 h</time></td>' in plannings
     )
     assert (
-        '<td></td><td>7</td><td><time datetime="2026-03-11T20:00:00Z" '
+        '<td>-</td><td>7</td><td><time datetime="2026-03-11T20:00:00Z" '
         'title="2026-03-11 20:00:00 UTC">in 24 h</time></td>' in plannings
     )
 
