@@ -1,5 +1,6 @@
 """Accounts on the record: users (their names, staff, active and superuser flags, password changed or not),
-groups, a user's groups and permissions, a group's permissions; logins, logouts, failed logins and lockouts.
+groups, a user's groups and permissions, a group's permissions; logins, logouts, failed logins, lockouts and
+unlocks (a lockout's access attempts deleted by an operator: the admin, or ``manage.py axes_reset``).
 
 Connected once, by the audit app's ``ready()``. Who acts is the request's user (or the command line's);
 outside a request or a command nothing is recorded (``context.py``).
@@ -7,9 +8,13 @@ outside a request or a command nothing is recorded (``context.py``).
 
 from __future__ import annotations
 
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.models import Group, Permission
+from django.db.models.signals import post_delete
+from django.utils import timezone
 
 from opsportal.audit.changes import audit_track, audit_track_m2m, masked_always
 from opsportal.audit.context import acting_now, is_open
@@ -36,6 +41,7 @@ def accounts_track() -> None:
     user_logged_out.connect(_logged_out, dispatch_uid="audit:logout")
     user_login_failed.connect(_login_failed, dispatch_uid="audit:login_failed")
     user_locked_out.connect(_locked_out, dispatch_uid="audit:lockout")
+    post_delete.connect(_attempt_deleted, sender=AccessAttempt, dispatch_uid="audit:unlock")
 
 
 def _address(request) -> str:
@@ -90,3 +96,23 @@ def _locked_out(sender, request, username, ip_address, **kwargs):
             targets=[username or ""],
             detail=f"locked out after too many failures from {ip_address}",
         )
+
+
+def _attempt_deleted(sender, instance: AccessAttempt, **kwargs):
+    """An operator clearing failed logins (a lockout lifted before its cool-off) is a change on the record.
+    Attempts past their cool-off held nothing: axes deletes those itself at each login, unrecorded."""
+    from opsportal.audit.services import audit_record
+
+    actor = acting_now()
+    cool_off = get_cool_off()
+    if actor is None or (cool_off is not None and instance.attempt_time <= timezone.now() - cool_off):
+        return
+    audit_record(
+        actor=actor,
+        action="auth.unlock",
+        target_type="user",
+        targets=[instance.username or ""],
+        changed=1,
+        detail=f"{instance.failures_since_start} failed logins from {instance.ip_address or 'an unknown address'} "
+        "cleared",
+    )

@@ -8,8 +8,12 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+import time_machine
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
 from django.forms.models import model_to_dict
+from django.test import Client
 from django.utils import timezone
 
 from opsportal.alerts.models import Alert, Channel, MaintenanceWindow, Rule
@@ -145,6 +149,38 @@ def test_logins_logouts_failures_and_lockouts_are_recorded(client, settings):
         ("auth.login", "ana", "refused", ["ana"]), ("auth.login", "ana", "refused", ["ana"]),
     ]  # fmt: skip
     assert "wrong credentials from 127.0.0.1" in AuditEvent.objects.filter(outcome="refused").first().detail
+
+
+def _locked_out(client, username: str) -> None:
+    for _ in range(2):
+        client.post("/admin/login/", {"username": username, "password": "wrong"})
+    assert AccessAttempt.objects.filter(username=username).exists()
+
+
+def test_an_unlock_is_recorded_from_the_admin_and_from_the_command_line(root, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    User.objects.create_user("ana", password=SECRET, is_staff=True)
+    _locked_out(Client(), "ana")
+    attempt = AccessAttempt.objects.get(username="ana")
+    response = root.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert response.status_code == HTTPStatus.FOUND and not AccessAttempt.objects.exists()
+    _locked_out(Client(), "ana")
+    with acting(lambda: Actor.cli("ops")):  # what manage.py opens for every command (command_line_acting)
+        call_command("axes_reset", verbosity=0)
+    unlocks = AuditEvent.objects.filter(action="auth.unlock").order_by("id")
+    assert [(row.actor, row.via, row.targets, row.outcome) for row in unlocks] == [
+        ("root", "portal", ["ana"], "ok"), ("ops", "cli", ["ana"], "ok")]  # fmt: skip
+    assert unlocks[0].detail == "2 failed logins from 127.0.0.1 cleared"
+
+
+def test_attempts_past_their_cool_off_go_unrecorded(client, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    User.objects.create_user("ana", password=SECRET, is_staff=True)
+    _locked_out(client, "ana")
+    with time_machine.travel(timezone.now() + settings.AXES_COOLOFF_TIME + timedelta(minutes=1)):
+        assert client.post("/admin/login/", {"username": "ana", "password": SECRET}).status_code == HTTPStatus.FOUND
+    assert not AccessAttempt.objects.exists()  # axes' own clean-up at the login
+    assert not AuditEvent.objects.filter(action="auth.unlock").exists()
 
 
 def test_the_audit_page_shows_a_changes_fields_and_its_row_page_their_before_and_after(root):
