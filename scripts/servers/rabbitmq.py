@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from scripts.servers.postgres import ServerUnavailable, free_port
+from scripts.servers.process import start_stop_main
 
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")  # the script itself: /usr/sbin's wrapper switches user
 
@@ -164,21 +165,8 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in {"start", "stop"}:
-        print(__doc__, file=sys.stderr)
-        return 2
-    root = Path(argv[1]).resolve()
-    if argv[0] == "start":
-        server = PrivateRabbitMQ(root)
-        server.start()
-        server.process = None  # keep it running after this command exits
-        print(server.url)
-    else:
-        pid_file = root / "pid"
-        if pid_file.exists():
-            _signal_group(int(pid_file.read_text().strip()), signal.SIGTERM)
-            pid_file.unlink()
-    return 0
+    return start_stop_main(argv, usage=__doc__, server=PrivateRabbitMQ,
+                           stop=lambda pid: _signal_group(pid, signal.SIGTERM))  # fmt: skip
 
 
 if __name__ == "__main__":

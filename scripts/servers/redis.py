@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from scripts.servers.postgres import ServerUnavailable, free_port
-from scripts.servers.process import process_stop
+from scripts.servers.process import process_stop, start_stop_main
 
 
 class PrivateRedis:
@@ -77,21 +77,8 @@ class PrivateRedis:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in {"start", "stop"}:
-        print(__doc__, file=sys.stderr)
-        return 2
-    root = Path(argv[1]).resolve()
-    if argv[0] == "start":
-        server = PrivateRedis(root)
-        server.start()
-        server.process = None  # keep it running after this command exits
-        print(server.url)
-    else:
-        pid_file = root / "pid"
-        if pid_file.exists():
-            subprocess.run(["kill", pid_file.read_text().strip()], check=False)
-            pid_file.unlink()
-    return 0
+    return start_stop_main(argv, usage=__doc__, server=PrivateRedis,
+                           stop=lambda pid: subprocess.run(["kill", str(pid)], check=False))  # fmt: skip
 
 
 if __name__ == "__main__":
