@@ -36,7 +36,7 @@ from opsportal.alerts.services import (
 )
 from opsportal.audit.refusals import RefusalsAudited
 from opsportal.audit.services import Actor
-from opsportal.lib.admin import JSON_FIELDS_BOUNDED, ReadOnlyAdmin
+from opsportal.lib.admin import JSON_FIELDS_BOUNDED, CappedCountPaginator, ReadOnlyAdmin
 from opsportal.lib.timefmt import time_html
 
 
@@ -143,6 +143,8 @@ class AlertAdmin(RefusalsAudited, ReadOnlyAdmin):
     # The change list orders by this (or the model's ordering), never by get_queryset's order_by: an
     # order_by there was replaced by Meta.ordering, which knew no state, hence pending, alerting, pending.
     ordering = LIST_ORDER
+    # The history is a million closed alerts: the count stops at the cap ("more than 10000"), not at the end.
+    paginator = CappedCountPaginator
     fields = [
         "rule",
         "target",

@@ -13,7 +13,14 @@ from django.db.models import Q
 
 from opsportal.alerts.models import Alert, Rule
 from opsportal.alerts.observe import DRIFT_PREFIX, LOCK_PREFIX
-from walletops.deploys.timeline import Cursor, Filters, after_cursor, in_window, timeline_source_register
+from walletops.deploys.timeline import (
+    Cursor,
+    Filters,
+    after_cursor,
+    in_window,
+    rows_chunked,
+    timeline_source_register,
+)
 
 SOURCE = "alert"
 # At one instant, below the portal's actions (rank 0); an end above its firing (the deploy rule's
@@ -32,7 +39,7 @@ def _alerts(filters: Filters, cursor: Cursor | None, size: int, *, rank: int, fi
     rows = rows.exclude(Q(rule__kind=Rule.Kind.DRIFT) & ~Q(target__startswith=f"{DRIFT_PREFIX}{filters.destination}/"))
     if rank == RESOLVED_RANK:
         rows = rows.exclude(rule__kind=Rule.Kind.DEPLOY)  # a deploy's notice "resolves" as it fires: once is enough
-    for alert in rows.order_by(f"-{field}", "-id").iterator(chunk_size=size):
+    for alert in rows_chunked(rows.order_by(f"-{field}", "-id"), size):
         state = "fired" if rank == FIRED_RANK else alert.state  # resolved, or gone (no longer observed)
         yield (getattr(alert, field), rank, alert.id), {
             "at": getattr(alert, field), "source": SOURCE, "id": alert.id, "kind": f"alert.{state}",

@@ -174,6 +174,10 @@ class Alert(models.Model):
             models.Index(*LIST_ORDER_INDEXED, name="alerts_list_order"),
             # The hourly prune: closed alerts past the retention.
             models.Index(fields=["is_open", "resolved_at"], name="alerts_closed_resolved"),
+            # The deploy timeline reads the alerts fired, and those resolved, newest first a page at a time
+            # (``deploy_timeline``): without these it sorted the whole history for each page.
+            models.Index(fields=["-fired_at", "-id"], name="alerts_fired_recent"),
+            models.Index(fields=["-resolved_at", "-id"], name="alerts_resolved_recent"),
         ]
         constraints = [
             # One open episode per (rule, target): a second evaluator pass can never open a twin.

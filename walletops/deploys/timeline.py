@@ -74,7 +74,11 @@ def after_cursor(cursor: Cursor | None, rank: int, field: str, ident: str = "id"
         return Q(**{f"{field}__lte": cursor.at})
     if rank > cursor.rank:
         return Q(**{f"{field}__lt": cursor.at})
-    return Q(**{f"{field}__lt": cursor.at}) | Q(**{field: cursor.at, f"{ident}__lt": cursor.id})
+    # The bound on the time alone, redundant, is what an index on (time, id) starts its scan from: the OR
+    # alone is a filter, which reads every row newer than the cursor first (more, the deeper the page).
+    return Q(**{f"{field}__lte": cursor.at}) & (
+        Q(**{f"{field}__lt": cursor.at}) | Q(**{field: cursor.at, f"{ident}__lt": cursor.id})
+    )
 
 
 def in_window(filters: Filters, field: str) -> Q:
@@ -86,9 +90,18 @@ def in_window(filters: Filters, field: str) -> Q:
     return q
 
 
-def _chunked(queryset, size: int) -> Iterator:
-    """Rows in the queryset's order, fetched ``size`` at a time (so a merge reads only what it takes)."""
-    yield from queryset.iterator(chunk_size=size)
+def rows_chunked(queryset, size: int) -> Iterator:
+    """Rows in the queryset's order, ``size`` at a time, each chunk its own ``LIMIT`` statement: a merge reads
+    only what it takes (a page: one chunk of each source). Not ``iterator()``: outside a transaction Django's
+    server-side cursor is ``WITH HOLD``, and PostgreSQL fills such a cursor with every row of the query when
+    the statement commits (a million alerts read, and sorted, for each page)."""
+    start = 0
+    while True:
+        chunk = list(queryset[start : start + size])
+        yield from chunk
+        if len(chunk) < size:
+            return
+        start += size
 
 
 def _audit_lines(filters: Filters, cursor: Cursor | None, size: int) -> Iterator[tuple]:
@@ -102,7 +115,7 @@ def _audit_lines(filters: Filters, cursor: Cursor | None, size: int) -> Iterator
         rows = rows.filter(role=filters.role)
     if filters.performer:
         rows = rows.filter(performer=filters.performer)
-    for line in _chunked(rows.order_by("-recorded_at", "-id"), size):
+    for line in rows_chunked(rows.order_by("-recorded_at", "-id"), size):
         yield (line.recorded_at, RANK["audit"], line.id), {
             "at": line.recorded_at, "source": "audit", "id": line.id, "kind": line.kind, "subject": line.subject,
             "host": line.host, "role": line.role, "performer": line.performer, "version": line.version,
@@ -117,7 +130,7 @@ def _hook_events(filters: Filters, cursor: Cursor | None, size: int) -> Iterator
     )  # fmt: skip
     if filters.performer:
         rows = rows.filter(performer=filters.performer)
-    for event in _chunked(rows.order_by("-recorded_at", "-id"), size):
+    for event in rows_chunked(rows.order_by("-recorded_at", "-id"), size):
         # A run names the hosts and roles it was limited to (none: all of them).
         if filters.host and event.hosts and filters.host not in event.hosts:
             continue
@@ -143,7 +156,7 @@ def _portal_actions(filters: Filters, cursor: Cursor | None, size: int) -> Itera
     )
     if filters.performer:
         rows = rows.filter(actor=filters.performer)
-    for event in _chunked(rows.order_by("-created_at", "-id"), size):
+    for event in rows_chunked(rows.order_by("-created_at", "-id"), size):
         yield (event.created_at, RANK["portal"], event.id), {
             "at": event.created_at, "source": "portal", "id": event.id, "kind": event.action, "subject": event.outcome,
             "host": "", "role": "", "performer": event.actor, "version": "",
