@@ -395,6 +395,13 @@ def drains(args, meter: Meter, urls: list[str]) -> list[Figure]:
     """1., 2. and 5.: interleaved rounds of the floor, one drain (history on, off; triggers off), two drains."""
     measurements = {"floor": [], "one": [], "bare": [], "two": [], "untriggered": []}
     writes: dict[str, list[float]] = {"on": [], "off": []}
+    write_cpu: dict[str, list[float]] = {"on": [], "off": []}  # PostgreSQL's, per planning written
+
+    def write(label: str) -> None:
+        postgres0 = meter.read()[1]
+        writes[label].append(batch_write_ms(urls))
+        write_cpu[label].append(1000 * (meter.read()[1] - postgres0) / len(urls))
+
     for _ in range(args.rounds):
         measurements["floor"].append(floor_run(urls, meter))
         queue(urls)
@@ -403,12 +410,12 @@ def drains(args, meter: Meter, urls: list[str]) -> list[Figure]:
         measurements["bare"].append(drain_run(1, meter=meter, record=False))
         queue(urls)
         measurements["two"].append(drain_run(2, meter=meter))
-        writes["on"].append(batch_write_ms(urls))
+        write("on")
         side_triggers(enabled=False)
         try:
             queue(urls)
             measurements["untriggered"].append(drain_run(1, meter=meter))
-            writes["off"].append(batch_write_ms(urls))
+            write("off")
         finally:
             side_triggers(enabled=True)
     rates = {key: [run.rate for run in runs] for key, runs in measurements.items()}
@@ -419,6 +426,8 @@ def drains(args, meter: Meter, urls: list[str]) -> list[Figure]:
     untriggered = measured("1 drain, side-table triggers off", rates["untriggered"], "plannings/s")
     write_on = measured("write a batch of 50, triggers on", writes["on"], "ms")
     write_off = measured("write a batch of 50, triggers off", writes["off"], "ms")
+    write_cpu_on = measured("PostgreSQL CPU writing, triggers on", write_cpu["on"], "ms/planning")
+    write_cpu_off = measured("PostgreSQL CPU writing, triggers off", write_cpu["off"], "ms/planning")
     result = [
         floor,
         one,
@@ -433,6 +442,9 @@ def drains(args, meter: Meter, urls: list[str]) -> list[Figure]:
         write_on,
         write_off,
         ratio("triggers on / off (batch write time)", write_on, write_off),
+        write_cpu_on,
+        write_cpu_off,
+        ratio("triggers on / off (PostgreSQL CPU writing)", write_cpu_on, write_cpu_off),
     ]
     print(f"\nfeeds served by {SERVED_BY[args.feed_server]} on {len(set(u.split('/')[2] for u in urls))} hosts")
     print(table(result))
