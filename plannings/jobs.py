@@ -311,7 +311,7 @@ class _LocalSlots:
     def finish(self, host: str) -> None:
         self.busy[host] -= 1
 
-    def give_back_idle(self) -> None:
+    def give_back_idle(self, waiting: Counter | None = None) -> None:
         pass
 
     def renew_if_due(self) -> None:
@@ -401,7 +401,7 @@ def _drain_batch(
             pending += extra
             if extra:
                 continue
-        host_slots.give_back_idle()
+        host_slots.give_back_idle(Counter(_host(item.url) for item in pending))
         if blocked and time.monotonic() >= deadline:
             waiting = [item for item in pending if _host(item.url) in blocked]
             services.refresh_items_give_back(items=waiting, owner=owner)

@@ -73,3 +73,28 @@ def test_the_report_has_a_row_per_figure_with_a_goal(tmp_path):
     assert rows == [f"| parse_cost | lean / ical.js | {0.33 / 0.45:.3g} x | {0.30 / 0.45:.3g}–{0.33 / 0.44:.3g} (3) "
                     "| <= 1 x | yes |"]  # fmt: skip
     assert len(report(tmp_path, every=True).splitlines()) > len(report(tmp_path).splitlines())
+
+
+def _printed(figure_table: str) -> dict[str, float]:
+    """Each printed row's name and the number printed as its median."""
+    rows = {}
+    for line in figure_table.splitlines():
+        name, rest = line.split("  ", 1)
+        rows[name.strip()] = float(rest.split()[0])
+    return rows
+
+
+def test_every_printed_ratio_is_the_ratio_of_the_medians_printed_beside_it():
+    # Rounds chosen so that the median of the rounds' ratios (0.5) is not the ratio of the medians (0.75).
+    shared = figures.measured("shared", [1.0, 10.0, 3.0], "plannings/s")
+    unshared = figures.measured("unshared", [2.0, 4.0, 6.0], "plannings/s")
+    printed = _printed(figures.table([shared, unshared, figures.ratio("shared / unshared", shared, unshared)]))
+    assert printed["shared / unshared"] == pytest.approx(printed["shared"] / printed["unshared"], rel=5e-3)
+
+
+def test_the_throughput_bench_prints_its_shared_limit_ratio_from_the_medians_it_prints():
+    from bench.refresh_throughput import shared_figures
+
+    printed = _printed(figures.table(shared_figures({"shared": [1.0, 10.0, 3.0], "unshared": [2.0, 4.0, 6.0]})))
+    (shared, unshared, ratio) = printed.values()
+    assert ratio == pytest.approx(shared / unshared, rel=5e-3) == pytest.approx(0.75, rel=5e-3)

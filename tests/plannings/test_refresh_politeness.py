@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from django.db import connection
 from django.db.models import Max, Min, Value
 from django.db.models.functions import Replace
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from plannings import jobs, slots
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres_only
 START_WAIT = 300  # Django imported afresh by each process: minutes on an overloaded machine
 LIMIT = 2
+HOST_SLOTS = HostSlot._meta.db_table
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +221,23 @@ def test_rows_waiting_past_the_budget_for_a_busy_host_go_back_unattempted(feed_h
 
     slots.host_slots_give_back_all(holder="elsewhere")
     assert jobs.refresh_drain(owner="patient", limits=limits).succeeded == 3
+
+
+@pytest.mark.django_db
+def test_a_drain_keeps_a_host_slot_while_its_batch_still_has_items_for_that_host(feed_host, second_host):
+    """Two hosts alternating in every batch, one fetch at a time: each host's slot is taken once a
+    batch and reused for its next items, not given back and taken again around every fetch."""
+    servers = (feed_host, second_host)
+    full_ids = _queue("k", [f"{servers[i % 2].url}/ok/k{i}.ics?events=3" for i in range(16)])
+    limits = replace(jobs.DrainLimits.from_settings(), batch_size=8, concurrency=1, per_host=1)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = jobs.refresh_drain(owner="keeper", limits=limits)
+
+    assert result.succeeded == 16
+    assert set(PlanningBackup.objects.values_list("planning_id", flat=True)) == set(full_ids)
+    takes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith(f"INSERT INTO {HOST_SLOTS}")]
+    assert len(takes) <= 2 * 2  # at most 2 hosts x 2 batches (16 before: a give-back and a take around every fetch)
+    peaks = [feed_host.max_in_flight_per_host["127.0.0.1"], second_host.max_in_flight_per_host["127.0.0.2"]]
+    assert peaks == [1, 1]
+    assert not HostSlot.objects.exists()
