@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import psycopg
@@ -80,19 +82,23 @@ REBUILT_TRIGGERS = {
 }
 
 
-def _schema(conn: psycopg.Connection) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """The mirrored tables' constraints (primary keys first, then foreign keys) and their other indexes."""
+Constraint = tuple[str, str, str, str]  # table, name, type ('p', 'u' or 'f'), definition
+Index = tuple[str, str, str]  # table, name, definition
+
+
+def _schema(conn: psycopg.Connection) -> tuple[list[Constraint], list[Index]]:
+    """The mirrored tables' keys and foreign keys, and their other indexes."""
     constraints = conn.execute(
-        """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+        """SELECT conrelid::regclass::text, conname, contype::text, pg_get_constraintdef(oid) FROM pg_constraint
            WHERE conrelid = ANY(%(tables)s::regclass[]) AND contype IN ('p', 'u', 'f')
            ORDER BY contype = 'f', conrelid::regclass::text, conname""",
         {"tables": list(MIRRORED)},
     ).fetchall()
     indexes = conn.execute(
-        """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
-               WHERE i.indrelid = ANY(%(tables)s::regclass[])
+        """SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+           FROM pg_index i WHERE i.indrelid = ANY(%(tables)s::regclass[])
              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-           ORDER BY 1""",
+           ORDER BY 1, 2""",
         {"tables": list(MIRRORED)},
     ).fetchall()
     return constraints, indexes
@@ -106,51 +112,97 @@ def _unknown_triggers(conn: psycopg.Connection) -> list[str]:
     return sorted({name for (name,) in rows} - REBUILT_TRIGGERS)
 
 
+def _side_by_side(conn: psycopg.Connection, jobs: dict[str, Callable[[psycopg.Connection], None]]) -> None:
+    """Run each job on a connection of its own, all at once (each in one transaction)."""
+
+    def run(job: Callable[[psycopg.Connection], None]) -> None:
+        with psycopg.connect(conn.info.dsn, autocommit=True) as own, own.transaction():
+            own.execute("SET LOCAL session_replication_role = replica")
+            own.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            job(own)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {name: pool.submit(run, job) for name, job in jobs.items()}
+    for future in futures.values():
+        future.result()
+
+
 def load(conn: psycopg.Connection, n: int, *, at: datetime | None = None) -> dict[str, float]:
     """Replace the mirrored tables' rows with ``n`` plannings, triggers bypassed, side tables rebuilt.
 
-    One transaction on ``conn`` (which must not be in one): on any error nothing changes.
-    Returns the seconds each step took.
+    ``conn`` is in autocommit. Three phases, the tables side by side within each (on 2 shared
+    cores, four busy backends get more of them than one): the keys and indexes dropped, each
+    table's rows loaded and its key and indexes built (one transaction a table, which truncates
+    it first: with ``wal_level = minimal`` its rows skip the WAL), the foreign keys added NOT
+    VALID and then validated, side by side. Then ``opsportal_rebuild_side_tables()``. If a phase
+    fails, the tables are emptied and their keys and indexes put back. Returns each phase's seconds.
     """
     steps: dict[str, float] = {}
     clock = [time.perf_counter()]
 
     def step(name: str) -> None:
         now = time.perf_counter()
-        steps[name] = steps.get(name, 0.0) + now - clock[0]
+        steps[name] = now - clock[0]
         clock[0] = now
 
     unknown = _unknown_triggers(conn)
     if unknown:
         raise RuntimeError(f"opsportal_rebuild_side_tables() does not rebuild what {unknown} keep: extend it first")
     params = {"n": int(n), "at": at or datetime.now().astimezone()}
+    constraints, indexes = _schema(conn)
+    keys = [c for c in constraints if c[2] != "f"]
+    foreign_keys = [c for c in constraints if c[2] == "f"]
     with conn.transaction():
         conn.execute("SET LOCAL session_replication_role = replica")
-        conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        conn.execute("SET LOCAL work_mem = '256MB'")
-        constraints, indexes = _schema(conn)
         conn.execute(f"TRUNCATE {', '.join(MIRRORED)}")
-        for table, name, _ in reversed(constraints):  # foreign keys before the keys they reference
+        for table, name, _, _ in foreign_keys + keys:  # foreign keys before the keys they reference
             conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        for name, _ in indexes:
+        for _, name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
-        step("truncate, drop keys")
-        for table, statement in ROWS.items():
-            conn.execute(statement, params)
-            step(f"rows {table}")
-        # Statistics first: the foreign keys' validation joins, and the rebuild's GROUP BYs, plan on them.
-        conn.execute(f"ANALYZE {', '.join(MIRRORED)}")
-        step("analyze")
-        for table, name, definition in constraints:
-            conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-            step(f"constraint {name}")
-        for name, definition in indexes:
-            conn.execute(definition)
-            step(f"index {name}")
-        conn.execute("SELECT opsportal_rebuild_side_tables()")
-        step("opsportal_rebuild_side_tables()")
-    step("commit")
+    step("keys and indexes dropped")
+    try:
+
+        def fill_table(table: str) -> Callable[[psycopg.Connection], None]:
+            def job(own: psycopg.Connection) -> None:
+                own.execute(f"TRUNCATE {table}")
+                own.execute(ROWS[table], params)
+                own.execute(f"ANALYZE {table}")  # the validation joins and the rebuild plan on it
+                for _, name, _, definition in (c for c in keys if c[0] == table):
+                    own.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+                for _, _, definition in (i for i in indexes if i[0] == table):
+                    own.execute(definition)
+
+            return job
+
+        _side_by_side(conn, {table: fill_table(table) for table in MIRRORED})
+        step("rows loaded, keys and indexes built (the 4 tables side by side)")
+        for table, name, _, definition in foreign_keys:
+            conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
+
+        def validate(table: str, name: str) -> Callable[[psycopg.Connection], None]:
+            return lambda own: own.execute(f'ALTER TABLE {table} VALIDATE CONSTRAINT "{name}"')
+
+        _side_by_side(conn, {name: validate(table, name) for table, name, _, _ in foreign_keys})
+        step("foreign keys validated (side by side)")
+    except BaseException:
+        _put_back(conn, constraints, indexes)
+        raise
+    conn.execute("SELECT opsportal_rebuild_side_tables()")
+    step("opsportal_rebuild_side_tables()")
     return steps
+
+
+def _put_back(conn: psycopg.Connection, constraints: list[Constraint], indexes: list[Index]) -> None:
+    """After a failed load: the tables emptied, every key, foreign key and index there again."""
+    with conn.transaction():
+        conn.execute(f"TRUNCATE {', '.join(MIRRORED)}")
+        for table, name, _, definition in constraints:
+            conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{name}" CASCADE')
+            conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        for _, name, definition in indexes:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+            conn.execute(definition)
+        conn.execute("SELECT opsportal_rebuild_side_tables()")
 
 
 # Each side table as the triggers keep it, and the same figures counted straight from the rows.
@@ -200,15 +252,27 @@ def check_side_tables(conn: psycopg.Connection) -> None:
             raise RuntimeError(f"{name}: the side table holds {kept_rows[:5]}..., the rows count {direct_rows[:5]}...")
 
 
+def _vacuum_side_by_side(conn: psycopg.Connection) -> None:
+    """VACUUM ANALYZE: the four tables side by side, then the rest (the four again cost little)."""
+
+    def vacuum(table: str) -> None:
+        with psycopg.connect(conn.info.dsn, autocommit=True) as own:
+            own.execute(f"VACUUM ANALYZE {table}")
+
+    with ThreadPoolExecutor(len(MIRRORED)) as pool:
+        for future in [pool.submit(vacuum, table) for table in MIRRORED]:
+            future.result()
+    conn.execute("VACUUM ANALYZE")
+
+
 def fill(url: str, n: int, *, check: bool = True) -> list[Figure]:
     """Fill the database at ``url`` with ``n`` plannings; print and return how long it took."""
-    with psycopg.connect(url) as conn:
-        conn.autocommit = True
+    with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         steps = load(conn, n)
         print("  " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()), flush=True)
         loaded = time.perf_counter() - started
-        conn.execute("VACUUM ANALYZE")
+        _vacuum_side_by_side(conn)
         filled = time.perf_counter() - started
         figures = [
             measured(f"fill {n:,} plannings (load without triggers, keys rebuilt, side tables rebuilt)", [loaded], "s"),
