@@ -233,7 +233,7 @@ SIDE_CHECKS = {
         "SELECT split_part(full_id, '.', 1), count(*) FROM plannings WHERE url IS NOT NULL AND url <> '' GROUP BY 1",
     ),
     "opsportal_failure_labels": (
-        "SELECT sum(row_count) FROM opsportal_failure_labels",
+        "SELECT coalesce(sum(row_count), 0) FROM opsportal_failure_labels",
         "SELECT count(*) FROM plannings_refresh_state WHERE last_failure_kind IS NOT NULL",
     ),
     "opsportal_failing_state": (

@@ -66,3 +66,13 @@ def test_the_fast_fill_keeps_the_schema_and_gives_the_side_tables_the_triggers_g
             conn.execute(statement, {"n": 3000, "at": at})
         assert _side_tables(conn.cursor()) == fast
         assert len(fast["opsportal_disabled_state"]) == 3000 * 8 // 100  # i % 100 < 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_fast_fill_puts_the_keys_and_indexes_back(live_database_url):
+    with psycopg.connect(live_database_url, autocommit=True) as conn:
+        schema = fill._schema(conn)
+        with pytest.raises(psycopg.errors.InvalidDatetimeFormat):
+            fill.load(conn, 10, at="not a time")  # fails inside the tables' own transactions
+        assert fill._schema(conn) == schema
+        fill.check_side_tables(conn)
