@@ -103,7 +103,7 @@ bench: venv services
 # The catalog at 10,000,000 plannings (issue #23), apart from `make bench`: each 10M fill (bench.fill)
 # takes minutes, and upstream's baseline seconds a call. Overwrites health_endpoint.json and dashboard.json.
 bench-10m: venv services
-	$(PY) -m bench.health_endpoint --sizes 100000,1000000,10000000
+	$(PY) -m bench.health_endpoint --sizes 100000,1000000,10000000 --dashboard
 	$(PY) -m bench.dashboard --sizes 100000,10000000
 	$(PY) -m bench.report
 

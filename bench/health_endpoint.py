@@ -1,7 +1,7 @@
 """``GET /api/ops/plannings`` at scale, against upstream PlanningSup's own health SQL.
 
     python -m bench.health_endpoint [--sizes 100000,1000000] [--repeat 30] [--rounds 3]
-    python -m bench.health_endpoint --sizes 100000,1000000,10000000   # make bench-10m
+    python -m bench.health_endpoint --sizes 100000,1000000,10000000 --dashboard   # make bench-10m
 
 For each size, fills a private PostgreSQL with plannings (80 % backed up, 30 %
 queued, 8 % disabled; ``bench.fill``: triggers bypassed, side tables rebuilt), then
@@ -9,7 +9,9 @@ measures in the same run:
   * the portal's endpoint over HTTP (gunicorn, one sync worker), p50;
   * upstream's five health statements (the "Baseline" of spec §7), p50; they read every
     row, so past 1,000,000 plannings a round calls them fewer times (said in the output);
-  * SQL statements per request.
+  * SQL statements per request;
+  * with --dashboard, in process: the health payload, the dashboard page and the plannings
+    panel (p50 and statements), so one 10,000,000-row fill serves all the flat reads.
 The ratio endpoint / baseline is what the README reports: both sides share the
 machine's noise. Each size's fill time is printed, and the endpoint's p50 at each size
 against the first (the goal: at most 2x at 100x the plannings); var/bench/health_endpoint.json.
@@ -125,28 +127,63 @@ def statements_per_request() -> int:
     return len(queries.captured_queries)
 
 
+# With --dashboard: the pages that show the health figures, in process (as bench.dashboard measures
+# them, without the plannings change list, which bench.dashboard measures).
+DASHBOARD_PAGES = ("/admin/ops/", "/admin/ops/panels/plannings/")
+
+
+def dashboard_client():
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(User.objects.create_superuser("bench", "bench@example.test", "bench"))
+    return client
+
+
+def payload_p50(repeat: int) -> float:
+    from plannings.health import health_report
+    from plannings.web.serializers import health_json
+
+    return p50_ms(lambda: health_json(health_report()), repeat=repeat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3, help="p50s measured per size; their median is reported")
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="also the health payload, the dashboard page and the plannings panel in process, with their statements",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    result = []
+    if args.dashboard:
+        from bench.dashboard import _measure  # before Django starts: it points Docker and Prometheus at closed ports
+    result, firsts = [], {}
     with private_postgres_django() as url:
         port = free_port()
         server = start_gunicorn(url, port)
+        client = dashboard_client() if args.dashboard else None
         try:
-            first = None
             for n in sizes:
                 filled = fill(url, n)
                 repeat = baseline_repeat(n, args.repeat)
                 if repeat < args.repeat:
                     print(f"upstream's five statements: {repeat} calls a round at {n:,} plannings, not {args.repeat}")
-                endpoints, baselines = [], []
-                for _ in range(args.rounds):  # the two interleaved: both share each round's noise
+                endpoints, baselines, payloads = [], [], []
+                pages = {page: [] for page in DASHBOARD_PAGES} if client else {}
+                statements = {}
+                for _ in range(args.rounds):  # all interleaved: each round's figures share its noise
                     endpoints.append(endpoint_p50(port, args.repeat))
                     baselines.append(baseline_p50(url, repeat, warmup=3 if repeat == args.repeat else 1))
+                    if client:
+                        payloads.append(payload_p50(args.repeat))
+                        for page in pages:
+                            p50, statements[page] = _measure(client, page, args.repeat)
+                            pages[page].append(p50)
                 endpoint = measured(f"GET /api/ops/plannings p50, {n:,} plannings", endpoints, "ms")
                 calls = "" if repeat == args.repeat else f" ({repeat} calls a round)"
                 baseline = measured(f"upstream's five statements p50, {n:,} plannings{calls}", baselines, "ms")
@@ -157,10 +194,23 @@ def main() -> None:
                     ratio(f"endpoint / upstream, {n:,} plannings", endpoint, baseline),
                     measured(f"SQL statements per request, {n:,} plannings", [statements_per_request()], "statements"),
                 ]
-                if first is None:
-                    first = endpoint
-                else:
-                    figures.append(ratio(f"endpoint p50 {n:,} / {sizes[0]:,} plannings", endpoint, first, goal_max=2.0))
+                flat = {"endpoint": endpoint}
+                if client:
+                    flat["health payload in process"] = measured(f"health payload p50, {n:,} plannings", payloads, "ms")
+                    figures.append(flat["health payload in process"])
+                    for page, p50s in pages.items():
+                        flat[page] = measured(f"{page} p50, {n:,} plannings", p50s, "ms")
+                        figures += [
+                            flat[page],
+                            measured(f"{page} SQL statements, {n:,} plannings", [statements[page]], "statements"),
+                        ]
+                for name, figure in flat.items():
+                    if name in firsts:
+                        figures.append(
+                            ratio(f"{name} p50 {n:,} / {sizes[0]:,} plannings", figure, firsts[name], goal_max=2.0)
+                        )
+                    else:
+                        firsts[name] = figure
                 print(table(figures), flush=True)
                 result += figures
         finally:
