@@ -21,6 +21,7 @@ POSTGRES_UNAVAILABLE_REASON = os.environ.get("OPSPORTAL_POSTGRES_UNAVAILABLE", "
 
 if TEST_DATABASE == "postgres":
     DATABASES = {"default": environ.Env.db_url_config(os.environ["DATABASE_URL"])}
+    DATABASES["default"]["OPTIONS"] = {"options": POSTGRES_CONNECTION_OPTIONS}  # noqa: F405  (the portal's: no JIT)
 
 if TEST_DATABASE == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}

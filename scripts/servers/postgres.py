@@ -41,8 +41,10 @@ def free_port() -> int:
 
 
 class PrivatePostgres:
-    def __init__(self, data_root: Path, port: int | None = None):
+    def __init__(self, data_root: Path, port: int | None = None, settings: dict[str, str] | None = None):
+        """``settings``: more server settings (``-c name=value``), e.g. a bench's bulk-load tuning."""
         self.root = Path(data_root).resolve()
+        self.settings = dict(settings or {})
         self.data = self.root / "data"
         self.port = port or free_port()
         bindir = postgres_bindir()
@@ -84,7 +86,7 @@ class PrivatePostgres:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         result = self._run(
             "pg_ctl",
             "-D",

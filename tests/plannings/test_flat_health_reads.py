@@ -298,3 +298,28 @@ def test_the_dashboards_failure_figures_do_not_read_the_plannings_or_their_state
         plan = json.loads(plan) if isinstance(plan, str) else plan
         assert _rows_read(plan[0]["Plan"], {"plannings", "plannings_refresh_state"}) == 0, query["sql"]
         assert _rows_read(plan[0]["Plan"], {"opsportal_failing_state"}) <= 2 * len(kinds), query["sql"]
+
+
+@pytest.mark.postgres_only
+def test_no_health_or_dashboard_statement_is_jit_compiled_whatever_the_estimates():
+    """At 10,000,000 plannings the planner's estimates passed jit_above_cost: compiling cost ~270 ms of a
+    statement that ran in under 1 ms. Here every statement's estimate passes it (the thresholds at 0)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'on', true)")
+        setting = cursor.fetchone()[0]
+        cursor.execute("SELECT pg_jit_available(), set_config('jit', %s, true)", [setting])
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL has no JIT (llvmjit not installed)")
+        cursor.execute("SELECT set_config('jit_above_cost', '0', true), set_config('jit_inline_above_cost', '0', true)")
+    with CaptureQueriesContext(connection) as queries:
+        health_report(now=NOW)
+        selectors.failing_feeds()
+        selectors.failures_by_kind(now=NOW)
+        selectors.failure_kind_counts()
+    assert len(queries.captured_queries) >= 8
+    for query in queries.captured_queries:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        assert "JIT" not in plan[0], query["sql"]
