@@ -10,7 +10,7 @@ It hands ``tests/settings.py`` its choice through the environment (``DATABASE_UR
 ``OPSPORTAL_TEST_DATABASE``, ``OPSPORTAL_POSTGRES_UNAVAILABLE``), so importing the settings
 starts nothing and creates nothing.
 
-Under pytest-xdist (``make test`` runs ``-n 2``) every worker process loads this plugin and starts a
+Under pytest-xdist (``make test TEST_WORKERS=2`` runs ``-n 2``) every worker process loads this plugin and starts a
 cluster of its own, so a test that restarts "its" server (tests/faults) restarts only its worker's;
 the controller, which runs no test, starts none.
 """
