@@ -46,7 +46,9 @@ lint: venv
 # `make test TEST_WORKERS=2` runs pytest on two processes (pytest-xdist), each with its own private servers
 # (PostgreSQL cluster, Redis, RabbitMQ, Docker engines, Chromium: tests/pytest_servers.py, tests/conftest.py);
 # a module's tests stay on one process (--dist loadfile), so a module's servers start once. Not the default
-# yet: its one whole run so far (at load 30-60) failed dozens of tests that pass one process at a time.
+# yet: a transactional test's flush deletes the rows the migrations seed (Groups, default alert Rules), and
+# pytest-django's order (transactional tests last) does not hold across xdist's file groups, so later tests
+# on that worker fail (167 of 1687 in its one whole run).
 TEST_WORKERS ?= 0
 PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
