@@ -9,6 +9,10 @@ under ``CI=true`` where a missing server stops the run.
 It hands ``tests/settings.py`` its choice through the environment (``DATABASE_URL``,
 ``OPSPORTAL_TEST_DATABASE``, ``OPSPORTAL_POSTGRES_UNAVAILABLE``), so importing the settings
 starts nothing and creates nothing.
+
+Under pytest-xdist (``make test TEST_WORKERS=2`` runs ``-n 2``) every worker process loads this plugin and starts a
+cluster of its own, so a test that restarts "its" server (tests/faults) restarts only its worker's;
+the controller, which runs no test, starts none.
 """
 
 from __future__ import annotations
@@ -26,6 +30,15 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def xdist_controller(early_config) -> bool:
+    """This process hands the tests to pytest-xdist workers (``-n N``, N > 0) and runs none itself."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    options = early_config.known_args_namespace
+    # xdist runs in this process after all under --pdb; "auto" means one worker at least.
+    return getattr(options, "numprocesses", None) not in (None, 0) and not getattr(options, "usepdb", False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     # A wrapper runs before every plain implementation, pytest-django's (which imports the settings) included.
@@ -33,7 +46,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
     choice = os.environ.get("TEST_DATABASE", "postgres").strip().lower()
     if choice not in {"postgres", "sqlite"}:
         raise pytest.UsageError(f"TEST_DATABASE={choice!r}: use postgres or sqlite")
-    if choice == "postgres":
+    if choice == "postgres" and xdist_controller(early_config):
+        # Its workers inherit this environment and replace the URL with their own cluster's.
+        os.environ["DATABASE_URL"] = "postgres://xdist-controller-runs-no-test@127.0.0.1:9/none"
+    elif choice == "postgres":
         from scripts.servers.postgres import PrivatePostgres, ServerUnavailable
 
         try:

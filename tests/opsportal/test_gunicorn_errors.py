@@ -20,6 +20,8 @@ from tests.walletops.helpers import procfile_web_command
 
 ROOT = Path(__file__).resolve().parents[2]
 API = b"/api/v1/admin/ops/containers"
+# gunicorn runs on a SQLite file of its own, whatever the pass's database: one pass tests it all.
+pytestmark = pytest.mark.database_agnostic
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from scripts.servers.postgres import free_port
 from tests.opsportal.helpers import OPS_TOKEN, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
+# gunicorn runs on a SQLite file of its own, whatever the pass's database: one pass tests it all.
+pytestmark = pytest.mark.database_agnostic
 
 
 @pytest.fixture
