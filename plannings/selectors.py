@@ -618,11 +618,24 @@ _YES_KEPT = {
     "locked": _QUEUED_KEPT.format(where=f" AND {SQL_LIVE_LOCK}"),
     "has_backup": _ROWS.format(table="plannings_backup"),
     "disabled": f"(SELECT coalesce(sum(d.count), 0) FROM ({_DISABLED_HOSTS_KEPT_SQL}) AS d)",
-    "ready": f"(SELECT ready FROM ({_QUEUE_KEPT_SQL}) AS q (total, covered, depth, ready, locked, oldest_ready))",
+    # coverage_figures' ready rows alone (its oldest ready row left out): whole minutes, then whole seconds
+    # from the histogram; the current second's rows through upstream's next_attempt_at index.
+    "ready": f"""(
+    WITH t AS (SELECT floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS now_minute,
+                      floor(extract(epoch FROM %(now)s::timestamptz))::bigint AS now_second)
+    SELECT (SELECT coalesce(sum(row_count), 0) FROM opsportal_queue_histogram AS h, t
+            WHERE h.unit = 60 AND h.due_bucket < t.now_minute AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s)
+         + (SELECT coalesce(sum(row_count), 0) FROM opsportal_queue_histogram AS h, t
+            WHERE h.unit = 1 AND h.due_bucket >= t.now_minute * 60 AND h.due_bucket < t.now_second
+              AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s)
+         + (SELECT count(*) FROM plannings_refresh_queue, t
+            WHERE next_attempt_at >= to_timestamp(t.now_second) AND {SQL_DUE} AND {SQL_ALIVE} AND {SQL_UNLOCKED}))""",
 }
-_HOST_KEPT = (
-    "SELECT count(*) FROM (SELECT 1 FROM opsportal_planning_host WHERE planning_id = %(host)s LIMIT %(limit)s) AS h"
-)
+# Along the key (the ORDER BY): its rows are stored host by host, so a scan in storage order, which
+# the planner may prefer on a small table, would pass over every host stored before this one.
+_HOST_KEPT = """
+SELECT count(*) FROM (SELECT 1 FROM opsportal_planning_host WHERE planning_id = %(host)s
+                      ORDER BY planning_id, full_id LIMIT %(limit)s) AS h"""
 
 
 def plannings_count_kept(*, name: str, value: str, now: datetime, limit: int) -> int | None:
