@@ -7,7 +7,8 @@ backed up, 30 % queued, 8 % disabled, 25 schools), then measures in one run,
 in process through Django's test client as a logged-in superuser:
   * the whole dashboard page and the plannings panel alone, p50 and SQL statements;
   * the health payload alone (what ``GET /api/ops/plannings`` computes), p50, as the yardstick;
-  * the plannings change list, bare and with each of its filters, p50 and SQL statements.
+  * the plannings change list, bare and with each choice of each of its filters (the first and last
+    host), and page 50 of the queued, p50 and SQL statements.
 Docker, Prometheus and the broker point at closed ports so their panels fail fast
 and only the database work is timed; the goal is a fixed number of statements,
 whatever the table size.
@@ -52,7 +53,8 @@ def _measure(client, url: str, repeat: int) -> tuple[float, int]:
 
 
 def _filters() -> list[str]:
-    """One query string per filter of the plannings change list, with its first choice."""
+    """One query string per choice of each filter of the plannings change list (the host filter: its first
+    and last host, the last one's plannings sorted after every other's), and a later page of the queue."""
     from django.contrib import admin
     from django.test import RequestFactory
 
@@ -64,9 +66,10 @@ def _filters() -> list[str]:
     for list_filter in model_admin.list_filter:
         if isinstance(list_filter, type) and hasattr(list_filter, "parameter_name"):
             choices = list_filter(request, {}, Planning, model_admin).lookup_choices
-            if choices:
-                urls.append(f"?{list_filter.parameter_name}={choices[0][0]}")
-    return urls
+            if list_filter.parameter_name == "host":
+                choices = [choices[0], choices[-1]] if choices else []
+            urls += [f"?{list_filter.parameter_name}={value}" for value, _ in choices]
+    return [*urls, "?queued=yes&p=50"]
 
 
 def main() -> None:

@@ -563,6 +563,104 @@ def newest_backup_at() -> datetime | None:
 
 # --- Plannings by filter: the operator's bulk actions and the API's list --------------------
 
+# --- The plannings list's host filter (issue #23) -------------------------------------------------
+# On PostgreSQL both read the (host, full id) pairs that the triggers of migration 0012 keep:
+# the plannings table has no index on its host (upstream's indexes are kept as they are).
+
+_HOSTS_SKIP_SCAN = """
+WITH RECURSIVE hosts (host) AS (
+    (SELECT planning_id FROM opsportal_planning_host ORDER BY planning_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT h.planning_id FROM opsportal_planning_host AS h WHERE h.planning_id > hosts.host
+            ORDER BY h.planning_id LIMIT 1)
+    FROM hosts WHERE hosts.host IS NOT NULL
+)
+SELECT host FROM hosts WHERE host IS NOT NULL
+"""
+
+
+def planning_hosts() -> list[str]:
+    """Every planning's host (``planning_id``, the school slug), sorted, each once: one statement.
+
+    On PostgreSQL a skip scan of the kept pairs, one index probe per host whatever the catalog's
+    size; elsewhere a DISTINCT over the plannings.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_HOSTS_SKIP_SCAN)
+            return [host for (host,) in cursor]
+    return list(Planning.objects.order_by("planning_id").values_list("planning_id", flat=True).distinct())
+
+
+def q_planning_host(host: str, prefix: str = "") -> Q:
+    """The plannings of ``host`` (their ``planning_id``); ``prefix`` reaches the planning through a relation.
+
+    On PostgreSQL, their full ids read as one range of the kept pairs, in full id order: a
+    page of a host's plannings reads that page, not every planning sorted before the host's.
+    """
+    if connection.vendor == "postgresql":
+        keys = RawSQL("SELECT full_id FROM opsportal_planning_host WHERE planning_id = %s", [host])  # noqa: S611
+        return Q(**{f"{prefix}full_id__in": keys}) if prefix else Q(pk__in=keys)
+    return Q(**{f"{prefix}planning_id": host})
+
+
+# --- The plannings list's counts, kept (issue #23) -------------------------------------------------
+# A filter matching a small share of the catalog (locked rows, one host, the disabled) was counted
+# by reading plannings until the list's cap, every one of them below it: all the catalog's. On
+# PostgreSQL the list's one-filter counts are read from what the triggers keep instead: the row
+# counts (migration 0005), the queue and disabled histograms (0010), the host pairs (0012).
+
+_ROWS = "(SELECT row_count FROM opsportal_row_counts WHERE table_name = '{table}')"
+_QUEUED_KEPT = "(SELECT coalesce(sum(row_count), 0) FROM opsportal_queue_histogram WHERE unit = 60{where})"
+_YES_KEPT = {
+    "queued": _QUEUED_KEPT.format(where=""),
+    # Live locks whatever the attempts, as the list's "locked" filter: the histogram keeps every exact lock.
+    "locked": _QUEUED_KEPT.format(where=f" AND {SQL_LIVE_LOCK}"),
+    "has_backup": _ROWS.format(table="plannings_backup"),
+    "disabled": f"(SELECT coalesce(sum(d.count), 0) FROM ({_DISABLED_HOSTS_KEPT_SQL}) AS d)",
+    # coverage_figures' ready rows alone (its oldest ready row left out): whole minutes, then whole seconds
+    # from the histogram; the current second's rows through upstream's next_attempt_at index.
+    "ready": f"""(
+    WITH t AS (SELECT floor(extract(epoch FROM %(now)s::timestamptz) / 60)::bigint AS now_minute,
+                      floor(extract(epoch FROM %(now)s::timestamptz))::bigint AS now_second)
+    SELECT (SELECT coalesce(sum(row_count), 0) FROM opsportal_queue_histogram AS h, t
+            WHERE h.unit = 60 AND h.due_bucket < t.now_minute AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s)
+         + (SELECT coalesce(sum(row_count), 0) FROM opsportal_queue_histogram AS h, t
+            WHERE h.unit = 1 AND h.due_bucket >= t.now_minute * 60 AND h.due_bucket < t.now_second
+              AND h.{SQL_ALIVE} AND h.locked_at < %(lock_cutoff)s)
+         + (SELECT count(*) FROM plannings_refresh_queue, t
+            WHERE next_attempt_at >= to_timestamp(t.now_second) AND {SQL_DUE} AND {SQL_ALIVE} AND {SQL_UNLOCKED}))""",
+}
+# Along the key (the ORDER BY): its rows are stored host by host, so a scan in storage order, which
+# the planner may prefer on a small table, would pass over every host stored before this one.
+_HOST_KEPT = """
+SELECT count(*) FROM (SELECT 1 FROM opsportal_planning_host WHERE planning_id = %(host)s
+                      ORDER BY planning_id, full_id LIMIT %(limit)s) AS h"""
+
+
+def plannings_count_kept(*, name: str, value: str, now: datetime, limit: int) -> int | None:
+    """How many plannings the list's one filter ``name=value`` matches, from the kept counts: one statement.
+
+    At most ``limit`` for a host (its pairs are counted up to it); None where no count is kept
+    (SQLite, the other filters and values, a missing counter row): the caller counts the rows.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    params = {**queue_sql_params(now=now, max_attempts=settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS), "limit": limit}
+    if name == "host":
+        sql = _HOST_KEPT
+        params["host"] = value
+    elif name in _YES_KEPT and value in ("yes", "no"):
+        matching = _YES_KEPT[name]
+        sql = f"SELECT {matching}" if value == "yes" else f"SELECT {_ROWS.format(table='plannings')} - {matching}"
+    else:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (count,) = cursor.fetchone()
+    return None if count is None else int(count)
+
+
 # The filters a script may combine (all must hold), with the admin list's meanings: ``host`` the
 # school slug; ``failure`` a last-failure value as ``policy.failure_value`` names it (``any``: any);
 # ``stale`` ``yes`` (stale or missing), ``due`` (what the next backfill enqueues) or ``no``; the
@@ -596,7 +694,7 @@ def plannings_matching(*, filters: dict, now: datetime):
     conditions = []
     given = {key: value for key, value in filters.items() if value is not None and value != ""}
     if "host" in given:
-        conditions.append(Q(planning_id=given["host"]))
+        conditions.append(q_planning_host(given["host"]))
     if "disabled" in given:
         conditions.append(_yes_no(q_planning_disabled(now), given["disabled"]))
     if "failure" in given:

@@ -1,5 +1,7 @@
 """Admin building blocks shared by the apps."""
 
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import models
@@ -56,12 +58,41 @@ class CappedCountPaginator(Paginator):
     """
 
     CAP = 10_000
+    # Set by a ModelAdmin that keeps counts: the exact count of ``object_list`` read from them, or None
+    # (this filter's count is not kept: the rows are counted, up to the cap).
+    kept_count: Callable[[], int | None] | None = None
 
     @cached_property
     def count(self) -> int:
-        # order_by(): the slice is counted in a subquery, without sorting it first.
-        return self.object_list.order_by()[: self.CAP + 1].count()
+        kept = self.kept_count() if self.kept_count is not None else None
+        if kept is not None:
+            return min(kept, self.CAP + 1)
+        # order_by(): the slice is counted in a subquery, without sorting it first; values("pk"): without
+        # the columns of the list's joins (PostgreSQL then drops a join that cannot change the count).
+        return self.object_list.order_by().values("pk")[: self.CAP + 1].count()
 
     @property
     def capped(self) -> bool:
         return self.count > self.CAP
+
+
+class KeysFirstPaginator(CappedCountPaginator):
+    """A capped paginator whose page reads its keys first, then joins the related rows of those keys only.
+
+    One statement still: ``WHERE pk IN (SELECT pk ... ORDER BY ... LIMIT per_page OFFSET k)``.
+    Sliced whole, a page filtered through another table (plannings in the refresh queue) was
+    planned as merge joins along the related tables' keys: PostgreSQL read every related
+    row sorted before the page's first key (~160,000 of 800,000 at 1,000,000 plannings, 1.1 s).
+    The inner query reads the page's keys in the list's order through the key's index; the
+    outer one joins exactly those keys, in the same order (the change list's ordering is
+    total: Django adds the primary key to it).
+    """
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        keys = self.object_list.values("pk")[bottom:top]
+        return self._get_page(self.object_list.filter(pk__in=keys), number, self)

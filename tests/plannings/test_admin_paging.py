@@ -40,7 +40,12 @@ def test_a_count_past_the_cap_reads_at_most_cap_plus_one_rows_and_says_more_than
     assert response.status_code == HTTPStatus.OK
     # The failure filter's choices are a grouped count of their own; the list's count is the other one.
     counts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
-    assert len(counts) == 1 and counts[0].endswith("LIMIT 121) subquery"), counts
+    if query and connection.vendor == "postgresql":
+        # One filter alone: its count is read from the trigger-kept queue histogram, no planning counted.
+        assert counts == [], counts
+        assert any("opsportal_queue_histogram" in q["sql"] for q in queries.captured_queries)
+    else:
+        assert len(counts) == 1 and counts[0].endswith("LIMIT 121) subquery"), counts
     assert response.context["cl"].result_count == 121
     page = response.content.decode()
     assert "more than 120 plannings" in page
