@@ -79,7 +79,7 @@ REBUILT_TRIGGERS = {
         ("plannings_refresh_state", "failures"),
     )
     for op in ("insert", "update", "delete", "truncate")
-}
+} | {f"plannings_host_{op}" for op in ("insert", "update", "delete", "truncate")}
 
 
 Constraint = tuple[str, str, str, str]  # table, name, type ('p', 'u' or 'f'), definition
@@ -231,6 +231,10 @@ SIDE_CHECKS = {
     "opsportal_host_feeds": (
         "SELECT host, feeds FROM opsportal_host_feeds WHERE feeds > 0",
         "SELECT split_part(full_id, '.', 1), count(*) FROM plannings WHERE url IS NOT NULL AND url <> '' GROUP BY 1",
+    ),
+    "opsportal_planning_host": (
+        "SELECT count(*), count(DISTINCT planning_id), min(full_id), max(full_id) FROM opsportal_planning_host",
+        "SELECT count(*), count(DISTINCT planning_id), min(full_id), max(full_id) FROM plannings",
     ),
     "opsportal_failure_labels": (
         "SELECT coalesce(sum(row_count), 0) FROM opsportal_failure_labels",

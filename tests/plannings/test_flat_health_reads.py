@@ -11,7 +11,7 @@ tables beyond the current minute's rows (EXPLAIN ANALYZE).
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -24,7 +24,6 @@ from django.utils import timezone
 from plannings import selectors
 from plannings.health import TOP_N, health_report
 from plannings.models import (
-    LOCK_TTL,
     Planning,
     PlanningRefreshQueue,
     PlanningRefreshState,
@@ -33,81 +32,9 @@ from plannings.models import (
 )
 from plannings.selectors import FAILURES_WINDOW
 from plannings.web.serializers import health_json
+from tests.plannings.side_table_rows import NOW, around, near, rows_fill, rows_rewrite
 
-NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
-HOSTS = ("alpha", "beta", "gamma", "nodot")
-KINDS = (None, "timeout", "http_4xx", "parse_error")
 pytestmark = pytest.mark.django_db
-
-
-def _around(rng: random.Random, spread_minutes: int = 8) -> datetime:
-    return NOW + timedelta(microseconds=rng.randint(-spread_minutes * 60_000_000, spread_minutes * 60_000_000))
-
-
-def _near(rng: random.Random, at: datetime = NOW) -> datetime:
-    """Within a second and a half of ``at``: the current second and its neighbours."""
-    return at + timedelta(microseconds=rng.randint(-1_500_000, 1_500_000))
-
-
-def _fill(rng: random.Random, count: int) -> list[Planning]:
-    plannings = Planning.objects.bulk_create(
-        Planning(
-            full_id=f"{host}.p{i}" if host != "nodot" else f"nodot{i}",
-            planning_id=host,
-            url=rng.choice([None, "", f"https://x.test/{i}", f"https://x.test/{i}"]),
-        )
-        for i, host in ((i, rng.choice(HOSTS)) for i in range(count))
-    )
-    max_attempts = settings.PLANNINGS_REFRESH_WORKER_MAX_ATTEMPTS
-    PlanningRefreshQueue.objects.bulk_create(
-        PlanningRefreshQueue(
-            planning=p,
-            attempts=rng.randint(0, max_attempts + 1),
-            next_attempt_at=rng.choice([_around(rng), _around(rng), _near(rng)]),
-            locked_at=rng.choice([None, None, NOW - LOCK_TTL, _around(rng) - LOCK_TTL, _around(rng, 2)]),
-        )
-        for p in plannings
-        if rng.random() < 0.7
-    )
-    PlanningRefreshState.objects.bulk_create(
-        PlanningRefreshState(
-            planning=p,
-            disabled_until=rng.choice([None, _around(rng), _around(rng, 1), NOW, _near(rng)]),
-            last_failure_kind=rng.choice(KINDS),
-            last_error=rng.choice([None, "http_404", "http_410", "timeout after 10 s"]),
-            last_attempt_at=rng.choice(
-                [
-                    None,
-                    _around(rng, 90),
-                    _around(rng, 2),
-                    NOW - FAILURES_WINDOW,
-                    _near(rng),
-                    _near(rng, NOW - FAILURES_WINDOW),
-                ]
-            ),
-            consecutive_failures=rng.randint(0, 12),
-            updated_at=_around(rng, 600),
-        )
-        for p in plannings
-        if rng.random() < 0.8
-    )
-    return plannings
-
-
-def _rewrite(rng: random.Random, plannings: list[Planning]) -> None:
-    """Updates (a claim's lock, a backoff, a re-enable), deletes and cascades, as the services and psql do."""
-    ids = [p.pk for p in plannings]
-    PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 15)).update(locked_at=NOW - timedelta(seconds=3))
-    PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 15)).update(next_attempt_at=_around(rng))
-    PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 10)).delete()
-    PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(disabled_until=None, last_failure_kind=None)
-    PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(last_attempt_at=_around(rng, 1))
-    Planning.objects.filter(pk__in=rng.sample(ids, 15)).update(url="")
-    PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(
-        disabled_until=_around(rng, 1), last_failure_kind="http_500", updated_at=_around(rng, 600)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM plannings WHERE full_id IN (%s, %s, %s)", rng.sample(ids, 3))
 
 
 def _direct(now: datetime) -> dict:
@@ -194,15 +121,15 @@ def _instants(rng: random.Random) -> list[datetime]:
     minute = NOW.replace(second=0)
     fixed = [NOW, minute, minute - timedelta(microseconds=1), minute + timedelta(seconds=59, microseconds=999_999)]
     fixed.append(NOW - timedelta(minutes=9))  # before every due time: nothing ready
-    fixed += [_near(rng) for _ in range(8)]  # inside the rows' own seconds
-    return fixed + [_around(rng, 10) for _ in range(12)]
+    fixed += [near(rng) for _ in range(8)]  # inside the rows' own seconds
+    return fixed + [around(rng, 10) for _ in range(12)]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_every_time_dependent_figure_equals_a_direct_count_at_any_instant(seed):
     rng = random.Random(seed)
-    plannings = _fill(rng, 300)
-    _rewrite(rng, plannings)
+    plannings = rows_fill(rng, 300)
+    rows_rewrite(rng, plannings)
     seen = []
     for instant in _instants(rng):
         with time_machine.travel(instant, tick=False):
@@ -220,7 +147,7 @@ def test_every_time_dependent_figure_equals_a_direct_count_at_any_instant(seed):
 
 def test_a_truncate_empties_the_figures():
     rng = random.Random(4)
-    _fill(rng, 50)
+    rows_fill(rng, 50)
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM plannings_refresh_queue"

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from bench import fill
-from tests.plannings.test_flat_health_reads import _fill, _rewrite
+from tests.plannings.side_table_rows import rows_fill, rows_rewrite
 
 pytestmark = [pytest.mark.postgres_only]
 
@@ -22,6 +22,7 @@ SIDE_TABLES = (
     "opsportal_failure_labels",
     "opsportal_failing_state",
     "opsportal_failure_histogram",
+    "opsportal_planning_host",
 )
 
 
@@ -40,7 +41,7 @@ def test_the_rebuild_gives_back_what_the_triggers_kept(seed):
     """Random rows through inserts, updates, deletes and cascades (the triggers keep the side tables);
     the side tables emptied; the rebuild fills them again, row for row."""
     rng = random.Random(seed)
-    _rewrite(rng, _fill(rng, 300))
+    rows_rewrite(rng, rows_fill(rng, 300))
     with connection.cursor() as cursor:
         kept = _side_tables(cursor)
         assert all(kept[table] for table in SIDE_TABLES), kept  # the rows exercise every side table

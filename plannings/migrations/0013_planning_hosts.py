@@ -13,9 +13,14 @@ for every writer (this portal, upstream, psql):
 
 The catalog's rows change only when a catalog is imported, so the triggers cost the
 import, never the refresh worker. SQLite deployments read the plannings directly.
+``opsportal_rebuild_side_tables()`` (0012) rebuilds this table too from here on.
 """
 
+import importlib
+
 from django.db import migrations
+
+rebuild = importlib.import_module("plannings.migrations.0012_rebuild_side_tables")
 
 TABLES = """
 CREATE TABLE opsportal_planning_host (
@@ -75,20 +80,33 @@ DROP TABLE IF EXISTS opsportal_planning_host;
 """
 
 
+# 0012's rebuild, and this table's rows recomputed in the same transaction (under the same SHARE lock).
+REBUILD_WITH_HOSTS = rebuild.REBUILD.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1).replace(
+    "END $$;",
+    """
+    DELETE FROM opsportal_planning_host;
+    INSERT INTO opsportal_planning_host (planning_id, full_id) SELECT planning_id, full_id FROM plannings ORDER BY 1, 2;
+END $$;""",
+    1,
+)
+
+
 def create_host_table(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for statement in forward_sql():
         schema_editor.execute(statement)
+    schema_editor.execute(REBUILD_WITH_HOSTS)
 
 
 def drop_host_table(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    schema_editor.execute(rebuild.REBUILD.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     schema_editor.execute(BACKWARD)
 
 
 class Migration(migrations.Migration):
-    dependencies = [("plannings", "0011_flat_failure_figures")]
+    dependencies = [("plannings", "0012_rebuild_side_tables")]
 
     operations = [migrations.RunPython(create_host_table, drop_host_table)]
