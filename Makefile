@@ -102,7 +102,8 @@ bench: venv services
 	$(PY) -m bench.containers --engines 8 --containers 500 --rtt-ms 20
 	$(PY) -m bench.containers --engines 8 --containers 80 --aliases 50 --rtt-ms 20 --busy 0 --record containers_50_engines
 	$(PY) -m bench.job_accounting
-	$(PY) -m bench.dashboard
+	$(PY) -m bench.dashboard --sizes 100000,1000000
+	$(PY) -m bench.audit_alerts --audit 100000,1000000 --alerts 100000,1000000
 	$(PY) -m bench.deploys_timeline
 	$(PY) -m bench.logs_grep
 	$(PY) -m bench.alerts --containers 2000 --engines 8
@@ -114,6 +115,7 @@ bench: venv services
 bench-10m: venv services
 	$(PY) -m bench.health_endpoint --sizes 100000,1000000,10000000 --dashboard
 	$(PY) -m bench.dashboard --sizes 100000,10000000
+	$(PY) -m bench.audit_alerts --audit 100000,10000000 --alerts 100000,1000000
 	$(PY) -m bench.report
 
 # The Dockerfile built FROM a debootstrapped bookworm on a private Docker engine, then run (root; minutes).
