@@ -46,13 +46,15 @@ SELECT 'school' || (i %% 25) || '.year' || (i %% 7) || '.p' || i,
        '[{"uid": "u1", "summary": "Cours", "startDate": "2026-03-10T08:00:00.000Z"}]'::jsonb,
        md5(i::text), %(at)s - (i %% 720) * interval '1 minute'
 FROM generate_series(1, %(n)s) AS i WHERE i %% 10 < 8""",
+    # A client error as the worker stores it: kind http_4xx, its status in last_error (the list's "HTTP 404").
     "plannings_refresh_state": """
 INSERT INTO plannings_refresh_state (planning_full_id, disabled_until, consecutive_failures,
-                                     last_failure_kind, last_attempt_at, updated_at)
+                                     last_failure_kind, last_error, last_attempt_at, updated_at)
 SELECT 'school' || (i %% 25) || '.year' || (i %% 7) || '.p' || i,
        CASE WHEN i %% 100 < 8 THEN %(at)s + interval '1 day' END,
        CASE WHEN i %% 100 < 8 THEN 10 ELSE 0 END,
-       CASE WHEN i %% 100 < 8 THEN (ARRAY['timeout', 'http_404', 'parse_error'])[1 + i %% 3] END,
+       CASE WHEN i %% 100 < 8 THEN (ARRAY['timeout', 'http_4xx', 'parse_error'])[1 + i %% 3] END,
+       CASE WHEN i %% 100 < 8 THEN (ARRAY['timeout after 10 s', 'http_404', 'parse error'])[1 + i %% 3] END,
        %(at)s, %(at)s - (i %% 1000) * interval '1 second'
 FROM generate_series(1, %(n)s) AS i WHERE i %% 10 < 8""",
     "plannings_refresh_queue": """
@@ -68,18 +70,20 @@ FROM generate_series(1, %(n)s) AS i WHERE i %% 10 >= 7""",
 
 # The triggers that ``opsportal_rebuild_side_tables()`` stands in for. A trigger added to the
 # mirrored tables later (a new side table) stops the fast fill until the rebuild covers it.
-REBUILT_TRIGGERS = {
-    f"{table}_count_{op}" for table in ("plannings", "plannings_backup") for op in ("insert", "delete", "truncate")
-} | {
-    f"{table}_{kind}_{op}"
-    for table, kind in (
-        ("plannings_refresh_queue", "side"),
-        ("plannings_refresh_state", "side"),
-        ("plannings", "failures"),
-        ("plannings_refresh_state", "failures"),
-    )
-    for op in ("insert", "update", "delete", "truncate")
-} | {f"plannings_host_{op}" for op in ("insert", "update", "delete", "truncate")}
+REBUILT_TRIGGERS = (
+    {f"{table}_count_{op}" for table in ("plannings", "plannings_backup") for op in ("insert", "delete", "truncate")}
+    | {
+        f"{table}_{kind}_{op}"
+        for table, kind in (
+            ("plannings_refresh_queue", "side"),
+            ("plannings_refresh_state", "side"),
+            ("plannings", "failures"),
+            ("plannings_refresh_state", "failures"),
+        )
+        for op in ("insert", "update", "delete", "truncate")
+    }
+    | {f"plannings_host_{op}" for op in ("insert", "update", "delete", "truncate")}
+)
 
 
 Constraint = tuple[str, str, str, str]  # table, name, type ('p', 'u' or 'f'), definition
