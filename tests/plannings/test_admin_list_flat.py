@@ -369,3 +369,19 @@ def test_a_queued_or_ready_page_reads_about_a_page_of_queue_rows(admin_client, q
     page = 2 if query.endswith("p=2") else 1
     # Page 2 skips page 1's keys first. The count is kept: no queue row is counted.
     assert sum(reads) <= 4 * PER_PAGE * page, reads
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_host_page_reads_a_page_when_the_planner_walks_the_plannings_key(admin_client, cap_of_150):
+    """Half the catalog is the last host (school9), the other half sorts before it. PostgreSQL then plans
+    a host's page as a walk of the plannings' key in order, probing the kept pairs (as it did once in CI
+    at 100,000 even plannings of 25 hosts): the walk starts at the host's first planning, not at the
+    catalog's first (before: 50,600 rows read, here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(FILL_SQL.replace("(i %% 25)", "(9 + 0 * i)"), {"start": 1, "stop": 50_000})
+        cursor.execute(FILL_SQL.replace("(i %% 25)", "(i %% 9)"), {"start": 50_001, "stop": 100_000})
+        cursor.execute("ANALYZE opsportal_planning_host")
+    admin_client.get(URL)
+    reads, _ = _request_reads(admin_client, "?host=school9", READ)
+    assert max(reads) <= 7 * PER_PAGE, reads
