@@ -181,3 +181,33 @@ def migrations_restored():
 
     latest = MigrationExecutor(connection)
     latest.migrate(latest.loader.graph.leaf_nodes())
+
+
+# --- The rows the data migrations seed, there for every test -------------------------------------
+# The roles (auth groups and their permissions) and the default alert rules. A transactional test
+# ends with a flush that empties every table; pytest-django runs those tests last, but under xdist
+# (make test TEST_WORKERS=2) a worker's next file can follow one. Each database test starts with the
+# seeded rows a freshly migrated database has: read once from the migrated database, put back after a flush.
+SEEDED_MODELS = ("auth.Group", "alerts.Rule")
+_seeded_rows: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _migration_seeds(request):
+    if request.node.get_closest_marker("django_db") is None and not {"db", "transactional_db"} & set(
+        request.fixturenames
+    ):
+        return
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+    from django.core import serializers
+
+    request.getfixturevalue("_django_db_helper")  # the test's database access, set up first
+    if not _seeded_rows:
+        for label in SEEDED_MODELS:
+            rows = apps.get_model(label).objects.order_by("pk")
+            _seeded_rows.append(serializers.serialize("json", rows, use_natural_foreign_keys=True))
+    elif not Group.objects.exists():
+        for rows in _seeded_rows:
+            for row in serializers.deserialize("json", rows, handle_forward_references=True):
+                row.save()

@@ -37,6 +37,8 @@ def fuzzed_portal(live_portal):
         OPS_TOKEN=OPS_TOKEN,
         # The fuzzer calls from loopback: no address is let in without a token, so /metrics needs auth too.
         OPSPORTAL_METRICS_ALLOWED_IPS="192.0.2.1",
+        # A generated follow=true is a live stream: it ends after a second of it, not at the fuzzer's timeout.
+        WALLETOPS_LOG_STREAM_MAX_SECONDS="1",
     )  # fmt: skip
     _wait_for_scrapes(server)
     return server
