@@ -183,13 +183,15 @@ def migrations_restored():
     latest.migrate(latest.loader.graph.leaf_nodes())
 
 
-# --- The rows the data migrations seed, there for every test -------------------------------------
-# The roles (auth groups and their permissions) and the default alert rules. A transactional test
-# ends with a flush that empties every table; pytest-django runs those tests last, but under xdist
-# (make test TEST_WORKERS=2) a worker's next file can follow one. Each database test starts with the
-# seeded rows a freshly migrated database has: read once from the migrated database, put back after a flush.
-SEEDED_MODELS = ("auth.Group", "alerts.Rule")
-_seeded_rows: list[str] = []
+# --- The rows the migrations leave, there for every test ----------------------------------------
+# The content types and permissions (some made by migrations, not by post_migrate), the roles and
+# their permissions, the default alert rules. A transactional test ends with a flush that empties
+# every table, and post_migrate then makes content types and permissions again under new ids;
+# pytest-django runs those tests last, but under xdist (make test TEST_WORKERS=2) a worker's next
+# file can follow one. Each database test starts with what a freshly migrated database holds: read
+# once from it, put back as they were (same ids: a cached content type id stays right) after a flush.
+_SEEDED = ("contenttypes.ContentType", "auth.Permission", "auth.Group", "auth.Group_permissions", "alerts.Rule")
+_seeded_rows: dict[str, list] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -198,16 +200,28 @@ def _migration_seeds(request):
         request.fixturenames
     ):
         return
-    from django.apps import apps
-    from django.contrib.auth.models import Group
-    from django.core import serializers
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
 
     request.getfixturevalue("_django_db_helper")  # the test's database access, set up first
+    models = {
+        "contenttypes.ContentType": ContentType,
+        "auth.Permission": Permission,
+        "auth.Group": Group,
+        "auth.Group_permissions": Group.permissions.through,
+        "alerts.Rule": _rule_model(),
+    }
     if not _seeded_rows:
-        for label in SEEDED_MODELS:
-            rows = apps.get_model(label).objects.order_by("pk")
-            _seeded_rows.append(serializers.serialize("json", rows, use_natural_foreign_keys=True))
+        _seeded_rows.update({label: list(models[label].objects.order_by("pk")) for label in _SEEDED})
     elif not Group.objects.exists():
-        for rows in _seeded_rows:
-            for row in serializers.deserialize("json", rows, handle_forward_references=True):
-                row.save()
+        Permission.objects.all().delete()
+        ContentType.objects.all().delete()
+        for label in _SEEDED:
+            models[label].objects.bulk_create(_seeded_rows[label])
+        ContentType.objects.clear_cache()
+
+
+def _rule_model():
+    from django.apps import apps
+
+    return apps.get_model("alerts", "Rule")

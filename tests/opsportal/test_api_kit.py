@@ -65,8 +65,8 @@ BEFORE = [("walletops", "0004_health_check_permission"), ("opsapi", None)]
 AFTER = [("walletops", "0005_apitoken_moved_to_opsapi"), ("opsapi", "0001_apitoken_from_walletops")]
 
 
-# serialized_rollback: the flush after a transactional test would take the groups the migrations made.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The groups the migrations made, taken by an earlier transactional test's flush, are back (tests/conftest.py).
+@pytest.mark.django_db(transaction=True)
 def test_the_token_model_moves_in_state_only_keeping_every_token_its_ledger_and_its_permissions(
     migrations_restored,
 ):
