@@ -83,6 +83,8 @@ REBUILT_TRIGGERS = (
         for op in ("insert", "update", "delete", "truncate")
     }
     | {f"plannings_host_{op}" for op in ("insert", "update", "delete", "truncate")}
+    | {f"plannings_no_backup_{op}" for op in ("insert", "update", "delete", "truncate")}
+    | {f"plannings_backup_no_backup_{op}" for op in ("insert", "delete", "truncate", "moved")}
 )
 
 
@@ -239,6 +241,11 @@ SIDE_CHECKS = {
     "opsportal_planning_host": (
         "SELECT count(*), count(DISTINCT planning_id), min(full_id), max(full_id) FROM opsportal_planning_host",
         "SELECT count(*), count(DISTINCT planning_id), min(full_id), max(full_id) FROM plannings",
+    ),
+    "opsportal_planning_no_backup": (
+        "SELECT count(*), min(full_id), max(full_id) FROM opsportal_planning_no_backup",
+        """SELECT count(*), min(p.full_id), max(p.full_id) FROM plannings AS p
+           WHERE NOT EXISTS (SELECT 1 FROM plannings_backup AS b WHERE b.planning_full_id = p.full_id)""",
     ),
     "opsportal_failure_labels": (
         "SELECT coalesce(sum(row_count), 0) FROM opsportal_failure_labels",

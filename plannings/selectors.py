@@ -611,6 +611,19 @@ def q_planning_host(host: str, prefix: str = "") -> Q:
     return Q(**{f"{prefix}planning_id": host})
 
 
+def q_planning_without_backup() -> Q:
+    """The plannings that have no backup.
+
+    On PostgreSQL their keys as kept (migration 0014), from the first of them on: a page of them
+    reads that page, not every backed-up planning sorted before it.
+    """
+    if connection.vendor == "postgresql":
+        keys = RawSQL("SELECT full_id FROM opsportal_planning_no_backup", [])  # noqa: S611
+        first = RawSQL("SELECT min(full_id) FROM opsportal_planning_no_backup", [])  # noqa: S611
+        return Q(pk__in=keys, pk__gte=first)
+    return Q(backup__isnull=True)
+
+
 # --- The plannings list's counts, kept (issue #23) -------------------------------------------------
 # A filter matching a small share of the catalog (locked rows, one host, the disabled) was counted
 # by reading plannings until the list's cap, every one of them below it: all the catalog's. On

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
-from plannings.models import LOCK_TTL, Planning, PlanningRefreshQueue, PlanningRefreshState
+from plannings.models import LOCK_TTL, Planning, PlanningBackup, PlanningRefreshQueue, PlanningRefreshState
 from plannings.selectors import FAILURES_WINDOW
 
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -67,6 +67,11 @@ def rows_fill(rng: random.Random, count: int) -> list[Planning]:
         for p in plannings
         if rng.random() < 0.8
     )
+    PlanningBackup.objects.bulk_create(
+        PlanningBackup(planning=p, events=[], signature="s", updated_at=around(rng, 600))
+        for p in plannings
+        if rng.random() < 0.6
+    )
     return plannings
 
 
@@ -82,5 +87,17 @@ def rows_rewrite(rng: random.Random, plannings: list[Planning]) -> None:
     PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 15)).update(
         disabled_until=around(rng, 1), last_failure_kind="http_500", updated_at=around(rng, 600)
     )
+    # Backups taken, written again (the worker's upsert), deleted, and one moved to a planning without one.
+    backed = set(PlanningBackup.objects.values_list("pk", flat=True))
+    without = [pk for pk in ids if pk not in backed]
+    PlanningBackup.objects.bulk_create(
+        PlanningBackup(planning_id=pk, events=[], signature="new", updated_at=NOW) for pk in without[:10]
+    )
+    PlanningBackup.objects.filter(pk__in=rng.sample(sorted(backed), 10)).update(signature="again", updated_at=NOW)
+    PlanningBackup.objects.filter(pk__in=rng.sample(sorted(backed), 10)).delete()
     with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE plannings_backup SET planning_full_id = %s WHERE planning_full_id = %s",
+            [without[-1], PlanningBackup.objects.order_by("pk").values_list("pk", flat=True).first()],
+        )
         cursor.execute("DELETE FROM plannings WHERE full_id IN (%s, %s, %s)", rng.sample(ids, 3))

@@ -206,7 +206,10 @@ def _kept(now: datetime) -> dict:
             counts[(name, value)] = selectors.plannings_count_kept(name=name, value=value, now=now, limit=limit)
     for host in {*HOSTS, "moved", "nobody"}:
         counts[("host", host)] = selectors.plannings_count_kept(name="host", value=host, now=now, limit=limit)
-    return {"hosts": selectors.planning_hosts(), "counts": counts}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT full_id FROM opsportal_planning_no_backup")
+        without_backup = sorted(full_id for (full_id,) in cursor)
+    return {"hosts": selectors.planning_hosts(), "counts": counts, "without backup": without_backup}
 
 
 def _direct(now: datetime) -> dict:
@@ -217,7 +220,8 @@ def _direct(now: datetime) -> dict:
             counts[(name, value)] = len(_expected(name, value, now))
     for host in {*HOSTS, "moved", "nobody"}:
         counts[("host", host)] = len(_expected("host", host, now))
-    return {"hosts": hosts, "counts": counts}
+    without_backup = sorted(Planning.objects.filter(backup__isnull=True).values_list("pk", flat=True))
+    return {"hosts": hosts, "counts": counts, "without backup": without_backup}
 
 
 def _rewrite(rng: random.Random) -> None:
@@ -228,8 +232,15 @@ def _rewrite(rng: random.Random) -> None:
     PlanningRefreshQueue.objects.filter(pk__in=rng.sample(ids, 20)).update(locked_at=NOW - timedelta(seconds=5))
     PlanningRefreshState.objects.filter(pk__in=rng.sample(ids, 20)).update(disabled_until=NOW + timedelta(hours=1))
     Planning.objects.bulk_create(Planning(full_id=f"gamma.new{i}", planning_id="gamma") for i in range(3))
+    backed = sorted(PlanningBackup.objects.values_list("pk", flat=True))
+    PlanningBackup.objects.filter(pk__in=rng.sample(backed, 20)).delete()
+    PlanningBackup.objects.filter(pk__in=rng.sample(backed, 20)).update(signature="again")  # the worker's rewrite
     with connection.cursor() as cursor:
         cursor.execute("UPDATE plannings SET full_id = 'beta.' || full_id WHERE full_id LIKE 'gamma.new%%'")
+        cursor.execute(
+            "INSERT INTO plannings_backup (planning_full_id, events, signature, updated_at) "
+            "SELECT full_id, '[]', 's', now() FROM plannings WHERE full_id LIKE 'beta.gamma.new%%' LIMIT 2"
+        )
         cursor.execute("DELETE FROM plannings WHERE full_id = ANY(%s)", [rng.sample(ids, 15)])
 
 
@@ -244,6 +255,9 @@ def test_the_host_choices_and_one_filter_counts_equal_direct_counts_through_ever
         assert kept == _direct(NOW)
         assert "moved" in kept["hosts"] and kept["counts"][("host", "moved")] >= 5
         assert kept["counts"][("host", "nobody")] == 0
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE plannings_backup")
+        assert _kept(NOW) == _direct(NOW) and len(_kept(NOW)["without backup"]) == Planning.objects.count()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE plannings CASCADE")
     assert selectors.planning_hosts() == []
@@ -281,12 +295,12 @@ READ = {
     "plannings_refresh_queue",
     "plannings_refresh_state",
     "opsportal_planning_host",
+    "opsportal_planning_no_backup",
 }
-# Every choice whose page and count are flat on the bench's data. Not flat, and not asserted: "has backup:
-# no" and "locked: no" read every planning before their first match in full id order (no index serves a
-# negated filter; on the bench's data the first planning without a backup sorts after a fifth of the
-# catalog), "locked: yes" reads the queue in key order until it has a page of live locks (they are few),
-# and for "disabled: yes" PostgreSQL may read every disabled state along upstream's disabled_until index
+# Every choice whose page and count are flat on the bench's data. Not flat, and not asserted: "locked: no"
+# reads every planning before its first match in full id order (no index serves a negated filter),
+# "locked: yes" reads the queue in key order until it has a page of live locks (they are few), and for
+# "disabled: yes" PostgreSQL may read every disabled state along upstream's disabled_until index
 # and sort them (it does so at 100,000 plannings of the bench's data, not at 1,000,000).
 FLAT = [
     "",
@@ -295,6 +309,7 @@ FLAT = [
     "?host=school9",  # the last host: its page is a range of the kept pairs, not every planning before it
     "?disabled=no",
     "?has_backup=yes",
+    "?has_backup=no",  # a range of the kept plannings without a backup
     "?stale=yes",
     "?stale=no",
     "?queued=yes",

@@ -23,6 +23,7 @@ SIDE_TABLES = (
     "opsportal_failing_state",
     "opsportal_failure_histogram",
     "opsportal_planning_host",
+    "opsportal_planning_no_backup",
 )
 
 
