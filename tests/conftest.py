@@ -225,3 +225,11 @@ def _rule_model():
     from django.apps import apps
 
     return apps.get_model("alerts", "Rule")
+
+
+@pytest.fixture
+def cap_of_120(monkeypatch):
+    """The capped lists' count stops at 120 (the real cap is 10,000): above a page of 100, so a list still pages."""
+    from opsportal.lib.admin import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 120)

@@ -8,7 +8,6 @@ transaction's ``pg_stat_xact_user_tables``), and its pages give every alert's fi
 """
 
 from datetime import timedelta
-from http import HTTPStatus
 
 import pytest
 from django.db import connection
@@ -17,16 +16,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from opsportal.alerts.models import LIST_ORDER, Alert, Rule
-from opsportal.lib.admin import CappedCountPaginator
+from tests.capped_lists import page_and_statements
 from walletops.deploys import timeline
 
 PAGE = "/admin/alerts/alert/"
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cap_of_120(monkeypatch):
-    monkeypatch.setattr(CappedCountPaginator, "CAP", 120)
 
 
 def _history(count: int, *, offset: int = 0) -> None:
@@ -56,10 +50,7 @@ QUERIES = {
 
 
 def _page(admin_client, query: dict):
-    with CaptureQueriesContext(connection) as queries:
-        response = admin_client.get(PAGE, query)
-    assert response.status_code == HTTPStatus.OK
-    return response, [q["sql"] for q in queries.captured_queries]
+    return page_and_statements(admin_client, PAGE, query)
 
 
 @pytest.mark.parametrize("name", list(QUERIES))

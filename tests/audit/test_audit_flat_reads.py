@@ -13,23 +13,16 @@ from http import HTTPStatus
 import pytest
 from django.db import connection
 from django.db.models import Q
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from opsportal.audit.models import AuditEvent
-from opsportal.lib.admin import CappedCountPaginator
+from tests.capped_lists import page_and_statements
 
 PAGE = "/admin/audit/auditevent/"
 API = "/api/v1/admin/ops/audit"
 ACTIONS = ("jobs.pause", "container.restart", "token.create")
 VIAS = ("portal", "api", "cli")
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cap_of_120(monkeypatch):
-    # Above the list's 100 a page, as the real cap is: past it, the list still pages.
-    monkeypatch.setattr(CappedCountPaginator, "CAP", 120)
 
 
 def _events(count: int, *, offset: int = 0) -> None:
@@ -56,10 +49,7 @@ QUERIES = {
 
 
 def _page(admin_client, query: dict):
-    with CaptureQueriesContext(connection) as queries:
-        response = admin_client.get(PAGE, query)
-    assert response.status_code == HTTPStatus.OK
-    return response, [q["sql"] for q in queries.captured_queries]
+    return page_and_statements(admin_client, PAGE, query)
 
 
 @pytest.mark.parametrize("name", list(QUERIES))
