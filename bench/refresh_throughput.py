@@ -22,7 +22,7 @@ a thread per connection, for comparison). Each run prints the CPU each side spen
    pace), the limit of 4 per host shared by all four through leased slots, against the same
    politeness without sharing (1 per host in each of the 4 drains); prints each host's peak of
    concurrent requests, as the feed servers recorded it, and the throughput ratio shared / unshared.
-5. The side-table triggers (plannings migrations 0010, 0011) on the refresh writes: one drain
+5. The side-table triggers (plannings migrations 0010, 0011, 0014) on the refresh writes: one drain
    with them disabled (``ALTER TABLE ... DISABLE TRIGGER``, this bench's private server only)
    against enabled, and the time to write one batch of 50 successes both ways.
 Every figure is the median of --rounds rounds (the measurements interleaved), printed with its
@@ -256,10 +256,11 @@ def drain_rate(processes: int, *, record: bool = True, **limit_overrides) -> flo
     return drain_run(processes, record=record, **limit_overrides).rate
 
 
-# The side tables' triggers (plannings migrations 0010_flat_health_reads, 0011_flat_failure_figures).
+# The side tables' triggers on the tables a drain writes (plannings migrations 0010_flat_health_reads,
+# 0011_flat_failure_figures, 0014_planning_without_backup).
 SIDE_TRIGGERS = r"""
 SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE NOT t.tgisinternal AND t.tgname ~ '_(side|failures)_(insert|update|delete|truncate)$'
+WHERE NOT t.tgisinternal AND t.tgname ~ '_(side|failures|no_backup)_(insert|update|delete|truncate|moved)$'
 ORDER BY 1, 2
 """
 
