@@ -472,11 +472,11 @@ counted AS (
     UNION ALL
     SELECT label, 1 FROM opsportal_failing_state, w
     WHERE last_attempt_at > %(since)s AND last_attempt_at <= %(now)s
-      AND last_attempt_at < to_timestamp(w.first_second + 1)
+      AND last_attempt_at < %(first_second_end)s
     UNION ALL
     SELECT label, 1 FROM opsportal_failing_state, w
     WHERE last_attempt_at > %(since)s AND last_attempt_at <= %(now)s
-      AND last_attempt_at >= to_timestamp(w.last_second) AND w.last_second > w.first_second
+      AND last_attempt_at >= %(last_second_start)s AND w.last_second > w.first_second
 ),
 kinds AS (SELECT label, sum(n)::bigint AS count FROM counted GROUP BY label HAVING sum(n) > 0)
 SELECT label, count,
@@ -494,7 +494,13 @@ def failures_by_kind(*, now: datetime, window: timedelta = FAILURES_WINDOW) -> l
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_FAILURES_BY_KIND_KEPT_SQL, {"since": now - window, "now": now})
+            since = now - window
+            # The edge seconds' ends as values, not expressions of the CTE: the planner then sees a
+            # one-second range and reads it through the time index, whatever it guesses for a parameter
+            # (a guessed third of the table read it whole once: 6,032 rows for 3,000 failing states).
+            edges = {"first_second_end": since.replace(microsecond=0) + timedelta(seconds=1),
+                     "last_second_start": now.replace(microsecond=0)}  # fmt: skip
+            cursor.execute(_FAILURES_BY_KIND_KEPT_SQL, {"since": since, "now": now, **edges})
             return [RecentFailureKind(kind=label or "", count=int(count), last_at=at) for label, count, at in cursor]
     rows = (
         PlanningRefreshState.objects.filter(

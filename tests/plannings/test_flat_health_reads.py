@@ -210,7 +210,7 @@ def test_the_dashboards_failure_figures_do_not_read_the_plannings_or_their_state
                SELECT 'h' || (i %% 20) || '.p' || i, (ARRAY['timeout', 'parse_error'])[1 + i %% 2],
                       %s::timestamptz - (1 + i %% 50) * interval '1 minute'
                FROM generate_series(1, 3000) AS i;
-               ANALYZE plannings; ANALYZE plannings_refresh_state;""",
+               ANALYZE plannings; ANALYZE plannings_refresh_state; ANALYZE opsportal_failing_state;""",
             [NOW.replace(second=0)],
         )
     with CaptureQueriesContext(connection) as queries:
