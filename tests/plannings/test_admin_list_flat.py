@@ -301,8 +301,8 @@ READ = {
 # kept plannings without a backup from the first on (a page of them) or, as PostgreSQL planned it in one CI run
 # on two processes, hashes all of them (4,500 rows read at 10,000 plannings, 40,500 at 100,000): the plan
 # decides. Not flat: "locked: no" reads every planning before its first match in full id order (no index
-# serves a negated filter), "locked: yes" reads the queue in key order until it has a page of live locks (they are few), and for
-# "disabled: yes" PostgreSQL may read every disabled state along upstream's disabled_until index
+# serves a negated filter), "locked: yes" reads the queue in key order until it has a page of live locks
+# (they are few), and for "disabled: yes" PostgreSQL may read every disabled state along upstream's disabled_until index
 # and sort them (it does so at 100,000 plannings of the bench's data, not at 1,000,000).
 FLAT = [
     "",
