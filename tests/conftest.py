@@ -190,8 +190,7 @@ def migrations_restored():
 # pytest-django runs those tests last, but under xdist (make test TEST_WORKERS=2) a worker's next
 # file can follow one. Each database test starts with what a freshly migrated database holds: read
 # once from it, put back as they were (same ids: a cached content type id stays right) after a flush.
-_SEEDED = ("contenttypes.ContentType", "auth.Permission", "auth.Group", "auth.Group_permissions", "alerts.Rule")
-_seeded_rows: dict[str, list] = {}
+_seeded_rows: dict[type, list] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -200,31 +199,21 @@ def _migration_seeds(request):
         request.fixturenames
     ):
         return
+    from django.apps import apps
     from django.contrib.auth.models import Group, Permission
     from django.contrib.contenttypes.models import ContentType
 
     request.getfixturevalue("_django_db_helper")  # the test's database access, set up first
-    models = {
-        "contenttypes.ContentType": ContentType,
-        "auth.Permission": Permission,
-        "auth.Group": Group,
-        "auth.Group_permissions": Group.permissions.through,
-        "alerts.Rule": _rule_model(),
-    }
+    # In the order they are put back: a row's foreign keys before it.
+    models = (ContentType, Permission, Group, Group.permissions.through, apps.get_model("alerts", "Rule"))
     if not _seeded_rows:
-        _seeded_rows.update({label: list(models[label].objects.order_by("pk")) for label in _SEEDED})
+        _seeded_rows.update({model: list(model.objects.order_by("pk")) for model in models})
     elif not Group.objects.exists():
         Permission.objects.all().delete()
         ContentType.objects.all().delete()
-        for label in _SEEDED:
-            models[label].objects.bulk_create(_seeded_rows[label])
+        for model in models:
+            model.objects.bulk_create(_seeded_rows[model])
         ContentType.objects.clear_cache()
-
-
-def _rule_model():
-    from django.apps import apps
-
-    return apps.get_model("alerts", "Rule")
 
 
 @pytest.fixture
